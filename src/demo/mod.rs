@@ -1,0 +1,1 @@
+//! The embedded demo client portal (axum) with switchable planted flaws.

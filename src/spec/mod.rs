@@ -1,0 +1,5 @@
+//! Spec ingestion: any OpenAPI version → our own [`Api`] model.
+
+mod model;
+
+pub use model::*;
