@@ -3,7 +3,22 @@
 //! It reads an OpenAPI description, a set of identities and a role matrix, sends
 //! cross-tenant ID swaps, missing/invalid-token replays and privilege-escalation calls,
 //! judges every response against the matrix and the owner's own response, and records
-//! latency histograms. See `DESIGN` in the README for the pipeline.
+//! latency histograms.
+//!
+//! The stages, each a module that knows nothing of the ones after it:
+//! [`spec`] → [`engagement`] → [`matrix`] → [`discover`] → [`plan`] → [`exec`] →
+//! [`judge`] → [`report`]; [`scan`] wires them together, [`demo`] is the embedded
+//! client portal with planted flaws that the README's main command scans.
 
 pub mod demo;
+pub mod demo_scan;
+pub mod discover;
+pub mod engagement;
+pub mod exec;
+pub mod judge;
+pub mod matrix;
+pub mod plan;
+pub mod report;
+pub mod request;
+pub mod scan;
 pub mod spec;

@@ -1,0 +1,77 @@
+//! The raw command line (clap derive): flags only, no validation beyond their types.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rolegrid",
+    version,
+    about = "IDOR and authorization fuzzing: does the API enforce the role matrix it claims?",
+    after_help = "Exit codes: 0 no violations, 1 violations found, 2 bad input, 3 run failure."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan a target described by an engagement file.
+    Scan(ScanArgs),
+    /// Start the embedded demo client portal and scan it (or only serve it).
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Engagement file (YAML): target, spec, matrix, identities.
+    #[arg(short = 'c', long = "config", value_name = "ENGAGEMENT")]
+    pub engagement: PathBuf,
+    /// Output folder for report.json and report.md [default: reports/<engagement name>].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Override the engagement's p95 latency target.
+    #[arg(long, value_name = "MS")]
+    pub p95_target_ms: Option<u64>,
+    /// Override the engagement's concurrency.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Fix write markers and clock fields so two runs give the same report.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Never draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output folder for the demo scan's reports.
+    #[arg(short, long, value_name = "DIR", default_value = "reports/demo")]
+    pub output: PathBuf,
+    /// Turn every planted flaw off.
+    #[arg(long)]
+    pub secure: bool,
+    /// Turn this planted flaw on (after --secure: only the named ones are on).
+    #[arg(long = "flaw", value_name = "ID")]
+    pub flaws: Vec<String>,
+    /// Turn this planted flaw off.
+    #[arg(long = "no-flaw", value_name = "ID")]
+    pub no_flaws: Vec<String>,
+    /// Print the planted flaws as JSON and exit.
+    #[arg(long)]
+    pub list_flaws: bool,
+    /// Only serve the portal (every user's password is $ROLEGRID_DEMO_PASSWORD) until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Port to serve on (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Fix write markers and clock fields so two runs give the same report.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Never draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}

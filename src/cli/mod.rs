@@ -1,0 +1,8 @@
+//! The binary's command layer: parse flags, build validated inputs, call the library,
+//! print the summary and choose the exit code. No scanning logic lives here.
+
+pub mod args;
+mod commands;
+pub mod exit;
+
+pub use commands::run;

@@ -1,0 +1,334 @@
+//! Judging (pure, no I/O): a probe's exchange against the policy, the owner's baseline
+//! response and, for writes, the owner's read-back before and after → a [`Judgement`].
+
+mod leak;
+mod similarity;
+
+pub use leak::body_contains;
+pub use similarity::{is_error_shaped, json_similarity};
+
+use crate::discover::ObjectCorpus;
+use crate::engagement::Identity;
+use crate::exec::Exchange;
+use crate::plan::{Attack, Probe};
+
+/// JSON bodies at least this similar to the owner's carry the owner's data.
+pub const SIMILAR: f64 = 0.8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Denied by policy, yet granted with the victim's data (or a confirmed write).
+    Violation,
+    /// Granted status, but the body does not prove the victim's data was served.
+    Suspicious,
+    /// Policy allows, API denies.
+    OverRestricted,
+    /// 5xx on a probe.
+    ServerError,
+    /// No basis to judge: the request failed, or the owner's own request did.
+    Inconclusive,
+    Enforced,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Violation => "violation",
+            Verdict::Suspicious => "suspicious",
+            Verdict::OverRestricted => "over-restricted",
+            Verdict::ServerError => "server-error",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Enforced => "enforced",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reason: String,
+    /// Objects of other owners found in the body (indexes into the corpus).
+    pub leaked: Vec<usize>,
+    pub similarity: Option<f64>,
+}
+
+impl Judgement {
+    fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
+        Judgement {
+            verdict,
+            reason: reason.into(),
+            leaked: Vec::new(),
+            similarity: None,
+        }
+    }
+}
+
+/// What the owner saw when re-reading the written object, before and after the probe.
+pub struct ReadBack<'a> {
+    pub before: &'a Exchange,
+    pub after: &'a Exchange,
+}
+
+pub struct JudgeContext<'a> {
+    pub corpus: &'a ObjectCorpus,
+    pub identities: &'a [Identity],
+}
+
+pub fn judge(
+    ctx: &JudgeContext<'_>,
+    probe: &Probe,
+    exchange: &Exchange,
+    baseline: Option<&Exchange>,
+    readback: Option<ReadBack<'_>>,
+) -> Judgement {
+    if let Some(error) = &exchange.error {
+        if exchange.status.is_none() {
+            return Judgement::new(Verdict::Inconclusive, format!("no answer: {error}"));
+        }
+    }
+    let Some(status) = exchange.status else {
+        return Judgement::new(Verdict::Inconclusive, "no answer");
+    };
+    if status >= 500 {
+        return Judgement::new(Verdict::ServerError, format!("answered {status}"));
+    }
+    if probe.attack == Attack::ListLeak {
+        return judge_listing(ctx, probe, exchange, status);
+    }
+    if probe.expect_granted {
+        return if (200..300).contains(&status) {
+            Judgement::new(Verdict::Enforced, format!("allowed as declared ({status})"))
+        } else {
+            Judgement::new(
+                Verdict::OverRestricted,
+                format!("the policy allows it, the API answered {status}"),
+            )
+        };
+    }
+    if (300..400).contains(&status) {
+        let to_login = exchange.location.as_deref().is_some_and(|l| {
+            let l = l.to_ascii_lowercase();
+            ["login", "signin", "sign-in", "auth", "sso"]
+                .iter()
+                .any(|w| l.contains(w))
+        });
+        return if to_login {
+            Judgement::new(
+                Verdict::Enforced,
+                format!("redirected to a login page ({status})"),
+            )
+        } else {
+            Judgement::new(
+                Verdict::Suspicious,
+                format!("redirected ({status}) instead of refused"),
+            )
+        };
+    }
+    if !(200..300).contains(&status) {
+        return Judgement::new(Verdict::Enforced, format!("refused with {status}"));
+    }
+    if let Some(write) = &probe.write {
+        return judge_write(write.readback.is_some(), &write.marker, status, readback);
+    }
+    judge_read(ctx, probe, exchange, baseline, status)
+}
+
+fn judge_write(
+    has_readback: bool,
+    marker: &str,
+    status: u16,
+    readback: Option<ReadBack<'_>>,
+) -> Judgement {
+    if !has_readback {
+        return Judgement::new(
+            Verdict::Suspicious,
+            format!("write answered {status}; the spec has no read of the object to confirm it"),
+        );
+    }
+    let Some(rb) = readback else {
+        return Judgement::new(Verdict::Inconclusive, "the owner's read-back was not made");
+    };
+    let readable = |e: &Exchange| e.is_success() && !e.json().as_ref().is_some_and(is_error_shaped);
+    if !readable(rb.before) || !readable(rb.after) {
+        return Judgement::new(
+            Verdict::Inconclusive,
+            "the owner could not read the object back, so the write cannot be confirmed",
+        );
+    }
+    let contains = |e: &Exchange| String::from_utf8_lossy(&e.body).contains(marker);
+    if contains(rb.after) && !contains(rb.before) {
+        let mut j = Judgement::new(
+            Verdict::Violation,
+            format!("write answered {status} and the owner's read-back shows the change"),
+        );
+        j.similarity = None;
+        return j;
+    }
+    Judgement::new(
+        Verdict::Enforced,
+        format!("write answered {status} but the owner's read-back shows no change"),
+    )
+}
+
+fn judge_read(
+    ctx: &JudgeContext<'_>,
+    probe: &Probe,
+    exchange: &Exchange,
+    baseline: Option<&Exchange>,
+    status: u16,
+) -> Judgement {
+    let body_json = exchange.json();
+    if body_json.as_ref().is_some_and(is_error_shaped) {
+        return Judgement::new(
+            Verdict::Enforced,
+            format!("refused with {status} and an error body"),
+        );
+    }
+    // The victim's object named in the request, found in the answer, is proof by itself.
+    if let Some(object) = probe.object.and_then(|i| ctx.corpus.objects.get(i)) {
+        if object.owner != probe.actor && body_contains(&exchange.body, body_json.as_ref(), object)
+        {
+            let mut j = Judgement::new(
+                Verdict::Violation,
+                format!(
+                    "answered {status} with the victim's object {} {}",
+                    object.resource,
+                    object.id_text()
+                ),
+            );
+            j.leaked.push(probe.object.unwrap_or_default());
+            return j;
+        }
+    }
+    let Some(baseline) = baseline else {
+        return Judgement::new(
+            Verdict::Suspicious,
+            format!("answered {status}; no legitimate caller's answer to compare with"),
+        );
+    };
+    let baseline_json = baseline.json();
+    if !baseline.is_success() || baseline_json.as_ref().is_some_and(is_error_shaped) {
+        return Judgement::new(
+            Verdict::Inconclusive,
+            format!(
+                "answered {status}, but the legitimate caller's own request was refused ({})",
+                baseline
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "no answer".into())
+            ),
+        );
+    }
+    let mut judgement = match (&body_json, &baseline_json) {
+        (Some(a), Some(b)) => {
+            let score = json_similarity(a, b);
+            let mut j = if score >= SIMILAR {
+                Judgement::new(
+                    Verdict::Violation,
+                    format!(
+                        "answered {status} with a body {:.0}% like the legitimate caller's",
+                        score * 100.0
+                    ),
+                )
+            } else {
+                Judgement::new(
+                    Verdict::Suspicious,
+                    format!(
+                        "answered {status}, body only {:.0}% like the legitimate caller's",
+                        score * 100.0
+                    ),
+                )
+            };
+            j.similarity = Some(score);
+            j
+        }
+        _ if !exchange.body.is_empty() && exchange.body == baseline.body && !exchange.truncated => {
+            let mut j = Judgement::new(
+                Verdict::Violation,
+                format!(
+                    "answered {status} with exactly the legitimate caller's body ({} bytes)",
+                    exchange.body.len()
+                ),
+            );
+            j.similarity = Some(1.0);
+            j
+        }
+        _ => Judgement::new(
+            Verdict::Suspicious,
+            format!("answered {status} with a body unlike the legitimate caller's"),
+        ),
+    };
+    // Other tenants' objects in the body turn a doubt into proof.
+    if judgement.verdict == Verdict::Suspicious {
+        let leaked = foreign_objects(ctx, probe, &exchange.body, body_json.as_ref());
+        if !leaked.is_empty() {
+            judgement.verdict = Verdict::Violation;
+            judgement.reason = format!(
+                "{}; it holds {} object(s) of other tenants",
+                judgement.reason,
+                leaked.len()
+            );
+            judgement.leaked = leaked;
+        }
+    }
+    judgement
+}
+
+/// Objects in the body that belong to a tenant other than the actor's.
+fn foreign_objects(
+    ctx: &JudgeContext<'_>,
+    probe: &Probe,
+    body: &[u8],
+    json: Option<&serde_json::Value>,
+) -> Vec<usize> {
+    let actor_tenant = ctx
+        .identities
+        .get(probe.actor)
+        .and_then(|i| i.tenant.as_ref());
+    ctx.corpus
+        .objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.owner != probe.actor)
+        .filter(|(_, o)| match (actor_tenant, &o.tenant) {
+            (Some(a), Some(t)) => a != t,
+            // An anonymous caller or a tenantless one has no tenant's objects of its own.
+            (None, Some(_)) => true,
+            _ => false,
+        })
+        .filter(|(_, o)| body_contains(body, json, o))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn judge_listing(
+    ctx: &JudgeContext<'_>,
+    probe: &Probe,
+    exchange: &Exchange,
+    status: u16,
+) -> Judgement {
+    if !(200..300).contains(&status) {
+        return Judgement::new(
+            Verdict::OverRestricted,
+            format!("the policy lets this role list its own records; the API answered {status}"),
+        );
+    }
+    let json = exchange.json();
+    let leaked = foreign_objects(ctx, probe, &exchange.body, json.as_ref());
+    if leaked.is_empty() {
+        return Judgement::new(
+            Verdict::Enforced,
+            format!("answered {status} with no other tenant's objects"),
+        );
+    }
+    let mut j = Judgement::new(
+        Verdict::Violation,
+        format!(
+            "answered {status} with {} object(s) of other tenants",
+            leaked.len()
+        ),
+    );
+    j.leaked = leaked;
+    j
+}

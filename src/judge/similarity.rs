@@ -1,0 +1,143 @@
+//! Body similarity: JSON compared leaf by leaf (array order and volatile fields ignored),
+//! anything else compared by content digest.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Field names whose values change between two identical reads.
+fn is_volatile(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.ends_with("_at")
+        || k.ends_with("at") && k.len() > 2 && key.chars().rev().nth(1).is_some_and(|c| c == 'A')
+        || matches!(
+            k.as_str(),
+            "timestamp"
+                | "time"
+                | "date"
+                | "now"
+                | "request_id"
+                | "requestid"
+                | "trace_id"
+                | "traceid"
+                | "nonce"
+                | "etag"
+                | "expires_in"
+                | "iat"
+                | "exp"
+                | "csrf"
+                | "csrf_token"
+                | "server_time"
+        )
+}
+
+fn leaves(value: &Value, path: &mut String, out: &mut BTreeMap<String, usize>) {
+    match value {
+        Value::Object(o) => {
+            for (k, v) in o {
+                if is_volatile(k) {
+                    continue;
+                }
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                leaves(v, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Array(a) => {
+            let len = path.len();
+            path.push_str("[]");
+            for v in a {
+                leaves(v, path, out);
+            }
+            path.truncate(len);
+        }
+        scalar => {
+            *out.entry(format!("{path}={scalar}")).or_default() += 1;
+        }
+    }
+}
+
+/// Jaccard similarity of the (path, value) leaf multisets, in 0..=1.
+pub fn json_similarity(a: &Value, b: &Value) -> f64 {
+    let (mut la, mut lb) = (BTreeMap::new(), BTreeMap::new());
+    leaves(a, &mut String::new(), &mut la);
+    leaves(b, &mut String::new(), &mut lb);
+    if la.is_empty() && lb.is_empty() {
+        return if a == b { 1.0 } else { 0.0 };
+    }
+    let mut inter = 0usize;
+    let mut union = 0usize;
+    for (k, &ca) in &la {
+        let cb = lb.get(k).copied().unwrap_or(0);
+        inter += ca.min(cb);
+        union += ca.max(cb);
+    }
+    for (k, &cb) in &lb {
+        if !la.contains_key(k) {
+            union += cb;
+        }
+    }
+    inter as f64 / union as f64
+}
+
+/// A 2xx whose JSON body says no: `{"ok": false}`, `{"error": …}` with little else.
+pub fn is_error_shaped(value: &Value) -> bool {
+    let Some(o) = value.as_object() else {
+        return false;
+    };
+    let flag_false = ["ok", "success", "succeeded", "allowed", "authorized"]
+        .iter()
+        .any(|k| o.get(*k) == Some(&Value::Bool(false)));
+    let status_error = o.get("status").and_then(|s| s.as_str()).is_some_and(|s| {
+        matches!(
+            s.to_ascii_lowercase().as_str(),
+            "error" | "fail" | "failed" | "denied" | "forbidden"
+        )
+    });
+    let error_key = ["error", "errors", "error_code", "fault"].iter().any(|k| {
+        o.get(*k)
+            .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+    });
+    flag_false || status_error || (error_key && o.len() <= 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn identical_bodies_with_different_timestamps_are_the_same() {
+        let a = json!({"id": 1, "subject": "x", "updated_at": "2026-01-01", "items": [1, 2]});
+        let b = json!({"id": 1, "subject": "x", "updated_at": "2026-02-02", "items": [2, 1]});
+        assert_eq!(json_similarity(&a, &b), 1.0);
+    }
+
+    #[test]
+    fn different_objects_are_dissimilar() {
+        let a = json!({"id": 1, "subject": "a", "owner_id": 1});
+        let b = json!({"ok": false, "error": "ticket not available"});
+        assert_eq!(json_similarity(&a, &b), 0.0);
+        let c = json!({"id": 2, "subject": "b", "owner_id": 2});
+        assert!(json_similarity(&a, &c) < 0.5);
+    }
+
+    #[test]
+    fn error_shapes() {
+        assert!(is_error_shaped(&json!({"ok": false, "error": "no"})));
+        assert!(is_error_shaped(&json!({"error": "forbidden"})));
+        assert!(is_error_shaped(&json!({"status": "denied"})));
+        assert!(!is_error_shaped(&json!({"id": 1, "error": null, "a": 1})));
+        assert!(!is_error_shaped(&json!({"id": 1, "subject": "s"})));
+        assert!(!is_error_shaped(&json!([1])));
+    }
+
+    #[test]
+    fn camel_case_timestamps_are_volatile() {
+        assert!(is_volatile("updatedAt"));
+        assert!(is_volatile("created_at"));
+        assert!(!is_volatile("format"));
+        assert!(!is_volatile("seat"));
+    }
+}

@@ -1,0 +1,70 @@
+//! `bad-auth`: an identity's own request replayed with its credential broken (garbage,
+//! `alg: none`, expired): a server that still answers with the identity's data does not
+//! verify its tokens.
+
+use super::{request_for, Attack, PlanInput, Probe};
+use crate::engagement::{Auth, LoginCapture};
+use crate::matrix::Access;
+use crate::request::{Credential, Forgery};
+
+const FORGERIES: [Forgery; 3] = [Forgery::Garbage, Forgery::AlgNone, Forgery::Expired];
+
+/// Identities whose credential is a header token, the only kind a forgery can imitate.
+fn carries_token(auth: &Auth) -> bool {
+    match auth {
+        Auth::Header { .. } => true,
+        Auth::Login(flow) => matches!(flow.capture, LoginCapture::Token { .. }),
+        Auth::None | Auth::Cookie { .. } => false,
+    }
+}
+
+pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
+    let anonymous = input.identities.iter().position(|i| i.is_anonymous());
+    for op in 0..input.api.operations.len() {
+        if !input.sendable(op) || !input.api.operations[op].method.is_safe() {
+            continue;
+        }
+        if anonymous.is_some_and(|a| input.access(op, a) != Some(Access::Deny)) {
+            continue;
+        }
+        let resource = input.id_param(op).map(|(_, r)| r);
+        // One actor per operation: the first token holder allowed to call it, on its own object.
+        let chosen = (0..input.identities.len()).find_map(|actor| {
+            let identity = &input.identities[actor];
+            let access = input.access(op, actor)?;
+            if access == Access::Deny || !carries_token(&identity.auth) {
+                return None;
+            }
+            match resource {
+                None => Some((actor, access, None)),
+                Some(r) => input
+                    .corpus
+                    .of_resource(r)
+                    .find(|(_, o)| o.owner == actor)
+                    .map(|(i, o)| (actor, access, Some((i, o)))),
+            }
+        });
+        let Some((actor, access, object)) = chosen else {
+            continue;
+        };
+        let Some((request, _)) = request_for(input, op, object.map(|(_, o)| o)) else {
+            continue;
+        };
+        for forgery in FORGERIES {
+            out.push(Probe {
+                id: 0,
+                attack: Attack::BadAuth,
+                op,
+                actor,
+                credential: Credential::Forged(forgery),
+                object: object.map(|(i, _)| i),
+                baseline: Some(actor),
+                access,
+                expect_granted: false,
+                request: request.clone(),
+                write: None,
+                detail: forgery.describe().to_string(),
+            });
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! `escalation`: a role calls an operation the matrix denies it (function-level access).
+
+use super::{request_for, Attack, PlanInput, Probe};
+use crate::matrix::Access;
+use crate::request::Credential;
+
+pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
+    for op in 0..input.api.operations.len() {
+        if !input.sendable(op) {
+            continue;
+        }
+        let resource = input.id_param(op).map(|(_, r)| r);
+        for actor in 0..input.identities.len() {
+            if input.identities[actor].is_anonymous()
+                || input.access(op, actor) != Some(Access::Deny)
+            {
+                continue;
+            }
+            // Aim at the actor's own object when it has one: the only question is the function.
+            let object = resource.and_then(|r| {
+                let mut objects = input.corpus.of_resource(r);
+                let all: Vec<_> = objects.by_ref().collect();
+                all.iter()
+                    .find(|(_, o)| o.owner == actor)
+                    .or_else(|| all.first())
+                    .copied()
+            });
+            if resource.is_some() && object.is_none() {
+                continue;
+            }
+            let Some((request, write)) = request_for(input, op, object.map(|(_, o)| o)) else {
+                continue;
+            };
+            out.push(Probe {
+                id: 0,
+                attack: Attack::Escalation,
+                op,
+                actor,
+                credential: Credential::Normal,
+                object: object.map(|(i, _)| i),
+                baseline: input.baseline_for(op, object.map(|(_, o)| o)),
+                access: Access::Deny,
+                expect_granted: false,
+                request,
+                write,
+                detail: format!(
+                    "role `{}` calls an operation it is denied",
+                    input.identities[actor].role
+                ),
+            });
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `id-swap`: an identity asks for another identity's object by putting its ID where its
+//! own would go (path or query), on operations the policy scopes to `own` or `tenant`.
+
+use super::{request_for, Attack, PlanInput, Probe};
+use crate::matrix::Access;
+use crate::request::Credential;
+use std::collections::BTreeMap;
+
+/// Objects per (operation, actor, victim): two show a pattern, more add only time.
+const PER_VICTIM: usize = 2;
+
+pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
+    for op in 0..input.api.operations.len() {
+        if !input.sendable(op) {
+            continue;
+        }
+        let Some((param, resource)) = input.id_param(op) else {
+            continue;
+        };
+        for actor in 0..input.identities.len() {
+            if input.identities[actor].is_anonymous() {
+                continue;
+            }
+            let Some(access) = input.access(op, actor) else {
+                continue;
+            };
+            if !matches!(access, Access::Own | Access::Tenant) {
+                // `deny` is escalation's case; `allow` has nothing to swap.
+                continue;
+            }
+            let mut per_victim: BTreeMap<usize, usize> = BTreeMap::new();
+            for (index, object) in input.corpus.of_resource(resource) {
+                if input.may_reach(op, actor, object) || object.owner == actor {
+                    continue;
+                }
+                let count = per_victim.entry(object.owner).or_default();
+                if *count >= PER_VICTIM {
+                    continue;
+                }
+                let Some((request, write)) = request_for(input, op, Some(object)) else {
+                    continue;
+                };
+                *count += 1;
+                out.push(Probe {
+                    id: 0,
+                    attack: Attack::IdSwap,
+                    op,
+                    actor,
+                    credential: Credential::Normal,
+                    object: Some(index),
+                    baseline: input.baseline_for(op, Some(object)),
+                    access,
+                    expect_granted: false,
+                    request,
+                    write,
+                    detail: format!(
+                        "{} parameter `{}`",
+                        location_name(param.location),
+                        param.name
+                    ),
+                });
+            }
+        }
+    }
+}
+
+fn location_name(location: crate::spec::ParamLocation) -> &'static str {
+    match location {
+        crate::spec::ParamLocation::Path => "path",
+        crate::spec::ParamLocation::Query => "query",
+        crate::spec::ParamLocation::Header => "header",
+        crate::spec::ParamLocation::Cookie => "cookie",
+    }
+}

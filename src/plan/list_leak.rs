@@ -1,0 +1,49 @@
+//! `list-leak`: collections, searches and exports called by identities scoped to `own` or
+//! `tenant`; the judge looks in the answer for objects of other tenants.
+
+use super::{request_for, Attack, PlanInput, Probe};
+use crate::matrix::Access;
+use crate::request::Credential;
+
+pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
+    for op in 0..input.api.operations.len() {
+        let operation = &input.api.operations[op];
+        if !input.sendable(op)
+            || !operation.method.is_safe()
+            || operation.path_params().next().is_some()
+        {
+            continue;
+        }
+        if input.id_param(op).is_some() {
+            continue;
+        }
+        for actor in 0..input.identities.len() {
+            if input.identities[actor].is_anonymous() {
+                continue;
+            }
+            let Some(access) = input.access(op, actor) else {
+                continue;
+            };
+            if !matches!(access, Access::Own | Access::Tenant) {
+                continue;
+            }
+            let Some((request, _)) = request_for(input, op, None) else {
+                continue;
+            };
+            out.push(Probe {
+                id: 0,
+                attack: Attack::ListLeak,
+                op,
+                actor,
+                credential: Credential::Normal,
+                object: None,
+                baseline: None,
+                access,
+                expect_granted: true,
+                request,
+                write: None,
+                detail: "the answer must hold no other tenant's objects".into(),
+            });
+        }
+    }
+}

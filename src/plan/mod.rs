@@ -1,0 +1,242 @@
+//! Planning (pure, no I/O): Api × identities × objects × policy → probes, each with the
+//! request to send, who sends it, whose data is at stake and what the policy expects.
+//! One file per attack kind; the order is deterministic for the same inputs and seed.
+
+mod bad_auth;
+mod escalation;
+mod id_swap;
+mod list_leak;
+mod no_auth;
+
+use crate::discover::{Object, ObjectCorpus};
+use crate::engagement::Identity;
+use crate::matrix::{Access, Policy};
+use crate::request::{Credential, RequestSpec};
+use crate::spec::{Api, Method, Parameter};
+use std::fmt;
+
+/// The attack kinds of DESIGN.md's vocabulary that the planner generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attack {
+    IdSwap,
+    ListLeak,
+    NoAuth,
+    BadAuth,
+    Escalation,
+}
+
+impl Attack {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attack::IdSwap => "id-swap",
+            Attack::ListLeak => "list-leak",
+            Attack::NoAuth => "no-auth",
+            Attack::BadAuth => "bad-auth",
+            Attack::Escalation => "escalation",
+        }
+    }
+}
+
+impl fmt::Display for Attack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a write is confirmed: the owner re-reads the object before and after the probe
+/// and looks for the marker the probe wrote.
+#[derive(Debug, Clone)]
+pub struct WriteCheck {
+    /// `None` when the spec has no read of the object: a granted write is then only
+    /// `suspicious`, never confirmed.
+    pub readback: Option<RequestSpec>,
+    pub marker: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub id: usize,
+    pub attack: Attack,
+    pub op: usize,
+    /// Index of the identity that sends the probe.
+    pub actor: usize,
+    pub credential: Credential,
+    /// The object at stake, when the request names one.
+    pub object: Option<usize>,
+    /// The identity whose response is the baseline (the owner, or a legitimate caller).
+    pub baseline: Option<usize>,
+    /// The policy cell for the actor's role on this operation.
+    pub access: Access,
+    /// What the policy says must happen: `false` = the API must refuse.
+    pub expect_granted: bool,
+    pub request: RequestSpec,
+    pub write: Option<WriteCheck>,
+    /// Where the swapped ID or forged credential went, for the report.
+    pub detail: String,
+}
+
+pub struct PlanInput<'a> {
+    pub api: &'a Api,
+    pub policy: &'a Policy,
+    pub identities: &'a [Identity],
+    pub corpus: &'a ObjectCorpus,
+    pub allow_mutations: bool,
+    /// Mixed into write markers so runs against the same server do not see each other's.
+    pub run_nonce: String,
+}
+
+impl PlanInput<'_> {
+    fn access(&self, op: usize, identity: usize) -> Option<Access> {
+        self.policy.access(op, &self.identities[identity].role)
+    }
+
+    /// Operations the planner may send: reads always, writes only when allowed.
+    fn sendable(&self, op: usize) -> bool {
+        !self.policy.untested.contains(&op)
+            && (self.api.operations[op].method.is_safe() || self.allow_mutations)
+    }
+
+    /// The first ID-carrying path or query parameter and its resource.
+    fn id_param(&self, op: usize) -> Option<(&Parameter, &str)> {
+        self.api.operations[op].parameters.iter().find_map(|p| {
+            let resource = p.id_resource.as_deref()?;
+            matches!(
+                p.location,
+                crate::spec::ParamLocation::Path | crate::spec::ParamLocation::Query
+            )
+            .then_some((p, resource))
+        })
+    }
+
+    /// Whether the policy lets `identity` reach `object` through `op`.
+    pub fn may_reach(&self, op: usize, identity: usize, object: &Object) -> bool {
+        let who = &self.identities[identity];
+        match self.access(op, identity) {
+            None | Some(Access::Deny) => false,
+            Some(Access::Allow) => true,
+            Some(Access::Tenant) => who.tenant.is_some() && who.tenant == object.tenant,
+            Some(Access::Own) => object.owner == identity,
+        }
+    }
+
+    /// The identity whose answer is the reference for `op`: the object's owner when the
+    /// policy lets the owner call it, else the first identity with the widest access.
+    fn baseline_for(&self, op: usize, object: Option<&Object>) -> Option<usize> {
+        if let Some(o) = object {
+            if self.may_reach(op, o.owner, o) {
+                return Some(o.owner);
+            }
+        }
+        let mut best: Option<(Access, usize)> = None;
+        for i in 0..self.identities.len() {
+            if let Some(a) = self.access(op, i) {
+                let reaches = match object {
+                    Some(o) => self.may_reach(op, i, o),
+                    None => a != Access::Deny,
+                };
+                if reaches && best.is_none_or(|(b, _)| a > b) {
+                    best = Some((a, i));
+                }
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    fn marker(&self, probe_id: usize) -> String {
+        format!("rolegrid-{}-{probe_id}", self.run_nonce)
+    }
+
+    /// The GET that shows the object a write targets: the same path, or its parent.
+    fn readback_for(&self, op: usize, request: &RequestSpec) -> Option<RequestSpec> {
+        let path = &self.api.operations[op].path;
+        let mut candidates = vec![path.clone()];
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            candidates.push(parent.to_string());
+        }
+        let filled_parent = request.path.rsplit_once('/').map(|(p, _)| p.to_string());
+        for (n, candidate) in candidates.iter().enumerate() {
+            let found = self
+                .api
+                .operations
+                .iter()
+                .any(|o| o.method == Method::Get && &o.path == candidate);
+            if found {
+                let filled = if n == 0 {
+                    request.path.clone()
+                } else {
+                    filled_parent.clone()?
+                };
+                return Some(RequestSpec {
+                    method: Method::Get,
+                    path: filled,
+                    query: request.query.clone(),
+                    json: None,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Builds the whole plan. Reads come first, writes last, so no read judges data an
+/// earlier write in the same run has changed.
+pub fn plan(input: &PlanInput<'_>) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    id_swap::plan(input, &mut probes);
+    list_leak::plan(input, &mut probes);
+    escalation::plan(input, &mut probes);
+    no_auth::plan(input, &mut probes);
+    bad_auth::plan(input, &mut probes);
+    probes.sort_by_key(|p| p.write.is_some());
+    for (i, p) in probes.iter_mut().enumerate() {
+        p.id = i;
+        if let Some(w) = &mut p.write {
+            let marker = input.marker(i);
+            if let Some(body) = &mut p.request.json {
+                replace_marker(body, &w.marker, &marker);
+            }
+            w.marker = marker;
+        }
+    }
+    probes
+}
+
+/// Writes are planned with a placeholder marker; the final one depends on the probe id.
+const PLACEHOLDER_MARKER: &str = "rolegrid-marker";
+
+fn replace_marker(value: &mut serde_json::Value, from: &str, to: &str) {
+    match value {
+        serde_json::Value::String(s) if s == from => *s = to.to_string(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| replace_marker(v, from, to)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|v| replace_marker(v, from, to)),
+        _ => {}
+    }
+}
+
+/// The request for `op` aimed at `object` (when it names one), with write confirmation.
+fn request_for(
+    input: &PlanInput<'_>,
+    op: usize,
+    object: Option<&Object>,
+) -> Option<(RequestSpec, Option<WriteCheck>)> {
+    let id = match (input.id_param(op), object) {
+        (Some((param, _)), Some(o)) => Some((param, &o.id)),
+        (Some(_), None) => return None,
+        (None, _) => None,
+    };
+    let request = crate::request::build_request(input.api, op, id, PLACEHOLDER_MARKER)?;
+    let write = if input.api.operations[op].method.is_safe() {
+        None
+    } else {
+        let readback = input.readback_for(op, &request);
+        Some(WriteCheck {
+            readback,
+            marker: PLACEHOLDER_MARKER.to_string(),
+        })
+    };
+    Some((request, write))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,42 @@
+//! `no-auth`: the request sent with no credential at all, on every operation the matrix
+//! denies to anonymous callers.
+
+use super::{request_for, Attack, PlanInput, Probe};
+use crate::matrix::Access;
+use crate::request::Credential;
+
+pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
+    let Some(anonymous) = input.identities.iter().position(|i| i.is_anonymous()) else {
+        return;
+    };
+    for op in 0..input.api.operations.len() {
+        if !input.sendable(op) || input.access(op, anonymous) != Some(Access::Deny) {
+            continue;
+        }
+        let object = input
+            .id_param(op)
+            .map(|(_, r)| input.corpus.of_resource(r).next());
+        let object = match object {
+            Some(None) => continue,
+            Some(Some(found)) => Some(found),
+            None => None,
+        };
+        let Some((request, write)) = request_for(input, op, object.map(|(_, o)| o)) else {
+            continue;
+        };
+        out.push(Probe {
+            id: 0,
+            attack: Attack::NoAuth,
+            op,
+            actor: anonymous,
+            credential: Credential::Omitted,
+            object: object.map(|(i, _)| i),
+            baseline: input.baseline_for(op, object.map(|(_, o)| o)),
+            access: Access::Deny,
+            expect_granted: false,
+            request,
+            write,
+            detail: "no credentials".into(),
+        });
+    }
+}

@@ -1,0 +1,225 @@
+//! Planner tests on the demo portal's spec and matrix with a hand-made object corpus.
+
+use super::*;
+use crate::discover::{Object, ObjectCorpus};
+use crate::engagement::{Auth, Identity, Secret};
+use crate::matrix::Policy;
+use serde_json::json;
+use std::path::Path;
+
+fn identity(name: &str, tenant: Option<&str>, role: &str, cookie: bool) -> Identity {
+    let auth = if cookie {
+        Auth::Cookie {
+            name: "portal_session".into(),
+            value: Secret::new("c"),
+        }
+    } else {
+        Auth::Header {
+            name: "Authorization".into(),
+            value: Secret::new("Bearer t"),
+        }
+    };
+    Identity {
+        name: name.into(),
+        tenant: tenant.map(str::to_string),
+        role: role.into(),
+        auth,
+    }
+}
+
+fn object(resource: &str, id: serde_json::Value, owner: usize, tenant: Option<&str>) -> Object {
+    Object {
+        resource: resource.into(),
+        id,
+        owner,
+        tenant: tenant.map(str::to_string),
+        fields: Default::default(),
+    }
+}
+
+struct Fixture {
+    api: Api,
+    policy: Policy,
+    identities: Vec<Identity>,
+    corpus: ObjectCorpus,
+}
+
+fn fixture() -> Fixture {
+    let api = crate::spec::load_str(
+        crate::demo_scan::DEMO_SPEC,
+        Path::new("specs/demo-portal.yaml"),
+    )
+    .expect("demo spec loads");
+    let identities = vec![
+        identity("alice", Some("acme"), "client", false),
+        identity("bob", Some("globex"), "client", true),
+        identity("carol", Some("acme"), "staff", false),
+        identity("root", None, "admin", false),
+        Identity::anonymous(),
+    ];
+    let roles: Vec<String> = identities.iter().map(|i| i.role.clone()).collect();
+    let policy = Policy::parse(
+        crate::demo_scan::DEMO_MATRIX,
+        Path::new("m.csv"),
+        &api,
+        &roles,
+        false,
+    )
+    .expect("matrix");
+    let corpus = ObjectCorpus {
+        objects: vec![
+            object("invoices", json!(1001), 0, Some("acme")),
+            object("invoices", json!(2001), 1, Some("globex")),
+            object("tickets", json!(501), 0, Some("acme")),
+            object("tickets", json!(502), 1, Some("globex")),
+            object(
+                "files",
+                json!("aaaaaaaa-0000-4000-8000-000000000001"),
+                0,
+                Some("acme"),
+            ),
+            object(
+                "files",
+                json!("bbbbbbbb-0000-4000-8000-000000000002"),
+                1,
+                Some("globex"),
+            ),
+            object("users", json!(1), 3, None),
+        ],
+    };
+    Fixture {
+        api,
+        policy,
+        identities,
+        corpus,
+    }
+}
+
+fn plan_of(f: &Fixture, allow_mutations: bool) -> Vec<Probe> {
+    plan(&PlanInput {
+        api: &f.api,
+        policy: &f.policy,
+        identities: &f.identities,
+        corpus: &f.corpus,
+        allow_mutations,
+        run_nonce: "t".into(),
+    })
+}
+
+fn op_key(f: &Fixture, p: &Probe) -> String {
+    f.api.operations[p.op].key()
+}
+
+#[test]
+fn id_swap_aims_only_at_objects_the_actor_may_not_reach() {
+    let f = fixture();
+    let probes = plan_of(&f, true);
+    let swaps: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.attack == Attack::IdSwap)
+        .collect();
+    assert!(!swaps.is_empty());
+    for p in &swaps {
+        let o = &f.corpus.objects[p.object.expect("object")];
+        assert_ne!(o.owner, p.actor);
+        assert_ne!(f.identities[p.actor].tenant, o.tenant, "{p:?}");
+        assert_eq!(p.baseline, Some(o.owner));
+    }
+    let alice_invoice: Vec<String> = swaps
+        .iter()
+        .filter(|p| p.actor == 0 && op_key(&f, p) == "GET /invoices/{invoiceId}")
+        .map(|p| p.request.path.clone())
+        .collect();
+    assert_eq!(alice_invoice, vec!["/invoices/2001"]);
+    let bob_file: Vec<_> = swaps
+        .iter()
+        .filter(|p| p.actor == 1 && op_key(&f, p) == "GET /files/download")
+        .map(|p| p.request.query.clone())
+        .collect();
+    assert_eq!(
+        bob_file,
+        vec![vec![(
+            "file_id".to_string(),
+            "aaaaaaaa-0000-4000-8000-000000000001".to_string()
+        )]]
+    );
+}
+
+#[test]
+fn writes_only_when_allowed_and_always_last_with_a_read_back() {
+    let f = fixture();
+    assert!(plan_of(&f, false)
+        .iter()
+        .all(|p| p.request.method.is_safe()));
+    let probes = plan_of(&f, true);
+    let first_write = probes
+        .iter()
+        .position(|p| p.write.is_some())
+        .expect("some writes");
+    assert!(probes[first_write..].iter().all(|p| p.write.is_some()));
+    let patch = probes
+        .iter()
+        .find(|p| op_key(&f, p) == "PATCH /tickets/{ticketId}" && p.attack == Attack::IdSwap)
+        .expect("ticket write swap");
+    let write = patch.write.as_ref().expect("write check");
+    assert_eq!(
+        write.readback.as_ref().map(|r| r.path.as_str()),
+        Some(patch.request.path.as_str())
+    );
+    assert!(patch
+        .request
+        .json
+        .as_ref()
+        .is_some_and(|b| b.to_string().contains(&write.marker)));
+    let note = probes
+        .iter()
+        .find(|p| op_key(&f, p) == "POST /tickets/{ticketId}/notes" && p.attack == Attack::IdSwap)
+        .expect("note write swap");
+    let readback = note
+        .write
+        .as_ref()
+        .and_then(|w| w.readback.as_ref())
+        .expect("parent read-back");
+    assert_eq!(format!("{}/notes", readback.path), note.request.path);
+}
+
+#[test]
+fn plan_is_deterministic() {
+    let f = fixture();
+    let a: Vec<String> = plan_of(&f, true).iter().map(|p| format!("{p:?}")).collect();
+    let b: Vec<String> = plan_of(&f, true).iter().map(|p| format!("{p:?}")).collect();
+    assert_eq!(a, b);
+    assert!(a
+        .iter()
+        .enumerate()
+        .all(|(i, p)| p.starts_with(&format!("Probe {{ id: {i},"))));
+}
+
+#[test]
+fn no_auth_escalation_and_bad_auth_cover_their_operations() {
+    let f = fixture();
+    let probes = plan_of(&f, false);
+    let ops = |attack: Attack| -> std::collections::BTreeSet<String> {
+        probes
+            .iter()
+            .filter(|p| p.attack == attack)
+            .map(|p| op_key(&f, p))
+            .collect()
+    };
+    let no_auth = ops(Attack::NoAuth);
+    assert!(no_auth.contains("GET /export/invoices.csv") && no_auth.contains("GET /me"));
+    assert!(!no_auth.contains("POST /auth/login"));
+    assert!(ops(Attack::Escalation).contains("GET /admin/users"));
+    assert!(probes
+        .iter()
+        .filter(|p| p.attack == Attack::Escalation)
+        .all(|p| f.identities[p.actor].role != "admin"));
+    // Forgeries need a header token: bob logs in with a cookie.
+    assert!(probes
+        .iter()
+        .filter(|p| p.attack == Attack::BadAuth)
+        .all(|p| p.actor != 1));
+    assert!(ops(Attack::BadAuth).contains("GET /me"));
+    let leaks = ops(Attack::ListLeak);
+    assert!(leaks.contains("GET /search") && leaks.contains("GET /invoices"));
+}

@@ -1,0 +1,317 @@
+//! `report.md`: the reviewer's and product owner's view — summary, findings with curl
+//! reproductions, the role matrix with what was tested, and the latency table.
+//! Everything that came from the target is escaped: a body must not forge report markup.
+
+use super::model::*;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Escapes text for a Markdown table cell or inline text.
+fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '`' => out.push('\''),
+            '\n' | '\r' => out.push(' '),
+            '*' | '_' | '[' | ']' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fenced block that the content cannot close early.
+fn fenced(lang: &str, text: &str) -> String {
+    let mut fence = String::from("```");
+    while text.contains(fence.as_str()) {
+        fence.push('`');
+    }
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{fence}{lang}\n{clean}\n{fence}\n")
+}
+
+pub fn to_markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let s = &report.stats;
+    let run = &report.run;
+    let _ = writeln!(md, "# rolegrid report\n");
+    let _ = writeln!(md, "- Target: `{}`", cell(&run.target));
+    let _ = writeln!(
+        md,
+        "- Spec: `{}` · Matrix: `{}` · Engagement: `{}`",
+        cell(&run.spec),
+        cell(&run.matrix),
+        cell(&run.engagement)
+    );
+    let _ = writeln!(
+        md,
+        "- Mutations: {} · Run complete: {}",
+        if run.allow_mutations {
+            "allowed (writes confirmed by the owner's read-back)"
+        } else {
+            "off (safe methods only)"
+        },
+        if run.complete {
+            "yes"
+        } else {
+            "**no — interrupted, partial report**"
+        }
+    );
+    let _ = writeln!(
+        md,
+        "- rolegrid {} · report schema {}\n",
+        report.tool.version, report.schema_version
+    );
+
+    let _ = writeln!(md, "## Summary\n");
+    let _ = writeln!(md, "| probes | violations | suspicious | over-restricted | server errors | inconclusive | enforced | requests | objects | wall time |");
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "| {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {:.1} s |\n",
+        s.probes,
+        s.violations,
+        s.suspicious,
+        s.over_restricted,
+        s.server_errors,
+        s.inconclusive,
+        s.enforced,
+        s.requests,
+        s.objects,
+        s.wall_seconds
+    );
+    let _ = writeln!(md, "Identities:\n");
+    for i in &run.identities {
+        let _ = writeln!(
+            md,
+            "- `{}`: role `{}`, tenant `{}`, auth {}",
+            cell(&i.name),
+            cell(&i.role),
+            cell(i.tenant.as_deref().unwrap_or("-")),
+            i.auth
+        );
+    }
+    md.push('\n');
+
+    let _ = writeln!(md, "## Findings\n");
+    if report.findings.is_empty() {
+        let _ = writeln!(
+            md,
+            "No findings: every probe was refused as the matrix requires, or was inconclusive.\n"
+        );
+    } else {
+        let _ = writeln!(md, "| id | verdict | attack | operation | actor | victim | relation | status | exchanges |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---:|---:|");
+        for f in &report.findings {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | `{}` | {} ({}) | {} | {} | {} | {} |",
+                f.id,
+                f.verdict,
+                f.attack,
+                cell(&f.operation),
+                cell(&f.actor.identity),
+                cell(&f.actor.role),
+                f.victim
+                    .as_ref()
+                    .map(|v| format!(
+                        "{} ({})",
+                        cell(&v.identity),
+                        cell(v.tenant.as_deref().unwrap_or("-"))
+                    ))
+                    .unwrap_or_else(|| "-".into()),
+                f.relation,
+                f.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                f.exchanges.len()
+            );
+        }
+        md.push('\n');
+        for f in &report.findings {
+            let _ = writeln!(
+                md,
+                "### {} · {} · {} · `{}`\n",
+                f.id,
+                f.verdict,
+                f.attack,
+                cell(&f.operation)
+            );
+            let _ = writeln!(
+                md,
+                "- Actor: `{}` (role `{}`, tenant `{}`)",
+                cell(&f.actor.identity),
+                cell(&f.actor.role),
+                cell(f.actor.tenant.as_deref().unwrap_or("-"))
+            );
+            if let Some(v) = &f.victim {
+                let _ = writeln!(
+                    md,
+                    "- Victim: `{}` (role `{}`, tenant `{}`)",
+                    cell(&v.identity),
+                    cell(&v.role),
+                    cell(v.tenant.as_deref().unwrap_or("-"))
+                );
+            }
+            let _ = writeln!(
+                md,
+                "- Request: `{} {}` — {}",
+                f.request.method,
+                cell(&f.request.url),
+                cell(&f.request.detail)
+            );
+            let _ = writeln!(md, "- Evidence: {}", cell(&f.evidence.reason));
+            if !f.evidence.leaked.is_empty() {
+                let _ = writeln!(
+                    md,
+                    "- Objects of others in the answer: {}",
+                    cell(&f.evidence.leaked.join(", "))
+                );
+            }
+            let _ = writeln!(
+                md,
+                "- Body sha256 `{}`; first bytes:\n",
+                f.evidence.body_sha256
+            );
+            md.push_str(&fenced("text", &f.evidence.body_excerpt));
+            let _ = writeln!(
+                md,
+                "\nReproduce (set the `$ROLEGRID_…` variables from your own login first):\n"
+            );
+            md.push_str(&fenced("sh", &f.curl));
+            if f.exchanges.len() > 1 {
+                let _ = writeln!(md, "\nAll {} exchanges:\n", f.exchanges.len());
+                for e in &f.exchanges {
+                    let _ = writeln!(
+                        md,
+                        "- `{} {}` → {} — {}",
+                        e.method,
+                        cell(&e.url),
+                        e.status
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        cell(&e.reason)
+                    );
+                }
+            }
+            md.push('\n');
+        }
+    }
+
+    let _ = writeln!(md, "## Role matrix\n");
+    let _ = writeln!(md, "Each cell: declared access, then what was tested (`n probes`, `✗ k violations`), or `untested`.\n");
+    let roles: Vec<String> = {
+        let mut seen = Vec::new();
+        for c in &report.matrix {
+            if !seen.contains(&c.role) {
+                seen.push(c.role.clone());
+            }
+        }
+        seen
+    };
+    let mut rows: BTreeMap<String, Vec<&MatrixCell>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for c in &report.matrix {
+        if !rows.contains_key(&c.operation) {
+            order.push(c.operation.clone());
+        }
+        rows.entry(c.operation.clone()).or_default().push(c);
+    }
+    let _ = writeln!(
+        md,
+        "| operation | {} |",
+        roles
+            .iter()
+            .map(|r| cell(r))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(md, "|---|{}", "---|".repeat(roles.len()));
+    for op in order {
+        let cells = &rows[&op];
+        let text: Vec<String> = roles
+            .iter()
+            .map(|role| match cells.iter().find(|c| &c.role == role) {
+                None => "-".into(),
+                Some(c) if c.coverage == "tested" && c.violations > 0 => format!(
+                    "{} · ✗ {} violation(s) in {} probes",
+                    c.access, c.violations, c.probes
+                ),
+                Some(c) if c.coverage == "tested" => {
+                    format!("{} · ✓ {} probes", c.access, c.probes)
+                }
+                Some(c) => format!(
+                    "{} · {}",
+                    if c.access.is_empty() { "-" } else { &c.access },
+                    c.coverage
+                ),
+            })
+            .collect();
+        let _ = writeln!(md, "| `{}` | {} |", cell(&op), text.join(" | "));
+    }
+    md.push('\n');
+
+    let _ = writeln!(md, "## Latency\n");
+    let l = &report.latency;
+    let _ = writeln!(
+        md,
+        "p95 target {} ms: **{}**\n",
+        l.p95_target_ms,
+        if l.pass { "pass" } else { "FAIL" }
+    );
+    let _ = writeln!(
+        md,
+        "| operation | requests | p50 ms | p95 ms | p99 ms | max ms | p95 ≤ target |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---|");
+    for o in &l.operations {
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            cell(&o.operation),
+            o.count,
+            o.p50_ms,
+            o.p95_ms,
+            o.p99_ms,
+            o.max_ms,
+            if o.pass { "yes" } else { "**no**" }
+        );
+    }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(md, "\n## Warnings\n");
+        for w in &report.warnings {
+            let _ = writeln!(md, "- {}", cell(w));
+        }
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_text_cannot_break_out_of_a_cell_or_a_fence() {
+        assert_eq!(cell("a|b<script>`x`\n"), "a\\|b&lt;script&gt;'x' ");
+        let f = fenced("text", "```\nrm -rf");
+        assert!(f.starts_with("````text\n"), "{f}");
+        assert!(f.ends_with("\n````\n"), "{f}");
+    }
+}

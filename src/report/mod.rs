@@ -1,0 +1,110 @@
+//! Reports: the run's results → the [`Report`] model → `report.json` and `report.md`.
+//! Every writer's output passes through the redactor before it touches the disk.
+
+mod build;
+mod markdown;
+mod model;
+
+pub use build::{build, curl_command, BuildInput, ProbeResult};
+pub use markdown::to_markdown;
+pub use model::*;
+
+use crate::engagement::Redactor;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write the report to {path}: {source}\n  hint: check that the folder is writable, or choose another with -o")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot serialise the report: {0}")]
+    Serialise(#[from] serde_json::Error),
+}
+
+/// Writes `report.json` and `report.md` into `dir` (created if missing); returns their paths.
+pub fn write_all(
+    report: &Report,
+    dir: &Path,
+    redactor: &Redactor,
+) -> Result<Vec<PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let json = serde_json::to_string_pretty(report)? + "\n";
+    let outputs = [("report.json", json), ("report.md", to_markdown(report))];
+    let mut paths = Vec::new();
+    for (name, text) in outputs {
+        let path = dir.join(name);
+        std::fs::write(&path, redactor.scrub(&text)).map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// The stdout summary: counts, then one line per finding.
+pub fn summary_text(report: &Report) -> String {
+    let s = &report.stats;
+    let mut out = format!(
+        "rolegrid: {} probes, {} violations, {} suspicious, {} over-restricted, {} server errors, {} inconclusive ({:.1} s)\n",
+        s.probes, s.violations, s.suspicious, s.over_restricted, s.server_errors, s.inconclusive, s.wall_seconds
+    );
+    if !report.run.complete {
+        out.push_str("rolegrid: the run was interrupted; this report is partial\n");
+    }
+    if !report.findings.is_empty() {
+        let width = report
+            .findings
+            .iter()
+            .map(|f| f.operation.len())
+            .max()
+            .unwrap_or(0);
+        out.push('\n');
+        for f in &report.findings {
+            let victim = f
+                .victim
+                .as_ref()
+                .map(|v| format!(" → {}", v.identity))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {:<4} {:<15} {:<11} {:<width$}  {}{}  [{}]\n",
+                f.id,
+                f.verdict,
+                f.attack,
+                f.operation,
+                f.actor.identity,
+                victim,
+                f.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ));
+        }
+    }
+    let failing: Vec<&OperationLatency> = report
+        .latency
+        .operations
+        .iter()
+        .filter(|o| !o.pass)
+        .collect();
+    out.push('\n');
+    if failing.is_empty() {
+        out.push_str(&format!(
+            "latency: p95 within {} ms on all {} operations\n",
+            report.latency.p95_target_ms,
+            report.latency.operations.len()
+        ));
+    } else {
+        for o in failing {
+            out.push_str(&format!(
+                "latency: {} p95 {:.1} ms exceeds the {} ms target\n",
+                o.operation, o.p95_ms, report.latency.p95_target_ms
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,149 @@
+//! The report model: one serde structure every writer reads. `report.json` is this,
+//! serialised; its shape is versioned by [`SCHEMA_VERSION`] and described in
+//! `reports/schema/report.schema.json`.
+
+use serde::Serialize;
+
+pub const SCHEMA_VERSION: &str = "1.0";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: &'static str,
+    pub tool: Tool,
+    pub run: RunInfo,
+    pub stats: Stats,
+    pub findings: Vec<Finding>,
+    pub matrix: Vec<MatrixCell>,
+    pub latency: Latency,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub target: String,
+    pub spec: String,
+    pub matrix: String,
+    pub engagement: String,
+    /// Seconds since the Unix epoch; 0 in deterministic test mode.
+    pub started_unix: u64,
+    pub allow_mutations: bool,
+    /// `false` when the run was interrupted (Ctrl-C) and the report is partial.
+    pub complete: bool,
+    pub identities: Vec<IdentityInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityInfo {
+    pub name: String,
+    pub role: String,
+    pub tenant: Option<String>,
+    pub auth: &'static str,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub probes: usize,
+    pub violations: usize,
+    pub suspicious: usize,
+    pub over_restricted: usize,
+    pub server_errors: usize,
+    pub inconclusive: usize,
+    pub enforced: usize,
+    /// Requests that got no HTTP answer (connection failures, timeouts).
+    pub errors: usize,
+    /// Requests sent in all: probes, baselines, read-backs, discovery and logins.
+    pub requests: usize,
+    pub objects: usize,
+    pub wall_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Party {
+    pub identity: String,
+    pub role: String,
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Stable within a report: `F001`, `F002`… in sorted order.
+    pub id: String,
+    pub verdict: String,
+    pub attack: String,
+    /// `METHOD /path/{template}` as in the spec.
+    pub operation: String,
+    pub actor: Party,
+    pub victim: Option<Party>,
+    /// `cross-tenant`, `same-tenant`, `own`, or `none` when no victim is at stake.
+    pub relation: String,
+    pub request: RequestInfo,
+    pub status: Option<u16>,
+    pub evidence: Evidence,
+    /// A shell command reproducing the first exchange; credentials are `$NAME` placeholders.
+    pub curl: String,
+    /// All exchanges grouped into this finding.
+    pub exchanges: Vec<ExchangeInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestInfo {
+    pub method: String,
+    pub url: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub reason: String,
+    pub similarity: Option<f64>,
+    /// Other owners' objects seen in the answer: `resource id (tenant)`.
+    pub leaked: Vec<String>,
+    /// The first bytes of the answer, credentials scrubbed.
+    pub body_excerpt: String,
+    pub body_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExchangeInfo {
+    pub method: String,
+    pub url: String,
+    pub status: Option<u16>,
+    pub detail: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixCell {
+    pub operation: String,
+    pub role: String,
+    pub access: String,
+    pub probes: usize,
+    pub violations: usize,
+    /// `tested`, `untested` (no probe could be built) or `not-in-matrix`.
+    pub coverage: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub p95_target_ms: u64,
+    /// `true` when every operation's p95 is within the target.
+    pub pass: bool,
+    pub operations: Vec<OperationLatency>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationLatency {
+    pub operation: String,
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub pass: bool,
+}

@@ -1,0 +1,229 @@
+//! The request vocabulary shared by discovery, planning and execution: a concrete request
+//! relative to the target, and which credential it is sent with.
+
+use crate::spec::{Api, Method, ParamLocation, Parameter};
+use serde_json::Value;
+
+/// How a request is authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Credential {
+    /// The identity's own live credential.
+    Normal,
+    /// No credential at all.
+    Omitted,
+    /// The identity's credential replaced by a forgery.
+    Forged(Forgery),
+}
+
+/// Ways of breaking a credential, for `bad-auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Forgery {
+    /// A random string where the token should be.
+    Garbage,
+    /// The identity's JWT re-encoded with `alg: none` and no signature.
+    AlgNone,
+    /// The identity's JWT with `exp` moved into the past, original signature kept.
+    Expired,
+}
+
+impl Forgery {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Forgery::Garbage => "a garbage token",
+            Forgery::AlgNone => "the identity's token re-encoded with alg none and no signature",
+            Forgery::Expired => {
+                "the identity's token with exp in the past (signature no longer matches)"
+            }
+        }
+    }
+}
+
+/// A concrete request: the path already filled, relative to the engagement's target.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RequestSpec {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub json: Option<Value>,
+}
+
+impl RequestSpec {
+    /// A stable key for caching owner baselines of the same request.
+    pub fn cache_key(&self) -> String {
+        let mut key = format!("{} {}", self.method, self.path);
+        for (k, v) in &self.query {
+            key.push_str(&format!(" {k}={v}"));
+        }
+        key
+    }
+
+    /// Path and query, percent-encoded, to append to the target's base URL.
+    pub fn path_and_query(&self) -> String {
+        if self.query.is_empty() {
+            return self.path.clone();
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.query.iter())
+            .finish();
+        format!("{}?{query}", self.path)
+    }
+}
+
+/// A value's text as it goes into a path or query string.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Percent-encodes one path segment.
+pub fn encode_segment(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A plausible value for a parameter nobody told us about: example, default, first enum
+/// value, then one by type. `None` when the schema gives nothing to go on.
+pub fn sample_param(api: &Api, param: &Parameter) -> Option<String> {
+    if let Some(example) = &param.example {
+        return Some(value_text(example));
+    }
+    let schema = api.resolve(param.schema.as_ref()?);
+    sample_schema_scalar(api, schema).map(|v| value_text(&v))
+}
+
+fn sample_schema_scalar(api: &Api, schema: &Value) -> Option<Value> {
+    let schema = api.resolve(schema);
+    if let Some(v) = schema.get("example").or_else(|| schema.get("default")) {
+        return Some(v.clone());
+    }
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(|e| e.as_array())
+        .and_then(|a| a.first())
+    {
+        return Some(first.clone());
+    }
+    match schema.get("type").and_then(|t| t.as_str()) {
+        Some("integer") | Some("number") => Some(Value::from(1)),
+        Some("boolean") => Some(Value::Bool(true)),
+        Some("string") => Some(Value::String(
+            match schema.get("format").and_then(|f| f.as_str()) {
+                Some("uuid") => "00000000-0000-4000-8000-000000000000".into(),
+                Some("date-time") => "2026-01-01T00:00:00Z".into(),
+                Some("date") => "2026-01-01".into(),
+                Some("email") => "rolegrid@example.test".into(),
+                _ => "rolegrid".into(),
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// A JSON body for a write from the request schema: each string property carries
+/// `marker`, so the owner's read-back can tell whether the write landed.
+pub fn sample_body(api: &Api, schema: &Value, marker: &str) -> Value {
+    let schema = api.resolve(schema);
+    let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
+        return Value::Object(Default::default());
+    };
+    let mut body = serde_json::Map::new();
+    for (name, prop) in props {
+        let prop = api.resolve(prop);
+        if prop.get("readOnly").and_then(|r| r.as_bool()) == Some(true) {
+            continue;
+        }
+        let is_plain_string = prop.get("type").and_then(|t| t.as_str()) == Some("string")
+            && prop.get("enum").is_none()
+            && prop.get("format").is_none();
+        let value = if is_plain_string {
+            Value::String(marker.to_string())
+        } else {
+            match sample_schema_scalar(api, prop) {
+                Some(v) => v,
+                None => continue,
+            }
+        };
+        body.insert(name.clone(), value);
+    }
+    Value::Object(body)
+}
+
+/// Builds a request for `op` with `id_param` set to `id` and other parameters sampled.
+/// `None` when a required parameter cannot be filled.
+pub fn build_request(
+    api: &Api,
+    op_index: usize,
+    id_param: Option<(&Parameter, &Value)>,
+    marker: &str,
+) -> Option<RequestSpec> {
+    let op = &api.operations[op_index];
+    let mut path = op.path.clone();
+    let mut query = Vec::new();
+    for param in &op.parameters {
+        let chosen = match id_param {
+            Some((p, id)) if p.name == param.name && p.location == param.location => {
+                Some(value_text(id))
+            }
+            _ => None,
+        };
+        match param.location {
+            ParamLocation::Path => {
+                let text = chosen.or_else(|| sample_param(api, param))?;
+                path = path.replace(&format!("{{{}}}", param.name), &encode_segment(&text));
+            }
+            ParamLocation::Query => {
+                if let Some(text) = chosen {
+                    query.push((param.name.clone(), text));
+                } else if param.required {
+                    query.push((param.name.clone(), sample_param(api, param)?));
+                }
+            }
+            ParamLocation::Header | ParamLocation::Cookie => {
+                if param.required && chosen.is_none() && sample_param(api, param).is_none() {
+                    return None;
+                }
+            }
+        }
+    }
+    let json = if op.method.is_safe() {
+        None
+    } else {
+        op.json_body()
+            .and_then(|m| m.schema.as_ref())
+            .map(|s| sample_body(api, s, marker))
+    };
+    Some(RequestSpec {
+        method: op.method,
+        path,
+        query,
+        json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_and_query_percent_encodes() {
+        let r = RequestSpec {
+            method: Method::Get,
+            path: "/files/download".into(),
+            query: vec![("q".into(), "a b&c".into())],
+            json: None,
+        };
+        assert_eq!(r.path_and_query(), "/files/download?q=a+b%26c");
+        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+}

@@ -1,0 +1,338 @@
+//! One scan, end to end: log in, discover objects, plan, execute (reads concurrently,
+//! writes one at a time with the owner's read-back), judge as exchanges arrive, report.
+//! This is the only place that wires the stages together.
+
+use crate::discover::{self, ObjectCorpus};
+use crate::engagement::{Auth, Engagement, Identity, Redactor};
+use crate::exec::{Exchange, Executor};
+use crate::judge::{self, JudgeContext, ReadBack, Verdict};
+use crate::matrix::Policy;
+use crate::plan::{self, PlanInput, Probe};
+use crate::report::{self, BuildInput, IdentityInfo, ProbeResult, Report, RunInfo};
+use crate::request::Credential;
+use crate::spec::Api;
+use futures_util::{FutureExt, StreamExt};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::OnceCell;
+
+pub struct ScanInput {
+    pub engagement: Engagement,
+    pub api: Api,
+    pub policy: Policy,
+    /// Where `report.json` and `report.md` go.
+    pub output_dir: PathBuf,
+    /// Draw a progress bar on stderr (it is hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+    /// Fixes the write markers and the report's clock fields, for reproducible output.
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Login(#[from] crate::exec::LoginError),
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+}
+
+pub struct ScanOutcome {
+    pub report: Report,
+    pub files: Vec<PathBuf>,
+}
+
+type BaselineCache = Mutex<HashMap<(usize, String), Arc<OnceCell<Exchange>>>>;
+
+struct Shared<'a> {
+    api: &'a Api,
+    identities: &'a [Identity],
+    corpus: &'a ObjectCorpus,
+    executor: &'a Executor,
+    baselines: BaselineCache,
+    requests: AtomicUsize,
+}
+
+impl Shared<'_> {
+    async fn send(
+        &self,
+        probe_request: &crate::request::RequestSpec,
+        identity: usize,
+        credential: Credential,
+        op: usize,
+    ) -> Exchange {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.executor
+            .send(
+                probe_request,
+                identity,
+                credential,
+                &self.api.operations[op].key(),
+            )
+            .await
+    }
+
+    /// The legitimate caller's answer to the same request, fetched once per run.
+    async fn baseline(&self, probe: &Probe) -> Option<Exchange> {
+        let who = probe.baseline?;
+        let cell = {
+            let Ok(mut cache) = self.baselines.lock() else {
+                return None;
+            };
+            cache
+                .entry((who, probe.request.cache_key()))
+                .or_insert_with(|| Arc::new(OnceCell::new()))
+                .clone()
+        };
+        let exchange = cell
+            .get_or_init(|| self.send(&probe.request, who, Credential::Normal, probe.op))
+            .await;
+        Some(exchange.clone())
+    }
+
+    async fn run_read(&self, probe: Probe) -> ProbeResult {
+        let baseline = self.baseline(&probe).await;
+        let exchange = self
+            .send(&probe.request, probe.actor, probe.credential, probe.op)
+            .await;
+        let ctx = JudgeContext {
+            corpus: self.corpus,
+            identities: self.identities,
+        };
+        let judgement = judge::judge(&ctx, &probe, &exchange, baseline.as_ref(), None);
+        ProbeResult {
+            url: self.executor.url_for(&probe.request),
+            probe,
+            exchange,
+            judgement,
+        }
+    }
+
+    async fn run_write(&self, probe: Probe) -> ProbeResult {
+        let owner = probe
+            .object
+            .and_then(|i| self.corpus.objects.get(i))
+            .map(|o| o.owner)
+            .or(probe.baseline);
+        let readback = probe.write.as_ref().and_then(|w| w.readback.clone());
+        let before = match (&readback, owner) {
+            (Some(rb), Some(owner)) => {
+                Some(self.send(rb, owner, Credential::Normal, probe.op).await)
+            }
+            _ => None,
+        };
+        let exchange = self
+            .send(&probe.request, probe.actor, probe.credential, probe.op)
+            .await;
+        let after = match (&readback, owner) {
+            (Some(rb), Some(owner)) => {
+                Some(self.send(rb, owner, Credential::Normal, probe.op).await)
+            }
+            _ => None,
+        };
+        let ctx = JudgeContext {
+            corpus: self.corpus,
+            identities: self.identities,
+        };
+        let rb = match (&before, &after) {
+            (Some(before), Some(after)) => Some(ReadBack { before, after }),
+            _ => None,
+        };
+        let judgement = judge::judge(&ctx, &probe, &exchange, None, rb);
+        ProbeResult {
+            url: self.executor.url_for(&probe.request),
+            probe,
+            exchange,
+            judgement,
+        }
+    }
+}
+
+fn auth_kind(auth: &Auth) -> &'static str {
+    match auth {
+        Auth::None => "none",
+        Auth::Header { .. } => "header",
+        Auth::Cookie { .. } => "cookie",
+        Auth::Login(flow) => match flow.capture {
+            crate::engagement::LoginCapture::Token { .. } => "login (token)",
+            crate::engagement::LoginCapture::Cookie { .. } => "login (cookie)",
+        },
+    }
+}
+
+fn progress_bar(len: usize, visible: bool) -> indicatif::ProgressBar {
+    if !visible {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len as u64),
+        indicatif::ProgressDrawTarget::stderr_with_hz(10),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} probes {msg} ({elapsed})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, ScanError> {
+    let started = Instant::now();
+    let started_unix = match input.seed {
+        Some(_) => 0,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    let engagement = &input.engagement;
+    engagement.register_secrets(&redactor);
+    let mut identities = engagement.identities.clone();
+    identities.push(Identity::anonymous());
+
+    let base_path = input
+        .api
+        .servers
+        .iter()
+        .find(|s| s.starts_with('/'))
+        .cloned()
+        .unwrap_or_default();
+    let mut executor =
+        Executor::new(engagement, &base_path, redactor.clone()).map_err(ScanError::Setup)?;
+    executor.login_all(&identities).await?;
+    let logins = identities
+        .iter()
+        .filter(|i| matches!(i.auth, Auth::Login(_)))
+        .count();
+
+    // Discovery: every identity reads the collections it may read.
+    let requests = discover::discovery_requests(&input.api, &input.policy, &identities);
+    let executor_ref = &executor;
+    let api = &input.api;
+    let answers: Vec<(discover::DiscoveryRequest, Option<serde_json::Value>)> =
+        futures_util::stream::iter(requests)
+            .map(|d| async move {
+                let exchange = executor_ref
+                    .send(
+                        &d.request,
+                        d.identity,
+                        Credential::Normal,
+                        &api.operations[d.op].key(),
+                    )
+                    .await;
+                let body = exchange.is_success().then(|| exchange.json()).flatten();
+                (d, body)
+            })
+            .buffered(engagement.concurrency)
+            .collect()
+            .await;
+    let discovery_requests = answers.len();
+    let corpus = discover::harvest(&input.policy, &identities, &answers, &engagement.harvest);
+    let mut warnings = Vec::new();
+    for resource in input.api.collections.keys() {
+        if !corpus.objects.iter().any(|o| &o.resource == resource) {
+            warnings.push(format!(
+                "no `{resource}` object was discovered: probes that need one were not planned"
+            ));
+        }
+    }
+
+    let run_nonce = match input.seed {
+        Some(seed) => format!("{seed:x}"),
+        None => format!("{:x}", rand::random::<u32>()),
+    };
+    let probes = plan::plan(&PlanInput {
+        api: &input.api,
+        policy: &input.policy,
+        identities: &identities,
+        corpus: &corpus,
+        allow_mutations: engagement.allow_mutations,
+        run_nonce,
+    });
+
+    let shared = Shared {
+        api: &input.api,
+        identities: &identities,
+        corpus: &corpus,
+        executor: &executor,
+        baselines: Mutex::new(HashMap::new()),
+        requests: AtomicUsize::new(0),
+    };
+    let bar = progress_bar(probes.len(), input.progress);
+    let (reads, writes): (Vec<Probe>, Vec<Probe>) =
+        probes.into_iter().partition(|p| p.write.is_none());
+    let mut results = Vec::new();
+    let mut complete = true;
+    let mut violations = 0usize;
+    {
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let read_stream = futures_util::stream::iter(reads)
+            .map(|p| shared.run_read(p).boxed())
+            .buffer_unordered(engagement.concurrency);
+        // Writes go one at a time, after every read: each is bracketed by the owner's read-back.
+        let write_stream = futures_util::stream::iter(writes)
+            .map(|p| shared.run_write(p).boxed())
+            .buffered(1);
+        let mut results_stream = read_stream.chain(write_stream);
+        loop {
+            let next = tokio::select! {
+                r = results_stream.next() => r,
+                _ = &mut ctrl_c => {
+                    complete = false;
+                    None
+                }
+            };
+            let Some(result) = next else { break };
+            if result.judgement.verdict == Verdict::Violation {
+                violations += 1;
+                bar.set_message(format!("· {violations} violations"));
+            }
+            bar.inc(1);
+            results.push(result);
+        }
+    }
+    bar.finish_and_clear();
+    results.sort_by_key(|r| r.probe.id);
+
+    let report = report::build(BuildInput {
+        api: &input.api,
+        policy: &input.policy,
+        identities: &identities,
+        corpus: &corpus,
+        results: &results,
+        latency: executor.latency.summaries(),
+        run: RunInfo {
+            target: engagement.target.to_string(),
+            spec: engagement.spec.display().to_string(),
+            matrix: engagement.matrix.display().to_string(),
+            engagement: engagement.source.display().to_string(),
+            started_unix,
+            allow_mutations: engagement.allow_mutations,
+            complete,
+            identities: identities
+                .iter()
+                .map(|i| IdentityInfo {
+                    name: i.name.clone(),
+                    role: i.role.clone(),
+                    tenant: i.tenant.clone(),
+                    auth: auth_kind(&i.auth),
+                })
+                .collect(),
+        },
+        p95_target_ms: engagement.p95_target_ms,
+        requests: shared.requests.load(Ordering::Relaxed) + discovery_requests + logins,
+        wall_seconds: if input.seed.is_some() {
+            0.0
+        } else {
+            started.elapsed().as_secs_f64()
+        },
+        warnings,
+    });
+    let files = report::write_all(&report, &input.output_dir, &redactor)?;
+    Ok(ScanOutcome { report, files })
+}

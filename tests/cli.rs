@@ -1,0 +1,232 @@
+//! The real binary: exit codes, stdout/stderr, error messages, and redaction of
+//! credentials in everything it prints or writes.
+
+use assert_cmd::Command;
+use rolegrid::demo::{self, DemoOptions, FLAWS};
+
+fn rolegrid() -> Command {
+    let mut cmd = Command::cargo_bin("rolegrid").expect("binary built");
+    cmd.env_remove("ROLEGRID_DEMO_PASSWORD");
+    cmd
+}
+
+#[test]
+fn list_flaws_prints_every_flaw_as_json() {
+    let out = rolegrid()
+        .args(["demo", "--list-flaws", "--no-flaw", "export-no-auth"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let flaws: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let flaws = flaws.as_array().expect("array");
+    assert_eq!(flaws.len(), FLAWS.len());
+    for f in flaws {
+        for key in ["id", "operation", "attack", "enabled"] {
+            assert!(f.get(key).is_some(), "{key} missing in {f}");
+        }
+        assert_eq!(f["enabled"], f["id"] != "export-no-auth");
+    }
+}
+
+#[test]
+fn unknown_flaw_is_bad_input() {
+    let out = rolegrid()
+        .args(["demo", "--no-flaw", "no-such-flaw"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-flaw"), "{stderr}");
+}
+
+#[test]
+fn demo_scan_finds_every_flaw_and_leaks_no_credential() {
+    let canary = "Canary-Cli-Passw0rd-77ab";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = rolegrid()
+        .args(["demo", "--no-progress", "-o"])
+        .arg(dir.path())
+        .env("ROLEGRID_DEMO_PASSWORD", canary)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    for flaw in FLAWS {
+        assert!(
+            stdout.contains(flaw.operation),
+            "{} missing from:\n{stdout}",
+            flaw.operation
+        );
+    }
+    assert!(dir.path().join("report.json").is_file());
+    assert!(dir.path().join("report.md").is_file());
+    let mut texts = vec![stdout.to_string(), stderr.to_string()];
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        texts.push(std::fs::read_to_string(entry.expect("entry").path()).expect("text"));
+    }
+    for text in texts {
+        assert!(!text.contains(canary), "password leaked:\n{text}");
+        assert!(
+            !text.contains("eyJhbGciOiJIUzI1NiI"),
+            "token leaked:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn demo_secure_reports_zero_violations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = rolegrid()
+        .args(["demo", "--secure", "--no-progress", "-o"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(" 0 violations"), "{stdout}");
+}
+
+fn write_engagement(dir: &std::path::Path, target: &str, extra: &str) -> std::path::PathBuf {
+    let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let text = rolegrid::demo_scan::DEMO_ENGAGEMENT
+        .replace(
+            "target: http://127.0.0.1:8080",
+            &format!("target: {target}\n{extra}"),
+        )
+        .replace(
+            "spec: demo-portal.yaml",
+            &format!("spec: {}", specs.join("demo-portal.yaml").display()),
+        )
+        .replace(
+            "matrix: demo-matrix.csv",
+            &format!("matrix: {}", specs.join("demo-matrix.csv").display()),
+        );
+    let path = dir.join("engagement.yaml");
+    std::fs::write(&path, text).expect("write engagement");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_exits_1_on_violations_and_0_when_secure() {
+    let password = "scan-test-password-1";
+    for (secure, expected) in [(false, 1), (true, 0)] {
+        let passwords = demo::USERS
+            .iter()
+            .map(|u| (u.email.to_string(), password.to_string()))
+            .collect();
+        let mut options = DemoOptions::new(passwords);
+        if secure {
+            options = options.secure();
+        }
+        let server = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("starts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engagement = write_engagement(dir.path(), &server.base_url(), "");
+        let mut cmd = rolegrid();
+        cmd.args(["scan", "--no-progress", "-c"])
+            .arg(&engagement)
+            .arg("-o")
+            .arg(dir.path().join("out"));
+        for user in demo::USERS {
+            cmd.env(rolegrid::demo_scan::password_variable(user.email), password);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+            .await
+            .expect("joined");
+        server.shutdown().await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "secure={secure}\n{stdout}\n{stderr}"
+        );
+        assert!(!stdout.contains(password) && !stderr.contains(password));
+    }
+}
+
+#[test]
+fn unknown_engagement_key_is_bad_input_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_engagement(dir.path(), "http://127.0.0.1:9", "colour: blue");
+    let out = rolegrid()
+        .args(["scan", "-c"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("engagement.yaml:6:"), "{stderr}");
+    assert!(stderr.contains("colour"), "{stderr}");
+}
+
+#[test]
+fn a_non_loopback_target_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_engagement(dir.path(), "http://192.0.2.10", "");
+    let out = rolegrid()
+        .args(["scan", "-c"])
+        .arg(&path)
+        .env("ROLEGRID_DEMO_PASSWORD_ALICE", "x")
+        .env("ROLEGRID_DEMO_PASSWORD_BOB", "x")
+        .env("ROLEGRID_DEMO_PASSWORD_CAROL", "x")
+        .env("ROLEGRID_DEMO_PASSWORD_ROOT", "x")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+#[test]
+fn missing_password_variable_is_bad_input_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_engagement(dir.path(), "http://127.0.0.1:9", "");
+    let out = rolegrid()
+        .args(["scan", "-c"])
+        .arg(&path)
+        .env_remove("ROLEGRID_DEMO_PASSWORD_ALICE")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ROLEGRID_DEMO_PASSWORD_ALICE"), "{stderr}");
+}
+
+#[test]
+fn unreachable_target_is_a_run_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port nothing listens on: bind, read the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let path = write_engagement(dir.path(), &format!("http://127.0.0.1:{port}"), "");
+    let mut cmd = rolegrid();
+    cmd.args(["scan", "--no-progress", "-c"]).arg(&path);
+    for user in demo::USERS {
+        cmd.env(
+            rolegrid::demo_scan::password_variable(user.email),
+            "pw-unused",
+        );
+    }
+    let out = cmd.output().expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("login of identity `alice` failed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pw-unused"), "{stderr}");
+}

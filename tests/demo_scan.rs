@@ -1,0 +1,278 @@
+//! End to end: the demo portal on 127.0.0.1:0, scanned in-process with the shipped
+//! engagement and matrix; assertions read the written report.json.
+
+use rolegrid::demo::{self, DemoOptions, FLAWS};
+use rolegrid::demo_scan::{self, DemoScan};
+use rolegrid::engagement::Redactor;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+async fn scan(
+    options: DemoOptions,
+    passwords: std::collections::BTreeMap<String, String>,
+) -> (Value, tempfile::TempDir) {
+    let server = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("demo portal starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outcome = demo_scan::run(
+        DemoScan {
+            base_url: server.base_url(),
+            passwords,
+            output_dir: dir.path().to_path_buf(),
+            progress: false,
+            seed: Some(7),
+        },
+        Redactor::new(),
+    )
+    .await
+    .expect("scan completes");
+    server.shutdown().await;
+    assert_eq!(outcome.files.len(), 2);
+    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
+    (serde_json::from_str(&text).expect("report is JSON"), dir)
+}
+
+async fn scan_with(options: impl FnOnce(DemoOptions) -> DemoOptions) -> Value {
+    let passwords = DemoOptions::random_passwords();
+    scan(options(DemoOptions::new(passwords.clone())), passwords)
+        .await
+        .0
+}
+
+/// (operation, attack) of every violation finding.
+fn violations(report: &Value) -> BTreeSet<(String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["verdict"] == "violation")
+        .map(|f| {
+            (
+                f["operation"].as_str().unwrap_or("").to_string(),
+                f["attack"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn flaw_pairs() -> BTreeSet<(String, String)> {
+    FLAWS
+        .iter()
+        .map(|f| (f.operation.to_string(), f.attack.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_planted_flaw_is_reported_and_nothing_else() {
+    let report = scan_with(|o| o).await;
+    let found = violations(&report);
+    assert_eq!(
+        found,
+        flaw_pairs(),
+        "violations differ from the planted flaws"
+    );
+    assert_eq!(report["schema_version"], "1.0");
+    assert!(report["stats"]["probes"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(report["stats"]["inconclusive"], 0, "{:#}", report["stats"]);
+    for f in report["findings"].as_array().expect("findings") {
+        let curl = f["curl"].as_str().unwrap_or("");
+        assert!(curl.starts_with("curl "), "{curl}");
+        assert!(!f["operation"].as_str().unwrap_or("").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn secure_mode_reports_no_violation_and_no_doubt() {
+    let report = scan_with(DemoOptions::secure).await;
+    assert_eq!(report["stats"]["violations"], 0, "{:#}", report["findings"]);
+    assert_eq!(report["stats"]["suspicious"], 0, "{:#}", report["findings"]);
+    assert_eq!(report["stats"]["inconclusive"], 0, "{:#}", report["stats"]);
+    assert!(
+        report["findings"].as_array().expect("findings").is_empty(),
+        "{:#}",
+        report["findings"]
+    );
+}
+
+#[tokio::test]
+async fn turning_off_one_flaw_removes_exactly_its_finding() {
+    for flaw in FLAWS {
+        let report = scan_with(|o| o.flaw(flaw.id, false).expect("known flaw")).await;
+        let mut expected = flaw_pairs();
+        expected.remove(&(flaw.operation.to_string(), flaw.attack.to_string()));
+        assert_eq!(violations(&report), expected, "with `{}` off", flaw.id);
+    }
+}
+
+#[tokio::test]
+async fn one_flaw_alone_is_the_only_finding() {
+    let flaw = &FLAWS[0];
+    let report = scan_with(|o| o.secure().flaw(flaw.id, true).expect("known flaw")).await;
+    let expected: BTreeSet<_> = [(flaw.operation.to_string(), flaw.attack.to_string())].into();
+    assert_eq!(violations(&report), expected);
+}
+
+#[tokio::test]
+async fn secure_behaviours_are_never_violations() {
+    // A 404 denial, a 200 soft denial, a 2xx write that changes only the caller's data,
+    // and correctly scoped lists: present in every mode.
+    let report = scan_with(|o| o).await;
+    for f in report["findings"].as_array().expect("findings") {
+        let op = f["operation"].as_str().unwrap_or("");
+        assert!(
+            !matches!(
+                op,
+                "GET /tickets/{ticketId}"
+                    | "POST /tickets/{ticketId}/notes"
+                    | "GET /invoices"
+                    | "GET /tickets"
+                    | "GET /files"
+            ),
+            "secure behaviour flagged: {f:#}"
+        );
+    }
+    let cells = report["matrix"].as_array().expect("matrix");
+    let tested = |op: &str| {
+        cells
+            .iter()
+            .any(|c| c["operation"] == op && c["coverage"] == "tested")
+    };
+    for op in [
+        "GET /tickets/{ticketId}",
+        "POST /tickets/{ticketId}/notes",
+        "GET /invoices",
+        "GET /invoices/{invoiceId}",
+    ] {
+        assert!(
+            tested(op),
+            "{op} was never probed, so the test above proves nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn credentials_never_reach_the_report() {
+    let canary = "Canary-Passw0rd-3f9e1c";
+    let passwords = demo::USERS
+        .iter()
+        .map(|u| (u.email.to_string(), canary.to_string()))
+        .collect();
+    let options = DemoOptions::new(Default::default());
+    let options = DemoOptions {
+        passwords,
+        ..options
+    };
+    let passwords = options.passwords.clone();
+    let (_, dir) = scan(options, passwords).await;
+    for entry in std::fs::read_dir(dir.path()).expect("output dir") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("text file");
+        assert!(!text.contains(canary), "password in {}", path.display());
+        // Every token the portal issues is an HS256 JWT; its header never appears.
+        assert!(
+            !text.contains("eyJhbGciOiJIUzI1NiI"),
+            "token in {}",
+            path.display()
+        );
+    }
+}
+
+/// A small JSON Schema check (type, const, enum, required, properties, items, $ref,
+/// oneOf) that also rejects properties the schema does not declare, so the committed
+/// schema cannot fall behind the report.
+fn check(schema: &Value, root: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let target = root
+            .pointer(r.trim_start_matches('#'))
+            .expect("ref resolves");
+        return check(target, root, value, at, errors);
+    }
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        let matching = options
+            .iter()
+            .filter(|o| {
+                let mut e = Vec::new();
+                check(o, root, value, at, &mut e);
+                e.is_empty()
+            })
+            .count();
+        if matching != 1 {
+            errors.push(format!("{at}: matches {matching} of oneOf"));
+        }
+        return;
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let actual = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        if !types
+            .iter()
+            .any(|t| *t == actual || (*t == "number" && actual == "integer"))
+        {
+            errors.push(format!("{at}: {actual} is not {types:?}"));
+            return;
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            errors.push(format!("{at}: {value} is not {c}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(value) {
+            errors.push(format!("{at}: {value} not in enum"));
+        }
+    }
+    if let (Some(obj), Some(props)) = (
+        value.as_object(),
+        schema.get("properties").and_then(Value::as_object),
+    ) {
+        for key in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !obj.contains_key(key.as_str().unwrap_or("")) {
+                errors.push(format!("{at}: missing {key}"));
+            }
+        }
+        for (k, v) in obj {
+            match props.get(k) {
+                Some(s) => check(s, root, v, &format!("{at}.{k}"), errors),
+                None => errors.push(format!("{at}: property `{k}` is not in the schema")),
+            }
+        }
+    }
+    if let (Some(items), Some(schema_items)) = (value.as_array(), schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            check(schema_items, root, v, &format!("{at}[{i}]"), errors);
+        }
+    }
+}
+
+#[tokio::test]
+async fn report_json_matches_the_committed_schema() {
+    let schema_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/report.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema file"))
+            .expect("schema JSON");
+    for report in [scan_with(|o| o).await, scan_with(DemoOptions::secure).await] {
+        let mut errors = Vec::new();
+        check(&schema, &schema, &report, "$", &mut errors);
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+}
