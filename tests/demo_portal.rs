@@ -56,11 +56,12 @@ impl Reply {
 }
 
 impl Portal {
+    /// Starts a portal whose options are derived from the all-flaws-on default.
     async fn start(
-        options: impl FnOnce(DemoOptions) -> DemoOptions,
+        options: impl FnOnce(DemoOptions) -> Result<DemoOptions, demo::UnknownFlaw>,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let passwords = DemoOptions::random_passwords();
-        let options = options(DemoOptions::new(passwords.clone()));
+        let options = options(DemoOptions::new(passwords.clone()))?;
         let demo = demo::spawn(options, "127.0.0.1:0".parse()?).await?;
         Ok(Portal {
             demo,
@@ -70,11 +71,11 @@ impl Portal {
     }
 
     async fn flawed() -> Result<Self, Box<dyn std::error::Error>> {
-        Self::start(|o| o).await
+        Self::start(Ok).await
     }
 
     async fn secure() -> Result<Self, Box<dyn std::error::Error>> {
-        Self::start(DemoOptions::secure).await
+        Self::start(|o| Ok(o.secure())).await
     }
 
     async fn send(
@@ -159,6 +160,21 @@ fn tenants(items: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match (key.as_str(), child) {
+                    ("$ref", Value::String(target)) => out.push(target.clone()),
+                    _ => collect_refs(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, out)),
+        _ => {}
+    }
+}
+
 /// A token the server never signed: `alg: none`, empty signature, claiming to be root.
 fn forged_alg_none_token() -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -177,7 +193,19 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         env!("CARGO_MANIFEST_DIR"),
         "/specs/demo-portal.yaml"
     ))?;
+    // The spec must be valid OpenAPI 3.0 for a real parser, not just valid YAML.
+    let typed: openapiv3::OpenAPI = serde_yaml_ng::from_str(&text)?;
+    assert_eq!(typed.paths.paths.len(), 13);
     let spec: Value = serde_yaml_ng::from_str(&text)?;
+    let mut refs = Vec::new();
+    collect_refs(&spec, &mut refs);
+    assert!(refs.len() > 20);
+    for reference in refs {
+        let pointer = reference
+            .strip_prefix('#')
+            .ok_or_else(|| format!("non-local $ref {reference}"))?;
+        assert!(spec.pointer(pointer).is_some(), "dangling $ref {reference}");
+    }
     assert_eq!(spec["openapi"], "3.0.3");
     let methods = [
         "get", "put", "post", "delete", "patch", "head", "options", "trace",
@@ -299,6 +327,15 @@ async fn invoice_read_bola() -> TestResult {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["owner_id"], 1);
     assert_eq!(reply.json()["number"], "ACME-2026-0001");
+    portal.demo.shutdown().await;
+
+    // Switching one flaw off leaves the others planted.
+    let portal = Portal::start(|o| o.flaw("invoice-read-bola", false)).await?;
+    let bob = portal.token(BOB).await?;
+    let reply = portal.get("/invoices/1001", Auth::Bearer(&bob)).await?;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let users = portal.get("/admin/users", Auth::Bearer(&bob)).await?;
+    assert_eq!(users.status, StatusCode::OK);
     portal.demo.shutdown().await;
 
     let portal = Portal::secure().await?;
@@ -445,6 +482,11 @@ async fn search_list_leak() -> TestResult {
     assert_eq!(by_number["results"], json!([]));
     assert_eq!(
         portal.get("/search", Auth::Bearer(&alice)).await?.status,
+        StatusCode::BAD_REQUEST
+    );
+    let too_long = format!("/search?q={}", "a".repeat(201));
+    assert_eq!(
+        portal.get(&too_long, Auth::Bearer(&alice)).await?.status,
         StatusCode::BAD_REQUEST
     );
     portal.demo.shutdown().await;
@@ -851,7 +893,7 @@ async fn login_cookie_and_errors() -> TestResult {
     // A user without a password cannot log in at all.
     let portal = Portal::start(|mut o| {
         o.passwords.remove(CAROL);
-        o
+        Ok(o)
     })
     .await?;
     let carol = portal.login_reply(CAROL, "").await?;
@@ -864,7 +906,7 @@ async fn login_cookie_and_errors() -> TestResult {
 async fn expired_credentials_are_rejected() -> TestResult {
     let portal = Portal::start(|mut o| {
         o.token_ttl = Duration::from_secs(1);
-        o
+        Ok(o)
     })
     .await?;
     let (token, cookie) = portal.login(ALICE).await?;

@@ -247,6 +247,14 @@ pub struct RunningDemo {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+impl fmt::Debug for RunningDemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningDemo")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RunningDemo {
     /// `http://IP:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -25,6 +25,12 @@ type Shared = Arc<AppState>;
 
 /// The session cookie's name, as declared in the spec's `cookieAuth` scheme.
 const SESSION_COOKIE: &str = "portal_session";
+
+/// Stands in for "forever" when a configured TTL overflows `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// The longest search text accepted, as the spec's `maxLength` says.
+const MAX_QUERY_CHARS: usize = 200;
 
 pub(crate) struct AppState {
     options: DemoOptions,
@@ -236,7 +242,7 @@ async fn login(
         role: user.role.clone(),
         tenant: user.tenant_id.clone(),
         iat,
-        exp: iat + ttl.as_secs(),
+        exp: iat.saturating_add(ttl.as_secs()),
     };
     let token = jwt::sign(&claims, &state.secret);
 
@@ -250,7 +256,8 @@ async fn login(
             session_id.clone(),
             Session {
                 user_id: user.id,
-                expires: now + ttl,
+                // A TTL too large for the clock means "never expires" rather than a panic.
+                expires: now.checked_add(ttl).unwrap_or(now + FAR_FUTURE),
             },
         );
     }
@@ -532,6 +539,12 @@ async fn search(
     let q = query
         .get("q")
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "missing query parameter `q`"))?;
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "query parameter `q` must be at most 200 characters",
+        ));
+    }
     let needle = q.to_lowercase();
     // FLAW search-list-leak: every record is a candidate, whoever owns it.
     let leak = state.flaw("search-list-leak");
