@@ -1,1 +1,352 @@
-//! The embedded demo client portal (axum) with switchable planted flaws.
+//! The embedded demo client portal (axum) with switchable planted flaws: its users, routes,
+//! flaw catalogue, options, and the spawn/shutdown handle tests and the CLI use.
+//!
+//! The portal is a small multi-tenant client portal (invoices, support tickets, files) whose
+//! OpenAPI description lives in `specs/demo-portal.yaml`. Seven authorization flaws are
+//! planted in it, each identified by a stable id in [`FLAWS`] and switchable through
+//! [`DemoOptions`]; with all of them off ([`DemoOptions::secure`]) a correct scan reports no
+//! violations. Some secure behaviours (a soft 200 denial, a 404 denial, a note filed on a
+//! new ticket) are there on purpose to trip naive judges.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use rolegrid::demo::{spawn, DemoOptions};
+//! let options = DemoOptions::new(DemoOptions::random_passwords());
+//! let demo = spawn(options, "127.0.0.1:0".parse().expect("literal address")).await?;
+//! println!("portal at {}", demo.base_url());
+//! demo.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod data;
+mod jwt;
+mod server;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// One planted flaw: a stable id, the operation it lives in (`METHOD /path` as in the spec),
+/// the attack kind that should find it, and what goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlawInfo {
+    pub id: &'static str,
+    pub operation: &'static str,
+    pub attack: &'static str,
+    pub description: &'static str,
+}
+
+/// The planted flaws, in a stable order.
+pub const FLAWS: &[FlawInfo] = &[
+    FlawInfo {
+        id: "invoice-read-bola",
+        operation: "GET /invoices/{invoiceId}",
+        attack: "id-swap",
+        description: "any authenticated caller reads any invoice",
+    },
+    FlawInfo {
+        id: "file-download-bola",
+        operation: "GET /files/download",
+        attack: "id-swap",
+        description: "any authenticated caller downloads any file",
+    },
+    FlawInfo {
+        id: "search-list-leak",
+        operation: "GET /search",
+        attack: "list-leak",
+        description: "search ignores visibility and returns matching records of every tenant",
+    },
+    FlawInfo {
+        id: "admin-users-bfla",
+        operation: "GET /admin/users",
+        attack: "escalation",
+        description: "any authenticated caller (client, staff) gets the full user list",
+    },
+    FlawInfo {
+        id: "export-no-auth",
+        operation: "GET /export/invoices.csv",
+        attack: "no-auth",
+        description: "without any credentials the export answers 200 with every tenant's invoices",
+    },
+    FlawInfo {
+        id: "ticket-write-bola",
+        operation: "PATCH /tickets/{ticketId}",
+        attack: "id-swap",
+        description: "any authenticated caller updates any ticket, and the change is stored",
+    },
+    FlawInfo {
+        id: "jwt-unverified",
+        operation: "GET /me",
+        attack: "bad-auth",
+        description: "/me decodes the bearer JWT without checking signature, alg or exp",
+    },
+];
+
+/// A seeded portal user. Ids are fixed so tests and engagement files can name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoUser {
+    pub id: u64,
+    pub email: &'static str,
+    pub name: &'static str,
+    pub role: &'static str,
+    pub tenant: Option<&'static str>,
+}
+
+/// The seeded users: two clients in different tenants, one staff member, one platform admin.
+pub const USERS: &[DemoUser] = &[
+    DemoUser {
+        id: 1,
+        email: "alice@acme.test",
+        name: "Alice Archer",
+        role: "client",
+        tenant: Some("acme"),
+    },
+    DemoUser {
+        id: 2,
+        email: "bob@globex.test",
+        name: "Bob Baker",
+        role: "client",
+        tenant: Some("globex"),
+    },
+    DemoUser {
+        id: 3,
+        email: "carol@acme.test",
+        name: "Carol Chen",
+        role: "staff",
+        tenant: Some("acme"),
+    },
+    DemoUser {
+        id: 4,
+        email: "root@portal.test",
+        name: "Root Admin",
+        role: "admin",
+        tenant: None,
+    },
+];
+
+/// Every route as `(METHOD, path template)`, spelled exactly as in `specs/demo-portal.yaml`.
+/// The router is built from this table, so the two cannot drift apart unnoticed.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/auth/login"),
+    ("GET", "/me"),
+    ("GET", "/invoices"),
+    ("GET", "/invoices/{invoiceId}"),
+    ("GET", "/tickets"),
+    ("GET", "/tickets/{ticketId}"),
+    ("PATCH", "/tickets/{ticketId}"),
+    ("POST", "/tickets/{ticketId}/notes"),
+    ("GET", "/files"),
+    ("GET", "/files/download"),
+    ("GET", "/search"),
+    ("GET", "/export/invoices.csv"),
+    ("GET", "/admin/users"),
+    ("PUT", "/admin/users/{userId}/role"),
+];
+
+/// How to run the portal: which flaws are planted, who can log in, how long tokens live.
+#[derive(Clone)]
+pub struct DemoOptions {
+    pub enabled_flaws: BTreeSet<String>,
+    /// email → password; users missing here cannot log in.
+    pub passwords: BTreeMap<String, String>,
+    pub token_ttl: Duration,
+}
+
+// Written by hand so passwords never reach a log line or a panic message.
+impl fmt::Debug for DemoOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoOptions")
+            .field("enabled_flaws", &self.enabled_flaws)
+            .field("passwords", &format_args!("(redacted)"))
+            .field("token_ttl", &self.token_ttl)
+            .finish()
+    }
+}
+
+/// A flaw id that is not in [`FLAWS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownFlaw(pub String);
+
+impl fmt::Display for UnknownFlaw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let valid: Vec<&str> = FLAWS.iter().map(|flaw| flaw.id).collect();
+        write!(
+            f,
+            "unknown demo flaw `{}`; valid ids are: {}",
+            self.0,
+            valid.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownFlaw {}
+
+impl DemoOptions {
+    /// All flaws enabled, tokens valid for an hour.
+    pub fn new(passwords: BTreeMap<String, String>) -> Self {
+        DemoOptions {
+            enabled_flaws: FLAWS.iter().map(|flaw| flaw.id.to_string()).collect(),
+            passwords,
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+
+    /// Turns every flaw off: the portal then enforces its visibility rules everywhere.
+    pub fn secure(mut self) -> Self {
+        self.enabled_flaws.clear();
+        self
+    }
+
+    /// Switches one flaw on or off by id.
+    pub fn flaw(mut self, id: &str, on: bool) -> Result<Self, UnknownFlaw> {
+        if !FLAWS.iter().any(|flaw| flaw.id == id) {
+            return Err(UnknownFlaw(id.to_string()));
+        }
+        if on {
+            self.enabled_flaws.insert(id.to_string());
+        } else {
+            self.enabled_flaws.remove(id);
+        }
+        Ok(self)
+    }
+
+    /// A fresh random 24-character alphanumeric password for every seeded user.
+    pub fn random_passwords() -> BTreeMap<String, String> {
+        let mut rng = rand::thread_rng();
+        USERS
+            .iter()
+            .map(|user| {
+                let password: String = (&mut rng)
+                    .sample_iter(&Alphanumeric)
+                    .take(24)
+                    .map(char::from)
+                    .collect();
+                (user.email.to_string(), password)
+            })
+            .collect()
+    }
+
+    pub(crate) fn has(&self, id: &str) -> bool {
+        self.enabled_flaws.contains(id)
+    }
+}
+
+/// A portal serving in a tokio task. Dropping the handle without calling
+/// [`RunningDemo::shutdown`] also stops the server (gracefully, in the background).
+pub struct RunningDemo {
+    pub addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl fmt::Debug for RunningDemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningDemo")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningDemo {
+    /// `http://IP:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (at most 5 s), and waits
+    /// for the server task.
+    pub async fn shutdown(self) {
+        // The receiver is gone only if the server already stopped; nothing left to do then.
+        let _ = self.shutdown.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Binds `bind` (port 0 picks a free port) and serves the portal in a tokio task.
+pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<RunningDemo> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let app = server::router(Arc::new(server::AppState::new(options)));
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // Either an explicit shutdown or a dropped handle ends the server.
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningDemo {
+        addr,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// The flaw catalogue with each flaw's state under `options`, as a JSON array of
+/// `{id, operation, attack, enabled, description}`.
+pub fn flaws_json(options: &DemoOptions) -> serde_json::Value {
+    FLAWS
+        .iter()
+        .map(|flaw| {
+            serde_json::json!({
+                "id": flaw.id,
+                "operation": flaw.operation,
+                "attack": flaw.attack,
+                "enabled": options.has(flaw.id),
+                "description": flaw.description,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_switch_flaws_and_redact() {
+        let options = DemoOptions::new(DemoOptions::random_passwords());
+        assert_eq!(options.enabled_flaws.len(), FLAWS.len());
+        let secret = options.passwords["alice@acme.test"].clone();
+        assert_eq!(secret.len(), 24);
+        assert!(!format!("{options:?}").contains(&secret));
+        assert!(format!("{options:?}").contains("(redacted)"));
+
+        let options = options.secure();
+        assert!(options.enabled_flaws.is_empty());
+        let options = options.flaw("search-list-leak", true);
+        assert!(matches!(&options, Ok(o) if o.has("search-list-leak")));
+
+        let err = DemoOptions::new(BTreeMap::new()).flaw("nope", true).err();
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("nope") && message.contains("jwt-unverified"));
+    }
+
+    #[test]
+    fn flaw_operations_are_routes() {
+        for flaw in FLAWS {
+            assert!(
+                ROUTES
+                    .iter()
+                    .any(|(m, p)| format!("{m} {p}") == flaw.operation),
+                "{} names an unknown operation",
+                flaw.id
+            );
+        }
+    }
+}

@@ -1,0 +1,753 @@
+//! The demo portal's HTTP layer: shared state, authentication (bearer JWT or session
+//! cookie), one handler per route, the planted flaws, and the router built from `ROUTES`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put, MethodRouter};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::data::{now_rfc3339, unix_now, visible, Note, Store, Ticket, User};
+use super::{jwt, DemoOptions, ROUTES};
+
+type Shared = Arc<AppState>;
+
+/// The session cookie's name, as declared in the spec's `cookieAuth` scheme.
+const SESSION_COOKIE: &str = "portal_session";
+
+/// Stands in for "forever" when a configured TTL overflows `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// The longest search text accepted, as the spec's `maxLength` says.
+const MAX_QUERY_CHARS: usize = 200;
+
+pub(crate) struct AppState {
+    options: DemoOptions,
+    /// HS256 key, fresh per server start so tokens never outlive their server.
+    secret: [u8; 32],
+    store: Mutex<Store>,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+struct Session {
+    user_id: u64,
+    expires: Instant,
+}
+
+impl AppState {
+    pub(crate) fn new(options: DemoOptions) -> Self {
+        AppState {
+            options,
+            secret: rand::thread_rng().gen(),
+            store: Mutex::new(Store::seed()),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    // A handler that panicked mid-update cannot leave the store half-written in a way that
+    // matters for a demo, so a poisoned lock is simply taken over.
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn flaw(&self, id: &str) -> bool {
+        self.options.has(id)
+    }
+}
+
+/// An error answer: a status and `{"error": message}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: Cow<'static, str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "authentication required")
+    }
+    fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden")
+    }
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not found")
+    }
+    fn unprocessable(message: &'static str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.message }));
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+            (self.status, challenge, body).into_response()
+        } else {
+            (self.status, body).into_response()
+        }
+    }
+}
+
+// Extractor rejections become JSON errors with axum's status (400, 415, 422) and message,
+// so clients always get the same error shape.
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::new(rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(rejection.status(), rejection.body_text())
+    }
+}
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+/// What the request presented as credentials, before any checking.
+enum Presented<'a> {
+    Nothing,
+    Bearer(&'a str),
+    /// An `Authorization` header that is not a bearer token.
+    Malformed,
+    Session(&'a str),
+}
+
+fn presented(headers: &HeaderMap) -> Presented<'_> {
+    // An Authorization header, when present, decides alone: a bad token is not rescued by
+    // a cookie, as in most real APIs.
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let Ok(value) = value.to_str() else {
+            return Presented::Malformed;
+        };
+        return match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Presented::Bearer(token.trim())
+            }
+            _ => Presented::Malformed,
+        };
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then_some(value)
+        })
+        .map_or(Presented::Nothing, Presented::Session)
+}
+
+fn user_by_id(state: &AppState, id: u64) -> Option<User> {
+    state.store().users.iter().find(|u| u.id == id).cloned()
+}
+
+/// The caller behind verified credentials, or 401.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
+    let user_id = match presented(headers) {
+        Presented::Bearer(token) => jwt::verify(token, &state.secret, unix_now())
+            .and_then(|claims| claims.sub.parse::<u64>().ok()),
+        Presented::Session(id) => {
+            let mut sessions = state.sessions();
+            match sessions.get(id) {
+                Some(session) if session.expires > Instant::now() => Some(session.user_id),
+                Some(_) => {
+                    sessions.remove(id);
+                    None
+                }
+                None => None,
+            }
+        }
+        Presented::Nothing | Presented::Malformed => None,
+    };
+    user_id
+        .and_then(|id| user_by_id(state, id))
+        .ok_or_else(ApiError::unauthenticated)
+}
+
+/// Ids in paths are parsed by hand so that a non-integer id is "not found", like a
+/// missing one, rather than a 400 that tells a prober the id format.
+fn path_id(path: Result<Path<String>, PathRejection>) -> ApiResult<u64> {
+    path.ok()
+        .and_then(|Path(raw)| raw.parse::<u64>().ok())
+        .ok_or_else(ApiError::not_found)
+}
+
+fn list<T: serde::Serialize>(items: Vec<T>) -> Response {
+    let total = items.len();
+    Json(json!({ "items": items, "total": total })).into_response()
+}
+
+// ---------------------------------------------------------------- auth
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<Shared>,
+    body: Result<Json<LoginBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let user = state
+        .store()
+        .users
+        .iter()
+        .find(|u| u.email.eq_ignore_ascii_case(body.email.trim()))
+        .cloned();
+    let authenticated = user.filter(|user| {
+        state
+            .options
+            .passwords
+            .get(&user.email)
+            .is_some_and(|expected| jwt::secrets_equal(&body.password, expected, &state.secret))
+    });
+    let Some(user) = authenticated else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid credentials",
+        ));
+    };
+
+    let ttl = state.options.token_ttl;
+    let iat = unix_now();
+    let claims = jwt::Claims {
+        sub: user.id.to_string(),
+        email: user.email.clone(),
+        role: user.role.clone(),
+        tenant: user.tenant_id.clone(),
+        iat,
+        exp: iat.saturating_add(ttl.as_secs()),
+    };
+    let token = jwt::sign(&claims, &state.secret);
+
+    let session_id = URL_SAFE_NO_PAD.encode(rand::thread_rng().gen::<[u8; 32]>());
+    {
+        let now = Instant::now();
+        let mut sessions = state.sessions();
+        // Expired sessions are swept on login so a long scan cannot grow the map forever.
+        sessions.retain(|_, session| session.expires > now);
+        sessions.insert(
+            session_id.clone(),
+            Session {
+                user_id: user.id,
+                // A TTL too large for the clock means "never expires" rather than a panic.
+                expires: now.checked_add(ttl).unwrap_or(now + FAR_FUTURE),
+            },
+        );
+    }
+    let cookie = format!("{SESSION_COOKIE}={session_id}; HttpOnly; Path=/; SameSite=Lax");
+    let cookie = HeaderValue::from_str(&cookie)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "session error"))?;
+    let body = json!({
+        "token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl.as_secs(),
+        "user": user,
+    });
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+async fn me(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+    if state.flaw("jwt-unverified") {
+        if let Presented::Bearer(token) = presented(&headers) {
+            // FLAW jwt-unverified: trusts whatever `sub` the payload claims.
+            return jwt::decode_unverified(token)
+                .and_then(|id| user_by_id(&state, id))
+                .map(|user| Json(user).into_response())
+                .ok_or_else(ApiError::unauthenticated);
+        }
+    }
+    let user = authenticate(&state, &headers)?;
+    Ok(Json(user).into_response())
+}
+
+// ---------------------------------------------------------------- invoices
+
+async fn list_invoices(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let items: Vec<_> = state
+        .store()
+        .invoices
+        .iter()
+        .filter(|i| visible(&caller, &i.tenant_id, i.owner_id))
+        .cloned()
+        .collect();
+    Ok(list(items))
+}
+
+async fn get_invoice(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let id = path_id(path)?;
+    let store = state.store();
+    let invoice = store
+        .invoices
+        .iter()
+        .find(|i| i.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    // FLAW invoice-read-bola skips the check; securely, a foreign invoice is "not found".
+    if !state.flaw("invoice-read-bola") && !visible(&caller, &invoice.tenant_id, invoice.owner_id) {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(invoice).into_response())
+}
+
+// ---------------------------------------------------------------- tickets
+
+async fn list_tickets(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let items: Vec<_> = state
+        .store()
+        .tickets
+        .iter()
+        .filter(|t| visible(&caller, &t.tenant_id, t.owner_id))
+        .cloned()
+        .collect();
+    Ok(list(items))
+}
+
+async fn get_ticket(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let id = path_id(path)?;
+    let store = state.store();
+    let ticket = store
+        .tickets
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    if !visible(&caller, &ticket.tenant_id, ticket.owner_id) {
+        // Secure, but answered 200: a soft denial that status-only judges misread.
+        return Ok(Json(json!({ "ok": false, "error": "ticket not available" })).into_response());
+    }
+    Ok(Json(ticket).into_response())
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum TicketStatus {
+    Open,
+    Closed,
+}
+
+impl TicketStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Open => "open",
+            TicketStatus::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TicketPatch {
+    subject: Option<String>,
+    status: Option<TicketStatus>,
+}
+
+async fn update_ticket(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<TicketPatch>, JsonRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let id = path_id(path)?;
+    let mut store = state.store();
+    let ticket = store
+        .tickets
+        .iter_mut()
+        .find(|t| t.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    // Checked before the body so a foreign caller learns nothing from validation errors.
+    // FLAW ticket-write-bola skips it.
+    if !state.flaw("ticket-write-bola") && !visible(&caller, &ticket.tenant_id, ticket.owner_id) {
+        return Err(ApiError::forbidden());
+    }
+    let Json(patch) = body?;
+    if patch.subject.is_none() && patch.status.is_none() {
+        return Err(ApiError::unprocessable("provide subject and/or status"));
+    }
+    if let Some(subject) = patch.subject {
+        let subject = subject.trim();
+        if subject.is_empty() || subject.chars().count() > 200 {
+            return Err(ApiError::unprocessable(
+                "subject must be 1 to 200 characters",
+            ));
+        }
+        ticket.subject = subject.to_string();
+    }
+    if let Some(status) = patch.status {
+        ticket.status = status.as_str().to_string();
+    }
+    ticket.updated_at = now_rfc3339();
+    Ok(Json(ticket.clone()).into_response())
+}
+
+#[derive(Deserialize)]
+struct NoteBody {
+    text: String,
+}
+
+async fn add_ticket_note(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<NoteBody>, JsonRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let id = path_id(path)?;
+    let mut store = state.store();
+    let Some(index) = store.tickets.iter().position(|t| t.id == id) else {
+        return Err(ApiError::not_found());
+    };
+    let Json(body) = body?;
+    let text = body.text.trim();
+    if text.is_empty() || text.chars().count() > 4000 {
+        return Err(ApiError::unprocessable("text must be 1 to 4000 characters"));
+    }
+    let now = now_rfc3339();
+    let note = Note {
+        id: store.next_note_id,
+        author_id: caller.id,
+        text: text.to_string(),
+        created_at: now.clone(),
+    };
+    store.next_note_id += 1;
+
+    let target = &store.tickets[index];
+    if visible(&caller, &target.tenant_id, target.owner_id) {
+        let ticket = &mut store.tickets[index];
+        ticket.notes.push(note.clone());
+        ticket.updated_at = now;
+    } else {
+        // Secure, but answered 201: the note goes to a new ticket of the caller's own, so
+        // the victim's ticket is untouched. Judges must read back the victim's ticket.
+        let new_id = store.next_ticket_id;
+        store.next_ticket_id += 1;
+        store.tickets.push(Ticket {
+            id: new_id,
+            // A platform admin has no tenant; it sees every ticket and never gets here
+            // unless demoted, in which case its tickets land under "platform".
+            tenant_id: caller
+                .tenant_id
+                .clone()
+                .unwrap_or_else(|| "platform".into()),
+            owner_id: caller.id,
+            subject: format!("Re: ticket #{id}"),
+            status: "open".into(),
+            notes: vec![note.clone()],
+            updated_at: now,
+        });
+    }
+    Ok((StatusCode::CREATED, Json(note)).into_response())
+}
+
+// ---------------------------------------------------------------- files
+
+async fn list_files(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let items: Vec<_> = state
+        .store()
+        .files
+        .iter()
+        .filter(|f| visible(&caller, &f.meta.tenant_id, f.meta.owner_id))
+        .map(|f| f.meta.clone())
+        .collect();
+    Ok(list(items))
+}
+
+async fn download_file(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let Query(query) = query?;
+    let file_id = query.get("file_id").ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "missing query parameter `file_id`")
+    })?;
+    let store = state.store();
+    let file = store
+        .files
+        .iter()
+        .find(|f| f.meta.id.eq_ignore_ascii_case(file_id))
+        .ok_or_else(ApiError::not_found)?;
+    // FLAW file-download-bola skips the check.
+    if !state.flaw("file-download-bola")
+        && !visible(&caller, &file.meta.tenant_id, file.meta.owner_id)
+    {
+        return Err(ApiError::forbidden());
+    }
+    let disposition =
+        HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file.meta.name))
+            .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        file.content.clone(),
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------- search and export
+
+async fn search(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let Query(query) = query?;
+    let q = query
+        .get("q")
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "missing query parameter `q`"))?;
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "query parameter `q` must be at most 200 characters",
+        ));
+    }
+    let needle = q.to_lowercase();
+    // FLAW search-list-leak: every record is a candidate, whoever owns it.
+    let leak = state.flaw("search-list-leak");
+    let shown = |tenant: &str, owner: u64| leak || visible(&caller, tenant, owner);
+    let store = state.store();
+    let invoices = store
+        .invoices
+        .iter()
+        .filter(|i| shown(&i.tenant_id, i.owner_id))
+        .filter(|i| {
+            i.description.to_lowercase().contains(&needle)
+                || i.number.to_lowercase().contains(&needle)
+        })
+        .map(|i| {
+            json!({
+                "type": "invoice",
+                "id": i.id,
+                "tenant_id": i.tenant_id,
+                "owner_id": i.owner_id,
+                "title": format!("{}: {}", i.number, i.description),
+            })
+        });
+    let tickets = store
+        .tickets
+        .iter()
+        .filter(|t| shown(&t.tenant_id, t.owner_id))
+        .filter(|t| t.subject.to_lowercase().contains(&needle))
+        .map(|t| {
+            json!({
+                "type": "ticket",
+                "id": t.id,
+                "tenant_id": t.tenant_id,
+                "owner_id": t.owner_id,
+                "title": t.subject,
+            })
+        });
+    let results: Vec<_> = invoices.chain(tickets).collect();
+    Ok(Json(json!({ "query": q, "results": results })).into_response())
+}
+
+/// Quotes a CSV field when it holds a separator, a quote or a line break (RFC 4180).
+fn csv_field(value: &str) -> Cow<'_, str> {
+    if value.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", value.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+async fn export_invoices(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+    // FLAW export-no-auth: a request with no credentials at all is served everything.
+    // Requests that present credentials, even bad ones, go through normal authentication.
+    let caller =
+        if state.flaw("export-no-auth") && matches!(presented(&headers), Presented::Nothing) {
+            None
+        } else {
+            Some(authenticate(&state, &headers)?)
+        };
+    let mut csv =
+        String::from("id,number,tenant_id,owner_id,customer,amount_cents,currency,status\n");
+    for i in state.store().invoices.iter().filter(|i| {
+        caller
+            .as_ref()
+            .is_none_or(|c| visible(c, &i.tenant_id, i.owner_id))
+    }) {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            i.id,
+            csv_field(&i.number),
+            csv_field(&i.tenant_id),
+            i.owner_id,
+            csv_field(&i.customer),
+            i.amount_cents,
+            csv_field(&i.currency),
+            csv_field(&i.status),
+        ));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"invoices.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------- admin
+
+async fn list_users(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    // FLAW admin-users-bfla: the role check is missing.
+    if !state.flaw("admin-users-bfla") && caller.role != "admin" {
+        return Err(ApiError::forbidden());
+    }
+    let users = state.store().users.clone();
+    Ok(list(users))
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Role {
+    Client,
+    Staff,
+    Admin,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RoleBody {
+    role: Role,
+}
+
+async fn set_user_role(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<RoleBody>, JsonRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    // No flaw here in any mode: the role check comes first.
+    if caller.role != "admin" {
+        return Err(ApiError::forbidden());
+    }
+    let id = path_id(path)?;
+    let mut store = state.store();
+    let user = store
+        .users
+        .iter_mut()
+        .find(|u| u.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    let Json(body) = body?;
+    user.role = body.role.as_str().to_string();
+    Ok(Json(user.clone()).into_response())
+}
+
+// ---------------------------------------------------------------- router
+
+async fn no_such_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// The handler for one `ROUTES` entry; `None` for an entry with no handler, which the
+/// integration test catches because that route then answers the router's 404.
+fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
+    Some(match (method, path) {
+        ("POST", "/auth/login") => post(login),
+        ("GET", "/me") => get(me),
+        ("GET", "/invoices") => get(list_invoices),
+        ("GET", "/invoices/{invoiceId}") => get(get_invoice),
+        ("GET", "/tickets") => get(list_tickets),
+        ("GET", "/tickets/{ticketId}") => get(get_ticket),
+        ("PATCH", "/tickets/{ticketId}") => patch(update_ticket),
+        ("POST", "/tickets/{ticketId}/notes") => post(add_ticket_note),
+        ("GET", "/files") => get(list_files),
+        ("GET", "/files/download") => get(download_file),
+        ("GET", "/search") => get(search),
+        ("GET", "/export/invoices.csv") => get(export_invoices),
+        ("GET", "/admin/users") => get(list_users),
+        ("PUT", "/admin/users/{userId}/role") => put(set_user_role),
+        _ => return None,
+    })
+}
+
+/// The portal's router, built from [`ROUTES`] so the table and the server agree.
+pub(crate) fn router(state: Shared) -> Router {
+    ROUTES
+        .iter()
+        .filter_map(|&(method, path)| Some((path, method_router(method, path)?)))
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        })
+        .fallback(no_such_route)
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_a_handler() {
+        for &(method, path) in ROUTES {
+            assert!(method_router(method, path).is_some(), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("Globex, Inc."), "\"Globex, Inc.\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

@@ -1,0 +1,926 @@
+//! End-to-end tests of the embedded demo portal: a real server on 127.0.0.1:0, driven with
+//! reqwest. Each planted flaw is shown present when on and absent under `secure()`, and the
+//! secure behaviours that trip naive judges are checked in both modes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use rolegrid::demo::{self, DemoOptions, RunningDemo, FLAWS, ROUTES, USERS};
+use serde_json::{json, Value};
+
+const ALICE: &str = "alice@acme.test";
+const BOB: &str = "bob@globex.test";
+const CAROL: &str = "carol@acme.test";
+const ROOT: &str = "root@portal.test";
+const ALICE_FILE: &str = "3f6c1d2e-8a4b-4c5d-9e7f-0a1b2c3d4e5f";
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+struct Portal {
+    demo: RunningDemo,
+    http: reqwest::Client,
+    passwords: BTreeMap<String, String>,
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    bytes: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Portal {
+    /// Starts a portal whose options are derived from the all-flaws-on default.
+    async fn start(
+        options: impl FnOnce(DemoOptions) -> Result<DemoOptions, demo::UnknownFlaw>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let passwords = DemoOptions::random_passwords();
+        let options = options(DemoOptions::new(passwords.clone()))?;
+        let demo = demo::spawn(options, "127.0.0.1:0".parse()?).await?;
+        Ok(Portal {
+            demo,
+            http: reqwest::Client::new(),
+            passwords,
+        })
+    }
+
+    async fn flawed() -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start(Ok).await
+    }
+
+    async fn secure() -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start(|o| Ok(o.secure())).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+    ) -> Result<Reply, reqwest::Error> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.demo.base_url()));
+        request = match auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::Cookie(cookie) => request.header("cookie", cookie),
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        Ok(Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await?.to_vec(),
+        })
+    }
+
+    async fn get(&self, path: &str, auth: Auth<'_>) -> Result<Reply, reqwest::Error> {
+        self.send(Method::GET, path, auth, None).await
+    }
+
+    /// Logs in; returns the login reply.
+    async fn login_reply(&self, email: &str, password: &str) -> Result<Reply, reqwest::Error> {
+        let body = json!({ "email": email, "password": password });
+        self.send(Method::POST, "/auth/login", Auth::None, Some(body))
+            .await
+    }
+
+    /// Logs in and returns `(bearer token, "portal_session=..." cookie pair)`.
+    async fn login(&self, email: &str) -> Result<(String, String), Box<dyn std::error::Error>> {
+        let reply = self.login_reply(email, &self.passwords[email]).await?;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {email}: {}",
+            reply.text()
+        );
+        let token = reply.json()["token"]
+            .as_str()
+            .ok_or("login reply has no token")?
+            .to_string();
+        let set_cookie = reply.header("set-cookie");
+        let cookie = set_cookie
+            .split(';')
+            .next()
+            .ok_or("no Set-Cookie")?
+            .to_string();
+        Ok((token, cookie))
+    }
+
+    async fn token(&self, email: &str) -> Result<String, Box<dyn std::error::Error>> {
+        Ok(self.login(email).await?.0)
+    }
+}
+
+fn ids(items: &Value) -> Vec<u64> {
+    items
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["id"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+fn tenants(items: &Value) -> BTreeSet<String> {
+    items
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["tenant_id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match (key.as_str(), child) {
+                    ("$ref", Value::String(target)) => out.push(target.clone()),
+                    _ => collect_refs(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, out)),
+        _ => {}
+    }
+}
+
+/// A token the server never signed: `alg: none`, empty signature, claiming to be root.
+fn forged_alg_none_token() -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(
+        json!({"sub": "4", "email": ROOT, "role": "admin", "tenant": null, "iat": 0, "exp": 1})
+            .to_string(),
+    );
+    format!("{header}.{payload}.")
+}
+
+// ------------------------------------------------------------ spec and router
+
+#[tokio::test]
+async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/specs/demo-portal.yaml"
+    ))?;
+    // The spec must be valid OpenAPI 3.0 for a real parser, not just valid YAML.
+    let typed: openapiv3::OpenAPI = serde_yaml_ng::from_str(&text)?;
+    assert_eq!(typed.paths.paths.len(), 13);
+    let spec: Value = serde_yaml_ng::from_str(&text)?;
+    let mut refs = Vec::new();
+    collect_refs(&spec, &mut refs);
+    assert!(refs.len() > 20);
+    for reference in refs {
+        let pointer = reference
+            .strip_prefix('#')
+            .ok_or_else(|| format!("non-local $ref {reference}"))?;
+        assert!(spec.pointer(pointer).is_some(), "dangling $ref {reference}");
+    }
+    assert_eq!(spec["openapi"], "3.0.3");
+    let methods = [
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+    let mut from_spec = BTreeSet::new();
+    let mut operation_ids = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().ok_or("spec has no paths")? {
+        for (method, operation) in item.as_object().ok_or("path item is not a map")? {
+            if methods.contains(&method.as_str()) {
+                from_spec.insert((method.to_uppercase(), path.clone()));
+                let id = operation["operationId"]
+                    .as_str()
+                    .ok_or("missing operationId")?;
+                operation_ids.insert(id.to_string());
+            }
+        }
+    }
+    let from_table: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(from_spec, from_table, "spec operations vs ROUTES");
+    assert_eq!(ROUTES.len(), from_table.len(), "ROUTES has duplicates");
+    let expected_ids: BTreeSet<String> = [
+        "login",
+        "getMe",
+        "listInvoices",
+        "getInvoice",
+        "listTickets",
+        "getTicket",
+        "updateTicket",
+        "addTicketNote",
+        "listFiles",
+        "downloadFile",
+        "search",
+        "exportInvoices",
+        "listUsers",
+        "setUserRole",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(operation_ids, expected_ids);
+    for flaw in FLAWS {
+        let (method, path) = flaw.operation.split_once(' ').ok_or("bad operation")?;
+        assert!(
+            from_table.contains(&(method.to_string(), path.to_string())),
+            "{} names an operation missing from the spec",
+            flaw.id
+        );
+    }
+
+    // Every route answers something other than the router's 404 or a 405.
+    let portal = Portal::flawed().await?;
+    let alice = portal.token(ALICE).await?;
+    let unknown = portal.get("/nope", Auth::Bearer(&alice)).await?;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    for (method, template) in ROUTES {
+        let path = template
+            .replace("{invoiceId}", "1001")
+            .replace("{ticketId}", "501")
+            .replace("{userId}", "1");
+        let (path, body) = match (*method, *template) {
+            ("POST", "/auth/login") => (path, Some(json!({"email": ALICE, "password": "wrong"}))),
+            ("PATCH", _) => (path, Some(json!({"status": "open"}))),
+            ("POST", _) => (path, Some(json!({"text": "ping"}))),
+            ("PUT", _) => (path, Some(json!({"role": "client"}))),
+            (_, "/files/download") => (format!("{path}?file_id={ALICE_FILE}"), None),
+            (_, "/search") => (format!("{path}?q=service"), None),
+            _ => (path, None),
+        };
+        let method = Method::from_bytes(method.as_bytes())?;
+        let reply = portal
+            .send(method.clone(), &path, Auth::Bearer(&alice), body)
+            .await?;
+        assert!(
+            reply.status != StatusCode::NOT_FOUND && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} answered {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn flaws_json_follows_options() -> TestResult {
+    let options = DemoOptions::new(BTreeMap::new())
+        .secure()
+        .flaw("search-list-leak", true)?;
+    let flaws = demo::flaws_json(&options);
+    let flaws = flaws.as_array().ok_or("not an array")?;
+    assert_eq!(flaws.len(), 7);
+    let listed: Vec<&str> = flaws.iter().filter_map(|f| f["id"].as_str()).collect();
+    let expected: Vec<&str> = FLAWS.iter().map(|f| f.id).collect();
+    assert_eq!(listed, expected);
+    for flaw in flaws {
+        let on = flaw["id"] == "search-list-leak";
+        assert_eq!(flaw["enabled"], on, "{flaw}");
+        for key in ["operation", "attack", "description"] {
+            assert!(flaw[key].is_string(), "{flaw} lacks {key}");
+        }
+    }
+    assert!(DemoOptions::new(BTreeMap::new())
+        .flaw("no-such-flaw", false)
+        .is_err());
+    assert_eq!(USERS.len(), 4);
+    Ok(())
+}
+
+// ------------------------------------------------------------ planted flaws
+
+#[tokio::test]
+async fn invoice_read_bola() -> TestResult {
+    let portal = Portal::flawed().await?;
+    let bob = portal.token(BOB).await?;
+    let reply = portal.get("/invoices/1001", Auth::Bearer(&bob)).await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["owner_id"], 1);
+    assert_eq!(reply.json()["number"], "ACME-2026-0001");
+    portal.demo.shutdown().await;
+
+    // Switching one flaw off leaves the others planted.
+    let portal = Portal::start(|o| o.flaw("invoice-read-bola", false)).await?;
+    let bob = portal.token(BOB).await?;
+    let reply = portal.get("/invoices/1001", Auth::Bearer(&bob)).await?;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let users = portal.get("/admin/users", Auth::Bearer(&bob)).await?;
+    assert_eq!(users.status, StatusCode::OK);
+    portal.demo.shutdown().await;
+
+    let portal = Portal::secure().await?;
+    let bob = portal.token(BOB).await?;
+    let reply = portal.get("/invoices/1001", Auth::Bearer(&bob)).await?;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.json(), json!({"error": "not found"}));
+    let own = portal.get("/invoices/2001", Auth::Bearer(&bob)).await?;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.json()["tenant_id"], "globex");
+    for path in ["/invoices/abc", "/invoices/999999", "/invoices/-1"] {
+        assert_eq!(
+            portal.get(path, Auth::Bearer(&bob)).await?.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let carol = portal.token(CAROL).await?;
+    assert_eq!(
+        portal
+            .get("/invoices/1002", Auth::Bearer(&carol))
+            .await?
+            .status,
+        StatusCode::OK
+    );
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn file_download_bola() -> TestResult {
+    let download = format!("/files/download?file_id={ALICE_FILE}");
+    let portal = Portal::flawed().await?;
+    let alice = portal.token(ALICE).await?;
+    let bob = portal.token(BOB).await?;
+    let owners = portal.get(&download, Auth::Bearer(&alice)).await?;
+    assert_eq!(owners.status, StatusCode::OK);
+    assert_eq!(owners.header("content-type"), "application/octet-stream");
+    assert!(owners
+        .header("content-disposition")
+        .starts_with("attachment; filename=\""));
+    assert!(owners.bytes.starts_with(b"%PDF-"));
+    assert!(
+        std::str::from_utf8(&owners.bytes).is_err(),
+        "content is binary"
+    );
+    let stolen = portal.get(&download, Auth::Bearer(&bob)).await?;
+    assert_eq!(stolen.status, StatusCode::OK);
+    assert_eq!(stolen.bytes, owners.bytes);
+    portal.demo.shutdown().await;
+
+    let portal = Portal::secure().await?;
+    let alice = portal.token(ALICE).await?;
+    let bob = portal.token(BOB).await?;
+    let denied = portal.get(&download, Auth::Bearer(&bob)).await?;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(denied.json(), json!({"error": "forbidden"}));
+    assert_eq!(
+        portal.get(&download, Auth::Bearer(&alice)).await?.status,
+        StatusCode::OK
+    );
+    let missing = "/files/download?file_id=00000000-0000-4000-8000-000000000000";
+    assert_eq!(
+        portal.get(missing, Auth::Bearer(&bob)).await?.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        portal
+            .get("/files/download", Auth::Bearer(&bob))
+            .await?
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    // Alice's two files differ from each other and from Bob's.
+    let files = portal.get("/files", Auth::Bearer(&alice)).await?.json();
+    assert_eq!(files["total"], 2);
+    let mut contents = BTreeSet::new();
+    for id in files["items"]
+        .as_array()
+        .ok_or("no items")?
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+    {
+        let reply = portal
+            .get(
+                &format!("/files/download?file_id={id}"),
+                Auth::Bearer(&alice),
+            )
+            .await?;
+        contents.insert(reply.bytes);
+    }
+    let bobs = portal.get("/files", Auth::Bearer(&bob)).await?.json();
+    let bob_file = bobs["items"][0]["id"].as_str().ok_or("bob has no file")?;
+    let reply = portal
+        .get(
+            &format!("/files/download?file_id={bob_file}"),
+            Auth::Bearer(&bob),
+        )
+        .await?;
+    assert_eq!(
+        reply.bytes.len() as u64,
+        bobs["items"][0]["size"].as_u64().unwrap_or(0)
+    );
+    contents.insert(reply.bytes);
+    assert_eq!(contents.len(), 3);
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn search_list_leak() -> TestResult {
+    let portal = Portal::flawed().await?;
+    let alice = portal.token(ALICE).await?;
+    let reply = portal
+        .get("/search?q=SERVICE", Auth::Bearer(&alice))
+        .await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    let results = &reply.json()["results"];
+    assert!(tenants(results).contains("globex"), "{results}");
+    assert_eq!(results.as_array().map(Vec::len), Some(7));
+    portal.demo.shutdown().await;
+
+    let portal = Portal::secure().await?;
+    let alice = portal.token(ALICE).await?;
+    let reply = portal
+        .get("/search?q=service", Auth::Bearer(&alice))
+        .await?;
+    let body = reply.json();
+    assert_eq!(body["query"], "service");
+    assert_eq!(
+        tenants(&body["results"]),
+        BTreeSet::from(["acme".to_string()])
+    );
+    assert_eq!(ids(&body["results"]), vec![1001, 1002, 501, 503]);
+    let root = portal.token(ROOT).await?;
+    let all = portal
+        .get("/search?q=service", Auth::Bearer(&root))
+        .await?
+        .json();
+    assert_eq!(all["results"].as_array().map(Vec::len), Some(7));
+    let by_number = portal
+        .get("/search?q=globex-2026", Auth::Bearer(&alice))
+        .await?
+        .json();
+    assert_eq!(by_number["results"], json!([]));
+    assert_eq!(
+        portal.get("/search", Auth::Bearer(&alice)).await?.status,
+        StatusCode::BAD_REQUEST
+    );
+    let too_long = format!("/search?q={}", "a".repeat(201));
+    assert_eq!(
+        portal.get(&too_long, Auth::Bearer(&alice)).await?.status,
+        StatusCode::BAD_REQUEST
+    );
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn admin_users_bfla() -> TestResult {
+    let portal = Portal::flawed().await?;
+    let bob = portal.token(BOB).await?;
+    let reply = portal.get("/admin/users", Auth::Bearer(&bob)).await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["total"], 4);
+    assert_eq!(ids(&reply.json()["items"]), vec![1, 2, 3, 4]);
+    portal.demo.shutdown().await;
+
+    let portal = Portal::secure().await?;
+    for email in [BOB, CAROL, ALICE] {
+        let token = portal.token(email).await?;
+        let reply = portal.get("/admin/users", Auth::Bearer(&token)).await?;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{email}");
+        assert_eq!(reply.json(), json!({"error": "forbidden"}));
+    }
+    let root = portal.token(ROOT).await?;
+    let reply = portal.get("/admin/users", Auth::Bearer(&root)).await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["items"][3]["tenant_id"], Value::Null);
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn export_no_auth() -> TestResult {
+    let portal = Portal::flawed().await?;
+    let anonymous = portal.get("/export/invoices.csv", Auth::None).await?;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert_eq!(anonymous.header("content-type"), "text/csv; charset=utf-8");
+    let csv = anonymous.text();
+    assert!(csv.starts_with("id,number,tenant_id,owner_id,customer,amount_cents,currency,status\n"));
+    assert!(
+        csv.contains("GLOBEX-2026-0001") && csv.contains("ACME-2026-0001"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 5);
+    // With credentials the export stays scoped; bad credentials are still refused.
+    let alice = portal.token(ALICE).await?;
+    let scoped = portal
+        .get("/export/invoices.csv", Auth::Bearer(&alice))
+        .await?
+        .text();
+    assert!(
+        !scoped.contains("globex") && scoped.lines().count() == 3,
+        "{scoped}"
+    );
+    let bad = portal
+        .get("/export/invoices.csv", Auth::Bearer("garbage"))
+        .await?;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    portal.demo.shutdown().await;
+
+    let portal = Portal::secure().await?;
+    let anonymous = portal.get("/export/invoices.csv", Auth::None).await?;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.header("www-authenticate"), "Bearer");
+    assert_eq!(
+        anonymous.json(),
+        json!({"error": "authentication required"})
+    );
+    let bob = portal.token(BOB).await?;
+    let scoped = portal
+        .get("/export/invoices.csv", Auth::Bearer(&bob))
+        .await?
+        .text();
+    assert!(
+        !scoped.contains("acme") && scoped.contains("\"Globex Industries, Inc.\""),
+        "{scoped}"
+    );
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn ticket_write_bola() -> TestResult {
+    let change = json!({"subject": "Cancel every service now", "status": "closed"});
+    let portal = Portal::flawed().await?;
+    let alice = portal.token(ALICE).await?;
+    let bob = portal.token(BOB).await?;
+    let before = portal
+        .get("/tickets/501", Auth::Bearer(&alice))
+        .await?
+        .json();
+    let reply = portal
+        .send(
+            Method::PATCH,
+            "/tickets/501",
+            Auth::Bearer(&bob),
+            Some(change.clone()),
+        )
+        .await?;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let after = portal
+        .get("/tickets/501", Auth::Bearer(&alice))
+        .await?
+        .json();
+    assert_eq!(after["subject"], "Cancel every service now");
+    assert_eq!(after["status"], "closed");
+    assert_ne!(after["updated_at"], before["updated_at"]);
+    portal.demo.shutdown().await;
+
+    let portal = Portal::secure().await?;
+    let alice = portal.token(ALICE).await?;
+    let bob = portal.token(BOB).await?;
+    let before = portal
+        .get("/tickets/501", Auth::Bearer(&alice))
+        .await?
+        .json();
+    let reply = portal
+        .send(
+            Method::PATCH,
+            "/tickets/501",
+            Auth::Bearer(&bob),
+            Some(change.clone()),
+        )
+        .await?;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.json(), json!({"error": "forbidden"}));
+    let after = portal
+        .get("/tickets/501", Auth::Bearer(&alice))
+        .await?
+        .json();
+    assert_eq!(after, before);
+    // The owner may update; bad bodies and missing tickets are refused.
+    let own = portal
+        .send(
+            Method::PATCH,
+            "/tickets/501",
+            Auth::Bearer(&alice),
+            Some(json!({"status": "closed"})),
+        )
+        .await?;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.json()["status"], "closed");
+    let bad = portal
+        .send(
+            Method::PATCH,
+            "/tickets/501",
+            Auth::Bearer(&alice),
+            Some(json!({"status": "maybe"})),
+        )
+        .await?;
+    assert!(
+        bad.status.is_client_error() && bad.status != StatusCode::FORBIDDEN,
+        "{}",
+        bad.status
+    );
+    let missing = portal
+        .send(
+            Method::PATCH,
+            "/tickets/9999",
+            Auth::Bearer(&alice),
+            Some(json!({"status": "open"})),
+        )
+        .await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn jwt_unverified() -> TestResult {
+    let forged = forged_alg_none_token();
+    let portal = Portal::flawed().await?;
+    let reply = portal.get("/me", Auth::Bearer(&forged)).await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["email"], ROOT);
+    // A real token with a broken signature is accepted by /me too.
+    let alice = portal.token(ALICE).await?;
+    let tampered = format!("{}AAAA", alice.trim_end_matches(|c| c != '.'));
+    assert_eq!(
+        portal.get("/me", Auth::Bearer(&tampered)).await?.json()["email"],
+        ALICE
+    );
+    // Other routes keep verifying.
+    for path in ["/invoices", "/admin/users"] {
+        assert_eq!(
+            portal.get(path, Auth::Bearer(&forged)).await?.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            portal.get(path, Auth::Bearer(&tampered)).await?.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    portal.demo.shutdown().await;
+
+    let portal = Portal::secure().await?;
+    let alice = portal.token(ALICE).await?;
+    let tampered = format!("{}AAAA", alice.trim_end_matches(|c| c != '.'));
+    for token in [forged.as_str(), tampered.as_str(), "not-a-jwt"] {
+        let reply = portal.get("/me", Auth::Bearer(token)).await?;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{token}");
+    }
+    let me = portal.get("/me", Auth::Bearer(&alice)).await?;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(
+        me.json(),
+        json!({"id": 1, "email": ALICE, "name": "Alice Archer", "role": "client", "tenant_id": "acme"})
+    );
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+// ------------------------------------------------------------ secure in every mode
+
+#[tokio::test]
+async fn secure_behaviours_hold_in_both_modes() -> TestResult {
+    for flawed in [true, false] {
+        let portal = if flawed {
+            Portal::flawed().await?
+        } else {
+            Portal::secure().await?
+        };
+        let mode = if flawed { "flawed" } else { "secure" };
+        let alice = portal.token(ALICE).await?;
+        let bob = portal.token(BOB).await?;
+        let carol = portal.token(CAROL).await?;
+
+        // Soft denial: a foreign ticket is answered 200 without its data.
+        let soft = portal.get("/tickets/501", Auth::Bearer(&bob)).await?;
+        assert_eq!(soft.status, StatusCode::OK, "{mode}");
+        assert_eq!(
+            soft.json(),
+            json!({"ok": false, "error": "ticket not available"})
+        );
+        assert_eq!(
+            portal
+                .get("/tickets/9999", Auth::Bearer(&bob))
+                .await?
+                .status,
+            StatusCode::NOT_FOUND
+        );
+
+        // A note on a foreign ticket is answered 201 but filed on a new ticket of Bob's.
+        let before = portal
+            .get("/tickets/501", Auth::Bearer(&alice))
+            .await?
+            .json();
+        let note = portal
+            .send(
+                Method::POST,
+                "/tickets/501/notes",
+                Auth::Bearer(&bob),
+                Some(json!({"text": "hello from globex"})),
+            )
+            .await?;
+        assert_eq!(note.status, StatusCode::CREATED, "{mode}");
+        assert_eq!(note.json()["author_id"], 2);
+        let after = portal
+            .get("/tickets/501", Auth::Bearer(&alice))
+            .await?
+            .json();
+        assert_eq!(after, before, "{mode}: victim ticket changed");
+        let bobs = portal.get("/tickets", Auth::Bearer(&bob)).await?.json();
+        assert_eq!(bobs["total"], 2, "{mode}: {bobs}");
+        let redirected = &bobs["items"][1];
+        assert_eq!(redirected["subject"], "Re: ticket #501");
+        assert_eq!(redirected["tenant_id"], "globex");
+        assert_eq!(redirected["notes"][0]["text"], "hello from globex");
+        // A note on one's own ticket lands there.
+        let own = portal
+            .send(
+                Method::POST,
+                "/tickets/501/notes",
+                Auth::Bearer(&alice),
+                Some(json!({"text": "any news?"})),
+            )
+            .await?;
+        assert_eq!(own.status, StatusCode::CREATED);
+        let after = portal
+            .get("/tickets/501", Auth::Bearer(&alice))
+            .await?
+            .json();
+        assert_eq!(after["notes"].as_array().map(Vec::len), Some(3));
+        let missing = portal
+            .send(
+                Method::POST,
+                "/tickets/9999/notes",
+                Auth::Bearer(&bob),
+                Some(json!({"text": "x"})),
+            )
+            .await?;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+        // Lists are scoped.
+        let invoices = portal.get("/invoices", Auth::Bearer(&bob)).await?.json();
+        assert_eq!(ids(&invoices["items"]), vec![2001, 2002], "{mode}");
+        assert_eq!(invoices["total"], 2);
+        let invoices = portal.get("/invoices", Auth::Bearer(&carol)).await?.json();
+        assert_eq!(ids(&invoices["items"]), vec![1001, 1002], "{mode}");
+        let files = portal.get("/files", Auth::Bearer(&bob)).await?.json();
+        assert_eq!(
+            tenants(&files["items"]),
+            BTreeSet::from(["globex".to_string()])
+        );
+        let tickets = portal.get("/tickets", Auth::Bearer(&carol)).await?.json();
+        assert_eq!(ids(&tickets["items"]), vec![501, 503], "{mode}");
+
+        // Role changes are for admins only, in every mode.
+        let escalate = portal
+            .send(
+                Method::PUT,
+                "/admin/users/2/role",
+                Auth::Bearer(&bob),
+                Some(json!({"role": "admin"})),
+            )
+            .await?;
+        assert_eq!(escalate.status, StatusCode::FORBIDDEN, "{mode}");
+        let root = portal.token(ROOT).await?;
+        let promote = portal
+            .send(
+                Method::PUT,
+                "/admin/users/3/role",
+                Auth::Bearer(&root),
+                Some(json!({"role": "admin"})),
+            )
+            .await?;
+        assert_eq!(promote.status, StatusCode::OK);
+        assert_eq!(promote.json()["role"], "admin");
+        let bad_role = portal
+            .send(
+                Method::PUT,
+                "/admin/users/3/role",
+                Auth::Bearer(&root),
+                Some(json!({"role": "god"})),
+            )
+            .await?;
+        assert_eq!(bad_role.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let nobody = portal
+            .send(
+                Method::PUT,
+                "/admin/users/99/role",
+                Auth::Bearer(&root),
+                Some(json!({"role": "staff"})),
+            )
+            .await?;
+        assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+
+        // No credentials: 401 everywhere except the flawed export.
+        let me = portal.get("/me", Auth::None).await?;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(me.header("www-authenticate"), "Bearer");
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ login, cookies, expiry
+
+#[tokio::test]
+async fn login_cookie_and_errors() -> TestResult {
+    let portal = Portal::secure().await?;
+    let reply = portal.login_reply(ALICE, &portal.passwords[ALICE]).await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["user"]["id"], 1);
+    assert_eq!(
+        body["token"].as_str().map(|t| t.split('.').count()),
+        Some(3)
+    );
+    let set_cookie = reply.header("set-cookie");
+    assert!(set_cookie.starts_with("portal_session="), "{set_cookie}");
+    for attribute in ["HttpOnly", "Path=/", "SameSite=Lax"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+
+    let (_, cookie) = portal.login(BOB).await?;
+    let me = portal.get("/me", Auth::Cookie(&cookie)).await?;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["email"], BOB);
+    let invoices = portal.get("/invoices", Auth::Cookie(&cookie)).await?.json();
+    assert_eq!(ids(&invoices["items"]), vec![2001, 2002]);
+    let forged = portal
+        .get("/me", Auth::Cookie("portal_session=forged"))
+        .await?;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    let wrong = portal.login_reply(ALICE, "not-the-password").await?;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.json(), json!({"error": "invalid credentials"}));
+    let unknown = portal.login_reply("mallory@evil.test", "x").await?;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    let malformed = portal
+        .http
+        .post(format!("{}/auth/login", portal.demo.base_url()))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await?;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    portal.demo.shutdown().await;
+
+    // A user without a password cannot log in at all.
+    let portal = Portal::start(|mut o| {
+        o.passwords.remove(CAROL);
+        Ok(o)
+    })
+    .await?;
+    let carol = portal.login_reply(CAROL, "").await?;
+    assert_eq!(carol.status, StatusCode::UNAUTHORIZED);
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn expired_credentials_are_rejected() -> TestResult {
+    let portal = Portal::start(|mut o| {
+        o.token_ttl = Duration::from_secs(1);
+        Ok(o)
+    })
+    .await?;
+    let (token, cookie) = portal.login(ALICE).await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for auth in [Auth::Bearer(&token), Auth::Cookie(&cookie)] {
+        let reply = portal.get("/invoices", auth).await?;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.json(), json!({"error": "authentication required"}));
+    }
+    // The flawed /me ignores exp, which is part of the planted jwt-unverified flaw.
+    assert_eq!(
+        portal.get("/me", Auth::Bearer(&token)).await?.status,
+        StatusCode::OK
+    );
+    portal.demo.shutdown().await;
+    Ok(())
+}
