@@ -180,11 +180,9 @@ impl Operation {
 
     /// The first request-body media type that is JSON, if any.
     pub fn json_body(&self) -> Option<&MediaType> {
-        self.request_body.as_ref().and_then(|b| {
-            b.content
-                .iter()
-                .find(|m| m.content_type.contains("json"))
-        })
+        self.request_body
+            .as_ref()
+            .and_then(|b| b.content.iter().find(|m| m.content_type.contains("json")))
     }
 }
 
