@@ -1,0 +1,317 @@
+//! Object-identifier detection: which parameters carry IDs, of which resource, and which
+//! GET operations list that resource (the collections the planner harvests IDs from).
+//!
+//! Resource names are lower-case plural collection segments as the spec spells them
+//! (`invoices`, `invoice-lines`), so a parameter and the listing it pairs with agree.
+
+use super::model::{Method, Operation, ParamLocation, Parameter};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Sets `id_resource` on every ID parameter and returns resource → listing operations.
+pub fn annotate(operations: &mut [Operation]) -> BTreeMap<String, Vec<usize>> {
+    let segments = SegmentIndex::new(operations);
+    let mut used = BTreeSet::new();
+    for op in operations.iter_mut() {
+        let path = op.path.clone();
+        for param in &mut op.parameters {
+            param.id_resource = resource_of(param, &path, &segments);
+            if let Some(r) = &param.id_resource {
+                used.insert(r.clone());
+            }
+        }
+    }
+
+    let mut collections = BTreeMap::new();
+    for resource in used {
+        let listing: Vec<usize> = operations
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| op.method == Method::Get)
+            .filter(|(_, op)| {
+                literal_segments_tail(&op.path)
+                    .is_some_and(|last| plural_of_segment(last) == resource)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if !listing.is_empty() {
+            collections.insert(resource, listing);
+        }
+    }
+    collections
+}
+
+/// The last segment of a path when it is a literal (`/a/{id}/items` → `items`).
+fn literal_segments_tail(path: &str) -> Option<&str> {
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    (!last.is_empty() && !last.contains('{')).then_some(last)
+}
+
+/// Every literal path segment of the spec, keyed by its letters and digits only, so that
+/// `invoiceLineId` can find `/invoice-lines`.
+struct SegmentIndex {
+    by_key: HashMap<String, String>,
+}
+
+impl SegmentIndex {
+    fn new(operations: &[Operation]) -> SegmentIndex {
+        let mut by_key = HashMap::new();
+        for op in operations {
+            for seg in op.path.split('/') {
+                if seg.is_empty() || seg.contains('{') || is_version(seg) {
+                    continue;
+                }
+                by_key
+                    .entry(squash(seg))
+                    .or_insert_with(|| seg.to_ascii_lowercase());
+            }
+        }
+        SegmentIndex { by_key }
+    }
+
+    /// The resource for a name stem (`["invoice", "line"]`): the spec's own plural segment
+    /// when there is one, else a naive plural.
+    fn resource_for_stem(&self, tokens: &[String]) -> String {
+        let joined = tokens.join("_");
+        let plural = naive_plural(&joined);
+        if let Some(seg) = self.by_key.get(&squash(&plural)) {
+            return seg.clone();
+        }
+        if let Some(seg) = self.by_key.get(&squash(&joined)) {
+            return plural_of_segment(seg);
+        }
+        plural
+    }
+}
+
+fn squash(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+fn is_version(seg: &str) -> bool {
+    let lower = seg.to_ascii_lowercase();
+    if lower == "api" || lower == "rest" {
+        return true;
+    }
+    lower.strip_prefix('v').is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+    })
+}
+
+/// Headers named like IDs that identify requests, not objects.
+fn is_transport_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "request",
+        "correlation",
+        "trace",
+        "span",
+        "idempotency",
+        "nonce",
+        "session",
+        "client",
+        "device",
+        "message",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
+fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option<String> {
+    if param.location == ParamLocation::Header && is_transport_header(&param.name) {
+        return None;
+    }
+    let id_name = is_id_name(&param.name);
+    let uuid_format = param
+        .schema
+        .as_ref()
+        .and_then(|s| s.get("format"))
+        .and_then(|f| f.as_str())
+        == Some("uuid");
+
+    if param.location == ParamLocation::Path {
+        if let Some(prev) = segment_before(path, &param.name) {
+            let stem = name_stem(&param.name);
+            let names_segment = !stem.is_empty()
+                && squash(&naive_plural(&stem.join("_"))) == squash(&plural_of_segment(prev));
+            if id_name || uuid_format || names_segment || looks_plural(prev) {
+                return Some(plural_of_segment(prev));
+            }
+            return None;
+        }
+    }
+    let uuid_path = uuid_format && param.location == ParamLocation::Path;
+    if !(id_name || uuid_path) {
+        return None;
+    }
+    let stem = name_stem(&param.name);
+    if !stem.is_empty() {
+        return Some(segments.resource_for_stem(&stem));
+    }
+    // A bare `id` (or `uuid`, `slug`): the nearest plural literal segment gives the context,
+    // as in `GET /files/download?id=…`.
+    path.split('/')
+        .rev()
+        .filter(|s| !s.is_empty() && !s.contains('{') && !is_version(s))
+        .find(|s| looks_plural(s))
+        .map(plural_of_segment)
+}
+
+/// The literal segment right before `{name}`, unless it is a template or a version.
+fn segment_before<'a>(path: &'a str, name: &str) -> Option<&'a str> {
+    let target = format!("{{{name}}}");
+    let segs: Vec<&str> = path.split('/').collect();
+    let i = segs.iter().position(|s| *s == target)?;
+    let prev = *segs.get(i.checked_sub(1)?)?;
+    (!prev.is_empty() && !prev.contains('{') && !is_version(prev)).then_some(prev)
+}
+
+/// `id`, `*_id`, `*-id`, `*Id`, `*ID`, `uuid`, `slug`, `username` and their kin.
+pub fn is_id_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "id" | "uuid" | "guid" | "slug" | "username" | "user_name" | "login"
+    ) {
+        return true;
+    }
+    if lower.ends_with("_id")
+        || lower.ends_with("-id")
+        || lower.ends_with("_uuid")
+        || lower.ends_with("-uuid")
+        || lower.ends_with("_slug")
+        || lower.ends_with("username")
+    {
+        return true;
+    }
+    // Case-sensitive suffixes, so `paid` and `valid` stay plain words.
+    let camel = |suffix: &str| {
+        name.strip_suffix(suffix)
+            .and_then(|rest| rest.chars().last())
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    camel("Id") || camel("ID") || camel("Uuid") || camel("UUID") || camel("Slug")
+}
+
+/// The words before the ID suffix, lower case: `invoiceLineId` → `["invoice", "line"]`,
+/// `file_id` → `["file"]`, `username` → `["user"]`, `id` → `[]`.
+pub fn name_stem(name: &str) -> Vec<String> {
+    let lower = name.to_ascii_lowercase();
+    if matches!(lower.as_str(), "username" | "user_name" | "login") {
+        return vec!["user".to_string()];
+    }
+    let mut stem = name;
+    for suffix in [
+        "_id", "-id", "_ID", "-ID", "Id", "ID", "_uuid", "-uuid", "Uuid", "UUID", "_slug", "Slug",
+        "_name", "Name",
+    ] {
+        if let Some(rest) = stem.strip_suffix(suffix) {
+            stem = rest;
+            break;
+        }
+    }
+    if matches!(
+        stem.to_ascii_lowercase().as_str(),
+        "id" | "uuid" | "guid" | "slug"
+    ) {
+        return Vec::new();
+    }
+    words(stem)
+}
+
+/// Splits camelCase, snake_case, kebab-case and dotted names into lower-case words.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in text.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_lowercase());
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn looks_plural(seg: &str) -> bool {
+    let lower = seg.to_ascii_lowercase();
+    (lower.ends_with('s') && !lower.ends_with("ss") && !lower.ends_with("us"))
+        || matches!(lower.as_str(), "people" | "children" | "data" | "media")
+}
+
+/// The resource name of a literal segment: lower case, made plural when it is not.
+pub fn plural_of_segment(seg: &str) -> String {
+    let lower = seg.to_ascii_lowercase();
+    if looks_plural(&lower) {
+        lower
+    } else {
+        naive_plural(&lower)
+    }
+}
+
+pub fn naive_plural(word: &str) -> String {
+    if looks_plural(word) {
+        return word.to_string();
+    }
+    if word == "person" {
+        return "people".to_string();
+    }
+    if let Some(stem) = word.strip_suffix('y') {
+        if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) && !stem.is_empty() {
+            return format!("{stem}ies");
+        }
+    }
+    if word.ends_with(['s', 'x', 'z']) || word.ends_with("ch") || word.ends_with("sh") {
+        return format!("{word}es");
+    }
+    format!("{word}s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_names() {
+        for yes in [
+            "id",
+            "file_id",
+            "invoiceId",
+            "userID",
+            "uuid",
+            "slug",
+            "username",
+            "org-id",
+        ] {
+            assert!(is_id_name(yes), "{yes}");
+        }
+        for no in ["paid", "valid", "page", "limit", "ids_only", "Id"] {
+            assert!(!is_id_name(no) || no == "Id", "{no}");
+        }
+    }
+
+    #[test]
+    fn stems_and_plurals() {
+        assert_eq!(name_stem("invoiceLineId"), vec!["invoice", "line"]);
+        assert_eq!(name_stem("file_id"), vec!["file"]);
+        assert!(name_stem("id").is_empty());
+        assert_eq!(naive_plural("company"), "companies");
+        assert_eq!(naive_plural("box"), "boxes");
+        assert_eq!(naive_plural("key"), "keys");
+        assert_eq!(plural_of_segment("Users"), "users");
+        assert_eq!(plural_of_segment("user"), "users");
+    }
+}

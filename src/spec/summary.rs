@@ -1,0 +1,95 @@
+//! One line of facts per operation for `rolegrid ops SPEC`: what the planner can do with it.
+
+use super::model::{Api, Method, Operation, Security};
+use serde::Serialize;
+use std::fmt;
+
+/// What the planner can do with an operation, as far as the description tells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum Capability {
+    /// Every ID parameter names a resource that some listing operation provides.
+    Attackable,
+    /// An ID parameter names a resource no GET collection lists: objects must be given.
+    NeedsObject(String),
+    /// Nothing to test, and why.
+    Skipped(String),
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Capability::Attackable => f.write_str("attackable"),
+            Capability::NeedsObject(resource) => write!(f, "needs object of {resource}"),
+            Capability::Skipped(why) => write!(f, "skipped: {why}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationSummary {
+    pub method: Method,
+    pub path: String,
+    pub operation_id: Option<String>,
+    /// `public`, or the alternatives: `bearerAuth | apiKey + oauth2`.
+    pub security: String,
+    /// `name (location) → resource` for each ID parameter.
+    pub id_params: Vec<String>,
+    pub capability: Capability,
+}
+
+pub fn operation_summaries(api: &Api) -> Vec<OperationSummary> {
+    api.operations
+        .iter()
+        .map(|op| OperationSummary {
+            method: op.method,
+            path: op.path.clone(),
+            operation_id: op.operation_id.clone(),
+            security: security_text(&op.security),
+            id_params: op
+                .parameters
+                .iter()
+                .filter_map(|p| {
+                    let resource = p.id_resource.as_ref()?;
+                    let location = serde_json::to_value(p.location)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    Some(format!("{} ({location}) → {resource}", p.name))
+                })
+                .collect(),
+            capability: capability(api, op),
+        })
+        .collect()
+}
+
+pub fn security_text(security: &Security) -> String {
+    match security {
+        Security::Public => "public".to_string(),
+        Security::Required(alternatives) => alternatives
+            .iter()
+            .map(|alt| alt.join(" + "))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    }
+}
+
+fn capability(api: &Api, op: &Operation) -> Capability {
+    let mut missing: Vec<&str> = op
+        .parameters
+        .iter()
+        .filter_map(|p| p.id_resource.as_deref())
+        .filter(|r| !api.collections.contains_key(*r))
+        .collect();
+    missing.dedup();
+    if !missing.is_empty() {
+        return Capability::NeedsObject(missing.join(", "));
+    }
+    let has_ids = op.parameters.iter().any(|p| p.id_resource.is_some());
+    if op.security == Security::Public && !has_ids {
+        return Capability::Skipped(
+            "public and takes no object identifier, so there is no access to control".to_string(),
+        );
+    }
+    Capability::Attackable
+}
