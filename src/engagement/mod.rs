@@ -102,13 +102,26 @@ struct RawIdentity {
     auth: Option<RawAuth>,
 }
 
+/// Exactly one of the fields is set (checked after parsing): YAML maps read more naturally
+/// than the tagged enums serde_yaml_ng would require.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-enum RawAuth {
-    Bearer(String),
-    Header { name: String, value: String },
-    Cookie { name: String, value: String },
-    Login(RawLogin),
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(default)]
+    bearer: Option<String>,
+    #[serde(default)]
+    header: Option<RawNamedValue>,
+    #[serde(default)]
+    cookie: Option<RawNamedValue>,
+    #[serde(default)]
+    login: Option<RawLogin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNamedValue {
+    name: String,
+    value: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,20 +349,44 @@ impl Engagement {
                     )
                 })
             };
+            let kinds = usize::from(raw_auth.bearer.is_some())
+                + usize::from(raw_auth.header.is_some())
+                + usize::from(raw_auth.cookie.is_some())
+                + usize::from(raw_auth.login.is_some());
+            if kinds != 1 {
+                return Err(invalid(
+                    &at,
+                    format!(
+                        "identity `{}` needs exactly one auth kind (bearer, header, cookie or login), found {kinds}",
+                        raw_id.name
+                    ),
+                ));
+            }
             let auth = match raw_auth {
-                RawAuth::Bearer(value) => Auth::Header {
+                RawAuth {
+                    bearer: Some(value),
+                    ..
+                } => Auth::Header {
                     name: "Authorization".into(),
                     value: Secret::new(format!("Bearer {}", expand_here(&value)?.expose())),
                 },
-                RawAuth::Header { name, value } => Auth::Header {
+                RawAuth {
+                    header: Some(RawNamedValue { name, value }),
+                    ..
+                } => Auth::Header {
                     name,
                     value: expand_here(&value)?,
                 },
-                RawAuth::Cookie { name, value } => Auth::Cookie {
+                RawAuth {
+                    cookie: Some(RawNamedValue { name, value }),
+                    ..
+                } => Auth::Cookie {
                     name,
                     value: expand_here(&value)?,
                 },
-                RawAuth::Login(login) => {
+                RawAuth {
+                    login: Some(login), ..
+                } => {
                     let method_text = login.method.unwrap_or_else(|| "POST".into());
                     let method =
                         reqwest::Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
@@ -402,6 +439,7 @@ impl Engagement {
                         capture,
                     })
                 }
+                RawAuth { .. } => unreachable!("exactly one auth kind was checked above"),
             };
             identities.push(Identity {
                 name: raw_id.name,
