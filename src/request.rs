@@ -46,6 +46,8 @@ pub struct RequestSpec {
     pub method: Method,
     pub path: String,
     pub query: Vec<(String, String)>,
+    /// Extra headers the attack needs (method overrides, ID headers); never credentials.
+    pub headers: Vec<(String, String)>,
     pub json: Option<Value>,
 }
 
@@ -55,6 +57,9 @@ impl RequestSpec {
         let mut key = format!("{} {}", self.method, self.path);
         for (k, v) in &self.query {
             key.push_str(&format!(" {k}={v}"));
+        }
+        for (k, v) in &self.headers {
+            key.push_str(&format!(" {k}: {v}"));
         }
         key
     }
@@ -207,6 +212,7 @@ pub fn build_request(
         method: op.method,
         path,
         query,
+        headers: Vec::new(),
         json,
     })
 }
@@ -221,6 +227,7 @@ mod tests {
             method: Method::Get,
             path: "/files/download".into(),
             query: vec![("q".into(), "a b&c".into())],
+            headers: vec![],
             json: None,
         };
         assert_eq!(r.path_and_query(), "/files/download?q=a+b%26c");

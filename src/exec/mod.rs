@@ -209,6 +209,9 @@ impl Executor {
             Ok(None) => {}
             Err(reason) => return error_exchange(reason),
         }
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
         if let Some(json) = &request.json {
             builder = builder
                 .header("content-type", "application/json")

@@ -171,6 +171,7 @@ impl PlanInput<'_> {
                     method: Method::Get,
                     path: filled,
                     query: request.query.clone(),
+                    headers: Vec::new(),
                     json: None,
                 });
             }

@@ -270,6 +270,15 @@ pub fn curl_command(
 }
 
 fn with_body(mut cmd: String, request: &RequestSpec) -> String {
+    let extra: String = request
+        .headers
+        .iter()
+        .map(|(k, v)| format!(" -H '{}: {}'", shell_quote_inner(k), shell_quote_inner(v)))
+        .collect();
+    match cmd.find("  # ") {
+        Some(at) => cmd.insert_str(at, &extra),
+        None => cmd.push_str(&extra),
+    }
     if let Some(json) = &request.json {
         let body = json.to_string();
         let flag = format!(
@@ -349,6 +358,7 @@ mod tests {
             method: Method::Patch,
             path: "/tickets/5".into(),
             query: vec![],
+            headers: vec![],
             json: Some(serde_json::json!({"subject": "it's"})),
         }
     }
