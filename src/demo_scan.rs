@@ -34,6 +34,8 @@ pub struct DemoScan {
     pub output_dir: PathBuf,
     pub progress: bool,
     pub seed: Option<u64>,
+    /// Requests per second for the whole scan; `None` = unthrottled.
+    pub rate_limit: Option<f64>,
 }
 
 pub async fn run(options: DemoScan, redactor: Redactor) -> Result<ScanOutcome, DemoScanError> {
@@ -49,6 +51,7 @@ pub async fn run(options: DemoScan, redactor: Redactor) -> Result<ScanOutcome, D
     )
     .map_err(|e| input(&e))?;
     engagement.target = url::Url::parse(&options.base_url).map_err(|e| input(&e))?;
+    engagement.rate_limit = options.rate_limit.or(engagement.rate_limit);
     let api =
         spec::load_str(DEMO_SPEC, Path::new("specs/demo-portal.yaml")).map_err(|e| input(&e))?;
     let roles: Vec<String> = engagement

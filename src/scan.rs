@@ -231,8 +231,25 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             .collect()
             .await;
     let discovery_requests = answers.len();
+    // Positive controls: each identity's first successful collection read. A probe that
+    // later looks logged out is re-checked against it before being believed.
+    let mut controls = Vec::new();
+    for (i, _) in identities.iter().enumerate() {
+        if let Some((d, _)) = answers
+            .iter()
+            .find(|(d, body)| d.identity == i && body.is_some())
+        {
+            controls.push((i, d.request.clone(), input.api.operations[d.op].key()));
+        }
+    }
+    let control_failures = executor.check_controls(controls).await;
     let corpus = discover::harvest(&input.policy, &identities, &answers, &engagement.harvest);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = control_failures
+        .iter()
+        .map(|(name, reason)| {
+            format!("identity `{name}` failed its positive control before the scan: {reason}")
+        })
+        .collect();
     for resource in input.api.collections.keys() {
         if !corpus.objects.iter().any(|o| &o.resource == resource) {
             warnings.push(format!(
@@ -298,6 +315,34 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     }
     bar.finish_and_clear();
     results.sort_by_key(|r| r.probe.id);
+    if executor.relogins() > 0 {
+        warnings.push(format!(
+            "sessions were lost and renewed {} time(s) during the scan",
+            executor.relogins()
+        ));
+    }
+    for (name, reason) in executor.dead_identities() {
+        let affected: Vec<String> = results
+            .iter()
+            .filter(|r| {
+                r.judgement.verdict == Verdict::Inconclusive
+                    && r.exchange
+                        .error
+                        .as_deref()
+                        .is_some_and(|e| e.contains(&format!("`{name}`")))
+            })
+            .map(|r| format!("#{}", r.probe.id))
+            .collect();
+        warnings.push(format!(
+            "identity `{name}`: {reason}; {} probe(s) inconclusive because of it{}",
+            affected.len(),
+            if affected.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", affected.join(", "))
+            }
+        ));
+    }
 
     let report = report::build(BuildInput {
         api: &input.api,

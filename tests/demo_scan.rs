@@ -11,6 +11,14 @@ async fn scan(
     options: DemoOptions,
     passwords: std::collections::BTreeMap<String, String>,
 ) -> (Value, tempfile::TempDir) {
+    scan_throttled(options, passwords, None).await
+}
+
+async fn scan_throttled(
+    options: DemoOptions,
+    passwords: std::collections::BTreeMap<String, String>,
+    rate_limit: Option<f64>,
+) -> (Value, tempfile::TempDir) {
     let server = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("demo portal starts");
@@ -22,6 +30,7 @@ async fn scan(
             output_dir: dir.path().to_path_buf(),
             progress: false,
             seed: Some(7),
+            rate_limit,
         },
         Redactor::new(),
     )
@@ -275,4 +284,26 @@ async fn report_json_matches_the_committed_schema() {
         check(&schema, &schema, &report, "$", &mut errors);
         assert!(errors.is_empty(), "{errors:#?}");
     }
+}
+
+#[tokio::test]
+async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
+    // One-second tokens and a scan throttled to last several seconds: every identity's
+    // token dies during the run, and the findings must be those of a plain scan.
+    let passwords = DemoOptions::random_passwords();
+    let mut options = DemoOptions::new(passwords.clone());
+    options.token_ttl = std::time::Duration::from_secs(1);
+    let (report, _dir) = scan_throttled(options, passwords, Some(60.0)).await;
+    assert!(report["stats"]["wall_seconds"].as_f64().is_some());
+    assert_eq!(violations(&report), flaw_pairs());
+    assert_eq!(
+        report["stats"]["inconclusive"], 0,
+        "{:#}",
+        report["warnings"]
+    );
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("renewed"),
+        "no re-login happened, so this test proved nothing: {warnings}"
+    );
 }

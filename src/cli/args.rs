@@ -37,6 +37,9 @@ pub struct ScanArgs {
     /// Override the engagement's concurrency.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Cap the whole run at this many requests per second.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate_limit: Option<f64>,
     /// Fix write markers and clock fields so two runs give the same report.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -68,6 +71,12 @@ pub struct DemoArgs {
     /// Port to serve on (0 = any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Lifetime of the portal's tokens and session cookies, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub token_ttl_secs: Option<u64>,
+    /// Cap the demo scan at this many requests per second.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate_limit: Option<f64>,
     /// Fix write markers and clock fields so two runs give the same report.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,

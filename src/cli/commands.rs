@@ -59,6 +59,15 @@ async fn scan_command(args: ScanArgs) -> u8 {
         }
         engagement.concurrency = n;
     }
+    if let Some(rate) = args.rate_limit {
+        if !(rate.is_finite() && rate > 0.0) {
+            return fail(
+                exit::BAD_INPUT,
+                "--rate-limit must be a positive number of requests per second",
+            );
+        }
+        engagement.rate_limit = Some(rate);
+    }
     if let Err(message) = check_loopback(&engagement.target) {
         return fail(exit::BAD_INPUT, message);
     }
@@ -137,6 +146,15 @@ fn demo_options(
     for id in &args.no_flaws {
         options = options.flaw(id, false).map_err(|e| e.to_string())?;
     }
+    if let Some(secs) = args.token_ttl_secs {
+        if secs == 0 {
+            return Err("--token-ttl-secs must be at least 1".into());
+        }
+        options.token_ttl = std::time::Duration::from_secs(secs);
+    }
+    if args.rate_limit.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return Err("--rate-limit must be a positive number of requests per second".into());
+    }
     Ok(options)
 }
 
@@ -186,6 +204,7 @@ async fn demo_command(args: DemoArgs) -> u8 {
         output_dir: args.output.clone(),
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         seed: args.seed,
+        rate_limit: args.rate_limit,
     };
     let outcome = demo_scan::run(scan, redactor.clone()).await;
     server.shutdown().await;

@@ -85,6 +85,8 @@ struct RawEngagement {
     #[serde(default)]
     p95_target_ms: Option<u64>,
     #[serde(default)]
+    rate_limit: Option<f64>,
+    #[serde(default)]
     missing_rows: Option<MissingRows>,
     #[serde(default)]
     harvest: BTreeMap<String, String>,
@@ -166,6 +168,8 @@ pub struct Engagement {
     pub concurrency: usize,
     pub timeout: Duration,
     pub p95_target_ms: u64,
+    /// Requests per second across the whole run; `None` = as fast as concurrency allows.
+    pub rate_limit: Option<f64>,
     pub missing_rows: MissingRows,
     /// resource → JSONPath that yields the IDs in that resource's collection responses.
     pub harvest: BTreeMap<String, String>,
@@ -297,6 +301,16 @@ impl Engagement {
                 "concurrency:",
                 "concurrency must be between 1 and 1024".into(),
             ));
+        }
+        if let Some(rate) = raw.rate_limit {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(invalid(
+                    "rate_limit:",
+                    format!(
+                        "rate_limit must be a positive number of requests per second, not {rate}"
+                    ),
+                ));
+            }
         }
         for (resource, json_path) in &raw.harvest {
             validate_json_path(json_path).map_err(|e| {
@@ -464,6 +478,7 @@ impl Engagement {
             concurrency,
             timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(10_000).max(1)),
             p95_target_ms: raw.p95_target_ms.unwrap_or(500),
+            rate_limit: raw.rate_limit,
             missing_rows: raw.missing_rows.unwrap_or_default(),
             harvest: raw.harvest,
             identities,

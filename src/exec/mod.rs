@@ -9,6 +9,7 @@ pub use latency::{LatencyBook, LatencySummary};
 
 use crate::engagement::{Auth, Engagement, Identity, LoginCapture, Redactor, Secret};
 use crate::request::{Credential, RequestSpec};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Bodies are kept whole up to this size; the rest is cut (and the exchange says so).
@@ -23,6 +24,8 @@ pub struct Exchange {
     pub body: Vec<u8>,
     pub truncated: bool,
     pub latency: Duration,
+    /// From a 429/503's Retry-After (seconds form).
+    pub retry_after: Option<Duration>,
     /// Connection failure, timeout, or a credential that could not be built.
     pub error: Option<String>,
 }
@@ -51,11 +54,61 @@ pub enum LoginError {
     Failed { identity: String, reason: String },
 }
 
+/// One identity's session: its live credential, how often it was renewed, and whether it
+/// is beyond repair (its probes are then inconclusive, never "enforced").
+struct Session {
+    identity: Identity,
+    live: std::sync::RwLock<Live>,
+    /// Bumped at every re-login, so concurrent probes that saw the same logout re-login once.
+    epoch: AtomicU64,
+    relogin: tokio::sync::Mutex<()>,
+    dead: std::sync::RwLock<Option<String>>,
+    /// A request this identity is allowed to make: tells a logout from a real denial.
+    control: std::sync::RwLock<Option<RequestSpec>>,
+}
+
+impl Session {
+    fn live(&self) -> Live {
+        self.live.read().map(|l| l.clone()).unwrap_or(Live::None)
+    }
+
+    fn dead_reason(&self) -> Option<String> {
+        self.dead.read().ok().and_then(|d| d.clone())
+    }
+}
+
+/// Spaces requests evenly to stay under a requests-per-second ceiling.
+struct RateLimiter {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimiter {
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Connection failures are retried this many times; an HTTP answer never is, except a
+/// 429/503 whose Retry-After asks for it.
+const RETRIES: u32 = 2;
+/// The longest Retry-After rolegrid honours; a longer one is recorded as the answer.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 pub struct Executor {
     client: reqwest::Client,
     base: url::Url,
-    sessions: Vec<Live>,
+    sessions: Vec<Session>,
     redactor: Redactor,
+    rate: Option<RateLimiter>,
+    relogins: AtomicUsize,
     pub latency: LatencyBook,
 }
 
@@ -77,11 +130,17 @@ impl Executor {
         if base.path() == "/" && !base_path.is_empty() && base_path != "/" {
             base.set_path(base_path.trim_end_matches('/'));
         }
+        let rate = engagement.rate_limit.map(|per_second| RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        });
         Ok(Executor {
             client,
             base,
             sessions: Vec::new(),
             redactor,
+            rate,
+            relogins: AtomicUsize::new(0),
             latency: LatencyBook::default(),
         })
     }
@@ -98,10 +157,68 @@ impl Executor {
     pub async fn login_all(&mut self, identities: &[Identity]) -> Result<(), LoginError> {
         let mut sessions = Vec::with_capacity(identities.len());
         for identity in identities {
-            sessions.push(self.login(identity).await?);
+            let live = self.login(identity).await?;
+            sessions.push(Session {
+                identity: identity.clone(),
+                live: std::sync::RwLock::new(live),
+                epoch: AtomicU64::new(0),
+                relogin: tokio::sync::Mutex::new(()),
+                dead: std::sync::RwLock::new(None),
+                control: std::sync::RwLock::new(None),
+            });
         }
         self.sessions = sessions;
         Ok(())
+    }
+
+    /// Sets each identity's positive control (a request the matrix allows it) and sends
+    /// it once; returns the identities whose control already fails, with the reason.
+    /// Their sessions are marked dead, so their probes become inconclusive.
+    pub async fn check_controls(
+        &self,
+        controls: Vec<(usize, RequestSpec, String)>,
+    ) -> Vec<(String, String)> {
+        let mut failures = Vec::new();
+        for (identity, request, operation) in controls {
+            let Some(session) = self.sessions.get(identity) else {
+                continue;
+            };
+            if let Ok(mut c) = session.control.write() {
+                *c = Some(request.clone());
+            }
+            let exchange = self
+                .send_attempts(&request, identity, Credential::Normal, &operation)
+                .await;
+            if !exchange.is_success() {
+                let reason = format!(
+                    "its positive control {} {} answered {}",
+                    request.method,
+                    request.path_and_query(),
+                    exchange
+                        .status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| exchange.error.clone().unwrap_or_default())
+                );
+                if let Ok(mut d) = session.dead.write() {
+                    *d = Some(reason.clone());
+                }
+                failures.push((session.identity.name.clone(), reason));
+            }
+        }
+        failures
+    }
+
+    /// How many times a lost session was renewed during the run.
+    pub fn relogins(&self) -> usize {
+        self.relogins.load(Ordering::Relaxed)
+    }
+
+    /// Identities whose session could not be restored, with the reason.
+    pub fn dead_identities(&self) -> Vec<(String, String)> {
+        self.sessions
+            .iter()
+            .filter_map(|s| s.dead_reason().map(|r| (s.identity.name.clone(), r)))
+            .collect()
     }
 
     async fn login(&self, identity: &Identity) -> Result<Live, LoginError> {
@@ -190,7 +307,11 @@ impl Executor {
         }
     }
 
-    /// Sends `request` as `identity` with `credential`, and records its latency under `operation`.
+    /// Sends `request` as `identity` with `credential`, and records its latency under
+    /// `operation`. A request that looks logged out (401, 419, a redirect to a login page)
+    /// is checked against the identity's positive control: if that fails too, the identity
+    /// logs in again and the request is retried once; if it cannot, the answer becomes an
+    /// error exchange naming the dead session, which the judge treats as inconclusive.
     pub async fn send(
         &self,
         request: &RequestSpec,
@@ -198,16 +319,145 @@ impl Executor {
         credential: Credential,
         operation: &str,
     ) -> Exchange {
+        if let Some(reason) = self.sessions.get(identity).and_then(|s| s.dead_reason()) {
+            return error_exchange(format!(
+                "session of `{}` is dead: {reason}",
+                self.sessions[identity].identity.name
+            ));
+        }
+        let epoch = self
+            .sessions
+            .get(identity)
+            .map(|s| s.epoch.load(Ordering::Acquire));
+        let exchange = self
+            .send_attempts(request, identity, credential, operation)
+            .await;
+        if credential != Credential::Normal || !looks_logged_out(&exchange) {
+            return exchange;
+        }
+        let (Some(session), Some(epoch)) = (self.sessions.get(identity), epoch) else {
+            return exchange;
+        };
+        if matches!(session.identity.auth, Auth::None) {
+            return exchange;
+        }
+        match self.restore_session(identity, epoch).await {
+            SessionCheck::Alive => exchange,
+            SessionCheck::Renewed => {
+                self.send_attempts(request, identity, credential, operation)
+                    .await
+            }
+            SessionCheck::Dead(reason) => error_exchange(format!(
+                "session of `{}` is dead: {reason}",
+                session.identity.name
+            )),
+        }
+    }
+
+    /// Decides whether a logged-out-looking answer was a real denial or a lost session.
+    async fn restore_session(&self, identity: usize, seen_epoch: u64) -> SessionCheck {
+        let session = &self.sessions[identity];
+        let _guard = session.relogin.lock().await;
+        if session.epoch.load(Ordering::Acquire) != seen_epoch {
+            // Another probe already renewed this session while we waited.
+            return SessionCheck::Renewed;
+        }
+        if let Some(reason) = session.dead_reason() {
+            return SessionCheck::Dead(reason);
+        }
+        let control = session.control.read().ok().and_then(|c| c.clone());
+        match control {
+            // Without a control, a 401 cannot be told from a denial: take it as the answer.
+            None => return SessionCheck::Alive,
+            Some(control) => {
+                let check = self
+                    .send_attempts(&control, identity, Credential::Normal, "(session check)")
+                    .await;
+                if check.is_success() {
+                    return SessionCheck::Alive;
+                }
+            }
+        }
+        match self.login(&session.identity).await {
+            Ok(live) => {
+                if let Ok(mut l) = session.live.write() {
+                    *l = live;
+                }
+                session.epoch.fetch_add(1, Ordering::AcqRel);
+                self.relogins.fetch_add(1, Ordering::Relaxed);
+                SessionCheck::Renewed
+            }
+            Err(e) => {
+                let reason = format!("the session was lost and logging in again failed ({e})");
+                if let Ok(mut d) = session.dead.write() {
+                    *d = Some(reason.clone());
+                }
+                SessionCheck::Dead(reason)
+            }
+        }
+    }
+
+    /// One request with the run's politeness: the rate limit, retries on connection
+    /// failures (safe methods, or when nothing reached the server), and Retry-After on
+    /// 429/503.
+    async fn send_attempts(
+        &self,
+        request: &RequestSpec,
+        identity: usize,
+        credential: Credential,
+        operation: &str,
+    ) -> Exchange {
+        let mut attempt = 0;
+        loop {
+            if let Some(rate) = &self.rate {
+                rate.wait().await;
+            }
+            let (exchange, connect_failed) = self
+                .send_once(request, identity, credential, operation)
+                .await;
+            attempt += 1;
+            if attempt > RETRIES {
+                return exchange;
+            }
+            if exchange.status.is_none() && exchange.error.is_some() {
+                if connect_failed || request.method.is_safe() {
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)))
+                        .await;
+                    continue;
+                }
+                return exchange;
+            }
+            if matches!(exchange.status, Some(429) | Some(503)) {
+                match exchange.retry_after.filter(|d| *d <= MAX_RETRY_AFTER) {
+                    Some(wait) => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    None => return exchange,
+                }
+            }
+            return exchange;
+        }
+    }
+
+    /// One attempt; the flag says the connection could not be made (nothing was sent).
+    async fn send_once(
+        &self,
+        request: &RequestSpec,
+        identity: usize,
+        credential: Credential,
+        operation: &str,
+    ) -> (Exchange, bool) {
         let url = self.url_for(request);
         let method = match reqwest::Method::from_bytes(request.method.as_str().as_bytes()) {
             Ok(m) => m,
-            Err(e) => return error_exchange(format!("bad method: {e}")),
+            Err(e) => return (error_exchange(format!("bad method: {e}")), false),
         };
         let mut builder = self.client.request(method, &url);
         match self.credential_header(identity, credential) {
             Ok(Some((name, value))) => builder = builder.header(name, value.expose()),
             Ok(None) => {}
-            Err(reason) => return error_exchange(reason),
+            Err(reason) => return (error_exchange(reason), false),
         }
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -219,15 +469,19 @@ impl Executor {
         }
         let started = Instant::now();
         let result = builder.send().await;
+        let mut connect_failed = false;
         let mut exchange = match result {
-            Err(e) => error_exchange(self.redactor.scrub(&describe_error(&e))),
+            Err(e) => {
+                connect_failed = e.is_connect();
+                error_exchange(self.redactor.scrub(&describe_error(&e)))
+            }
             Ok(response) => read_response(response).await,
         };
         exchange.latency = started.elapsed();
         if exchange.error.is_none() {
             self.latency.record(operation, exchange.latency);
         }
-        exchange
+        (exchange, connect_failed)
     }
 
     /// The header that carries `identity`'s credential (or its forgery); `None` for none.
@@ -236,7 +490,11 @@ impl Executor {
         identity: usize,
         credential: Credential,
     ) -> Result<Option<(String, Secret)>, String> {
-        let live = self.sessions.get(identity).cloned().unwrap_or(Live::None);
+        let live = self
+            .sessions
+            .get(identity)
+            .map(Session::live)
+            .unwrap_or(Live::None);
         let attach = |live: Live| match live {
             Live::None => None,
             Live::Header { name, value } => Some((name, value)),
@@ -283,6 +541,27 @@ impl Executor {
     }
 }
 
+enum SessionCheck {
+    /// The identity's control still works: the answer was a real denial.
+    Alive,
+    Renewed,
+    Dead(String),
+}
+
+/// 401, 419 (Laravel's session expiry) or a redirect to a login page.
+fn looks_logged_out(exchange: &Exchange) -> bool {
+    match exchange.status {
+        Some(401) | Some(419) => true,
+        Some(s) if (300..400).contains(&s) => exchange.location.as_deref().is_some_and(|l| {
+            let l = l.to_ascii_lowercase();
+            ["login", "signin", "sign-in", "sso"]
+                .iter()
+                .any(|w| l.contains(w))
+        }),
+        _ => false,
+    }
+}
+
 fn error_exchange(reason: String) -> Exchange {
     Exchange {
         error: Some(reason),
@@ -318,6 +597,9 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
     };
     let content_type = header(reqwest::header::CONTENT_TYPE);
     let location = header(reqwest::header::LOCATION);
+    let retry_after = header(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     let mut body = Vec::new();
     let mut truncated = false;
     let mut error = None;
@@ -346,6 +628,7 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
         body,
         truncated,
         latency: Duration::ZERO,
+        retry_after,
         error,
     }
 }
