@@ -21,6 +21,17 @@ pub enum Command {
     Scan(ScanArgs),
     /// Start the embedded demo client portal and scan it (or only serve it).
     Demo(DemoArgs),
+    /// List a spec's operations: security, ID parameters, and what the planner can do.
+    Ops(OpsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpsArgs {
+    /// OpenAPI 3.0/3.1 or Swagger 2.0 document (YAML or JSON).
+    pub spec: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! `scan` and `demo`: validated inputs → library calls → summary on stdout → exit code.
 
-use super::args::{Cli, Command, DemoArgs, ScanArgs};
+use super::args::{Cli, Command, DemoArgs, OpsArgs, ScanArgs};
 use super::exit;
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
@@ -15,7 +15,47 @@ pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Scan(args) => scan_command(args).await,
         Command::Demo(args) => demo_command(args).await,
+        Command::Ops(args) => ops_command(args),
     }
+}
+
+fn ops_command(args: OpsArgs) -> u8 {
+    let api = match spec::load(&args.spec) {
+        Ok(api) => api,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let rows = spec::operation_summaries(&api);
+    if args.json {
+        let json = serde_json::to_string_pretty(&rows).unwrap_or_default();
+        print_stdout(&(json + "\n"));
+        return exit::CLEAN;
+    }
+    let mut out = format!(
+        "{} {} ({:?} {}): {} operations\n\n",
+        api.title,
+        args.spec.display(),
+        api.family,
+        api.version,
+        rows.len()
+    );
+    let path_width = rows.iter().map(|r| r.path.len()).max().unwrap_or(4).min(60);
+    for r in &rows {
+        out.push_str(&format!(
+            "{:<7} {:<path_width$}  {:<24} {:<22} {:<40} {}\n",
+            r.method.as_str(),
+            r.path,
+            r.operation_id.as_deref().unwrap_or("-"),
+            r.security,
+            if r.id_params.is_empty() {
+                "-".to_string()
+            } else {
+                r.id_params.join(", ")
+            },
+            r.capability
+        ));
+    }
+    print_stdout(&out);
+    exit::CLEAN
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
