@@ -8,9 +8,10 @@ use crate::exec::{Exchange, Executor};
 use crate::judge::{self, JudgeContext, ReadBack, Verdict};
 use crate::matrix::Policy;
 use crate::plan::{self, PlanInput, Probe};
-use crate::report::{self, BuildInput, IdentityInfo, ProbeResult, Report, RunInfo};
+use crate::report::{self, Aggregate, BuildInput, IdentityInfo, ProbeResult, Report, RunInfo};
 use crate::request::Credential;
 use crate::spec::Api;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -262,14 +263,17 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         Some(seed) => format!("{seed:x}"),
         None => format!("{:x}", rand::random::<u32>()),
     };
-    let probes = plan::plan(&PlanInput {
+    let plan_input = PlanInput {
         api: &input.api,
         policy: &input.policy,
         identities: &identities,
         corpus: &corpus,
         allow_mutations: engagement.allow_mutations,
         run_nonce,
-    });
+    };
+    // Counting costs one planning pass (cheap next to any request) and buys a progress bar
+    // with a real end.
+    let planned = plan::plan(&plan_input).count();
 
     let shared = Shared {
         api: &input.api,
@@ -279,42 +283,51 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         baselines: Mutex::new(HashMap::new()),
         requests: AtomicUsize::new(0),
     };
-    let bar = progress_bar(probes.len(), input.progress);
-    let (reads, writes): (Vec<Probe>, Vec<Probe>) =
-        probes.into_iter().partition(|p| p.write.is_none());
-    let mut results = Vec::new();
+    let bar = progress_bar(planned, input.progress);
+    let mut aggregate = Aggregate::default();
     let mut complete = true;
     let mut violations = 0usize;
     {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
-        let read_stream = futures_util::stream::iter(reads)
-            .map(|p| shared.run_read(p).boxed())
-            .buffer_unordered(engagement.concurrency);
-        // Writes go one at a time, after every read: each is bracketed by the owner's read-back.
-        let write_stream = futures_util::stream::iter(writes)
-            .map(|p| shared.run_write(p).boxed())
-            .buffered(1);
-        let mut results_stream = read_stream.chain(write_stream);
+        let mut probes = plan::plan(&plan_input).peekable();
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            let next = tokio::select! {
-                r = results_stream.next() => r,
-                _ = &mut ctrl_c => {
-                    complete = false;
-                    None
+            // Keep up to `concurrency` reads in flight; the plan yields every read before
+            // the first write, and writes go one at a time once no read is in flight,
+            // each bracketed by the owner's read-back.
+            while in_flight.len() < engagement.concurrency {
+                if probes.peek().is_none_or(|p| p.write.is_some()) {
+                    break;
+                }
+                let Some(probe) = probes.next() else { break };
+                in_flight.push(shared.run_read(probe).boxed());
+            }
+            let next = if in_flight.is_empty() {
+                let Some(probe) = probes.next() else { break };
+                tokio::select! {
+                    r = shared.run_write(probe) => Some(r),
+                    _ = &mut ctrl_c => None,
+                }
+            } else {
+                tokio::select! {
+                    r = in_flight.next() => r,
+                    _ = &mut ctrl_c => None,
                 }
             };
-            let Some(result) = next else { break };
+            let Some(result) = next else {
+                complete = false;
+                break;
+            };
             if result.judgement.verdict == Verdict::Violation {
                 violations += 1;
                 bar.set_message(format!("· {violations} violations"));
             }
             bar.inc(1);
-            results.push(result);
+            aggregate.add(result, &input.api, &identities, &corpus);
         }
     }
     bar.finish_and_clear();
-    results.sort_by_key(|r| r.probe.id);
     if executor.relogins() > 0 {
         warnings.push(format!(
             "sessions were lost and renewed {} time(s) during the scan",
@@ -322,16 +335,10 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         ));
     }
     for (name, reason) in executor.dead_identities() {
-        let affected: Vec<String> = results
-            .iter()
-            .filter(|r| {
-                r.judgement.verdict == Verdict::Inconclusive
-                    && r.exchange
-                        .error
-                        .as_deref()
-                        .is_some_and(|e| e.contains(&format!("`{name}`")))
-            })
-            .map(|r| format!("#{}", r.probe.id))
+        let affected: Vec<String> = aggregate
+            .inconclusive_mentioning(&format!("`{name}`"))
+            .into_iter()
+            .map(|id| format!("#{id}"))
             .collect();
         warnings.push(format!(
             "identity `{name}`: {reason}; {} probe(s) inconclusive because of it{}",
@@ -349,7 +356,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         policy: &input.policy,
         identities: &identities,
         corpus: &corpus,
-        results: &results,
+        aggregate: &aggregate,
         latency: executor.latency.summaries(),
         run: RunInfo {
             target: engagement.target.to_string(),

@@ -18,14 +18,14 @@ fn carries_token(auth: &Auth) -> bool {
     }
 }
 
-pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
     let anonymous = input.identities.iter().position(|i| i.is_anonymous());
-    for op in 0..input.api.operations.len() {
+    {
         if !input.sendable(op) || !input.api.operations[op].method.is_safe() {
-            continue;
+            return;
         }
         if anonymous.is_some_and(|a| input.access(op, a) != Some(Access::Deny)) {
-            continue;
+            return;
         }
         let resource = input.id_param(op).map(|(_, r)| r);
         // One actor per operation: the first token holder allowed to call it, on its own object.
@@ -45,10 +45,10 @@ pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
             }
         });
         let Some((actor, access, object)) = chosen else {
-            continue;
+            return;
         };
         let Some((request, _)) = request_for(input, op, object.map(|(_, o)| o)) else {
-            continue;
+            return;
         };
         for forgery in FORGERIES {
             out.push(Probe {

@@ -4,10 +4,10 @@ use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
 use crate::request::Credential;
 
-pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
-    for op in 0..input.api.operations.len() {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
+    {
         if !input.sendable(op) {
-            continue;
+            return;
         }
         let resource = input.id_param(op).map(|(_, r)| r);
         for actor in 0..input.identities.len() {

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 /// Objects per (operation, actor, victim): two show a pattern, more add only time.
 const PER_VICTIM: usize = 2;
 
-pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
-    for op in 0..input.api.operations.len() {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
+    {
         if !input.sendable(op) {
-            continue;
+            return;
         }
         let Some((param, resource)) = input.id_param(op) else {
-            continue;
+            return;
         };
         for actor in 0..input.identities.len() {
             if input.identities[actor].is_anonymous() {

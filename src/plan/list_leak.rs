@@ -5,17 +5,17 @@ use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
 use crate::request::Credential;
 
-pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
-    for op in 0..input.api.operations.len() {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
+    {
         let operation = &input.api.operations[op];
         if !input.sendable(op)
             || !operation.method.is_safe()
             || operation.path_params().next().is_some()
         {
-            continue;
+            return;
         }
         if input.id_param(op).is_some() {
-            continue;
+            return;
         }
         for actor in 0..input.identities.len() {
             if input.identities[actor].is_anonymous() {

@@ -180,17 +180,34 @@ impl PlanInput<'_> {
     }
 }
 
-/// Builds the whole plan. Reads come first, writes last, so no read judges data an
-/// earlier write in the same run has changed.
-pub fn plan(input: &PlanInput<'_>) -> Vec<Probe> {
+/// Every probe for one operation, reads and writes mixed.
+fn probes_of(input: &PlanInput<'_>, op: usize) -> Vec<Probe> {
     let mut probes = Vec::new();
-    id_swap::plan(input, &mut probes);
-    list_leak::plan(input, &mut probes);
-    escalation::plan(input, &mut probes);
-    no_auth::plan(input, &mut probes);
-    bad_auth::plan(input, &mut probes);
-    probes.sort_by_key(|p| p.write.is_some());
-    for (i, p) in probes.iter_mut().enumerate() {
+    id_swap::plan(input, op, &mut probes);
+    list_leak::plan(input, op, &mut probes);
+    escalation::plan(input, op, &mut probes);
+    no_auth::plan(input, op, &mut probes);
+    bad_auth::plan(input, op, &mut probes);
+    probes
+}
+
+/// The plan, as a lazy iterator: probes are built one operation at a time, so memory
+/// stays flat however large the plan. Reads come first, writes last (a second pass over
+/// the operations), so no read judges data an earlier write in the same run has changed.
+/// Probe ids count from 0 in this order; the same input gives the same sequence.
+pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
+    let ops = 0..input.api.operations.len();
+    let reads = ops.clone().flat_map(move |op| {
+        probes_of(input, op)
+            .into_iter()
+            .filter(|p| p.write.is_none())
+    });
+    let writes = ops.flat_map(move |op| {
+        probes_of(input, op)
+            .into_iter()
+            .filter(|p| p.write.is_some())
+    });
+    reads.chain(writes).enumerate().map(move |(i, mut p)| {
         p.id = i;
         if let Some(w) = &mut p.write {
             let marker = input.marker(i);
@@ -199,8 +216,8 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Probe> {
             }
             w.marker = marker;
         }
-    }
-    probes
+        p
+    })
 }
 
 /// Writes are planned with a placeholder marker; the final one depends on the probe id.

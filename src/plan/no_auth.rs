@@ -5,24 +5,24 @@ use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
 use crate::request::Credential;
 
-pub(super) fn plan(input: &PlanInput<'_>, out: &mut Vec<Probe>) {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
     let Some(anonymous) = input.identities.iter().position(|i| i.is_anonymous()) else {
         return;
     };
-    for op in 0..input.api.operations.len() {
+    {
         if !input.sendable(op) || input.access(op, anonymous) != Some(Access::Deny) {
-            continue;
+            return;
         }
         let object = input
             .id_param(op)
             .map(|(_, r)| input.corpus.of_resource(r).next());
         let object = match object {
-            Some(None) => continue,
+            Some(None) => return,
             Some(Some(found)) => Some(found),
             None => None,
         };
         let Some((request, write)) = request_for(input, op, object.map(|(_, o)| o)) else {
-            continue;
+            return;
         };
         out.push(Probe {
             id: 0,

@@ -96,14 +96,15 @@ fn fixture() -> Fixture {
 }
 
 fn plan_of(f: &Fixture, allow_mutations: bool) -> Vec<Probe> {
-    plan(&PlanInput {
+    let input = PlanInput {
         api: &f.api,
         policy: &f.policy,
         identities: &f.identities,
         corpus: &f.corpus,
         allow_mutations,
         run_nonce: "t".into(),
-    })
+    };
+    plan(&input).collect()
 }
 
 fn op_key(f: &Fixture, p: &Probe) -> String {

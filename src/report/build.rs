@@ -10,7 +10,7 @@ use crate::plan::Probe;
 use crate::request::{Credential, RequestSpec};
 use crate::spec::Api;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub struct ProbeResult {
     pub probe: Probe,
@@ -19,12 +19,134 @@ pub struct ProbeResult {
     pub judgement: Judgement,
 }
 
+/// Everything the report needs from the probe results, gathered as they arrive so
+/// that no result is kept after it is counted: only the first exchange of each finding
+/// keeps its body.
+#[derive(Default)]
+pub struct Aggregate {
+    verdicts: BTreeMap<Verdict, usize>,
+    probes: usize,
+    errors: usize,
+    groups: BTreeMap<GroupKey, Group>,
+    /// (operation, role) → (probes, violations)
+    cells: BTreeMap<(usize, String), (usize, usize)>,
+    /// (probe id, reason) of inconclusive probes, for the warnings; bounded.
+    inconclusive: Vec<(usize, String)>,
+}
+
+type GroupKey = (Verdict, String, String, String, String);
+
+struct Group {
+    first: ProbeResult,
+    leaked: BTreeSet<usize>,
+    exchanges: Vec<ExchangeInfo>,
+    /// Exchanges beyond [`MAX_EXCHANGES`], counted but not listed.
+    more: usize,
+}
+
+/// Exchanges listed per finding; the rest are counted.
+const MAX_EXCHANGES: usize = 50;
+const MAX_INCONCLUSIVE_KEPT: usize = 1000;
+
+impl Aggregate {
+    pub fn add(
+        &mut self,
+        result: ProbeResult,
+        api: &Api,
+        identities: &[Identity],
+        corpus: &ObjectCorpus,
+    ) {
+        let verdict = result.judgement.verdict;
+        self.probes += 1;
+        *self.verdicts.entry(verdict).or_default() += 1;
+        if result.exchange.status.is_none() {
+            self.errors += 1;
+        }
+        let p = &result.probe;
+        let cell = self
+            .cells
+            .entry((p.op, identities[p.actor].role.clone()))
+            .or_default();
+        cell.0 += 1;
+        if verdict == Verdict::Violation {
+            cell.1 += 1;
+        }
+        match verdict {
+            Verdict::Enforced => return,
+            Verdict::Inconclusive => {
+                if self.inconclusive.len() < MAX_INCONCLUSIVE_KEPT {
+                    let reason = result
+                        .exchange
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| result.judgement.reason.clone());
+                    self.inconclusive.push((p.id, reason));
+                }
+                return;
+            }
+            _ => {}
+        }
+        let victim = victim_of(corpus, identities, p)
+            .map(|v| v.identity)
+            .unwrap_or_default();
+        let key = (
+            verdict,
+            api.operations[p.op].key(),
+            p.attack.as_str().to_string(),
+            identities[p.actor].name.clone(),
+            victim,
+        );
+        let info = ExchangeInfo {
+            method: p.request.method.to_string(),
+            url: result.url.clone(),
+            status: result.exchange.status,
+            detail: p.detail.clone(),
+            reason: result.judgement.reason.clone(),
+        };
+        let leaked: Vec<usize> = result.judgement.leaked.clone();
+        match self.groups.get_mut(&key) {
+            Some(group) => {
+                group.leaked.extend(leaked);
+                if group.exchanges.len() < MAX_EXCHANGES {
+                    group.exchanges.push(info);
+                } else {
+                    group.more += 1;
+                }
+            }
+            None => {
+                self.groups.insert(
+                    key,
+                    Group {
+                        first: result,
+                        leaked: leaked.into_iter().collect(),
+                        exchanges: vec![info],
+                        more: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Inconclusive probes whose reason mentions `needle`, by id.
+    pub fn inconclusive_mentioning(&self, needle: &str) -> Vec<usize> {
+        self.inconclusive
+            .iter()
+            .filter(|(_, reason)| reason.contains(needle))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn count(&self, verdict: Verdict) -> usize {
+        self.verdicts.get(&verdict).copied().unwrap_or(0)
+    }
+}
+
 pub struct BuildInput<'a> {
     pub api: &'a Api,
     pub policy: &'a Policy,
     pub identities: &'a [Identity],
     pub corpus: &'a ObjectCorpus,
-    pub results: &'a [ProbeResult],
+    pub aggregate: &'a Aggregate,
     pub latency: Vec<LatencySummary>,
     pub run: RunInfo,
     pub p95_target_ms: u64,
@@ -36,53 +158,34 @@ pub struct BuildInput<'a> {
 const EXCERPT_BYTES: usize = 400;
 
 pub fn build(input: BuildInput<'_>) -> Report {
-    let mut stats = Stats {
-        probes: input.results.len(),
+    let agg = input.aggregate;
+    let stats = Stats {
+        probes: agg.probes,
+        violations: agg.count(Verdict::Violation),
+        suspicious: agg.count(Verdict::Suspicious),
+        over_restricted: agg.count(Verdict::OverRestricted),
+        server_errors: agg.count(Verdict::ServerError),
+        inconclusive: agg.count(Verdict::Inconclusive),
+        enforced: agg.count(Verdict::Enforced),
+        errors: agg.errors,
         requests: input.requests,
         objects: input.corpus.objects.len(),
         wall_seconds: (input.wall_seconds * 1000.0).round() / 1000.0,
-        ..Stats::default()
     };
-    for r in input.results {
-        match r.judgement.verdict {
-            Verdict::Violation => stats.violations += 1,
-            Verdict::Suspicious => stats.suspicious += 1,
-            Verdict::OverRestricted => stats.over_restricted += 1,
-            Verdict::ServerError => stats.server_errors += 1,
-            Verdict::Inconclusive => stats.inconclusive += 1,
-            Verdict::Enforced => stats.enforced += 1,
-        }
-        if r.exchange.status.is_none() {
-            stats.errors += 1;
-        }
-    }
-
-    // One finding per (verdict, operation, attack, actor, victim).
-    let mut groups: BTreeMap<(Verdict, String, String, String, String), Vec<&ProbeResult>> =
-        BTreeMap::new();
-    for r in input.results {
-        if matches!(
-            r.judgement.verdict,
-            Verdict::Enforced | Verdict::Inconclusive
-        ) {
-            continue;
-        }
-        let p = &r.probe;
-        let victim = victim_of(&input, p).map(|v| v.identity).unwrap_or_default();
-        let key = (
-            r.judgement.verdict,
-            input.api.operations[p.op].key(),
-            p.attack.as_str().to_string(),
-            input.identities[p.actor].name.clone(),
-            victim,
-        );
-        groups.entry(key).or_default().push(r);
-    }
-    let findings = groups
-        .into_iter()
+    // One finding per (verdict, operation, attack, actor, victim), in that order.
+    let findings = agg
+        .groups
+        .iter()
         .enumerate()
-        .map(|(n, ((verdict, operation, attack, _, _), rs))| {
-            finding(&input, n, verdict, operation, attack, &rs)
+        .map(|(n, ((verdict, operation, attack, _, _), group))| {
+            finding(
+                &input,
+                n,
+                *verdict,
+                operation.clone(),
+                attack.clone(),
+                group,
+            )
         })
         .collect();
 
@@ -128,9 +231,9 @@ fn party(identity: &Identity) -> Party {
 }
 
 /// The identity whose data is at stake: the owner of the object, else nobody.
-fn victim_of(input: &BuildInput<'_>, probe: &Probe) -> Option<Party> {
-    let object = input.corpus.objects.get(probe.object?)?;
-    (object.owner != probe.actor).then(|| party(&input.identities[object.owner]))
+fn victim_of(corpus: &ObjectCorpus, identities: &[Identity], probe: &Probe) -> Option<Party> {
+    let object = corpus.objects.get(probe.object?)?;
+    (object.owner != probe.actor).then(|| party(&identities[object.owner]))
 }
 
 fn relation(input: &BuildInput<'_>, probe: &Probe, leaked: &[usize]) -> &'static str {
@@ -162,17 +265,12 @@ fn finding(
     verdict: Verdict,
     operation: String,
     attack: String,
-    results: &[&ProbeResult],
+    group: &Group,
 ) -> Finding {
-    let first = results[0];
+    let first = &group.first;
     let p = &first.probe;
     let actor = &input.identities[p.actor];
-    let mut leaked: Vec<usize> = results
-        .iter()
-        .flat_map(|r| r.judgement.leaked.iter().copied())
-        .collect();
-    leaked.sort_unstable();
-    leaked.dedup();
+    let leaked: Vec<usize> = group.leaked.iter().copied().collect();
     let leaked_text = leaked
         .iter()
         .filter_map(|&i| input.corpus.objects.get(i))
@@ -187,13 +285,23 @@ fn finding(
         .collect();
     let body = &first.exchange.body;
     let excerpt = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
+    let mut exchanges = group.exchanges.clone();
+    if group.more > 0 {
+        exchanges.push(ExchangeInfo {
+            method: String::new(),
+            url: String::new(),
+            status: None,
+            detail: format!("{} more exchange(s) not listed", group.more),
+            reason: String::new(),
+        });
+    }
     Finding {
         id: format!("F{:03}", n + 1),
         verdict: verdict.as_str().to_string(),
         attack,
         operation,
         actor: party(actor),
-        victim: victim_of(input, p),
+        victim: victim_of(input.corpus, input.identities, p),
         relation: relation(input, p, &leaked).to_string(),
         request: RequestInfo {
             method: p.request.method.to_string(),
@@ -212,16 +320,7 @@ fn finding(
             body_sha256: format!("{:x}", Sha256::digest(body)),
         },
         curl: curl_command(&first.url, &p.request, actor, p.credential),
-        exchanges: results
-            .iter()
-            .map(|r| ExchangeInfo {
-                method: r.probe.request.method.to_string(),
-                url: r.url.clone(),
-                status: r.exchange.status,
-                detail: r.probe.detail.clone(),
-                reason: r.judgement.reason.clone(),
-            })
-            .collect(),
+        exchanges,
     }
 }
 
@@ -299,20 +398,13 @@ fn shell_quote_inner(text: &str) -> String {
 }
 
 fn matrix_cells(input: &BuildInput<'_>) -> Vec<MatrixCell> {
-    let mut tested: BTreeMap<(usize, String), (usize, usize)> = BTreeMap::new();
-    for r in input.results {
-        let role = input.identities[r.probe.actor].role.clone();
-        let entry = tested.entry((r.probe.op, role)).or_default();
-        entry.0 += 1;
-        if r.judgement.verdict == Verdict::Violation {
-            entry.1 += 1;
-        }
-    }
     let mut cells = Vec::new();
     for (op_index, op) in input.api.operations.iter().enumerate() {
         for role in &input.policy.roles {
             let access = input.policy.access(op_index, role);
-            let (probes, violations) = tested
+            let (probes, violations) = input
+                .aggregate
+                .cells
                 .get(&(op_index, role.clone()))
                 .copied()
                 .unwrap_or((0, 0));

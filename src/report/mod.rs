@@ -5,7 +5,7 @@ mod build;
 mod markdown;
 mod model;
 
-pub use build::{build, curl_command, BuildInput, ProbeResult};
+pub use build::{build, curl_command, Aggregate, BuildInput, ProbeResult};
 pub use markdown::to_markdown;
 pub use model::*;
 
