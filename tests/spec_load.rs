@@ -131,3 +131,235 @@ fn operation_summaries_state_capability() {
     assert_eq!(row("GET /files").method, Method::Get);
     let _ = ParamLocation::Path;
 }
+
+#[test]
+fn json_servers_merging_and_security_alternatives() {
+    let api = load("portal-3.0.json");
+    assert_eq!(api.servers, vec!["https://json.example.test", "/relative"]);
+    let get = op(&api, "getItem");
+    let names: Vec<(String, ParamLocation)> = get
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.location))
+        .collect();
+    // Path-level order kept; the operation's `verbose` (query) replaced the shared one;
+    // `verbose` in a header is a different parameter; the $ref'd header is merged.
+    assert_eq!(
+        names,
+        vec![
+            ("orderId".to_string(), ParamLocation::Path),
+            ("verbose".to_string(), ParamLocation::Query),
+            ("X-Request-ID".to_string(), ParamLocation::Header),
+            ("verbose".to_string(), ParamLocation::Header),
+            ("itemId".to_string(), ParamLocation::Path),
+        ]
+    );
+    let verbose = &get.parameters[1];
+    assert!(verbose.required);
+    assert_eq!(
+        verbose.schema.as_ref().map(|s| &s["type"]),
+        Some(&"integer".into())
+    );
+    assert_eq!(
+        id_resource(&api, "getItem", "orderId").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        id_resource(&api, "getItem", "itemId").as_deref(),
+        Some("items")
+    );
+    assert_eq!(id_resource(&api, "getItem", "X-Request-ID"), None);
+    // A `{}` alternative makes the operation public.
+    assert_eq!(get.security, Security::Public);
+    assert_eq!(
+        op(&api, "DELETE /orders/{orderId}/items/{itemId}").security,
+        Security::Required(vec![
+            vec!["apiKey".to_string(), "oauth".to_string()],
+            vec!["bearer".to_string()]
+        ])
+    );
+    // No global security: public by default.
+    let key = &api.security_schemes["apiKey"];
+    assert_eq!(key.param_name.as_deref(), Some("X-Api-Key"));
+    assert_eq!(key.location, Some(ParamLocation::Header));
+}
+
+#[test]
+fn openapi_31_is_normalised_to_30_shape() {
+    let api = load("typed-3.1.yaml");
+    assert_eq!(api.family, SpecFamily::OpenApi31);
+    let get = op(&api, "GET /accounts/{account_id}");
+    let param = &get.parameters[0];
+    let schema = param.schema.as_ref().expect("schema");
+    assert_eq!(schema["type"], "string");
+    assert_eq!(schema["nullable"], true);
+    assert_eq!(param.id_resource.as_deref(), Some("accounts"));
+    let body = &get.responses[0].content[0];
+    let account = api.resolve(body.schema.as_ref().expect("schema"));
+    let props = &account["properties"];
+    assert_eq!(props["balance"]["minimum"], 0);
+    assert_eq!(props["balance"]["exclusiveMinimum"], true);
+    assert_eq!(props["balance"]["maximum"], 1000);
+    assert_eq!(props["balance"]["exclusiveMaximum"], true);
+    assert_eq!(props["note"]["anyOf"][1]["type"], "integer");
+    assert_eq!(props["kind"]["enum"][0], "personal");
+    assert_eq!(props["tags"]["example"][0], "a");
+}
+
+#[test]
+fn webhooks_only_document_loads_with_no_operations() {
+    let api = load("webhooks-only-3.1.yaml");
+    assert_eq!(api.title, "Notifications");
+    assert!(api.operations.is_empty());
+}
+
+#[test]
+fn swagger_20_body_formdata_and_servers() {
+    let api = load("petstore-2.0.yaml");
+    assert_eq!(api.family, SpecFamily::Swagger20);
+    assert_eq!(api.version, "2.0");
+    assert_eq!(
+        api.servers,
+        vec![
+            "https://pets.example.test/v2",
+            "http://pets.example.test/v2"
+        ]
+    );
+    let post = op(&api, "POST /pets");
+    assert!(post.parameters.is_empty(), "the body is not a parameter");
+    let body = post.json_body().expect("json body");
+    assert_eq!(
+        body.schema.as_ref().map(|s| &s["$ref"]),
+        Some(&"#/components/schemas/Pet".into())
+    );
+    assert!(post.request_body.as_ref().is_some_and(|b| b.required));
+
+    let photo = op(&api, "POST /pets/{petId}/photo");
+    let body = photo.request_body.as_ref().expect("form body");
+    assert_eq!(body.content[0].content_type, "multipart/form-data");
+    let schema = body.content[0].schema.as_ref().expect("schema");
+    assert_eq!(schema["properties"]["file"]["format"], "binary");
+    assert_eq!(schema["required"][0], "file");
+    assert_eq!(photo.parameters.len(), 1);
+    let pet_id = &photo.parameters[0];
+    assert_eq!(pet_id.id_resource.as_deref(), Some("pets"));
+    assert_eq!(
+        api.resolve(pet_id.schema.as_ref().expect("schema"))["format"],
+        "int64"
+    );
+
+    let get = op(&api, "GET /pets/{petId}");
+    assert_eq!(get.security, Security::Public);
+    assert_eq!(get.path_params().count(), 1);
+    let schema = get.responses[0].content[0].schema.as_ref().expect("schema");
+    assert_eq!(api.resolve(schema)["type"], "object");
+    assert_eq!(
+        op(&api, "GET /pets").security,
+        Security::Required(vec![vec!["key".to_string()]])
+    );
+    assert_eq!(api.security_schemes["basicAuth"].kind, "http");
+    assert_eq!(
+        api.security_schemes["basicAuth"].scheme.as_deref(),
+        Some("basic")
+    );
+    assert_eq!(api.collections["pets"].len(), 1);
+}
+
+#[test]
+fn multi_file_refs_in_nested_folders_are_bundled() {
+    let api = load("multi/root.yaml");
+    assert_eq!(api.operations.len(), 2);
+    let get = op(&api, "GET /invoices/{invoiceId}");
+    assert_eq!(get.parameters[0].id_resource.as_deref(), Some("invoices"));
+    let schema = get.responses[0].content[0].schema.as_ref().expect("schema");
+    let reference = schema["$ref"].as_str().expect("a local ref");
+    assert!(
+        reference.starts_with(&format!("#/{}/", spec::EXTERNAL_KEY)),
+        "{reference}"
+    );
+    let invoice = api.resolve(schema);
+    assert_eq!(
+        api.resolve(&invoice["properties"]["total"])["properties"]["currency"]["type"],
+        "string"
+    );
+    // A ref back into the root file becomes a plain local ref.
+    assert_eq!(
+        invoice["properties"]["total_again"]["$ref"],
+        "#/components/schemas/Money"
+    );
+    let line = api.resolve(&invoice["properties"]["lines"]["items"]);
+    assert_eq!(api.resolve(&line["properties"]["invoice"]), invoice);
+    // The listing uses the same shared copy, not a second one.
+    let list = op(&api, "GET /invoices");
+    let items = &list.responses[0].content[0]
+        .schema
+        .as_ref()
+        .expect("schema")["items"];
+    assert_eq!(items["$ref"].as_str(), Some(reference));
+}
+
+#[test]
+fn cross_file_ref_cycles_terminate() {
+    let api = load("cycle/root.yaml");
+    let schema = op(&api, "GET /nodes").responses[0].content[0]
+        .schema
+        .clone()
+        .expect("schema");
+    let node = api.resolve(&schema);
+    let wrapper = api.resolve(&node["properties"]["children"]["items"]);
+    assert_eq!(api.resolve(&wrapper["properties"]["node"]), node);
+    assert_eq!(api.resolve(&wrapper["properties"]["self"]), wrapper);
+}
+
+#[test]
+fn missing_external_target_names_the_referring_file_and_pointer() {
+    let err = spec::load(&fixture("broken/missing-file.yaml")).expect_err("must fail");
+    let text = err.to_string();
+    assert!(
+        matches!(err, spec::SpecError::RefTargetUnreadable { .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("missing-file.yaml at /paths/~1things/get/responses/200"),
+        "{text}"
+    );
+    assert!(text.contains("schemas/nowhere.yaml"), "{text}");
+
+    let err = spec::load(&fixture("broken/missing-fragment.yaml")).expect_err("must fail");
+    let text = err.to_string();
+    assert!(
+        matches!(err, spec::SpecError::RefFragmentMissing { .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("missing-fragment.yaml at /paths/~1things"),
+        "{text}"
+    );
+    assert!(text.contains("/paths/~1others"), "{text}");
+}
+
+#[test]
+fn invalid_yaml_reports_file_and_line() {
+    let err = spec::load(&fixture("broken/tabs.yaml")).expect_err("must fail");
+    match &err {
+        spec::SpecError::Yaml { line, .. } => assert_eq!(*line, 8, "{err}"),
+        other => panic!("expected a YAML error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("tabs.yaml:8:"), "{err}");
+
+    let err = spec::load(&fixture("broken/not-openapi.yaml")).expect_err("must fail");
+    assert!(matches!(err, spec::SpecError::NotOpenApi { .. }), "{err:?}");
+
+    let err = spec::load_str("openapi: 4.0.0\n", Path::new("future.yaml")).expect_err("must fail");
+    assert!(err.to_string().contains("future.yaml at /openapi"), "{err}");
+
+    let err = spec::load(&fixture("no-such-file.yaml")).expect_err("must fail");
+    assert!(matches!(err, spec::SpecError::Io { .. }), "{err:?}");
+}
+
+#[test]
+fn load_str_resolves_relative_to_origin() {
+    let text = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths:\n  /invoices:\n    $ref: paths/billing/invoices.yaml\n";
+    let api = spec::load_str(text, &fixture("multi/virtual.yaml")).expect("loads");
+    assert_eq!(api.operations.len(), 1);
+}

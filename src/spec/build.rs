@@ -60,7 +60,7 @@ pub fn build(
     let global_security = top.get("security");
 
     let mut operations = Vec::new();
-    if let Some(Value::Object(paths)) = top.get("paths") {
+    if let Some(Value::Object(paths)) = top.get("paths").map(|p| deref(&doc, p)) {
         for (path, item) in paths {
             if path.starts_with("x-") {
                 continue;
@@ -156,7 +156,7 @@ fn operation(
     });
 
     let mut responses = Vec::new();
-    if let Some(Value::Object(map)) = op.get("responses") {
+    if let Some(Value::Object(map)) = op.get("responses").map(|r| deref(doc, r)) {
         for (status, raw) in map {
             if status.starts_with("x-") {
                 continue;
@@ -237,7 +237,7 @@ fn example(doc: &Value, raw: &Value) -> Option<Value> {
 }
 
 fn content(doc: &Value, value: Option<&Value>) -> Vec<MediaType> {
-    let Some(Value::Object(map)) = value else {
+    let Some(Value::Object(map)) = value.map(|v| deref(doc, v)) else {
         return Vec::new();
     };
     map.iter()
@@ -276,7 +276,10 @@ fn security(value: Option<&Value>) -> Security {
 
 fn security_schemes(doc: &Value) -> BTreeMap<String, SecurityScheme> {
     let mut out = BTreeMap::new();
-    let Some(Value::Object(schemes)) = doc.pointer("/components/securitySchemes") else {
+    let Some(Value::Object(schemes)) = doc
+        .pointer("/components/securitySchemes")
+        .map(|s| deref(doc, s))
+    else {
         return out;
     };
     for (name, raw) in schemes {

@@ -136,7 +136,8 @@ fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option
             let stem = name_stem(&param.name);
             let names_segment = !stem.is_empty()
                 && squash(&naive_plural(&stem.join("_"))) == squash(&plural_of_segment(prev));
-            if id_name || uuid_format || names_segment || looks_plural(prev) {
+            let plural_context = looks_plural(prev) && !names_a_property(&param.name);
+            if id_name || uuid_format || names_segment || plural_context {
                 return Some(plural_of_segment(prev));
             }
             return None;
@@ -157,6 +158,41 @@ fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option
         .filter(|s| !s.is_empty() && !s.contains('{') && !is_version(s))
         .find(|s| looks_plural(s))
         .map(plural_of_segment)
+}
+
+/// Path parameters that pick a view or a value, not an object (`/jobs/{state}`,
+/// `/videos/{id}/captions/{captionLanguage}`): judged by the last word of the name.
+fn names_a_property(name: &str) -> bool {
+    let words = words(name);
+    words.last().is_some_and(|w| {
+        matches!(
+            w.as_str(),
+            "state"
+                | "status"
+                | "format"
+                | "type"
+                | "kind"
+                | "lang"
+                | "language"
+                | "locale"
+                | "version"
+                | "category"
+                | "sort"
+                | "order"
+                | "mode"
+                | "action"
+                | "size"
+                | "page"
+                | "date"
+                | "year"
+                | "month"
+                | "day"
+                | "period"
+                | "scope"
+                | "field"
+                | "extension"
+        )
+    })
 }
 
 /// The literal segment right before `{name}`, unless it is a template or a version.

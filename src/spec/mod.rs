@@ -21,6 +21,7 @@ mod normalize;
 mod read;
 mod refs;
 mod summary;
+mod walk;
 
 pub use error::SpecError;
 pub use model::*;

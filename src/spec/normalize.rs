@@ -3,12 +3,8 @@
 
 use super::build::deref;
 use super::model::SpecFamily;
+use super::walk;
 use serde_json::{json, Map, Value};
-
-/// Keys whose values are data (never schemas), so normalisation must not rewrite them.
-fn is_data_key(key: &str) -> bool {
-    matches!(key, "example" | "enum" | "default" | "const") || key.starts_with("x-")
-}
 
 // ---------------------------------------------------------------- OpenAPI 3.1
 
@@ -16,23 +12,10 @@ fn is_data_key(key: &str) -> bool {
 /// numeric `exclusiveMinimum`/`exclusiveMaximum` → `minimum` + boolean; `const` → `enum`;
 /// schema `examples: [..]` → `example`.
 pub fn openapi31(doc: &mut Value) {
-    walk_31(doc);
-}
-
-fn walk_31(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            schema_31(map);
-            for (key, child) in map.iter_mut() {
-                if is_data_key(key) || (key == "examples" && child.is_array()) {
-                    continue;
-                }
-                walk_31(child);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(walk_31),
-        _ => {}
-    }
+    let _ = walk::objects::<()>(doc, &mut Vec::new(), &mut |map, _| {
+        schema_31(map);
+        Ok(())
+    });
 }
 
 fn schema_31(map: &mut Map<String, Value>) {
@@ -191,30 +174,22 @@ fn swagger_servers(top: &Map<String, Value>) -> Vec<Value> {
 }
 
 /// `#/definitions/X` → `#/components/schemas/X`, and likewise for parameters/responses.
-fn rewrite_refs(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            if let Some(Value::String(r)) = map.get_mut("$ref") {
-                for (old, new) in [
-                    ("#/definitions/", "#/components/schemas/"),
-                    ("#/parameters/", "#/components/parameters/"),
-                    ("#/responses/", "#/components/responses/"),
-                ] {
-                    if let Some(rest) = r.strip_prefix(old) {
-                        *r = format!("{new}{rest}");
-                        break;
-                    }
-                }
-            }
-            for (key, child) in map.iter_mut() {
-                if !is_data_key(key) {
-                    rewrite_refs(child);
+fn rewrite_refs(doc: &mut Value) {
+    let _ = walk::objects::<()>(doc, &mut Vec::new(), &mut |map, _| {
+        if let Some(Value::String(r)) = map.get_mut("$ref") {
+            for (old, new) in [
+                ("#/definitions/", "#/components/schemas/"),
+                ("#/parameters/", "#/components/parameters/"),
+                ("#/responses/", "#/components/responses/"),
+            ] {
+                if let Some(rest) = r.strip_prefix(old) {
+                    *r = format!("{new}{rest}");
+                    break;
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
-        _ => {}
-    }
+        Ok(())
+    });
 }
 
 /// Parameter-level `type`, `format`, `items`, ... of a 2.0 non-body parameter as a schema.

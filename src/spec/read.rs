@@ -263,7 +263,7 @@ mod tests {
     fn errors_carry_lines() {
         let e = parse_text("a: 1\nb: [\n", Path::new("bad.yaml"));
         assert!(matches!(e, Err(SpecError::Yaml { line: 3, .. })), "{e:?}");
-        let e = parse_text("{\"a\": 1,\n \"b\" }", Path::new("bad.json"));
+        let e = parse_text("{\"a\": 1\n \"b\": 2}", Path::new("bad.json"));
         assert!(matches!(e, Err(SpecError::Json { line: 2, .. })), "{e:?}");
     }
 }

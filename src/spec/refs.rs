@@ -8,17 +8,14 @@
 
 use super::error::SpecError;
 use super::read;
+use super::walk;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// Where hoisted fragments live in the bundled document.
 pub const EXTERNAL_KEY: &str = "x-rolegrid-external";
-
-/// Keys whose values are data, not description: a `$ref` inside them is not a reference.
-fn is_data_key(key: &str) -> bool {
-    matches!(key, "example" | "enum" | "default" | "const") || key.starts_with("x-")
-}
 
 /// Inlines every external reference of `doc` (read from `origin`).
 pub fn bundle(doc: &mut Value, origin: &Path) -> Result<(), SpecError> {
@@ -32,12 +29,18 @@ pub fn bundle(doc: &mut Value, origin: &Path) -> Result<(), SpecError> {
         queue: VecDeque::new(),
     };
     let mut trail = Vec::new();
-    bundler.walk(doc, &origin.to_path_buf(), true, &mut trail)?;
+    bundler.walk(doc, origin, true, &mut trail)?;
 
     let mut hoisted = Map::new();
     while let Some(job) = bundler.queue.pop_front() {
         let mut fragment = bundler.fetch(&job)?;
-        let mut trail = Vec::new();
+        // Errors inside the fragment name their place in the file they came from.
+        let mut trail: Vec<Cow<str>> = job
+            .fragment
+            .split('/')
+            .skip(1)
+            .map(|p| Cow::Owned(p.replace("~1", "/").replace("~0", "~")))
+            .collect();
         bundler.walk(&mut fragment, &job.target, false, &mut trail)?;
         hoisted.insert(job.name, fragment);
     }
@@ -74,44 +77,22 @@ struct Bundler {
 
 impl Bundler {
     /// Rewrites the refs of `value`, which was read from `file`.
-    fn walk(
+    fn walk<'a>(
         &mut self,
-        value: &mut Value,
-        file: &PathBuf,
+        value: &'a mut Value,
+        file: &Path,
         is_root: bool,
-        trail: &mut Vec<String>,
+        trail: &mut Vec<Cow<'a, str>>,
     ) -> Result<(), SpecError> {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(reference)) = map.get("$ref") {
-                    let reference = reference.clone();
-                    if let Some(local) = self.rewrite(&reference, file, is_root, trail)? {
-                        map.insert("$ref".to_string(), Value::String(local));
-                    }
-                }
-                for (key, child) in map.iter_mut() {
-                    if is_data_key(key) || key == "$ref" {
-                        continue;
-                    }
-                    // 3.1 schema `examples` is a list of data values.
-                    if key == "examples" && child.is_array() {
-                        continue;
-                    }
-                    trail.push(key.clone());
-                    self.walk(child, file, is_root, trail)?;
-                    trail.pop();
+        walk::objects(value, trail, &mut |map, trail| {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                let reference = reference.clone();
+                if let Some(local) = self.rewrite(&reference, file, is_root, trail)? {
+                    map.insert("$ref".to_string(), Value::String(local));
                 }
             }
-            Value::Array(items) => {
-                for (i, child) in items.iter_mut().enumerate() {
-                    trail.push(i.to_string());
-                    self.walk(child, file, is_root, trail)?;
-                    trail.pop();
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The local ref that replaces `reference`, or `None` to leave it as written.
@@ -120,7 +101,7 @@ impl Bundler {
         reference: &str,
         file: &Path,
         is_root: bool,
-        trail: &[String],
+        trail: &[Cow<'_, str>],
     ) -> Result<Option<String>, SpecError> {
         let (file_part, fragment) = match reference.split_once('#') {
             Some((f, frag)) => (f, percent_decode(frag)),
@@ -158,7 +139,7 @@ impl Bundler {
         fragment: String,
         referrer: &Path,
         reference: &str,
-        trail: &[String],
+        trail: &[Cow<'_, str>],
     ) -> Result<String, SpecError> {
         let key = (target.clone(), fragment.clone());
         if let Some(name) = self.keys.get(&key) {
@@ -240,7 +221,7 @@ fn local_ref(name: &str) -> String {
 }
 
 /// `["paths", "/a/{id}", "get"]` → `/paths/~1a~1{id}/get`.
-pub fn pointer_of(trail: &[String]) -> String {
+pub fn pointer_of(trail: &[Cow<'_, str>]) -> String {
     let mut out = String::new();
     for part in trail {
         out.push('/');
@@ -291,7 +272,7 @@ mod tests {
 
     #[test]
     fn pointers_escape_slashes() {
-        let trail = vec!["paths".to_string(), "/a/{id}".to_string()];
+        let trail = vec![Cow::Borrowed("paths"), Cow::Borrowed("/a/{id}")];
         assert_eq!(pointer_of(&trail), "/paths/~1a~1{id}");
     }
 }

@@ -1,0 +1,131 @@
+//! Loads every entry document of the shared OpenAPI corpus: each must load or fail with an
+//! error naming its file, and none may panic.
+
+use rolegrid::spec;
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+#[derive(Default)]
+struct Tally {
+    loaded: usize,
+    failed: usize,
+    operations: usize,
+}
+
+#[test]
+fn corpus_loads_without_panics() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openapi-corpus");
+    let manifest = corpus.join("MANIFEST.tsv");
+    let Ok(text) = std::fs::read_to_string(&manifest) else {
+        println!("skipping: ../shared/openapi-corpus not found");
+        return;
+    };
+
+    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut panics = Vec::new();
+    let mut mismatches = Vec::new();
+    let mut dangling_files = Vec::new();
+    let mut total = 0;
+    let started = std::time::Instant::now();
+    for line in text.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (Some(file), Some(family)) = (cols.first(), cols.get(5)) else {
+            continue;
+        };
+        total += 1;
+        let path = corpus.join(file);
+        let tally = tallies.entry(family.to_string()).or_default();
+        match catch_unwind(AssertUnwindSafe(|| spec::load(&path))) {
+            Ok(Ok(api)) => {
+                tally.loaded += 1;
+                tally.operations += api.operations.len();
+                let dangling = dangling_refs(&api.document, &api.document);
+                if dangling > 0 {
+                    dangling_files.push(format!("{file}: {dangling} refs without a target"));
+                }
+                // The manifest counts HTTP operations under `paths` (`+?` where path items
+                // are external refs it could not follow); a shortfall means dropped data.
+                if let Some(Ok(expected)) = cols.get(9).map(|c| c.parse::<usize>()) {
+                    if expected != api.operations.len() {
+                        mismatches.push(format!(
+                            "{file}: manifest {expected} operations, loaded {}",
+                            api.operations.len()
+                        ));
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                tally.failed += 1;
+                let message = e.to_string();
+                assert!(
+                    message.contains(path.to_string_lossy().as_ref())
+                        || message.contains(file.rsplit('/').next().unwrap_or(file)),
+                    "error for {file} does not name the file: {message}"
+                );
+                failures.push(format!("{file}: {message}"));
+            }
+            Err(_) => {
+                tally.failed += 1;
+                panics.push(file.to_string());
+            }
+        }
+    }
+
+    for (family, t) in &tallies {
+        println!(
+            "{family}: loaded {} failed {} ({} operations)",
+            t.loaded, t.failed, t.operations
+        );
+    }
+    for f in &failures {
+        println!("FAILED {f}");
+    }
+    for m in &mismatches {
+        println!("MISMATCH {m}");
+    }
+    for d in &dangling_files {
+        println!("DANGLING {d}");
+    }
+    for p in &panics {
+        println!("PANICKED {p}");
+    }
+    let loaded: usize = tallies.values().map(|t| t.loaded).sum();
+    println!(
+        "total: loaded {loaded} of {total} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(panics.is_empty(), "panics: {panics:?}");
+    assert!(
+        loaded * 100 >= total * 98,
+        "only {loaded} of {total} loaded (need 98 %)"
+    );
+}
+
+/// Local refs whose pointer finds nothing in the bundled document (extensions and data
+/// values are not descriptions and are not counted).
+fn dangling_refs(doc: &serde_json::Value, value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let own = match map.get("$ref").and_then(Value::as_str) {
+                Some(r) => usize::from(r.strip_prefix('#').and_then(|p| doc.pointer(p)).is_none()),
+                None => 0,
+            };
+            own + map
+                .iter()
+                .filter(|(k, _)| {
+                    !k.starts_with("x-")
+                        && !matches!(
+                            k.as_str(),
+                            "example" | "examples" | "enum" | "default" | "const"
+                        )
+                })
+                .map(|(_, v)| dangling_refs(doc, v))
+                .sum::<usize>()
+        }
+        Value::Array(items) => items.iter().map(|v| dangling_refs(doc, v)).sum(),
+        _ => 0,
+    }
+}
