@@ -204,6 +204,14 @@ fn openapi_31_is_normalised_to_30_shape() {
     assert_eq!(props["note"]["anyOf"][1]["type"], "integer");
     assert_eq!(props["kind"]["enum"][0], "personal");
     assert_eq!(props["tags"]["example"][0], "a");
+    // Properties named like keywords are properties, not keywords.
+    assert_eq!(props["const"]["type"], "boolean");
+    assert_eq!(props["const"]["nullable"], true);
+    assert!(
+        props.get("enum").is_none(),
+        "no keyword invented in `properties`"
+    );
+    assert_eq!(api.resolve(&props["default"])["type"], "boolean");
 }
 
 #[test]

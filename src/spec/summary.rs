@@ -75,13 +75,16 @@ pub fn security_text(security: &Security) -> String {
 }
 
 fn capability(api: &Api, op: &Operation) -> Capability {
-    let mut missing: Vec<&str> = op
+    let mut missing: Vec<&str> = Vec::new();
+    for resource in op
         .parameters
         .iter()
         .filter_map(|p| p.id_resource.as_deref())
-        .filter(|r| !api.collections.contains_key(*r))
-        .collect();
-    missing.dedup();
+    {
+        if !api.collections.contains_key(resource) && !missing.contains(&resource) {
+            missing.push(resource);
+        }
+    }
     if !missing.is_empty() {
         return Capability::NeedsObject(missing.join(", "));
     }
