@@ -358,6 +358,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         corpus: &corpus,
         aggregate: &aggregate,
         latency: executor.latency.summaries(),
+        histograms: executor.latency.histograms(),
         run: RunInfo {
             target: engagement.target.to_string(),
             spec: engagement.spec.display().to_string(),

@@ -144,7 +144,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
     match scan::scan(input, redactor.clone()).await {
         Ok(outcome) => {
             print_outcome(&outcome);
-            if outcome.report.stats.violations > 0 {
+            if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
                 exit::VIOLATIONS
             } else {
                 exit::CLEAN

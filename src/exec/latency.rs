@@ -1,5 +1,9 @@
-//! Latency histograms: one HdrHistogram per operation, in microseconds.
+//! Latency histograms (HdrHistogram, microseconds): one per operation, one per operation
+//! × identity, and each split into allowed (2xx) and denied (any other answer), so the
+//! p95 of the calls users really make is not diluted by fast refusals.
 
+use base64::Engine;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,9 +12,17 @@ use std::time::Duration;
 /// Highest latency a histogram holds exactly; slower answers are clamped to it.
 const MAX_MICROS: u64 = 3_600_000_000;
 
+/// Whether the answer granted the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Allowed,
+    Denied,
+}
+
 #[derive(Default)]
 pub struct LatencyBook {
-    per_operation: Mutex<BTreeMap<String, Histogram<u64>>>,
+    // (operation, identity or "" for all, outcome or None for both)
+    histograms: Mutex<BTreeMap<(String, String, Option<Outcome>), Histogram<u64>>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -23,37 +35,116 @@ pub struct LatencySummary {
     pub max_ms: f64,
 }
 
+/// One histogram's figures and its exact encoding, for reports and merging.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistogramSummary {
+    pub operation: String,
+    /// The identity, or `*` for all identities together.
+    pub identity: String,
+    /// `allowed`, `denied` or `all`.
+    pub outcome: &'static str,
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// HdrHistogram V2 encoding (microseconds), base64: merge shards with
+    /// `Histogram::add` after decoding.
+    pub hdr_v2_base64: String,
+}
+
 impl LatencyBook {
+    /// Records a sample for the operation as a whole.
     pub fn record(&self, operation: &str, latency: Duration) {
-        let micros = (latency.as_micros() as u64).clamp(1, MAX_MICROS);
-        let Ok(mut map) = self.per_operation.lock() else {
-            return;
-        };
-        let histogram = match map.get_mut(operation) {
-            Some(h) => h,
-            None => {
-                let Ok(h) = Histogram::new_with_bounds(1, MAX_MICROS, 3) else {
-                    return;
-                };
-                map.entry(operation.to_string()).or_insert(h)
-            }
-        };
-        // Cannot fail: the value is clamped into the histogram's bounds.
-        let _ = histogram.record(micros);
+        self.record_for(operation, None, None, latency);
     }
 
+    /// Records a sample for the operation, and for `identity` × `outcome` when given.
+    pub fn record_for(
+        &self,
+        operation: &str,
+        identity: Option<&str>,
+        outcome: Option<Outcome>,
+        latency: Duration,
+    ) {
+        let micros = (latency.as_micros() as u64).clamp(1, MAX_MICROS);
+        let Ok(mut map) = self.histograms.lock() else {
+            return;
+        };
+        let mut keys = vec![(operation.to_string(), String::new(), None)];
+        if let Some(outcome) = outcome {
+            keys.push((operation.to_string(), String::new(), Some(outcome)));
+        }
+        if let Some(identity) = identity {
+            keys.push((operation.to_string(), identity.to_string(), None));
+            if let Some(outcome) = outcome {
+                keys.push((operation.to_string(), identity.to_string(), Some(outcome)));
+            }
+        }
+        for key in keys {
+            let histogram = match map.get_mut(&key) {
+                Some(h) => h,
+                None => {
+                    let Ok(h) = Histogram::new_with_bounds(1, MAX_MICROS, 3) else {
+                        return;
+                    };
+                    map.entry(key).or_insert(h)
+                }
+            };
+            // Cannot fail: the value is clamped into the histogram's bounds.
+            let _ = histogram.record(micros);
+        }
+    }
+
+    /// Per operation, all identities and outcomes together.
     pub fn summaries(&self) -> Vec<LatencySummary> {
-        let Ok(map) = self.per_operation.lock() else {
+        let Ok(map) = self.histograms.lock() else {
             return Vec::new();
         };
         map.iter()
-            .map(|(operation, h)| LatencySummary {
+            .filter(|((_, identity, outcome), _)| identity.is_empty() && outcome.is_none())
+            .map(|((operation, _, _), h)| LatencySummary {
                 operation: operation.clone(),
                 count: h.len(),
                 p50_ms: ms(h.value_at_quantile(0.50)),
                 p95_ms: ms(h.value_at_quantile(0.95)),
                 p99_ms: ms(h.value_at_quantile(0.99)),
                 max_ms: ms(h.max()),
+            })
+            .collect()
+    }
+
+    /// Every histogram: per operation, per operation × identity, each also split by outcome.
+    pub fn histograms(&self) -> Vec<HistogramSummary> {
+        let Ok(map) = self.histograms.lock() else {
+            return Vec::new();
+        };
+        map.iter()
+            .map(|((operation, identity, outcome), h)| {
+                let mut bytes = Vec::new();
+                let encoded = match V2Serializer::new().serialize(h, &mut bytes) {
+                    Ok(_) => base64::engine::general_purpose::STANDARD.encode(&bytes),
+                    Err(_) => String::new(),
+                };
+                HistogramSummary {
+                    operation: operation.clone(),
+                    identity: if identity.is_empty() {
+                        "*".into()
+                    } else {
+                        identity.clone()
+                    },
+                    outcome: match outcome {
+                        None => "all",
+                        Some(Outcome::Allowed) => "allowed",
+                        Some(Outcome::Denied) => "denied",
+                    },
+                    count: h.len(),
+                    p50_ms: ms(h.value_at_quantile(0.50)),
+                    p95_ms: ms(h.value_at_quantile(0.95)),
+                    p99_ms: ms(h.value_at_quantile(0.99)),
+                    max_ms: ms(h.max()),
+                    hdr_v2_base64: encoded,
+                }
             })
             .collect()
     }
@@ -66,6 +157,7 @@ fn ms(micros: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hdrhistogram::serialization::Deserializer;
 
     #[test]
     fn percentiles_follow_the_recorded_values() {
@@ -78,5 +170,40 @@ mod tests {
         assert!((s.p50_ms - 50.0).abs() < 0.1, "{s:?}");
         assert!((s.p95_ms - 95.0).abs() < 0.1, "{s:?}");
         assert!((s.max_ms - 100.0).abs() < 0.1, "{s:?}");
+    }
+
+    #[test]
+    fn splits_by_identity_and_outcome_and_round_trips() {
+        let book = LatencyBook::default();
+        book.record_for(
+            "GET /x",
+            Some("alice"),
+            Some(Outcome::Allowed),
+            Duration::from_millis(100),
+        );
+        book.record_for(
+            "GET /x",
+            Some("bob"),
+            Some(Outcome::Denied),
+            Duration::from_millis(2),
+        );
+        let all = book.histograms();
+        let find = |identity: &str, outcome: &str| {
+            all.iter()
+                .find(|h| h.identity == identity && h.outcome == outcome)
+                .unwrap_or_else(|| panic!("{identity} {outcome} missing in {all:?}"))
+        };
+        assert_eq!(find("*", "all").count, 2);
+        assert_eq!(find("*", "allowed").count, 1);
+        assert!((find("alice", "allowed").p95_ms - 100.0).abs() < 0.2);
+        assert_eq!(find("bob", "denied").count, 1);
+        assert_eq!(book.summaries().len(), 1);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&find("*", "all").hdr_v2_base64)
+            .expect("base64");
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .expect("V2");
+        assert_eq!(h.len(), 2);
     }
 }

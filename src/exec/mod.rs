@@ -5,7 +5,7 @@
 mod forge;
 mod latency;
 
-pub use latency::{LatencyBook, LatencySummary};
+pub use latency::{HistogramSummary, LatencyBook, LatencySummary, Outcome};
 
 use crate::engagement::{Auth, Engagement, Identity, LoginCapture, Redactor, Secret};
 use crate::request::{Credential, RequestSpec};
@@ -186,8 +186,9 @@ impl Executor {
             if let Ok(mut c) = session.control.write() {
                 *c = Some(request.clone());
             }
+            // Through `send`, so a token that expired since login is renewed first.
             let exchange = self
-                .send_attempts(&request, identity, Credential::Normal, &operation)
+                .send(&request, identity, Credential::Normal, &operation)
                 .await;
             if !exchange.is_success() {
                 let reason = format!(
@@ -367,8 +368,9 @@ impl Executor {
         }
         let control = session.control.read().ok().and_then(|c| c.clone());
         match control {
-            // Without a control, a 401 cannot be told from a denial: take it as the answer.
-            None => return SessionCheck::Alive,
+            // Without a control (before discovery has found one), logging in again is the
+            // only test: if the retried request is still refused, that was the answer.
+            None => {}
             Some(control) => {
                 let check = self
                     .send_attempts(&control, identity, Credential::Normal, "(session check)")
@@ -479,7 +481,17 @@ impl Executor {
         };
         exchange.latency = started.elapsed();
         if exchange.error.is_none() {
-            self.latency.record(operation, exchange.latency);
+            let outcome = if exchange.is_success() {
+                Outcome::Allowed
+            } else {
+                Outcome::Denied
+            };
+            let identity = self
+                .sessions
+                .get(identity)
+                .map(|s| s.identity.name.as_str());
+            self.latency
+                .record_for(operation, identity, Some(outcome), exchange.latency);
         }
         (exchange, connect_failed)
     }

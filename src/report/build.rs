@@ -148,6 +148,7 @@ pub struct BuildInput<'a> {
     pub corpus: &'a ObjectCorpus,
     pub aggregate: &'a Aggregate,
     pub latency: Vec<LatencySummary>,
+    pub histograms: Vec<crate::exec::HistogramSummary>,
     pub run: RunInfo,
     pub p95_target_ms: u64,
     pub requests: usize,
@@ -217,6 +218,7 @@ pub fn build(input: BuildInput<'_>) -> Report {
             p95_target_ms: input.p95_target_ms,
             pass: operations.iter().all(|o| o.pass),
             operations,
+            histograms: input.histograms.clone(),
         },
         warnings: input.warnings.clone(),
     }

@@ -294,6 +294,35 @@ pub fn to_markdown(report: &Report) -> String {
             if o.pass { "yes" } else { "**no**" }
         );
     }
+    let split: Vec<_> = l
+        .histograms
+        .iter()
+        .filter(|h| h.identity != "*" && h.outcome != "all")
+        .collect();
+    if !split.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nBy identity, allowed (2xx) and denied answers apart:\n"
+        );
+        let _ = writeln!(
+            md,
+            "| operation | identity | answers | requests | p50 ms | p95 ms | max ms |"
+        );
+        let _ = writeln!(md, "|---|---|---|---:|---:|---:|---:|");
+        for h in split {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+                cell(&h.operation),
+                cell(&h.identity),
+                h.outcome,
+                h.count,
+                h.p50_ms,
+                h.p95_ms,
+                h.max_ms
+            );
+        }
+    }
     if !report.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings\n");
         for w in &report.warnings {

@@ -135,6 +135,9 @@ pub struct Latency {
     /// `true` when every operation's p95 is within the target.
     pub pass: bool,
     pub operations: Vec<OperationLatency>,
+    /// Every histogram: per operation and per operation × identity, all answers and
+    /// split into allowed (2xx) and denied, with the exact HdrHistogram encoding.
+    pub histograms: Vec<crate::exec::HistogramSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
