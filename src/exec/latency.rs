@@ -19,10 +19,12 @@ pub enum Outcome {
     Denied,
 }
 
+/// (operation, identity or "" for all identities, outcome or `None` for both).
+type HistogramKey = (String, String, Option<Outcome>);
+
 #[derive(Default)]
 pub struct LatencyBook {
-    // (operation, identity or "" for all, outcome or None for both)
-    histograms: Mutex<BTreeMap<(String, String, Option<Outcome>), Histogram<u64>>>,
+    histograms: Mutex<BTreeMap<HistogramKey, Histogram<u64>>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
