@@ -51,7 +51,7 @@ pub fn write_all(
 pub fn summary_text(report: &Report) -> String {
     let s = &report.stats;
     let mut out = format!(
-        "rolegrid: {} probes, {} violations, {} suspicious, {} over-restricted, {} server errors, {} inconclusive ({:.1} s)\n",
+        "rolegrid: {} probes, {} violations, {} suspicious, {} over-restricted, {} server errors, {} inconclusive ({:.2} s)\n",
         s.probes, s.violations, s.suspicious, s.over_restricted, s.server_errors, s.inconclusive, s.wall_seconds
     );
     if !report.run.complete {
