@@ -1,6 +1,10 @@
 //! Discovery: which collection requests each identity makes, and the objects harvested
 //! from their answers (ID, owner identity, tenant, and the fields that fingerprint it).
 
+mod paging;
+
+pub use paging::{next_page, MAX_PAGES};
+
 use crate::engagement::Identity;
 use crate::matrix::{Access, Policy};
 use crate::request::{build_request, RequestSpec};

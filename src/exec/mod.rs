@@ -24,6 +24,8 @@ pub struct Exchange {
     pub body: Vec<u8>,
     pub truncated: bool,
     pub latency: Duration,
+    /// The `Link` header, for pagination.
+    pub link: Option<String>,
     /// From a 429/503's Retry-After (seconds form).
     pub retry_after: Option<Duration>,
     /// Connection failure, timeout, or a credential that could not be built.
@@ -143,6 +145,11 @@ impl Executor {
             relogins: AtomicUsize::new(0),
             latency: LatencyBook::default(),
         })
+    }
+
+    /// The target's base URL (with the spec's base path), for resolving links.
+    pub fn base(&self) -> &url::Url {
+        &self.base
     }
 
     pub fn url_for(&self, request: &RequestSpec) -> String {
@@ -609,6 +616,7 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
     };
     let content_type = header(reqwest::header::CONTENT_TYPE);
     let location = header(reqwest::header::LOCATION);
+    let link = header(reqwest::header::LINK);
     let retry_after = header(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
@@ -640,6 +648,7 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
         body,
         truncated,
         latency: Duration::ZERO,
+        link,
         retry_after,
         error,
     }
