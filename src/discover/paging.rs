@@ -59,7 +59,7 @@ pub fn next_page(
         return None;
     }
     if let Some(next) = link_header.and_then(|l| next_from_link(l)) {
-        return request_from_url(current, &next, base);
+        return request_from_url(current, next, base);
     }
     if let Some(body) = body {
         if let Some(next) = find_field(body, &NEXT_URL_FIELDS).and_then(Value::as_str) {
