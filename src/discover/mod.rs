@@ -43,17 +43,31 @@ impl Object {
 #[derive(Debug, Clone, Default)]
 pub struct ObjectCorpus {
     pub objects: Vec<Object>,
+    /// resource → indexes into `objects`, so planning does not scan every object per probe.
+    by_resource: BTreeMap<String, Vec<usize>>,
 }
 
 impl ObjectCorpus {
+    pub fn new(objects: Vec<Object>) -> Self {
+        let mut by_resource: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, o) in objects.iter().enumerate() {
+            by_resource.entry(o.resource.clone()).or_default().push(i);
+        }
+        ObjectCorpus {
+            objects,
+            by_resource,
+        }
+    }
+
     pub fn of_resource<'a>(
         &'a self,
-        resource: &'a str,
+        resource: &str,
     ) -> impl Iterator<Item = (usize, &'a Object)> + 'a {
-        self.objects
-            .iter()
-            .enumerate()
-            .filter(move |(_, o)| o.resource == resource)
+        self.by_resource
+            .get(resource)
+            .into_iter()
+            .flatten()
+            .map(move |&i| (i, &self.objects[i]))
     }
 }
 
@@ -182,7 +196,7 @@ pub fn harvest(
             }
         }
     }
-    let objects = seen
+    let objects: Vec<Object> = seen
         .into_iter()
         .map(|((resource, _), (_, owner, id, fields))| {
             let tenant = identities[owner].tenant.clone().or_else(|| {
@@ -199,7 +213,7 @@ pub fn harvest(
             }
         })
         .collect();
-    ObjectCorpus { objects }
+    ObjectCorpus::new(objects)
 }
 
 #[cfg(test)]

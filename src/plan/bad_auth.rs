@@ -18,7 +18,8 @@ fn carries_token(auth: &Auth) -> bool {
     }
 }
 
-pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
+/// Called for every actor; only the operation's chosen actor plans anything.
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut Vec<Probe>) {
     let anonymous = input.identities.iter().position(|i| i.is_anonymous());
     {
         if !input.sendable(op) || !input.api.operations[op].method.is_safe() {
@@ -47,6 +48,9 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
         let Some((actor, access, object)) = chosen else {
             return;
         };
+        if actor != for_actor {
+            return;
+        }
         let Some((request, _)) = request_for(input, op, object.map(|(_, o)| o)) else {
             return;
         };

@@ -4,17 +4,17 @@ use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
 use crate::request::Credential;
 
-pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
     {
         if !input.sendable(op) {
             return;
         }
         let resource = input.id_param(op).map(|(_, r)| r);
-        for actor in 0..input.identities.len() {
+        {
             if input.identities[actor].is_anonymous()
                 || input.access(op, actor) != Some(Access::Deny)
             {
-                continue;
+                return;
             }
             // Aim at the actor's own object when it has one: the only question is the function.
             let object = resource.and_then(|r| {
@@ -26,10 +26,10 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
                     .copied()
             });
             if resource.is_some() && object.is_none() {
-                continue;
+                return;
             }
             let Some((request, write)) = request_for(input, op, object.map(|(_, o)| o)) else {
-                continue;
+                return;
             };
             out.push(Probe {
                 id: 0,

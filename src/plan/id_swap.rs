@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 /// Objects per (operation, actor, victim): two show a pattern, more add only time.
 const PER_VICTIM: usize = 2;
 
-pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
     {
         if !input.sendable(op) {
             return;
@@ -17,16 +17,16 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
         let Some((param, resource)) = input.id_param(op) else {
             return;
         };
-        for actor in 0..input.identities.len() {
+        {
             if input.identities[actor].is_anonymous() {
-                continue;
+                return;
             }
             let Some(access) = input.access(op, actor) else {
-                continue;
+                return;
             };
             if !matches!(access, Access::Own | Access::Tenant) {
                 // `deny` is escalation's case; `allow` has nothing to swap.
-                continue;
+                return;
             }
             let mut per_victim: BTreeMap<usize, usize> = BTreeMap::new();
             for (index, object) in input.corpus.of_resource(resource) {

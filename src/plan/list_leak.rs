@@ -5,7 +5,7 @@ use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
 use crate::request::Credential;
 
-pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
     {
         let operation = &input.api.operations[op];
         if !input.sendable(op)
@@ -17,18 +17,18 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
         if input.id_param(op).is_some() {
             return;
         }
-        for actor in 0..input.identities.len() {
+        {
             if input.identities[actor].is_anonymous() {
-                continue;
+                return;
             }
             let Some(access) = input.access(op, actor) else {
-                continue;
+                return;
             };
             if !matches!(access, Access::Own | Access::Tenant) {
-                continue;
+                return;
             }
             let Some((request, _)) = request_for(input, op, None) else {
-                continue;
+                return;
             };
             out.push(Probe {
                 id: 0,

@@ -180,44 +180,46 @@ impl PlanInput<'_> {
     }
 }
 
-/// Every probe for one operation, reads and writes mixed.
-fn probes_of(input: &PlanInput<'_>, op: usize) -> Vec<Probe> {
+/// Every probe for one operation sent by one actor: a small batch, whatever the plan's size.
+fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     let mut probes = Vec::new();
-    id_swap::plan(input, op, &mut probes);
-    list_leak::plan(input, op, &mut probes);
-    escalation::plan(input, op, &mut probes);
-    no_auth::plan(input, op, &mut probes);
-    bad_auth::plan(input, op, &mut probes);
+    id_swap::plan(input, op, actor, &mut probes);
+    list_leak::plan(input, op, actor, &mut probes);
+    escalation::plan(input, op, actor, &mut probes);
+    no_auth::plan(input, op, actor, &mut probes);
+    bad_auth::plan(input, op, actor, &mut probes);
     probes
 }
 
-/// The plan, as a lazy iterator: probes are built one operation at a time, so memory
-/// stays flat however large the plan. Reads come first, writes last (a second pass over
-/// the operations), so no read judges data an earlier write in the same run has changed.
-/// Probe ids count from 0 in this order; the same input gives the same sequence.
+/// The probes of operations whose method is (or is not) safe, one (operation, actor)
+/// batch at a time.
+fn pass<'a>(input: &'a PlanInput<'a>, safe: bool) -> impl Iterator<Item = Probe> + 'a {
+    (0..input.api.operations.len())
+        .filter(move |&op| input.api.operations[op].method.is_safe() == safe)
+        .flat_map(move |op| {
+            (0..input.identities.len()).flat_map(move |actor| probes_of(input, op, actor))
+        })
+}
+
+/// The plan, as a lazy iterator: probes are built one (operation, actor) batch at a time,
+/// so memory stays flat however large the plan. Reads come first, writes last, so no read
+/// judges data an earlier write in the same run has changed. Probe ids count from 0 in
+/// this order; the same input gives the same sequence.
 pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
-    let ops = 0..input.api.operations.len();
-    let reads = ops.clone().flat_map(move |op| {
-        probes_of(input, op)
-            .into_iter()
-            .filter(|p| p.write.is_none())
-    });
-    let writes = ops.flat_map(move |op| {
-        probes_of(input, op)
-            .into_iter()
-            .filter(|p| p.write.is_some())
-    });
-    reads.chain(writes).enumerate().map(move |(i, mut p)| {
-        p.id = i;
-        if let Some(w) = &mut p.write {
-            let marker = input.marker(i);
-            if let Some(body) = &mut p.request.json {
-                replace_marker(body, &w.marker, &marker);
+    pass(input, true)
+        .chain(pass(input, false))
+        .enumerate()
+        .map(move |(i, mut p)| {
+            p.id = i;
+            if let Some(w) = &mut p.write {
+                let marker = input.marker(i);
+                if let Some(body) = &mut p.request.json {
+                    replace_marker(body, &w.marker, &marker);
+                }
+                w.marker = marker;
             }
-            w.marker = marker;
-        }
-        p
-    })
+            p
+        })
 }
 
 /// Writes are planned with a placeholder marker; the final one depends on the probe id.

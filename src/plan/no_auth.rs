@@ -5,10 +5,11 @@ use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
 use crate::request::Credential;
 
-pub(super) fn plan(input: &PlanInput<'_>, op: usize, out: &mut Vec<Probe>) {
-    let Some(anonymous) = input.identities.iter().position(|i| i.is_anonymous()) else {
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
+    if !input.identities[actor].is_anonymous() {
         return;
-    };
+    }
+    let anonymous = actor;
     {
         if !input.sendable(op) || input.access(op, anonymous) != Some(Access::Deny) {
             return;

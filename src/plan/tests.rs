@@ -66,27 +66,25 @@ fn fixture() -> Fixture {
         false,
     )
     .expect("matrix");
-    let corpus = ObjectCorpus {
-        objects: vec![
-            object("invoices", json!(1001), 0, Some("acme")),
-            object("invoices", json!(2001), 1, Some("globex")),
-            object("tickets", json!(501), 0, Some("acme")),
-            object("tickets", json!(502), 1, Some("globex")),
-            object(
-                "files",
-                json!("aaaaaaaa-0000-4000-8000-000000000001"),
-                0,
-                Some("acme"),
-            ),
-            object(
-                "files",
-                json!("bbbbbbbb-0000-4000-8000-000000000002"),
-                1,
-                Some("globex"),
-            ),
-            object("users", json!(1), 3, None),
-        ],
-    };
+    let corpus = ObjectCorpus::new(vec![
+        object("invoices", json!(1001), 0, Some("acme")),
+        object("invoices", json!(2001), 1, Some("globex")),
+        object("tickets", json!(501), 0, Some("acme")),
+        object("tickets", json!(502), 1, Some("globex")),
+        object(
+            "files",
+            json!("aaaaaaaa-0000-4000-8000-000000000001"),
+            0,
+            Some("acme"),
+        ),
+        object(
+            "files",
+            json!("bbbbbbbb-0000-4000-8000-000000000002"),
+            1,
+            Some("globex"),
+        ),
+        object("users", json!(1), 3, None),
+    ]);
     Fixture {
         api,
         policy,
