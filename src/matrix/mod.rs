@@ -66,7 +66,9 @@ pub enum MatrixError {
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub roles: Vec<String>,
-    cells: BTreeMap<(usize, String), Access>,
+    /// operation → role (by position in `roles`) → access; looked up for every probe, so
+    /// no allocation on the way.
+    cells: BTreeMap<usize, Vec<Option<Access>>>,
     /// Operations with no row, kept when the engagement says to treat them as untested.
     pub untested: BTreeSet<usize>,
 }
@@ -74,7 +76,8 @@ pub struct Policy {
 impl Policy {
     /// `None` when the operation has no row (untested) or the role no column.
     pub fn access(&self, op: usize, role: &str) -> Option<Access> {
-        self.cells.get(&(op, role.to_string())).copied()
+        let column = self.roles.iter().position(|r| r == role)?;
+        self.cells.get(&op)?.get(column).copied().flatten()
     }
 
     pub fn load(
@@ -187,7 +190,11 @@ impl Policy {
                         format!("cell `{cell}` for role `{role}` must be one of deny, own, tenant, allow"),
                     )
                 })?;
-                cells.insert((op, role.clone()), access);
+                let row: &mut Vec<Option<Access>> =
+                    cells.entry(op).or_insert_with(|| vec![None; roles.len()]);
+                if let Some(column) = roles.iter().position(|r| r == role) {
+                    row[column] = Some(access);
+                }
             }
         }
         let mut untested = BTreeSet::new();
