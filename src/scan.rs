@@ -79,17 +79,18 @@ impl Shared<'_> {
     /// The legitimate caller's answer to the same request, fetched once per run.
     async fn baseline(&self, probe: &Probe) -> Option<Exchange> {
         let who = probe.baseline?;
+        let request = probe.baseline_request.as_ref().unwrap_or(&probe.request);
         let cell = {
             let Ok(mut cache) = self.baselines.lock() else {
                 return None;
             };
             cache
-                .entry((who, probe.request.cache_key()))
+                .entry((who, request.cache_key()))
                 .or_insert_with(|| Arc::new(OnceCell::new()))
                 .clone()
         };
         let exchange = cell
-            .get_or_init(|| self.send(&probe.request, who, Credential::Normal, probe.op))
+            .get_or_init(|| self.send(request, who, Credential::Normal, probe.op))
             .await;
         Some(exchange.clone())
     }
@@ -149,6 +150,37 @@ impl Shared<'_> {
             exchange,
             judgement,
         }
+    }
+}
+
+/// The first malformed body per operation that made the server fail is shrunk to a
+/// minimal one (proptest's shrinking, bounded); the finding then shows that body.
+async fn shrink_server_errors(shared: &Shared<'_>, results: &mut [ProbeResult]) {
+    let mut done = std::collections::BTreeSet::new();
+    for r in results.iter_mut() {
+        let Some(case) = r.probe.malformed.clone() else {
+            continue;
+        };
+        if r.judgement.verdict != Verdict::ServerError || !done.insert(r.probe.op) {
+            continue;
+        }
+        let probe = &r.probe;
+        let (minimal, steps) = plan::shrink_body(shared.api, &case, |body| {
+            let mut request = probe.request.clone();
+            request.json = Some(body);
+            async move {
+                let e = shared
+                    .send(&request, probe.actor, probe.credential, probe.op)
+                    .await;
+                e.status.is_some_and(|s| s >= 500)
+            }
+        })
+        .await;
+        r.judgement.reason = format!(
+            "{}; shrunk in {steps} request(s) to the minimal body {minimal}",
+            r.judgement.reason
+        );
+        r.probe.request.json = Some(minimal);
     }
 }
 
@@ -298,6 +330,9 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     }
     bar.finish_and_clear();
     results.sort_by_key(|r| r.probe.id);
+    if complete {
+        shrink_server_errors(&shared, &mut results).await;
+    }
 
     let report = report::build(BuildInput {
         api: &input.api,

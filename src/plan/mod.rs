@@ -6,7 +6,13 @@ mod bad_auth;
 mod escalation;
 mod id_swap;
 mod list_leak;
+mod malformed;
+mod mass_assignment;
+mod method_override;
 mod no_auth;
+mod param_pollution;
+
+pub use malformed::{shrink_body, MalformedCase};
 
 use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::Identity;
@@ -24,6 +30,10 @@ pub enum Attack {
     NoAuth,
     BadAuth,
     Escalation,
+    MassAssignment,
+    ParamPollution,
+    MethodOverride,
+    Malformed,
 }
 
 impl Attack {
@@ -34,6 +44,10 @@ impl Attack {
             Attack::NoAuth => "no-auth",
             Attack::BadAuth => "bad-auth",
             Attack::Escalation => "escalation",
+            Attack::MassAssignment => "mass-assignment",
+            Attack::ParamPollution => "param-pollution",
+            Attack::MethodOverride => "method-override",
+            Attack::Malformed => "malformed",
         }
     }
 }
@@ -52,6 +66,21 @@ pub struct WriteCheck {
     /// `suspicious`, never confirmed.
     pub readback: Option<RequestSpec>,
     pub marker: String,
+    /// How the read-back shows that the write landed.
+    pub confirm: Confirm,
+}
+
+/// What in the read-back proves a write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    /// The marker appears after, not before (the body carried it in a string).
+    Marker,
+    /// Any of these top-level fields took the value sent, having had another before
+    /// (`mass-assignment`: privileged fields the caller must not set).
+    Fields(Vec<(String, serde_json::Value)>),
+    /// The read-back changed at all, volatile fields aside: for bodies with nothing to
+    /// mark (an enum set to the value it already has), seen through audit fields.
+    AnyChange,
 }
 
 #[derive(Debug, Clone)]
@@ -66,12 +95,17 @@ pub struct Probe {
     pub object: Option<usize>,
     /// The identity whose response is the baseline (the owner, or a legitimate caller).
     pub baseline: Option<usize>,
+    /// The request the baseline identity sends, when it is not the probe's own request
+    /// (a polluted query or an overridden method must be compared with the plain one).
+    pub baseline_request: Option<RequestSpec>,
     /// The policy cell for the actor's role on this operation.
     pub access: Access,
     /// What the policy says must happen: `false` = the API must refuse.
     pub expect_granted: bool,
     pub request: RequestSpec,
     pub write: Option<WriteCheck>,
+    /// For `malformed`: how to regenerate (and shrink) the body this probe sends.
+    pub malformed: Option<MalformedCase>,
     /// Where the swapped ID or forged credential went, for the report.
     pub detail: String,
 }
@@ -189,6 +223,12 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Probe> {
     escalation::plan(input, &mut probes);
     no_auth::plan(input, &mut probes);
     bad_auth::plan(input, &mut probes);
+    param_pollution::plan(input, &mut probes);
+    method_override::plan(input, &mut probes);
+    malformed::plan(input, &mut probes);
+    // Mass assignment last: when a target is flawed, its writes move objects between
+    // tenants, and no other write should be judged on a moved object.
+    mass_assignment::plan(input, &mut probes);
     probes.sort_by_key(|p| p.write.is_some());
     for (i, p) in probes.iter_mut().enumerate() {
         p.id = i;
@@ -197,10 +237,62 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Probe> {
             if let Some(body) = &mut p.request.json {
                 replace_marker(body, &w.marker, &marker);
             }
+            if let Confirm::Fields(fields) = &mut w.confirm {
+                for (_, value) in fields.iter_mut() {
+                    replace_marker(value, &w.marker, &marker);
+                }
+            }
             w.marker = marker;
         }
     }
     probes
+}
+
+/// Sets the body's top-level fields that `object` already has to their current values,
+/// so the request by itself changes nothing (only what an attack adds can).
+fn keep_current_values(body: &mut serde_json::Value, object: &Object) {
+    if let serde_json::Value::Object(map) = body {
+        for (k, v) in map.iter_mut() {
+            if let Some(current) = object.fields.get(k) {
+                *v = current.clone();
+            }
+        }
+    }
+}
+
+/// The top-level properties of a JSON schema (`allOf` parts merged), each resolved.
+fn properties<'a>(
+    api: &'a Api,
+    schema: &'a serde_json::Value,
+) -> Vec<(&'a str, &'a serde_json::Value)> {
+    let schema = api.resolve(schema);
+    let mut out: Vec<(&str, &serde_json::Value)> = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), api.resolve(v)))
+        .collect();
+    for part in schema
+        .get("allOf")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+    {
+        out.extend(properties(api, part));
+    }
+    out
+}
+
+/// The JSON schema of an operation's first success response.
+fn response_schema(operation: &crate::spec::Operation) -> Option<&serde_json::Value> {
+    operation
+        .responses
+        .iter()
+        .filter(|r| r.status.starts_with('2'))
+        .flat_map(|r| r.content.iter())
+        .find(|m| m.content_type.contains("json"))
+        .and_then(|m| m.schema.as_ref())
 }
 
 /// Writes are planned with a placeholder marker; the final one depends on the probe id.
@@ -231,9 +323,18 @@ fn request_for(
         None
     } else {
         let readback = input.readback_for(op, &request);
+        let carries_marker = request
+            .json
+            .as_ref()
+            .is_some_and(|b| b.to_string().contains(PLACEHOLDER_MARKER));
         Some(WriteCheck {
             readback,
             marker: PLACEHOLDER_MARKER.to_string(),
+            confirm: if carries_marker || request.json.is_none() {
+                Confirm::Marker
+            } else {
+                Confirm::AnyChange
+            },
         })
     };
     Some((request, write))
