@@ -457,3 +457,67 @@ fn judge_listing(
     j.leaked = leaked;
     j
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(body: serde_json::Value) -> Exchange {
+        Exchange {
+            status: Some(200),
+            body: body.to_string().into_bytes(),
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn mass_assignment_needs_the_sent_value_stored() {
+        let fields = vec![
+            ("tenant_id".to_string(), json!("globex")),
+            ("role".to_string(), json!("admin")),
+        ];
+        let before = answer(json!({"id": 501, "tenant_id": "acme"}));
+        let moved = answer(json!({"id": 501, "tenant_id": "globex"}));
+        let rb = ReadBack {
+            before: &before,
+            after: &moved,
+        };
+        let j = judge_fields(&fields, 200, &rb);
+        assert_eq!(j.verdict, Verdict::Violation);
+        assert!(j.reason.contains("`tenant_id`") && !j.reason.contains("`role`"));
+        // Unchanged, or already holding the value before: nothing was assigned.
+        let rb = ReadBack {
+            before: &before,
+            after: &before,
+        };
+        assert_eq!(judge_fields(&fields, 200, &rb).verdict, Verdict::Enforced);
+        let rb = ReadBack {
+            before: &moved,
+            after: &moved,
+        };
+        assert_eq!(judge_fields(&fields, 200, &rb).verdict, Verdict::Enforced);
+    }
+
+    #[test]
+    fn any_change_ignores_timestamps() {
+        let before = answer(json!({"id": 1, "role": "client", "role_changes": 0, "seen_at": "a"}));
+        let touched = answer(json!({"id": 1, "role": "client", "role_changes": 0, "seen_at": "b"}));
+        let counted = answer(json!({"id": 1, "role": "client", "role_changes": 1, "seen_at": "a"}));
+        let judge = |after: &Exchange| {
+            judge_write(
+                true,
+                "m",
+                &Confirm::AnyChange,
+                200,
+                Some(ReadBack {
+                    before: &before,
+                    after,
+                }),
+            )
+            .verdict
+        };
+        assert_eq!(judge(&touched), Verdict::Enforced);
+        assert_eq!(judge(&counted), Verdict::Violation);
+    }
+}
