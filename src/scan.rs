@@ -80,17 +80,18 @@ impl Shared<'_> {
     /// The legitimate caller's answer to the same request, fetched once per run.
     async fn baseline(&self, probe: &Probe) -> Option<Exchange> {
         let who = probe.baseline?;
+        let request = probe.baseline_request.as_ref().unwrap_or(&probe.request);
         let cell = {
             let Ok(mut cache) = self.baselines.lock() else {
                 return None;
             };
             cache
-                .entry((who, probe.request.cache_key()))
+                .entry((who, request.cache_key()))
                 .or_insert_with(|| Arc::new(OnceCell::new()))
                 .clone()
         };
         let exchange = cell
-            .get_or_init(|| self.send(&probe.request, who, Credential::Normal, probe.op))
+            .get_or_init(|| self.send(request, who, Credential::Normal, probe.op))
             .await;
         Some(exchange.clone())
     }
@@ -151,6 +152,33 @@ impl Shared<'_> {
             judgement,
         }
     }
+}
+
+/// The first malformed body per operation that made the server fail is shrunk to a
+/// minimal one (proptest's shrinking, bounded); the finding then shows that body.
+/// Shrinks the first server error of each operation found by a `malformed` probe to a
+/// minimal body (bounded re-sends), and puts it in the result's evidence.
+async fn shrink_server_error(shared: &Shared<'_>, r: &mut ProbeResult) {
+    let Some(case) = r.probe.malformed.clone() else {
+        return;
+    };
+    let probe = &r.probe;
+    let (minimal, steps) = plan::shrink_body(shared.api, &case, |body| {
+        let mut request = probe.request.clone();
+        request.json = Some(body);
+        async move {
+            let e = shared
+                .send(&request, probe.actor, probe.credential, probe.op)
+                .await;
+            e.status.is_some_and(|s| s >= 500)
+        }
+    })
+    .await;
+    r.judgement.reason = format!(
+        "{}; shrunk in {steps} request(s) to the minimal body {minimal}",
+        r.judgement.reason
+    );
+    r.probe.request.json = Some(minimal);
 }
 
 fn auth_kind(auth: &Auth) -> &'static str {
@@ -327,6 +355,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let mut aggregate = Aggregate::default();
     let mut complete = true;
     let mut violations = 0usize;
+    let mut shrunk_ops = std::collections::BTreeSet::new();
     {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -345,8 +374,13 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             }
             let next = if in_flight.is_empty() {
                 let Some(probe) = probes.next() else { break };
+                let run = if probe.write.is_some() {
+                    shared.run_write(probe).boxed()
+                } else {
+                    shared.run_read(probe).boxed()
+                };
                 tokio::select! {
-                    r = shared.run_write(probe) => Some(r),
+                    r = run => Some(r),
                     _ = &mut ctrl_c => None,
                 }
             } else {
@@ -355,10 +389,16 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
                     _ = &mut ctrl_c => None,
                 }
             };
-            let Some(result) = next else {
+            let Some(mut result) = next else {
                 complete = false;
                 break;
             };
+            if result.probe.malformed.is_some()
+                && result.judgement.verdict == Verdict::ServerError
+                && shrunk_ops.insert(result.probe.op)
+            {
+                shrink_server_error(&shared, &mut result).await;
+            }
             if result.judgement.verdict == Verdict::Violation {
                 violations += 1;
                 bar.set_message(format!("· {violations} violations"));

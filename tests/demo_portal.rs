@@ -195,7 +195,7 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
     ))?;
     // The spec must be valid OpenAPI 3.0 for a real parser, not just valid YAML.
     let typed: openapiv3::OpenAPI = serde_yaml_ng::from_str(&text)?;
-    assert_eq!(typed.paths.paths.len(), 13);
+    assert_eq!(typed.paths.paths.len(), 14);
     let spec: Value = serde_yaml_ng::from_str(&text)?;
     let mut refs = Vec::new();
     collect_refs(&spec, &mut refs);
@@ -243,6 +243,7 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         "search",
         "exportInvoices",
         "listUsers",
+        "getUser",
         "setUserRole",
     ]
     .into_iter()
@@ -299,7 +300,7 @@ async fn flaws_json_follows_options() -> TestResult {
         .flaw("search-list-leak", true)?;
     let flaws = demo::flaws_json(&options);
     let flaws = flaws.as_array().ok_or("not an array")?;
-    assert_eq!(flaws.len(), 7);
+    assert_eq!(flaws.len(), 11);
     let listed: Vec<&str> = flaws.iter().filter_map(|f| f["id"].as_str()).collect();
     let expected: Vec<&str> = FLAWS.iter().map(|f| f.id).collect();
     assert_eq!(listed, expected);
@@ -652,6 +653,196 @@ async fn ticket_write_bola() -> TestResult {
         .await?;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn ticket_mass_assignment() -> TestResult {
+    let change = json!({"status": "open", "tenant_id": "globex", "owner_id": 1, "role": "admin"});
+    for flawed in [true, false] {
+        let portal = if flawed {
+            Portal::start(|o| o.secure().flaw("ticket-mass-assignment", true)).await?
+        } else {
+            Portal::secure().await?
+        };
+        let alice = portal.token(ALICE).await?;
+        let reply = portal
+            .send(
+                Method::PATCH,
+                "/tickets/501",
+                Auth::Bearer(&alice),
+                Some(change.clone()),
+            )
+            .await?;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let after = portal
+            .get("/tickets/501", Auth::Bearer(&alice))
+            .await?
+            .json();
+        let expected = if flawed { "globex" } else { "acme" };
+        assert_eq!(after["tenant_id"], expected, "flawed: {flawed}");
+        assert_eq!(after["owner_id"], 1);
+        assert!(after.get("role").is_none());
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn file_download_param_pollution() -> TestResult {
+    const BOB_FILE: &str = "c9d8e7f6-5a4b-4c3d-8e2f-1a0b9c8d7e6f";
+    let polluted = format!("/files/download?file_id={ALICE_FILE}&file_id={BOB_FILE}");
+    let reversed = format!("/files/download?file_id={BOB_FILE}&file_id={ALICE_FILE}");
+    // The flaw alone: the first copy is authorized, the last one served.
+    let portal = Portal::start(|o| o.secure().flaw("file-download-param-pollution", true)).await?;
+    let alice = portal.token(ALICE).await?;
+    let bob = portal.token(BOB).await?;
+    let bobs_own = portal
+        .get(
+            &format!("/files/download?file_id={BOB_FILE}"),
+            Auth::Bearer(&bob),
+        )
+        .await?;
+    let leaked = portal.get(&polluted, Auth::Bearer(&alice)).await?;
+    assert_eq!(leaked.status, StatusCode::OK);
+    assert_eq!(leaked.bytes, bobs_own.bytes);
+    assert_eq!(
+        portal.get(&reversed, Auth::Bearer(&alice)).await?.status,
+        StatusCode::FORBIDDEN
+    );
+    portal.demo.shutdown().await;
+    // Securely (even with the plain BOLA on), a repeated `file_id` is a 400.
+    for plain_bola in [false, true] {
+        let portal = Portal::start(|o| o.secure().flaw("file-download-bola", plain_bola)).await?;
+        let alice = portal.token(ALICE).await?;
+        for path in [&polluted, &reversed] {
+            let reply = portal.get(path, Auth::Bearer(&alice)).await?;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+        }
+        let own = portal
+            .get(
+                &format!("/files/download?file_id={ALICE_FILE}"),
+                Auth::Bearer(&alice),
+            )
+            .await?;
+        assert_eq!(own.status, StatusCode::OK);
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn role_change_method_override() -> TestResult {
+    let override_put = |portal: &Portal, token: String| {
+        let request = portal
+            .http
+            .post(format!("{}/admin/users/1/role", portal.demo.base_url()))
+            .bearer_auth(token)
+            .header("X-HTTP-Method-Override", "PUT")
+            .json(&json!({"role": "client"}));
+        async move { request.send().await }
+    };
+    for flawed in [true, false] {
+        let portal = if flawed {
+            Portal::flawed().await?
+        } else {
+            Portal::secure().await?
+        };
+        let bob = portal.token(BOB).await?;
+        let root = portal.token(ROOT).await?;
+        let before = portal
+            .get("/admin/users/1", Auth::Bearer(&root))
+            .await?
+            .json();
+        assert_eq!(before["role_changes"], 0);
+        assert_eq!(before["role_changed_by"], Value::Null);
+        // The PUT route checks the role in every mode.
+        let direct = portal
+            .send(
+                Method::PUT,
+                "/admin/users/1/role",
+                Auth::Bearer(&bob),
+                Some(json!({"role": "client"})),
+            )
+            .await?;
+        assert_eq!(direct.status, StatusCode::FORBIDDEN);
+        let reply = override_put(&portal, bob.clone()).await?;
+        let after = portal
+            .get("/admin/users/1", Auth::Bearer(&root))
+            .await?
+            .json();
+        if flawed {
+            assert_eq!(reply.status(), StatusCode::OK);
+            assert_eq!(after["role_changes"], 1);
+            assert_eq!(after["role_changed_by"], 2);
+        } else {
+            assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(after, before);
+        }
+        assert_eq!(after["role"], "client");
+        // Non-admins never read the audit view.
+        assert_eq!(
+            portal
+                .get("/admin/users/1", Auth::Bearer(&bob))
+                .await?
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn notes_malformed_500() -> TestResult {
+    for flawed in [true, false] {
+        let portal = if flawed {
+            Portal::flawed().await?
+        } else {
+            Portal::secure().await?
+        };
+        let alice = portal.token(ALICE).await?;
+        for body in [
+            json!({"text": 0}),
+            json!({"text": null}),
+            json!({"text": ["a"]}),
+        ] {
+            let reply = portal
+                .send(
+                    Method::POST,
+                    "/tickets/501/notes",
+                    Auth::Bearer(&alice),
+                    Some(body.clone()),
+                )
+                .await?;
+            let expected = if flawed {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            assert_eq!(reply.status, expected, "{body}");
+        }
+        // Missing text and valid notes behave the same in both modes.
+        let missing = portal
+            .send(
+                Method::POST,
+                "/tickets/501/notes",
+                Auth::Bearer(&alice),
+                Some(json!({})),
+            )
+            .await?;
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let ok = portal
+            .send(
+                Method::POST,
+                "/tickets/501/notes",
+                Auth::Bearer(&alice),
+                Some(json!({"text": "still here"})),
+            )
+            .await?;
+        assert_eq!(ok.status, StatusCode::CREATED);
+        portal.demo.shutdown().await;
+    }
     Ok(())
 }
 

@@ -76,6 +76,15 @@ pub(crate) struct Store {
     pub files: Vec<StoredFile>,
     pub next_ticket_id: u64,
     pub next_note_id: u64,
+    /// Who changed each user's role last, and how often: shown to admins only.
+    pub role_audit: std::collections::BTreeMap<u64, RoleAudit>,
+}
+
+/// The audit trail of one user's role, as `GET /admin/users/{userId}` shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct RoleAudit {
+    pub role_changes: u64,
+    pub role_changed_by: Option<u64>,
 }
 
 /// The secure visibility rule: clients see what they own, staff see their tenant, admins
@@ -338,6 +347,7 @@ impl Store {
             files,
             next_ticket_id: 504,
             next_note_id: 9004,
+            role_audit: Default::default(),
         }
     }
 }

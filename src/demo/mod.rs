@@ -2,7 +2,7 @@
 //! flaw catalogue, options, and the spawn/shutdown handle tests and the CLI use.
 //!
 //! The portal is a small multi-tenant client portal (invoices, support tickets, files) whose
-//! OpenAPI description lives in `specs/demo-portal.yaml`. Seven authorization flaws are
+//! OpenAPI description lives in `specs/demo-portal.yaml`. Authorization flaws are
 //! planted in it, each identified by a stable id in [`FLAWS`] and switchable through
 //! [`DemoOptions`]; with all of them off ([`DemoOptions::secure`]) a correct scan reports no
 //! violations. Some secure behaviours (a soft 200 denial, a 404 denial, a note filed on a
@@ -88,6 +88,33 @@ pub const FLAWS: &[FlawInfo] = &[
         attack: "bad-auth",
         description: "/me decodes the bearer JWT without checking signature, alg or exp",
     },
+    // ---- attack families beyond ID swaps (property level, parsing, method routing)
+    FlawInfo {
+        id: "ticket-mass-assignment",
+        operation: "PATCH /tickets/{ticketId}",
+        attack: "mass-assignment",
+        description: "a ticket update also binds `tenant_id` and `owner_id` from the body: \
+                      a client moves its ticket into another tenant",
+    },
+    FlawInfo {
+        id: "file-download-param-pollution",
+        operation: "GET /files/download",
+        attack: "param-pollution",
+        description: "with `file_id` given twice, the first is authorized and the last served",
+    },
+    FlawInfo {
+        id: "role-change-method-override",
+        operation: "PUT /admin/users/{userId}/role",
+        attack: "method-override",
+        description: "POST with `X-HTTP-Method-Override: PUT` reaches the role change \
+                      without the admin check, which is wired on the PUT route only",
+    },
+    FlawInfo {
+        id: "notes-malformed-500",
+        operation: "POST /tickets/{ticketId}/notes",
+        attack: "malformed",
+        description: "a note whose `text` is not a string answers 500 instead of 422",
+    },
 ];
 
 /// A seeded portal user. Ids are fixed so tests and engagement files can name them.
@@ -148,6 +175,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/search"),
     ("GET", "/export/invoices.csv"),
     ("GET", "/admin/users"),
+    ("GET", "/admin/users/{userId}"),
     ("PUT", "/admin/users/{userId}/role"),
 ];
 

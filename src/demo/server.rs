@@ -375,6 +375,24 @@ impl TicketStatus {
 struct TicketPatch {
     subject: Option<String>,
     status: Option<TicketStatus>,
+    /// Not part of `TicketUpdate`: read only so the mass-assignment flaw can bind them.
+    tenant_id: Option<String>,
+    owner_id: Option<u64>,
+}
+
+/// FLAW ticket-mass-assignment: the handler binds the whole body onto the ticket, so
+/// `tenant_id` and `owner_id` (which only the platform may set) are taken from the caller.
+/// Securely, fields outside `TicketUpdate` are ignored.
+fn bind_privileged_ticket_fields(state: &AppState, ticket: &mut Ticket, patch: &TicketPatch) {
+    if !state.flaw("ticket-mass-assignment") {
+        return;
+    }
+    if let Some(tenant) = &patch.tenant_id {
+        ticket.tenant_id = tenant.clone();
+    }
+    if let Some(owner) = patch.owner_id {
+        ticket.owner_id = owner;
+    }
 }
 
 async fn update_ticket(
@@ -400,7 +418,7 @@ async fn update_ticket(
     if patch.subject.is_none() && patch.status.is_none() {
         return Err(ApiError::unprocessable("provide subject and/or status"));
     }
-    if let Some(subject) = patch.subject {
+    if let Some(subject) = &patch.subject {
         let subject = subject.trim();
         if subject.is_empty() || subject.chars().count() > 200 {
             return Err(ApiError::unprocessable(
@@ -412,6 +430,7 @@ async fn update_ticket(
     if let Some(status) = patch.status {
         ticket.status = status.as_str().to_string();
     }
+    bind_privileged_ticket_fields(&state, ticket, &patch);
     ticket.updated_at = now_rfc3339();
     Ok(Json(ticket.clone()).into_response())
 }
@@ -421,11 +440,34 @@ struct NoteBody {
     text: String,
 }
 
+/// The note body from raw JSON. Securely a `text` of the wrong type is a 422, like
+/// axum's own typed extractor answers. FLAW notes-malformed-500: the handler reads
+/// `text` with an unchecked cast that fails as a 500 (the demo never panics: it answers
+/// what a caught panic would).
+fn note_body(state: &AppState, raw: serde_json::Value) -> ApiResult<NoteBody> {
+    if state.flaw("notes-malformed-500") {
+        if let Some(text) = raw.get("text") {
+            if !text.is_string() {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error: called `Option::unwrap()` on a `None` value",
+                ));
+            }
+        }
+    }
+    serde_json::from_value(raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid note: {e}"),
+        )
+    })
+}
+
 async fn add_ticket_note(
     State(state): State<Shared>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-    body: Result<Json<NoteBody>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult {
     let caller = authenticate(&state, &headers)?;
     let id = path_id(path)?;
@@ -433,7 +475,8 @@ async fn add_ticket_note(
     let Some(index) = store.tickets.iter().position(|t| t.id == id) else {
         return Err(ApiError::not_found());
     };
-    let Json(body) = body?;
+    let Json(raw) = body?;
+    let body = note_body(&state, raw)?;
     let text = body.text.trim();
     if text.is_empty() || text.chars().count() > 4000 {
         return Err(ApiError::unprocessable("text must be 1 to 4000 characters"));
@@ -489,28 +532,53 @@ async fn list_files(State(state): State<Shared>, headers: HeaderMap) -> ApiResul
     Ok(list(items))
 }
 
+/// Which `file_id` is authorized and which is served. Securely they are one: a repeated
+/// `file_id` is a 400. FLAW file-download-param-pollution: the check reads the first
+/// copy and the download the last, as when a gateway and a backend parse differently.
+fn file_ids<'q>(state: &AppState, query: &'q [(String, String)]) -> ApiResult<(&'q str, &'q str)> {
+    let ids: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "file_id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    match ids.as_slice() {
+        [] => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing query parameter `file_id`",
+        )),
+        [one] => Ok((one, one)),
+        [first, .., last] if state.flaw("file-download-param-pollution") => Ok((first, last)),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "query parameter `file_id` given more than once",
+        )),
+    }
+}
+
 async fn download_file(
     State(state): State<Shared>,
     headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
     let caller = authenticate(&state, &headers)?;
     let Query(query) = query?;
-    let file_id = query.get("file_id").ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "missing query parameter `file_id`")
-    })?;
+    let (checked_id, served_id) = file_ids(&state, &query)?;
     let store = state.store();
-    let file = store
-        .files
-        .iter()
-        .find(|f| f.meta.id.eq_ignore_ascii_case(file_id))
-        .ok_or_else(ApiError::not_found)?;
+    let find = |id: &str| {
+        store
+            .files
+            .iter()
+            .find(|f| f.meta.id.eq_ignore_ascii_case(id))
+            .ok_or_else(ApiError::not_found)
+    };
+    let checked = find(checked_id)?;
     // FLAW file-download-bola skips the check.
     if !state.flaw("file-download-bola")
-        && !visible(&caller, &file.meta.tenant_id, file.meta.owner_id)
+        && !visible(&caller, &checked.meta.tenant_id, checked.meta.owner_id)
     {
         return Err(ApiError::forbidden());
     }
+    let file = find(served_id)?;
     let disposition =
         HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file.meta.name))
             .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
@@ -677,10 +745,21 @@ async fn set_user_role(
     body: Result<Json<RoleBody>, JsonRejection>,
 ) -> ApiResult {
     let caller = authenticate(&state, &headers)?;
-    // No flaw here in any mode: the role check comes first.
+    // No flaw on the PUT route in any mode: the role check comes first.
     if caller.role != "admin" {
         return Err(ApiError::forbidden());
     }
+    change_role(&state, &caller, path, body)
+}
+
+/// The role change itself, shared by the PUT route and the method-override shim; the
+/// admin check belongs to the caller of this function.
+fn change_role(
+    state: &AppState,
+    caller: &User,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<RoleBody>, JsonRejection>,
+) -> ApiResult {
     let id = path_id(path)?;
     let mut store = state.store();
     let user = store
@@ -690,7 +769,69 @@ async fn set_user_role(
         .ok_or_else(ApiError::not_found)?;
     let Json(body) = body?;
     user.role = body.role.as_str().to_string();
-    Ok(Json(user.clone()).into_response())
+    let user = user.clone();
+    let audit = store.role_audit.entry(id).or_default();
+    audit.role_changes += 1;
+    audit.role_changed_by = Some(caller.id);
+    Ok(Json(user).into_response())
+}
+
+/// Any other method on the role route. FLAW role-change-method-override: a legacy shim
+/// forwards `POST` + `X-HTTP-Method-Override: PUT` to the role change, and the admin
+/// check, wired on the PUT route only, never runs. Securely, the override is not
+/// honoured and the method is not allowed.
+async fn role_route_other_methods(
+    State(state): State<Shared>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<RoleBody>, JsonRejection>,
+) -> ApiResult {
+    let override_put = headers
+        .get("x-http-method-override")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("PUT"));
+    if state.flaw("role-change-method-override")
+        && method == axum::http::Method::POST
+        && override_put
+    {
+        let caller = authenticate(&state, &headers)?;
+        return change_role(&state, &caller, path, body);
+    }
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed",
+    ))
+}
+
+/// One user with its role audit trail (admins only, no flaw in any mode).
+async fn get_user(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    if caller.role != "admin" {
+        return Err(ApiError::forbidden());
+    }
+    let id = path_id(path)?;
+    let store = state.store();
+    let user = store
+        .users
+        .iter()
+        .find(|u| u.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    let audit = store.role_audit.get(&id).cloned().unwrap_or_default();
+    Ok(Json(json!({
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "tenant_id": user.tenant_id,
+        "role_changes": audit.role_changes,
+        "role_changed_by": audit.role_changed_by,
+    }))
+    .into_response())
 }
 
 // ---------------------------------------------------------------- router
@@ -716,7 +857,10 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("GET", "/search") => get(search),
         ("GET", "/export/invoices.csv") => get(export_invoices),
         ("GET", "/admin/users") => get(list_users),
-        ("PUT", "/admin/users/{userId}/role") => put(set_user_role),
+        ("GET", "/admin/users/{userId}") => get(get_user),
+        ("PUT", "/admin/users/{userId}/role") => {
+            put(set_user_role).fallback(role_route_other_methods)
+        }
         _ => return None,
     })
 }

@@ -5,12 +5,12 @@ mod leak;
 mod similarity;
 
 pub use leak::body_contains;
-pub use similarity::{is_error_shaped, json_similarity};
+pub use similarity::{is_error_shaped, json_similarity, same_ignoring_volatile};
 
 use crate::discover::ObjectCorpus;
 use crate::engagement::Identity;
 use crate::exec::Exchange;
-use crate::plan::{Attack, Probe};
+use crate::plan::{Attack, Confirm, Probe};
 
 /// JSON bodies at least this similar to the owner's carry the owner's data.
 pub const SIMILAR: f64 = 0.8;
@@ -93,8 +93,20 @@ pub fn judge(
     if status >= 500 {
         return Judgement::new(Verdict::ServerError, format!("answered {status}"));
     }
-    if probe.attack == Attack::ListLeak {
-        return judge_listing(ctx, probe, exchange, status);
+    match probe.attack {
+        Attack::ListLeak => return judge_listing(ctx, probe, exchange, status),
+        // Only a 5xx counts: a refused or an accepted bad body is the server's business.
+        Attack::Malformed => {
+            return Judgement::new(
+                Verdict::Enforced,
+                if (200..300).contains(&status) {
+                    format!("accepted the schema-violating body ({status}); no server error")
+                } else {
+                    format!("refused the schema-violating body with {status}")
+                },
+            )
+        }
+        _ => {}
     }
     if probe.expect_granted {
         return if (200..300).contains(&status) {
@@ -129,14 +141,73 @@ pub fn judge(
         return Judgement::new(Verdict::Enforced, format!("refused with {status}"));
     }
     if let Some(write) = &probe.write {
-        return judge_write(write.readback.is_some(), &write.marker, status, readback);
+        return judge_write(
+            write.readback.is_some(),
+            &write.marker,
+            &write.confirm,
+            status,
+            readback,
+        );
+    }
+    if probe.attack == Attack::ParamPollution {
+        return judge_pollution(ctx, probe, exchange, baseline, status);
     }
     judge_read(ctx, probe, exchange, baseline, status)
+}
+
+/// `param-pollution` answers only one question: was the victim's object served? The
+/// caller's own object, which one of the two copies names, is a legitimate answer, so
+/// similarity (same shape, other data) proves nothing here.
+fn judge_pollution(
+    ctx: &JudgeContext<'_>,
+    probe: &Probe,
+    exchange: &Exchange,
+    baseline: Option<&Exchange>,
+    status: u16,
+) -> Judgement {
+    let json = exchange.json();
+    if let Some(object) = probe.object.and_then(|i| ctx.corpus.objects.get(i)) {
+        if body_contains(&exchange.body, json.as_ref(), object) {
+            let mut j = Judgement::new(
+                Verdict::Violation,
+                format!(
+                    "answered {status} with the victim's object {} {}",
+                    object.resource,
+                    object.id_text()
+                ),
+            );
+            j.leaked.extend(probe.object);
+            return j;
+        }
+    }
+    let Some(baseline) = baseline.filter(|b| b.is_success()) else {
+        return Judgement::new(
+            Verdict::Inconclusive,
+            format!("answered {status}; the victim's owner could not fetch the object to compare"),
+        );
+    };
+    if !exchange.body.is_empty() && exchange.body == baseline.body && !exchange.truncated {
+        let mut j = Judgement::new(
+            Verdict::Violation,
+            format!(
+                "answered {status} with exactly the victim's owner's body ({} bytes)",
+                exchange.body.len()
+            ),
+        );
+        j.similarity = Some(1.0);
+        j.leaked.extend(probe.object);
+        return j;
+    }
+    Judgement::new(
+        Verdict::Enforced,
+        format!("answered {status} without the victim's object"),
+    )
 }
 
 fn judge_write(
     has_readback: bool,
     marker: &str,
+    confirm: &Confirm,
     status: u16,
     readback: Option<ReadBack<'_>>,
 ) -> Judgement {
@@ -156,6 +227,27 @@ fn judge_write(
             "the owner could not read the object back, so the write cannot be confirmed",
         );
     }
+    match confirm {
+        Confirm::Marker => {}
+        Confirm::Fields(fields) => return judge_fields(fields, status, &rb),
+        Confirm::AnyChange => {
+            let changed = match (rb.before.json(), rb.after.json()) {
+                (Some(a), Some(b)) => !same_ignoring_volatile(&a, &b),
+                _ => rb.before.body != rb.after.body,
+            };
+            return if changed {
+                Judgement::new(
+                    Verdict::Violation,
+                    format!("write answered {status} and the owner's read-back changed"),
+                )
+            } else {
+                Judgement::new(
+                    Verdict::Enforced,
+                    format!("write answered {status} but the owner's read-back shows no change"),
+                )
+            };
+        }
+    }
     let contains = |e: &Exchange| String::from_utf8_lossy(&e.body).contains(marker);
     if contains(rb.after) && !contains(rb.before) {
         let mut j = Judgement::new(
@@ -168,6 +260,39 @@ fn judge_write(
     Judgement::new(
         Verdict::Enforced,
         format!("write answered {status} but the owner's read-back shows no change"),
+    )
+}
+
+/// `mass-assignment`: which privileged fields the read-back shows set to the value sent.
+fn judge_fields(
+    fields: &[(String, serde_json::Value)],
+    status: u16,
+    rb: &ReadBack<'_>,
+) -> Judgement {
+    let (before, after) = (rb.before.json(), rb.after.json());
+    let field = |v: &Option<serde_json::Value>, k: &str| v.as_ref().and_then(|v| v.get(k)).cloned();
+    let stored: Vec<String> = fields
+        .iter()
+        .filter(|(k, sent)| {
+            field(&after, k).as_ref() == Some(sent) && field(&before, k).as_ref() != Some(sent)
+        })
+        .map(|(k, sent)| format!("`{k}` = {sent}"))
+        .collect();
+    if stored.is_empty() {
+        return Judgement::new(
+            Verdict::Enforced,
+            format!(
+                "answered {status}; the read-back shows none of the {} privileged field(s) stored",
+                fields.len()
+            ),
+        );
+    }
+    Judgement::new(
+        Verdict::Violation,
+        format!(
+            "answered {status} and the caller's read-back shows privileged field(s) stored: {}",
+            stored.join(", ")
+        ),
     )
 }
 
@@ -331,4 +456,68 @@ fn judge_listing(
     );
     j.leaked = leaked;
     j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn answer(body: serde_json::Value) -> Exchange {
+        Exchange {
+            status: Some(200),
+            body: body.to_string().into_bytes(),
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn mass_assignment_needs_the_sent_value_stored() {
+        let fields = vec![
+            ("tenant_id".to_string(), json!("globex")),
+            ("role".to_string(), json!("admin")),
+        ];
+        let before = answer(json!({"id": 501, "tenant_id": "acme"}));
+        let moved = answer(json!({"id": 501, "tenant_id": "globex"}));
+        let rb = ReadBack {
+            before: &before,
+            after: &moved,
+        };
+        let j = judge_fields(&fields, 200, &rb);
+        assert_eq!(j.verdict, Verdict::Violation);
+        assert!(j.reason.contains("`tenant_id`") && !j.reason.contains("`role`"));
+        // Unchanged, or already holding the value before: nothing was assigned.
+        let rb = ReadBack {
+            before: &before,
+            after: &before,
+        };
+        assert_eq!(judge_fields(&fields, 200, &rb).verdict, Verdict::Enforced);
+        let rb = ReadBack {
+            before: &moved,
+            after: &moved,
+        };
+        assert_eq!(judge_fields(&fields, 200, &rb).verdict, Verdict::Enforced);
+    }
+
+    #[test]
+    fn any_change_ignores_timestamps() {
+        let before = answer(json!({"id": 1, "role": "client", "role_changes": 0, "seen_at": "a"}));
+        let touched = answer(json!({"id": 1, "role": "client", "role_changes": 0, "seen_at": "b"}));
+        let counted = answer(json!({"id": 1, "role": "client", "role_changes": 1, "seen_at": "a"}));
+        let judge = |after: &Exchange| {
+            judge_write(
+                true,
+                "m",
+                &Confirm::AnyChange,
+                200,
+                Some(ReadBack {
+                    before: &before,
+                    after,
+                }),
+            )
+            .verdict
+        };
+        assert_eq!(judge(&touched), Verdict::Enforced);
+        assert_eq!(judge(&counted), Verdict::Violation);
+    }
 }

@@ -81,6 +81,14 @@ pub fn json_similarity(a: &Value, b: &Value) -> f64 {
     inter as f64 / union as f64
 }
 
+/// The same JSON once volatile fields (timestamps, request ids) are set aside.
+pub fn same_ignoring_volatile(a: &Value, b: &Value) -> bool {
+    let (mut la, mut lb) = (BTreeMap::new(), BTreeMap::new());
+    leaves(a, &mut String::new(), &mut la);
+    leaves(b, &mut String::new(), &mut lb);
+    la == lb
+}
+
 /// A 2xx whose JSON body says no: `{"ok": false}`, `{"error": …}` with little else.
 pub fn is_error_shaped(value: &Value) -> bool {
     let Some(o) = value.as_object() else {
@@ -121,6 +129,17 @@ mod tests {
         assert_eq!(json_similarity(&a, &b), 0.0);
         let c = json!({"id": 2, "subject": "b", "owner_id": 2});
         assert!(json_similarity(&a, &c) < 0.5);
+    }
+
+    #[test]
+    fn sameness_skips_volatile_fields() {
+        let a = json!({"id": 1, "role_changes": 0, "updated_at": "x"});
+        let b = json!({"id": 1, "role_changes": 0, "updated_at": "y"});
+        assert!(same_ignoring_volatile(&a, &b));
+        assert!(!same_ignoring_volatile(
+            &a,
+            &json!({"id": 1, "role_changes": 1})
+        ));
     }
 
     #[test]

@@ -63,10 +63,12 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
                 credential: Credential::Forged(forgery),
                 object: object.map(|(i, _)| i),
                 baseline: Some(actor),
+                baseline_request: None,
                 access,
                 expect_granted: false,
                 request: request.clone(),
                 write: None,
+                malformed: None,
                 detail: forgery.describe().to_string(),
             });
         }

@@ -39,10 +39,12 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
                 credential: Credential::Normal,
                 object: object.map(|(i, _)| i),
                 baseline: input.baseline_for(op, object.map(|(_, o)| o)),
+                baseline_request: None,
                 access: Access::Deny,
                 expect_granted: false,
                 request,
                 write,
+                malformed: None,
                 detail: format!(
                     "role `{}` calls an operation it is denied",
                     input.identities[actor].role

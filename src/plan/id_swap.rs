@@ -49,10 +49,12 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
                     credential: Credential::Normal,
                     object: Some(index),
                     baseline: input.baseline_for(op, Some(object)),
+                    baseline_request: None,
                     access,
                     expect_granted: false,
                     request,
                     write,
+                    malformed: None,
                     detail: format!(
                         "{} parameter `{}`",
                         location_name(param.location),

@@ -38,10 +38,12 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
                 credential: Credential::Normal,
                 object: None,
                 baseline: None,
+                baseline_request: None,
                 access,
                 expect_granted: true,
                 request,
                 write: None,
+                malformed: None,
                 detail: "the answer must hold no other tenant's objects".into(),
             });
         }

@@ -6,7 +6,13 @@ mod bad_auth;
 mod escalation;
 mod id_swap;
 mod list_leak;
+mod malformed;
+mod mass_assignment;
+mod method_override;
 mod no_auth;
+mod param_pollution;
+
+pub use malformed::{shrink_body, MalformedCase};
 
 use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::Identity;
@@ -24,6 +30,10 @@ pub enum Attack {
     NoAuth,
     BadAuth,
     Escalation,
+    MassAssignment,
+    ParamPollution,
+    MethodOverride,
+    Malformed,
 }
 
 impl Attack {
@@ -34,6 +44,10 @@ impl Attack {
             Attack::NoAuth => "no-auth",
             Attack::BadAuth => "bad-auth",
             Attack::Escalation => "escalation",
+            Attack::MassAssignment => "mass-assignment",
+            Attack::ParamPollution => "param-pollution",
+            Attack::MethodOverride => "method-override",
+            Attack::Malformed => "malformed",
         }
     }
 }
@@ -52,6 +66,21 @@ pub struct WriteCheck {
     /// `suspicious`, never confirmed.
     pub readback: Option<RequestSpec>,
     pub marker: String,
+    /// How the read-back shows that the write landed.
+    pub confirm: Confirm,
+}
+
+/// What in the read-back proves a write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    /// The marker appears after, not before (the body carried it in a string).
+    Marker,
+    /// Any of these top-level fields took the value sent, having had another before
+    /// (`mass-assignment`: privileged fields the caller must not set).
+    Fields(Vec<(String, serde_json::Value)>),
+    /// The read-back changed at all, volatile fields aside: for bodies with nothing to
+    /// mark (an enum set to the value it already has), seen through audit fields.
+    AnyChange,
 }
 
 #[derive(Debug, Clone)]
@@ -66,12 +95,17 @@ pub struct Probe {
     pub object: Option<usize>,
     /// The identity whose response is the baseline (the owner, or a legitimate caller).
     pub baseline: Option<usize>,
+    /// The request the baseline identity sends, when it is not the probe's own request
+    /// (a polluted query or an overridden method must be compared with the plain one).
+    pub baseline_request: Option<RequestSpec>,
     /// The policy cell for the actor's role on this operation.
     pub access: Access,
     /// What the policy says must happen: `false` = the API must refuse.
     pub expect_granted: bool,
     pub request: RequestSpec,
     pub write: Option<WriteCheck>,
+    /// For `malformed`: how to regenerate (and shrink) the body this probe sends.
+    pub malformed: Option<MalformedCase>,
     /// Where the swapped ID or forged credential went, for the report.
     pub detail: String,
 }
@@ -188,6 +222,9 @@ fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     escalation::plan(input, op, actor, &mut probes);
     no_auth::plan(input, op, actor, &mut probes);
     bad_auth::plan(input, op, actor, &mut probes);
+    param_pollution::plan(input, op, actor, &mut probes);
+    method_override::plan(input, op, actor, &mut probes);
+    malformed::plan(input, op, actor, &mut probes);
     probes
 }
 
@@ -201,6 +238,18 @@ fn pass<'a>(input: &'a PlanInput<'a>, safe: bool) -> impl Iterator<Item = Probe>
         })
 }
 
+/// Mass assignment goes last: on a flawed target its writes move objects between
+/// tenants, and no other write should be judged on a moved object.
+fn mass_assignment_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
+    (0..input.api.operations.len()).flat_map(move |op| {
+        (0..input.identities.len()).flat_map(move |actor| {
+            let mut probes = Vec::new();
+            mass_assignment::plan(input, op, actor, &mut probes);
+            probes
+        })
+    })
+}
+
 /// The plan, as a lazy iterator: probes are built one (operation, actor) batch at a time,
 /// so memory stays flat however large the plan. Reads come first, writes last, so no read
 /// judges data an earlier write in the same run has changed. Probe ids count from 0 in
@@ -208,6 +257,7 @@ fn pass<'a>(input: &'a PlanInput<'a>, safe: bool) -> impl Iterator<Item = Probe>
 pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
     pass(input, true)
         .chain(pass(input, false))
+        .chain(mass_assignment_pass(input))
         .enumerate()
         .map(move |(i, mut p)| {
             p.id = i;
@@ -216,10 +266,62 @@ pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
                 if let Some(body) = &mut p.request.json {
                     replace_marker(body, &w.marker, &marker);
                 }
+                if let Confirm::Fields(fields) = &mut w.confirm {
+                    for (_, value) in fields.iter_mut() {
+                        replace_marker(value, &w.marker, &marker);
+                    }
+                }
                 w.marker = marker;
             }
             p
         })
+}
+
+/// Sets the body's top-level fields that `object` already has to their current values,
+/// so the request by itself changes nothing (only what an attack adds can).
+fn keep_current_values(body: &mut serde_json::Value, object: &Object) {
+    if let serde_json::Value::Object(map) = body {
+        for (k, v) in map.iter_mut() {
+            if let Some(current) = object.fields.get(k) {
+                *v = current.clone();
+            }
+        }
+    }
+}
+
+/// The top-level properties of a JSON schema (`allOf` parts merged), each resolved.
+fn properties<'a>(
+    api: &'a Api,
+    schema: &'a serde_json::Value,
+) -> Vec<(&'a str, &'a serde_json::Value)> {
+    let schema = api.resolve(schema);
+    let mut out: Vec<(&str, &serde_json::Value)> = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), api.resolve(v)))
+        .collect();
+    for part in schema
+        .get("allOf")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+    {
+        out.extend(properties(api, part));
+    }
+    out
+}
+
+/// The JSON schema of an operation's first success response.
+fn response_schema(operation: &crate::spec::Operation) -> Option<&serde_json::Value> {
+    operation
+        .responses
+        .iter()
+        .filter(|r| r.status.starts_with('2'))
+        .flat_map(|r| r.content.iter())
+        .find(|m| m.content_type.contains("json"))
+        .and_then(|m| m.schema.as_ref())
 }
 
 /// Writes are planned with a placeholder marker; the final one depends on the probe id.
@@ -250,9 +352,18 @@ fn request_for(
         None
     } else {
         let readback = input.readback_for(op, &request);
+        let carries_marker = request
+            .json
+            .as_ref()
+            .is_some_and(|b| b.to_string().contains(PLACEHOLDER_MARKER));
         Some(WriteCheck {
             readback,
             marker: PLACEHOLDER_MARKER.to_string(),
+            confirm: if carries_marker || request.json.is_none() {
+                Confirm::Marker
+            } else {
+                Confirm::AnyChange
+            },
         })
     };
     Some((request, write))

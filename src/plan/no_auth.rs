@@ -33,10 +33,12 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
             credential: Credential::Omitted,
             object: object.map(|(i, _)| i),
             baseline: input.baseline_for(op, object.map(|(_, o)| o)),
+            baseline_request: None,
             access: Access::Deny,
             expect_granted: false,
             request,
             write,
+            malformed: None,
             detail: "no credentials".into(),
         });
     }

@@ -222,3 +222,174 @@ fn no_auth_escalation_and_bad_auth_cover_their_operations() {
     let leaks = ops(Attack::ListLeak);
     assert!(leaks.contains("GET /search") && leaks.contains("GET /invoices"));
 }
+
+#[test]
+fn mass_assignment_targets_own_objects_with_privileged_fields() {
+    let f = fixture();
+    assert!(plan_of(&f, false)
+        .iter()
+        .all(|p| p.attack != Attack::MassAssignment));
+    let probes = plan_of(&f, true);
+    let mass: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.attack == Attack::MassAssignment)
+        .collect();
+    let ops: std::collections::BTreeSet<String> = mass.iter().map(|p| op_key(&f, p)).collect();
+    assert!(ops.contains("PATCH /tickets/{ticketId}"), "{ops:?}");
+    for p in &mass {
+        let o = &f.corpus.objects[p.object.expect("object")];
+        assert_eq!(o.owner, p.actor, "{p:?}");
+        let write = p.write.as_ref().expect("write");
+        assert!(write.readback.is_some());
+        let Confirm::Fields(fields) = &write.confirm else {
+            panic!("mass assignment confirms fields: {p:?}");
+        };
+        let body = p.request.json.as_ref().expect("body");
+        for (name, value) in fields {
+            assert_ne!(
+                name, "owner_id",
+                "the caller's own object is never handed away"
+            );
+            assert_eq!(body.get(name), Some(value));
+            assert!(!value.to_string().contains(PLACEHOLDER_MARKER), "{value}");
+        }
+    }
+    let patch = mass
+        .iter()
+        .find(|p| op_key(&f, p) == "PATCH /tickets/{ticketId}")
+        .expect("patch");
+    let body = patch.request.json.as_ref().expect("body");
+    assert_eq!(body["role"], "admin");
+    assert!(body.get("tenant_id").is_some() && body.get("owner_id").is_none());
+    assert!(body.get("subject").is_some(), "the normal body stays");
+}
+
+#[test]
+fn param_pollution_sends_both_orders_and_compares_with_the_plain_request() {
+    let f = fixture();
+    let probes = plan_of(&f, false);
+    let pollution: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.attack == Attack::ParamPollution)
+        .collect();
+    assert!(!pollution.is_empty());
+    let alice: Vec<&&Probe> = pollution.iter().filter(|p| p.actor == 0).collect();
+    assert_eq!(alice.len(), 2);
+    let (mine, theirs) = (
+        "aaaaaaaa-0000-4000-8000-000000000001".to_string(),
+        "bbbbbbbb-0000-4000-8000-000000000002".to_string(),
+    );
+    let id = "file_id".to_string();
+    assert_eq!(
+        alice[0].request.query,
+        vec![(id.clone(), mine.clone()), (id.clone(), theirs.clone())]
+    );
+    assert_eq!(
+        alice[1].request.query,
+        vec![(id.clone(), theirs.clone()), (id.clone(), mine)]
+    );
+    for p in &alice {
+        assert_eq!(op_key(&f, p), "GET /files/download");
+        assert_eq!(p.baseline, Some(1));
+        let plain = p.baseline_request.as_ref().expect("plain request");
+        assert_eq!(plain.query, vec![(id.clone(), theirs.clone())]);
+    }
+}
+
+#[test]
+fn method_override_posts_denied_operations_with_each_variant() {
+    let f = fixture();
+    assert!(plan_of(&f, false)
+        .iter()
+        .all(|p| p.attack != Attack::MethodOverride));
+    let probes = plan_of(&f, true);
+    let over: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.attack == Attack::MethodOverride)
+        .collect();
+    assert!(!over.is_empty());
+    for p in &over {
+        assert_eq!(p.request.method, Method::Post);
+        assert_eq!(p.access, Access::Deny);
+        assert_ne!(f.identities[p.actor].role, "admin");
+    }
+    let role: Vec<&&Probe> = over
+        .iter()
+        .filter(|p| op_key(&f, p) == "PUT /admin/users/{userId}/role" && p.actor == 0)
+        .collect();
+    assert_eq!(role.len(), 4);
+    assert!(role[0]
+        .request
+        .headers
+        .contains(&("X-HTTP-Method-Override".into(), "PUT".into())));
+    assert!(role[3]
+        .request
+        .query
+        .contains(&("_method".into(), "PUT".into())));
+    let write = role[0].write.as_ref().expect("a write");
+    assert_eq!(write.confirm, Confirm::AnyChange);
+    assert_eq!(
+        write.readback.as_ref().map(|r| r.path.as_str()),
+        Some("/admin/users/1")
+    );
+    // A denied read is compared with the legitimate caller's plain GET.
+    let read = over
+        .iter()
+        .find(|p| op_key(&f, p) == "GET /admin/users")
+        .expect("denied read");
+    assert!(read.write.is_none());
+    assert_eq!(
+        read.baseline_request.as_ref().map(|r| r.method),
+        Some(Method::Get)
+    );
+}
+
+#[test]
+fn malformed_bodies_are_deterministic_distinct_and_replayable() {
+    let f = fixture();
+    let probes = plan_of(&f, true);
+    let bad: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.attack == Attack::Malformed)
+        .collect();
+    let notes: Vec<&&Probe> = bad
+        .iter()
+        .filter(|p| op_key(&f, p) == "POST /tickets/{ticketId}/notes")
+        .collect();
+    assert!(notes.len() >= 8, "{}", notes.len());
+    let bodies: Vec<String> = notes
+        .iter()
+        .map(|p| {
+            p.request
+                .json
+                .as_ref()
+                .map(|b| b.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = bodies.iter().collect();
+    assert_eq!(unique.len(), bodies.len());
+    assert!(notes.iter().any(|p| p
+        .request
+        .json
+        .as_ref()
+        .is_some_and(|b| b.get("text").is_some_and(|t| !t.is_string()))));
+    for p in &bad {
+        assert!(p.malformed.is_some() && p.write.is_some());
+        assert!(p.write.as_ref().is_some_and(|w| w.readback.is_none()));
+    }
+    // The role route never receives a valid role from the fuzzer.
+    for p in bad
+        .iter()
+        .filter(|p| op_key(&f, p) == "PUT /admin/users/{userId}/role")
+    {
+        let role = p.request.json.as_ref().and_then(|b| b.get("role"));
+        assert!(
+            !matches!(
+                role.and_then(|r| r.as_str()),
+                Some("client" | "staff" | "admin")
+            ),
+            "{role:?}"
+        );
+    }
+}

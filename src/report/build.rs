@@ -6,7 +6,7 @@ use crate::engagement::{Auth, Identity, LoginCapture};
 use crate::exec::{Exchange, LatencySummary};
 use crate::judge::{Judgement, Verdict};
 use crate::matrix::Policy;
-use crate::plan::Probe;
+use crate::plan::{Attack, Probe};
 use crate::request::{Credential, RequestSpec};
 use crate::spec::Api;
 use sha2::{Digest, Sha256};
@@ -285,6 +285,8 @@ fn finding(
             )
         })
         .collect();
+    let relation = relation(input, p, &leaked);
+    let is_write = !input.api.operations[p.op].method.is_safe();
     let body = &first.exchange.body;
     let excerpt = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
     let mut exchanges = group.exchanges.clone();
@@ -304,7 +306,9 @@ fn finding(
         operation,
         actor: party(actor),
         victim: victim_of(input.corpus, input.identities, p),
-        relation: relation(input, p, &leaked).to_string(),
+        relation: relation.to_string(),
+        severity: severity(verdict, p.attack, relation, is_write),
+        owasp: owasp(verdict, p.attack),
         request: RequestInfo {
             method: p.request.method.to_string(),
             url: first.url.clone(),
@@ -323,6 +327,35 @@ fn finding(
         },
         curl: curl_command(&first.url, &p.request, actor, p.credential),
         exchanges,
+    }
+}
+
+/// How bad a finding is, from what was reached and whether it was written.
+pub fn severity(verdict: Verdict, attack: Attack, relation: &str, is_write: bool) -> &'static str {
+    match verdict {
+        Verdict::Violation => {}
+        // A 500, a granted status without proven data, a redirect: worth a look, no more.
+        _ => return "low",
+    }
+    match (relation, is_write, attack) {
+        ("cross-tenant", true, _) => "critical",
+        ("cross-tenant", false, _) => "high",
+        (_, _, Attack::MassAssignment) => "high",
+        _ => "medium",
+    }
+}
+
+/// The OWASP API Security Top 10 (2023) category of a finding.
+pub fn owasp(verdict: Verdict, attack: Attack) -> &'static str {
+    if verdict == Verdict::ServerError {
+        return "API8:2023 Security Misconfiguration";
+    }
+    match attack {
+        Attack::IdSwap | Attack::ListLeak | Attack::ParamPollution => "API1:2023 BOLA",
+        Attack::NoAuth | Attack::BadAuth => "API2:2023 Broken Authentication",
+        Attack::MassAssignment => "API3:2023 BOPLA",
+        Attack::Escalation | Attack::MethodOverride => "API5:2023 BFLA",
+        Attack::Malformed => "API8:2023 Security Misconfiguration",
     }
 }
 
@@ -465,6 +498,38 @@ mod tests {
             "curl -sS -X PATCH 'http://h/tickets/5' -H \"Authorization: $ROLEGRID_ALICE_CREDENTIAL\" -H 'Content-Type: application/json' --data '{\"subject\":\"it'\\''s\"}'"
         );
         assert!(!cmd.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn severity_and_owasp() {
+        let v = Verdict::Violation;
+        assert_eq!(
+            severity(v, Attack::IdSwap, "cross-tenant", true),
+            "critical"
+        );
+        assert_eq!(severity(v, Attack::IdSwap, "cross-tenant", false), "high");
+        assert_eq!(
+            severity(v, Attack::ListLeak, "same-tenant", false),
+            "medium"
+        );
+        assert_eq!(severity(v, Attack::Escalation, "none", false), "medium");
+        assert_eq!(severity(v, Attack::MassAssignment, "own", true), "high");
+        assert_eq!(
+            severity(Verdict::Suspicious, Attack::IdSwap, "cross-tenant", false),
+            "low"
+        );
+        assert_eq!(
+            severity(Verdict::ServerError, Attack::Malformed, "own", true),
+            "low"
+        );
+        assert_eq!(owasp(v, Attack::MassAssignment), "API3:2023 BOPLA");
+        assert_eq!(owasp(v, Attack::MethodOverride), "API5:2023 BFLA");
+        assert_eq!(owasp(v, Attack::BadAuth), "API2:2023 Broken Authentication");
+        assert_eq!(owasp(v, Attack::ParamPollution), "API1:2023 BOLA");
+        assert_eq!(
+            owasp(Verdict::ServerError, Attack::Malformed),
+            "API8:2023 Security Misconfiguration"
+        );
     }
 
     #[test]

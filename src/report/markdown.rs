@@ -117,15 +117,17 @@ pub fn to_markdown(report: &Report) -> String {
             "No findings: every probe was refused as the matrix requires, or was inconclusive.\n"
         );
     } else {
-        let _ = writeln!(md, "| id | verdict | attack | operation | actor | victim | relation | status | exchanges |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---:|---:|");
+        let _ = writeln!(md, "| id | severity | verdict | attack | OWASP | operation | actor | victim | relation | status | exchanges |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---:|---:|");
         for f in &report.findings {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | `{}` | {} ({}) | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | `{}` | {} ({}) | {} | {} | {} | {} |",
                 f.id,
+                f.severity,
                 f.verdict,
                 f.attack,
+                f.owasp,
                 cell(&f.operation),
                 cell(&f.actor.identity),
                 cell(&f.actor.role),

@@ -82,6 +82,12 @@ pub struct Finding {
     pub victim: Option<Party>,
     /// `cross-tenant`, `same-tenant`, `own`, or `none` when no victim is at stake.
     pub relation: String,
+    /// `critical` (write across tenants), `high` (read across tenants, privileged
+    /// properties written), `medium` (within a tenant, function level), `low` (doubts,
+    /// existence leaks, server errors).
+    pub severity: &'static str,
+    /// The OWASP API Security Top 10 (2023) category, e.g. `API1:2023 BOLA`.
+    pub owasp: &'static str,
     pub request: RequestInfo,
     pub status: Option<u16>,
     pub evidence: Evidence,

@@ -1,0 +1,92 @@
+//! `param-pollution`: an ID query parameter sent twice, the caller's own ID and a victim's,
+//! in both orders. A server that authorizes one copy and serves the other leaks the
+//! victim's object; the baseline is the victim's owner asking for it plainly.
+
+use super::{request_for, Attack, PlanInput, Probe};
+use crate::matrix::Access;
+use crate::request::Credential;
+use crate::spec::ParamLocation;
+use std::collections::BTreeSet;
+
+/// Plans the probes of one operation sent by one actor.
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut Vec<Probe>) {
+    for op in std::iter::once(op) {
+        if !input.sendable(op) || !input.api.operations[op].method.is_safe() {
+            continue;
+        }
+        let Some((param, resource)) = input.id_param(op) else {
+            continue;
+        };
+        if param.location != ParamLocation::Query {
+            continue;
+        }
+        for actor in std::iter::once(for_actor) {
+            if input.identities[actor].is_anonymous() {
+                continue;
+            }
+            let Some(access) = input.access(op, actor) else {
+                continue;
+            };
+            if !matches!(access, Access::Own | Access::Tenant) {
+                continue;
+            }
+            let Some((_, own)) = input
+                .corpus
+                .of_resource(resource)
+                .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
+            else {
+                continue;
+            };
+            // One victim object per other owner is enough to show the pattern.
+            let mut owners = BTreeSet::new();
+            for (index, victim) in input.corpus.of_resource(resource) {
+                if victim.owner == actor
+                    || input.may_reach(op, actor, victim)
+                    || !owners.insert(victim.owner)
+                {
+                    continue;
+                }
+                let Some((plain, _)) = request_for(input, op, Some(victim)) else {
+                    continue;
+                };
+                let (mine, theirs) = (own.id_text(), victim.id_text());
+                for (first, last, order) in [
+                    (&mine, &theirs, "own ID first, victim's last"),
+                    (&theirs, &mine, "victim's ID first, own last"),
+                ] {
+                    let mut request = plain.clone();
+                    let at = request
+                        .query
+                        .iter()
+                        .position(|(k, _)| *k == param.name)
+                        .unwrap_or(request.query.len());
+                    request.query.retain(|(k, _)| *k != param.name);
+                    request.query.insert(
+                        at.min(request.query.len()),
+                        (param.name.clone(), last.clone()),
+                    );
+                    request.query.insert(
+                        at.min(request.query.len()),
+                        (param.name.clone(), first.clone()),
+                    );
+                    out.push(Probe {
+                        id: 0,
+                        attack: Attack::ParamPollution,
+                        op,
+                        actor,
+                        credential: Credential::Normal,
+                        object: Some(index),
+                        baseline: input.baseline_for(op, Some(victim)),
+                        baseline_request: Some(plain.clone()),
+                        access,
+                        expect_granted: false,
+                        request,
+                        write: None,
+                        malformed: None,
+                        detail: format!("query parameter `{}` twice: {order}", param.name),
+                    });
+                }
+            }
+        }
+    }
+}
