@@ -72,9 +72,10 @@ pub fn summary_text(report: &Report) -> String {
                 .map(|v| format!(" → {}", v.identity))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "  {:<4} {:<15} {:<11} {:<width$}  {}{}  [{}]\n",
+                "  {:<4} {:<15} {:<8} {:<15} {:<width$}  {}{}  [{}]\n",
                 f.id,
                 f.verdict,
+                f.severity,
                 f.attack,
                 f.operation,
                 f.actor.identity,
