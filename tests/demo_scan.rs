@@ -37,7 +37,7 @@ async fn scan_throttled(
     .await
     .expect("scan completes");
     server.shutdown().await;
-    assert_eq!(outcome.files.len(), 2);
+    assert_eq!(outcome.files.len(), 3);
     let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
     (serde_json::from_str(&text).expect("report is JSON"), dir)
 }
@@ -411,5 +411,37 @@ async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
     assert!(
         warnings.contains("renewed"),
         "no re-login happened, so this test proved nothing: {warnings}"
+    );
+}
+
+#[tokio::test]
+async fn observed_matrix_equals_the_declared_one_only_when_secure() {
+    let declared = rolegrid::demo_scan::DEMO_MATRIX;
+    let passwords = DemoOptions::random_passwords();
+    let (_, dir) = scan(
+        DemoOptions::new(passwords.clone()).secure(),
+        passwords.clone(),
+    )
+    .await;
+    let observed =
+        std::fs::read_to_string(dir.path().join("matrix-observed.csv")).expect("observed matrix");
+    assert_eq!(
+        observed, declared,
+        "the secure portal behaves exactly as declared"
+    );
+    let (_, dir) = scan(DemoOptions::new(passwords.clone()), passwords).await;
+    let observed =
+        std::fs::read_to_string(dir.path().join("matrix-observed.csv")).expect("observed matrix");
+    assert!(
+        observed.contains("GET /admin/users,deny,allow,allow,allow\n"),
+        "{observed}"
+    );
+    assert!(
+        observed.contains("GET /invoices/{invoiceId},deny,allow,allow,allow\n"),
+        "{observed}"
+    );
+    assert!(
+        observed.contains("GET /export/invoices.csv,allow,"),
+        "{observed}"
     );
 }

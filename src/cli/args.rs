@@ -23,6 +23,36 @@ pub enum Command {
     Demo(DemoArgs),
     /// List a spec's operations: security, ID parameters, and what the planner can do.
     Ops(OpsArgs),
+    /// Role matrices for product owners: a draft from the spec, or the observed one.
+    #[command(subcommand)]
+    Matrix(MatrixCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MatrixCommand {
+    /// Write a starting matrix CSV from a spec, to correct in a spreadsheet.
+    Draft {
+        /// OpenAPI 3.0/3.1 or Swagger 2.0 document.
+        spec: PathBuf,
+        /// Role columns, narrowest first (anonymous is always allowed as a name).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "anonymous,client,staff,admin"
+        )]
+        roles: Vec<String>,
+        /// Write here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// The matrix as the API behaved in a scan (from its report.json), with the differences.
+    Observed {
+        /// A report.json written by `rolegrid scan` or `rolegrid demo`.
+        report: PathBuf,
+        /// Write the observed matrix CSV here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

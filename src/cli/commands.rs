@@ -1,6 +1,6 @@
 //! `scan` and `demo`: validated inputs → library calls → summary on stdout → exit code.
 
-use super::args::{Cli, Command, DemoArgs, OpsArgs, ScanArgs};
+use super::args::{Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
 use super::exit;
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
@@ -16,6 +16,89 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Scan(args) => scan_command(args).await,
         Command::Demo(args) => demo_command(args).await,
         Command::Ops(args) => ops_command(args),
+        Command::Matrix(command) => matrix_command(command),
+    }
+}
+
+fn write_or_print(output: Option<&std::path::Path>, text: &str) -> Result<(), String> {
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => {
+            print_stdout(text);
+            Ok(())
+        }
+    }
+}
+
+fn matrix_command(command: MatrixCommand) -> u8 {
+    match command {
+        MatrixCommand::Draft {
+            spec,
+            roles,
+            output,
+        } => {
+            let api = match spec::load(&spec) {
+                Ok(api) => api,
+                Err(e) => return fail(exit::BAD_INPUT, e),
+            };
+            if roles.is_empty() || roles.iter().any(|r| r.trim().is_empty()) {
+                return fail(
+                    exit::BAD_INPUT,
+                    "--roles needs at least one non-empty role name",
+                );
+            }
+            match write_or_print(output.as_deref(), &rolegrid::matrix::draft(&api, &roles)) {
+                Ok(()) => exit::CLEAN,
+                Err(e) => fail(exit::RUN_FAILURE, e),
+            }
+        }
+        MatrixCommand::Observed { report, output } => {
+            let text = match std::fs::read_to_string(&report) {
+                Ok(t) => t,
+                Err(e) => {
+                    return fail(
+                        exit::BAD_INPUT,
+                        format!("cannot read {}: {e}", report.display()),
+                    )
+                }
+            };
+            let json: serde_json::Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    return fail(
+                        exit::BAD_INPUT,
+                        format!("{}:{}: not JSON: {e}", report.display(), e.line()),
+                    )
+                }
+            };
+            let observed = match rolegrid::matrix::observed::from_report(&json) {
+                Ok(o) => o,
+                Err(e) => return fail(exit::BAD_INPUT, format!("{}: {e}", report.display())),
+            };
+            if let Err(e) = write_or_print(output.as_deref(), &observed.to_csv()) {
+                return fail(exit::RUN_FAILURE, e);
+            }
+            let differences = observed.differences();
+            let mut summary = if differences.is_empty() {
+                "observed matrix equals the declared one\n".to_string()
+            } else {
+                format!(
+                    "{} cell(s) differ from the declared matrix:\n",
+                    differences.len()
+                )
+            };
+            for d in &differences {
+                summary.push_str(&format!("  {d}\n"));
+            }
+            eprint!("{summary}");
+            if differences.is_empty() {
+                exit::CLEAN
+            } else {
+                exit::VIOLATIONS
+            }
+        }
     }
 }
 

@@ -1,6 +1,11 @@
 //! The role matrix: a CSV a product owner edits (operations × roles → access), validated
 //! against the spec and the engagement into a [`Policy`] the planner and the judge read.
 
+mod draft;
+pub mod observed;
+
+pub use draft::draft;
+
 use crate::spec::Api;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -23,7 +23,8 @@ pub enum ReportError {
     Serialise(#[from] serde_json::Error),
 }
 
-/// Writes `report.json` and `report.md` into `dir` (created if missing); returns their paths.
+/// Writes `report.json`, `report.md` and `matrix-observed.csv` (the matrix as the API
+/// behaved, for the product owner) into `dir`, created if missing; returns their paths.
 pub fn write_all(
     report: &Report,
     dir: &Path,
@@ -34,7 +35,16 @@ pub fn write_all(
         source,
     })?;
     let json = serde_json::to_string_pretty(report)? + "\n";
-    let outputs = [("report.json", json), ("report.md", to_markdown(report))];
+    let observed = serde_json::to_value(report)
+        .ok()
+        .and_then(|v| crate::matrix::observed::from_report(&v).ok())
+        .map(|o| o.to_csv())
+        .unwrap_or_default();
+    let outputs = [
+        ("report.json", json),
+        ("report.md", to_markdown(report)),
+        ("matrix-observed.csv", observed),
+    ];
     let mut paths = Vec::new();
     for (name, text) in outputs {
         let path = dir.join(name);
