@@ -488,4 +488,123 @@ mod tests {
         assert_eq!(parts.headers[0].0, "cookie");
         assert_eq!(parts.headers[0].1.expose(), "sid=v");
     }
+
+    /// The demo portal, and an authenticator pointed at it.
+    async fn portal(
+        ttl: Duration,
+    ) -> (
+        crate::demo::RunningDemo,
+        std::collections::BTreeMap<String, String>,
+        reqwest::Client,
+        url::Url,
+    ) {
+        let passwords = crate::demo::DemoOptions::random_passwords();
+        let mut options = crate::demo::DemoOptions::new(passwords.clone()).secure();
+        options.token_ttl = ttl;
+        let demo = crate::demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("portal");
+        let base = url::Url::parse(&demo.base_url()).expect("url");
+        (demo, passwords, reqwest::Client::new(), base)
+    }
+
+    fn identity(auth: Auth) -> Identity {
+        Identity {
+            name: "x".into(),
+            tenant: None,
+            role: "r".into(),
+            auth,
+        }
+    }
+
+    fn oauth_password(password: &str) -> Auth {
+        Auth::OAuth2(OAuth2Flow {
+            token_url: "/oauth/token".into(),
+            grant: Grant::Password {
+                username: "alice@acme.test".into(),
+                password: Secret::new(password),
+            },
+            client_id: crate::demo::WEB_CLIENT.into(),
+            client_secret: None,
+            scope: None,
+            client_auth: ClientAuth::Body,
+        })
+    }
+
+    #[tokio::test]
+    async fn oauth2_tries_the_refresh_token_before_a_full_grant() {
+        let (demo, passwords, client, base) = portal(Duration::from_secs(10)).await;
+        let redactor = Redactor::new();
+        let auth = Authenticator {
+            client: &client,
+            base: &base,
+            redactor: &redactor,
+        };
+        let good = identity(oauth_password(&passwords["alice@acme.test"]));
+        let first = auth.obtain(&good, None).await.expect("password grant");
+        let refresh = first.refresh_token.clone().expect("a refresh token");
+        assert!(first.renew_at.is_some());
+        // Every value the grant produced is registered before anyone can print it.
+        assert_eq!(
+            redactor.scrub(refresh.expose()),
+            crate::engagement::REDACTED
+        );
+        let Attach::Header { value, .. } = &first.credential else {
+            panic!("bearer header expected")
+        };
+        assert_eq!(redactor.scrub(value.expose()), crate::engagement::REDACTED);
+
+        // With a wrong password, only the refresh grant can succeed: it is tried first.
+        let wrong = identity(oauth_password("not-the-password"));
+        let renewed = auth
+            .obtain(&wrong, Some(&first))
+            .await
+            .expect("refresh grant");
+        let rotated = renewed.refresh_token.clone().expect("rotated");
+        assert_ne!(rotated.expose(), refresh.expose());
+        // The used refresh token no longer works, so the full grant runs (and fails here).
+        let err = auth
+            .obtain(&wrong, Some(&first))
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            err.contains("password grant") && err.contains("invalid_grant"),
+            "{err}"
+        );
+        // ...and with the right password the fallback succeeds.
+        assert!(auth.obtain(&good, Some(&first)).await.is_ok());
+        demo.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn login_registers_cookies_csrf_and_captures() {
+        let (demo, passwords, client, base) = portal(Duration::from_secs(10)).await;
+        let redactor = Redactor::new();
+        let auth = Authenticator {
+            client: &client,
+            base: &base,
+            redactor: &redactor,
+        };
+        let text = format!(
+            "target: {base}\nspec: s\nmatrix: m\nidentities:\n  - name: carol\n    role: staff\n    auth:\n      login:\n        path: /auth/session\n        form: {{email: carol@acme.test, password: \"${{PW}}\"}}\n        cookie: portal_session\n        csrf: {{from: header, name: X-CSRF-Token}}\n"
+        );
+        let env = crate::engagement::EnvSource::default().with("PW", &passwords["carol@acme.test"]);
+        let engagement =
+            crate::engagement::Engagement::parse(&text, std::path::Path::new("e.yaml"), &env)
+                .expect("valid");
+        let live = auth
+            .obtain(&engagement.identities[0], None)
+            .await
+            .expect("login");
+        let Attach::Cookie { name, value } = &live.credential else {
+            panic!("cookie expected")
+        };
+        assert_eq!(name, "portal_session");
+        assert_eq!(redactor.scrub(value.expose()), crate::engagement::REDACTED);
+        let (header, csrf) = live.csrf.clone().expect("csrf");
+        assert_eq!(header, "X-CSRF-Token");
+        assert_eq!(redactor.scrub(csrf.expose()), crate::engagement::REDACTED);
+        demo.shutdown().await;
+    }
 }
