@@ -182,15 +182,7 @@ async fn shrink_server_error(shared: &Shared<'_>, r: &mut ProbeResult) {
 }
 
 fn auth_kind(auth: &Auth) -> &'static str {
-    match auth {
-        Auth::None => "none",
-        Auth::Header { .. } => "header",
-        Auth::Cookie { .. } => "cookie",
-        Auth::Login(flow) => match flow.capture {
-            crate::engagement::LoginCapture::Token { .. } => "login (token)",
-            crate::engagement::LoginCapture::Cookie { .. } => "login (cookie)",
-        },
-    }
+    auth.kind()
 }
 
 fn progress_bar(len: usize, visible: bool) -> indicatif::ProgressBar {

@@ -19,9 +19,15 @@
 //! # }
 //! ```
 
+mod auth_extra;
 mod data;
 mod jwt;
 mod server;
+
+pub use auth_extra::{
+    DemoService, API_KEY_COOKIE, API_KEY_HEADER, API_KEY_QUERY, AUTH_TOKEN_HEADER, CSRF_COOKIE,
+    CSRF_HEADER, SERVICES, WEB_CLIENT,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -177,13 +183,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/users"),
     ("GET", "/admin/users/{userId}"),
     ("PUT", "/admin/users/{userId}/role"),
+    ("POST", "/auth/session"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/logout"),
+    ("POST", "/oauth/token"),
 ];
 
 /// How to run the portal: which flaws are planted, who can log in, how long tokens live.
 #[derive(Clone)]
 pub struct DemoOptions {
     pub enabled_flaws: BTreeSet<String>,
-    /// email → password; users missing here cannot log in.
+    /// email (or service client id, see [`SERVICES`]) → password; principals missing
+    /// here cannot sign in. A service's password is its API key and OAuth2 client secret.
     pub passwords: BTreeMap<String, String>,
     pub token_ttl: Duration,
 }
@@ -246,18 +257,20 @@ impl DemoOptions {
         Ok(self)
     }
 
-    /// A fresh random 24-character alphanumeric password for every seeded user.
+    /// A fresh random 24-character alphanumeric password for every seeded user and service.
     pub fn random_passwords() -> BTreeMap<String, String> {
         let mut rng = rand::thread_rng();
         USERS
             .iter()
-            .map(|user| {
+            .map(|user| user.email)
+            .chain(SERVICES.iter().map(|service| service.client_id))
+            .map(|principal| {
                 let password: String = (&mut rng)
                     .sample_iter(&Alphanumeric)
                     .take(24)
                     .map(char::from)
                     .collect();
-                (user.email.to_string(), password)
+                (principal.to_string(), password)
             })
             .collect()
     }

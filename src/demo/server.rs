@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put, MethodRouter};
 use axum::{Json, Router};
@@ -19,12 +20,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::data::{now_rfc3339, unix_now, visible, Note, Store, Ticket, User};
-use super::{jwt, DemoOptions, ROUTES};
+use super::{auth_extra, jwt, DemoOptions, ROUTES};
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 
 /// The session cookie's name, as declared in the spec's `cookieAuth` scheme.
-const SESSION_COOKIE: &str = "portal_session";
+pub(crate) const SESSION_COOKIE: &str = "portal_session";
 
 /// Stands in for "forever" when a configured TTL overflows `Instant`.
 const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 86_400);
@@ -33,16 +34,19 @@ const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 86_400);
 const MAX_QUERY_CHARS: usize = 200;
 
 pub(crate) struct AppState {
-    options: DemoOptions,
+    pub(crate) options: DemoOptions,
     /// HS256 key, fresh per server start so tokens never outlive their server.
-    secret: [u8; 32],
+    pub(crate) secret: [u8; 32],
     store: Mutex<Store>,
     sessions: Mutex<HashMap<String, Session>>,
+    pub(crate) auth: auth_extra::AuthState,
 }
 
-struct Session {
-    user_id: u64,
-    expires: Instant,
+pub(crate) struct Session {
+    pub(crate) user_id: u64,
+    pub(crate) expires: Instant,
+    /// Set for form sessions (`POST /auth/session`): unsafe requests must repeat it.
+    pub(crate) csrf: Option<String>,
 }
 
 impl AppState {
@@ -52,16 +56,17 @@ impl AppState {
             secret: rand::thread_rng().gen(),
             store: Mutex::new(Store::seed()),
             sessions: Mutex::new(HashMap::new()),
+            auth: Default::default(),
         }
     }
 
     // A handler that panicked mid-update cannot leave the store half-written in a way that
     // matters for a demo, so a poisoned lock is simply taken over.
-    fn store(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+    pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -78,7 +83,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
         ApiError {
             status,
             message: message.into(),
@@ -124,18 +129,22 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-type ApiResult<T = Response> = Result<T, ApiError>;
+pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 
 /// What the request presented as credentials, before any checking.
-enum Presented<'a> {
+pub(crate) enum Presented<'a> {
     Nothing,
     Bearer(&'a str),
+    /// `Authorization: Basic …`, still base64-encoded.
+    Basic(&'a str),
+    /// `X-Api-Key` (query and cookie keys are moved there by `auth_extra::guard`).
+    ApiKey(&'a str),
     /// An `Authorization` header that is not a bearer token.
     Malformed,
     Session(&'a str),
 }
 
-fn presented(headers: &HeaderMap) -> Presented<'_> {
+pub(crate) fn presented(headers: &HeaderMap) -> Presented<'_> {
     // An Authorization header, when present, decides alone: a bad token is not rescued by
     // a cookie, as in most real APIs.
     if let Some(value) = headers.get(header::AUTHORIZATION) {
@@ -146,8 +155,14 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
                 Presented::Bearer(token.trim())
             }
+            Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => {
+                Presented::Basic(encoded.trim())
+            }
             _ => Presented::Malformed,
         };
+    }
+    if let Some(key) = headers.get(auth_extra::API_KEY_HEADER) {
+        return key.to_str().map_or(Presented::Malformed, Presented::ApiKey);
     }
     headers
         .get_all(header::COOKIE)
@@ -162,11 +177,12 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
 }
 
 fn user_by_id(state: &AppState, id: u64) -> Option<User> {
-    state.store().users.iter().find(|u| u.id == id).cloned()
+    let user = state.store().users.iter().find(|u| u.id == id).cloned();
+    user.or_else(|| auth_extra::service_user(id))
 }
 
 /// The caller behind verified credentials, or 401.
-fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
+pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
     let user_id = match presented(headers) {
         Presented::Bearer(token) => jwt::verify(token, &state.secret, unix_now())
             .and_then(|claims| claims.sub.parse::<u64>().ok()),
@@ -181,6 +197,8 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
                 None => None,
             }
         }
+        Presented::Basic(encoded) => auth_extra::basic_user(state, encoded),
+        Presented::ApiKey(key) => auth_extra::api_key_user(state, key),
         Presented::Nothing | Presented::Malformed => None,
     };
     user_id
@@ -258,19 +276,22 @@ async fn login(
                 user_id: user.id,
                 // A TTL too large for the clock means "never expires" rather than a panic.
                 expires: now.checked_add(ttl).unwrap_or(now + FAR_FUTURE),
+                csrf: None,
             },
         );
     }
     let cookie = format!("{SESSION_COOKIE}={session_id}; HttpOnly; Path=/; SameSite=Lax");
     let cookie = HeaderValue::from_str(&cookie)
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "session error"))?;
+    let (refresh_token, token_header) = auth_extra::login_extras(&state, &user, &token);
     let body = json!({
         "token": token,
         "token_type": "Bearer",
         "expires_in": ttl.as_secs(),
+        "refresh_token": refresh_token,
         "user": user,
     });
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], [token_header], Json(body)).into_response())
 }
 
 async fn me(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
@@ -861,6 +882,10 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("PUT", "/admin/users/{userId}/role") => {
             put(set_user_role).fallback(role_route_other_methods)
         }
+        ("POST", "/auth/session") => post(auth_extra::session_login),
+        ("POST", "/auth/refresh") => post(auth_extra::refresh),
+        ("POST", "/auth/logout") => post(auth_extra::logout),
+        ("POST", "/oauth/token") => post(auth_extra::oauth_token),
         _ => return None,
     })
 }
@@ -874,6 +899,7 @@ pub(crate) fn router(state: Shared) -> Router {
             router.route(path, handler)
         })
         .fallback(no_such_route)
+        .layer(from_fn_with_state(state.clone(), auth_extra::guard))
         .with_state(state)
 }
 

@@ -2,8 +2,13 @@
 //! Raw YAML is read first (unknown keys are errors with file:line), then validated into
 //! [`Engagement`], whose credentials are [`Secret`]s resolved from the environment.
 
+mod auth;
 mod secret;
 
+pub use auth::{
+    fill, fill_json, placeholders, Auth, Capture, ClientAuth, Csrf, CsrfSource, Grant, KeyLocation,
+    LoginFlow, LoginStep, OAuth2Flow, SessionUse, StepBody,
+};
 pub use secret::{Redactor, Secret, REDACTED};
 
 use serde::Deserialize;
@@ -101,48 +106,7 @@ struct RawIdentity {
     tenant: Option<String>,
     role: String,
     #[serde(default)]
-    auth: Option<RawAuth>,
-}
-
-/// Exactly one of the fields is set (checked after parsing): YAML maps read more naturally
-/// than the tagged enums serde_yaml_ng would require.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuth {
-    #[serde(default)]
-    bearer: Option<String>,
-    #[serde(default)]
-    header: Option<RawNamedValue>,
-    #[serde(default)]
-    cookie: Option<RawNamedValue>,
-    #[serde(default)]
-    login: Option<RawLogin>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNamedValue {
-    name: String,
-    value: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLogin {
-    method: Option<String>,
-    path: String,
-    #[serde(default)]
-    json: Option<serde_json::Value>,
-    /// JSONPath to the token in the response body.
-    #[serde(default)]
-    token: Option<String>,
-    /// Name of a cookie set by the response to use instead of a token.
-    #[serde(default)]
-    cookie: Option<String>,
-    #[serde(default)]
-    header: Option<String>,
-    #[serde(default)]
-    template: Option<String>,
+    auth: Option<auth::RawAuth>,
 }
 
 /// What to do with an operation that has no row in the matrix.
@@ -215,42 +179,6 @@ impl Identity {
     }
 }
 
-#[derive(Debug, Clone)]
-pub enum Auth {
-    None,
-    /// A header with a fixed value (`Authorization: Bearer …`, `X-Api-Key: …`).
-    Header {
-        name: String,
-        value: Secret,
-    },
-    Cookie {
-        name: String,
-        value: Secret,
-    },
-    Login(LoginFlow),
-}
-
-#[derive(Debug, Clone)]
-pub struct LoginFlow {
-    pub method: reqwest::Method,
-    pub path: String,
-    /// The JSON body with every `${VAR}` already substituted; it holds credentials.
-    pub json: Option<Secret>,
-    pub capture: LoginCapture,
-}
-
-#[derive(Debug, Clone)]
-pub enum LoginCapture {
-    /// Token from the body via JSONPath, sent as `header: template` (`{token}` replaced).
-    Token {
-        json_path: String,
-        header: String,
-        template: String,
-    },
-    /// The named cookie from Set-Cookie, sent back as a cookie.
-    Cookie { name: String },
-}
-
 impl Engagement {
     pub fn load(path: &Path, env: &EnvSource) -> Result<Engagement, EngagementError> {
         let text = std::fs::read_to_string(path).map_err(|source| EngagementError::Read {
@@ -277,6 +205,19 @@ impl Engagement {
             path: path.to_path_buf(),
             line: line_of(text, needle),
             message,
+        };
+        // Errors inside an identity point at the first match after its `name:` line.
+        let invalid_after = |anchor: &str, needle: &str, message: String| {
+            let from = text.find(anchor).unwrap_or(0);
+            let line = text[from..]
+                .find(needle)
+                .map(|at| text[..from + at].matches('\n').count() + 1)
+                .unwrap_or_else(|| line_of(text, anchor));
+            EngagementError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                message,
+            }
         };
         let base_dir = path.parent().unwrap_or(Path::new("."));
 
@@ -347,14 +288,15 @@ impl Engagement {
                 return Err(invalid(
                     &at,
                     format!(
-                        "identity `{}` has no `auth`; give bearer, header, cookie or login",
+                        "identity `{}` has no `auth`; give bearer, header, cookie, basic, api_key, login or oauth2",
                         raw_id.name
                     ),
                 ));
             };
             let expand_here = |value: &str| {
                 expand_env(value, env, &mut env_values.borrow_mut()).map_err(|var| {
-                    invalid(
+                    invalid_after(
+                        &at,
                         &format!("${{{var}}}"),
                         format!(
                             "environment variable `{var}` (credential of identity `{}`) is not set; export it before running",
@@ -363,98 +305,12 @@ impl Engagement {
                     )
                 })
             };
-            let kinds = usize::from(raw_auth.bearer.is_some())
-                + usize::from(raw_auth.header.is_some())
-                + usize::from(raw_auth.cookie.is_some())
-                + usize::from(raw_auth.login.is_some());
-            if kinds != 1 {
-                return Err(invalid(
-                    &at,
-                    format!(
-                        "identity `{}` needs exactly one auth kind (bearer, header, cookie or login), found {kinds}",
-                        raw_id.name
-                    ),
-                ));
-            }
-            let auth = match raw_auth {
-                RawAuth {
-                    bearer: Some(value),
-                    ..
-                } => Auth::Header {
-                    name: "Authorization".into(),
-                    value: Secret::new(format!("Bearer {}", expand_here(&value)?.expose())),
-                },
-                RawAuth {
-                    header: Some(RawNamedValue { name, value }),
-                    ..
-                } => Auth::Header {
-                    name,
-                    value: expand_here(&value)?,
-                },
-                RawAuth {
-                    cookie: Some(RawNamedValue { name, value }),
-                    ..
-                } => Auth::Cookie {
-                    name,
-                    value: expand_here(&value)?,
-                },
-                RawAuth {
-                    login: Some(login), ..
-                } => {
-                    let method_text = login.method.unwrap_or_else(|| "POST".into());
-                    let method =
-                        reqwest::Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
-                            .map_err(|_| {
-                                invalid(
-                                    "login:",
-                                    format!("login method `{method_text}` is not an HTTP method"),
-                                )
-                            })?;
-                    let json = match login.json {
-                        Some(body) => Some(expand_json(&body, &expand_here)?),
-                        None => None,
-                    };
-                    let capture = match (login.token, login.cookie) {
-                        (Some(json_path), None) => {
-                            validate_json_path(&json_path).map_err(|e| {
-                                invalid(&json_path, format!("login token path is not valid JSONPath: {e}"))
-                            })?;
-                            let template = login.template.unwrap_or_else(|| "Bearer {token}".into());
-                            if !template.contains("{token}") {
-                                return Err(invalid("template:", "login template must contain {token}".into()));
-                            }
-                            LoginCapture::Token {
-                                json_path,
-                                header: login.header.unwrap_or_else(|| "Authorization".into()),
-                                template,
-                            }
-                        }
-                        (None, Some(name)) => LoginCapture::Cookie { name },
-                        _ => {
-                            return Err(invalid(
-                                "login:",
-                                format!(
-                                    "login of `{}` needs exactly one of `token` (a JSONPath) or `cookie` (a cookie name)",
-                                    raw_id.name
-                                ),
-                            ))
-                        }
-                    };
-                    if !login.path.starts_with('/') {
-                        return Err(invalid(
-                            "path:",
-                            format!("login path `{}` must start with /", login.path),
-                        ));
-                    }
-                    Auth::Login(LoginFlow {
-                        method,
-                        path: login.path,
-                        json,
-                        capture,
-                    })
-                }
-                RawAuth { .. } => unreachable!("exactly one auth kind was checked above"),
-            };
+            let invalid_here = |needle: &str, message: String| invalid_after(&at, needle, message);
+            let auth = raw_auth.validate(&auth::Ctx {
+                identity: &raw_id.name,
+                expand: &expand_here,
+                invalid: &invalid_here,
+            })?;
             identities.push(Identity {
                 name: raw_id.name,
                 tenant: raw_id.tenant,
@@ -491,13 +347,35 @@ impl Engagement {
         for identity in &self.identities {
             match &identity.auth {
                 Auth::None => {}
-                Auth::Header { value, .. } | Auth::Cookie { value, .. } => {
+                Auth::Header { value, .. }
+                | Auth::Cookie { value, .. }
+                | Auth::ApiKey { value, .. } => {
                     redactor.register(value.expose());
                     if let Some(token) = value.expose().strip_prefix("Bearer ") {
                         redactor.register(token);
                     }
                 }
-                Auth::Login(_) => {}
+                Auth::Basic { username, password } => {
+                    redactor.register(password.expose());
+                    // Its base64 form is what goes on the wire.
+                    redactor.register(&format!("{username}:{}", password.expose()));
+                }
+                Auth::Login(flow) => {
+                    for step in &flow.steps {
+                        for (_, value) in &step.headers {
+                            redactor.register(value.expose());
+                        }
+                    }
+                }
+                Auth::OAuth2(flow) => {
+                    if let Some(secret) = &flow.client_secret {
+                        redactor.register(secret.expose());
+                        redactor.register(&format!("{}:{}", flow.client_id, secret.expose()));
+                    }
+                    if let Grant::Password { password, .. } = &flow.grant {
+                        redactor.register(password.expose());
+                    }
+                }
             }
         }
         for value in &self.env_values {
@@ -538,36 +416,6 @@ fn expand_env(value: &str, env: &EnvSource, used: &mut Vec<Secret>) -> Result<Se
     Ok(Secret::new(out))
 }
 
-fn expand_json<E>(
-    value: &serde_json::Value,
-    expand: &dyn Fn(&str) -> Result<Secret, E>,
-) -> Result<Secret, E> {
-    fn walk<E>(
-        v: &serde_json::Value,
-        expand: &dyn Fn(&str) -> Result<Secret, E>,
-    ) -> Result<serde_json::Value, E> {
-        Ok(match v {
-            serde_json::Value::String(s) => {
-                serde_json::Value::String(expand(s)?.expose().to_string())
-            }
-            serde_json::Value::Array(a) => serde_json::Value::Array(
-                a.iter()
-                    .map(|x| walk(x, expand))
-                    .collect::<Result<_, _>>()?,
-            ),
-            serde_json::Value::Object(o) => {
-                let mut m = serde_json::Map::new();
-                for (k, x) in o {
-                    m.insert(k.clone(), walk(x, expand)?);
-                }
-                serde_json::Value::Object(m)
-            }
-            other => other.clone(),
-        })
-    }
-    Ok(Secret::new(walk(value, expand)?.to_string()))
-}
-
 /// 1-based line of the first occurrence of `needle` in `text` (1 when absent).
 pub fn line_of(text: &str, needle: &str) -> usize {
     text.find(needle)
@@ -597,11 +445,14 @@ mod tests {
         let Auth::Login(flow) = &e.identities[1].auth else {
             panic!("login expected")
         };
-        assert!(flow
-            .json
-            .as_ref()
-            .map(|j| j.expose().contains("pw-abcdef"))
-            .unwrap_or(false));
+        assert!(matches!(
+            &flow.steps[0].body,
+            Some(StepBody::Json(j)) if j.expose().contains("pw-abcdef")
+        ));
+        assert_eq!(
+            flow.steps[0].captures,
+            vec![("token".to_string(), Capture::Json("$.token".into()))]
+        );
     }
 
     #[test]
@@ -624,5 +475,194 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("e.yaml:15:"), "{msg}");
         assert!(msg.contains("`PW`"), "{msg}");
+    }
+
+    fn one(auth_yaml: &str, env: &EnvSource) -> Result<Auth, String> {
+        let text = format!(
+            "target: http://h\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: x\n    role: r\n    auth:\n{auth_yaml}"
+        );
+        Engagement::parse(&text, Path::new("e.yaml"), env)
+            .map(|mut e| e.identities.remove(0).auth)
+            .map_err(|e| e.to_string())
+    }
+
+    fn env() -> EnvSource {
+        EnvSource::default()
+            .with("PW", "pw-abcdef")
+            .with("KEY", "key-123456")
+            .with("SECRET", "client-secret-1")
+    }
+
+    #[test]
+    fn basic_and_api_keys() {
+        let basic = one(
+            "      basic: {username: alice@acme.test, password: \"${PW}\"}\n",
+            &env(),
+        );
+        assert!(
+            matches!(&basic, Ok(Auth::Basic { username, password }) if username == "alice@acme.test" && password.expose() == "pw-abcdef"),
+            "{basic:?}"
+        );
+        for (place, location) in [
+            ("header", KeyLocation::Header),
+            ("query", KeyLocation::Query),
+            ("cookie", KeyLocation::Cookie),
+        ] {
+            let key = one(
+                &format!("      api_key: {{in: {place}, name: X-Api-Key, value: \"${{KEY}}\"}}\n"),
+                &env(),
+            );
+            assert!(
+                matches!(&key, Ok(Auth::ApiKey { location: l, value, .. }) if *l == location && value.expose() == "key-123456"),
+                "{key:?}"
+            );
+        }
+        let bad = one("      api_key: {in: body, name: k, value: v}\n", &env())
+            .expect_err("body is no key location");
+        assert!(bad.starts_with("e.yaml:8:"), "{bad}");
+        let two = one(
+            "      basic: {username: u, password: p}\n      bearer: t\n",
+            &env(),
+        )
+        .expect_err("two kinds");
+        assert!(
+            two.contains("exactly one auth kind") && two.contains("found 2"),
+            "{two}"
+        );
+    }
+
+    #[test]
+    fn login_form_token_header_and_csrf() {
+        let auth = one(
+            "      login:\n        path: /auth/session\n        form: {email: a@b, password: \"${PW}\"}\n        cookie: portal_session\n        csrf: {from: cookie, name: portal_csrf}\n",
+            &env(),
+        )
+        .expect("valid");
+        let Auth::Login(flow) = &auth else {
+            panic!("login")
+        };
+        assert!(matches!(&flow.steps[0].body, Some(StepBody::Form(f)) if f.len() == 2));
+        assert!(matches!(&flow.session, SessionUse::Cookie { name } if name == "portal_session"));
+        let csrf = flow.csrf.as_ref().expect("csrf");
+        assert_eq!(csrf.send_header, "X-CSRF-Token");
+        assert_eq!(
+            csrf.source,
+            CsrfSource::Answer(Capture::Cookie("portal_csrf".into()))
+        );
+        assert_eq!(auth.kind(), "login (cookie+csrf)");
+
+        let auth = one(
+            "      login:\n        path: /auth/login\n        json: {p: \"${PW}\"}\n        token_header: X-Auth-Token\n",
+            &env(),
+        )
+        .expect("valid");
+        let Auth::Login(flow) = &auth else {
+            panic!("login")
+        };
+        assert_eq!(
+            flow.steps[0].captures[0].1,
+            Capture::Header("X-Auth-Token".into())
+        );
+        assert!(auth.carries_token());
+
+        let err = one(
+            "      login:\n        path: /auth/login\n        token: $.token\n        csrf: {from: header, name: X-Csrf}\n",
+            &env(),
+        )
+        .expect_err("csrf on a token login");
+        assert!(err.contains("cookie sessions"), "{err}");
+        let err = one(
+            "      login:\n        path: /auth/login\n        json: {a: 1}\n        form: {a: 1}\n        token: $.t\n",
+            &env(),
+        )
+        .expect_err("json and form");
+        assert!(err.contains("not both"), "{err}");
+    }
+
+    #[test]
+    fn multi_step_login_checks_captures_in_order() {
+        let good = "      login:\n        steps:\n          - path: /auth/login\n            json: {email: a@b, password: \"${PW}\"}\n            capture: {refresh: $.refresh_token, sid: {cookie: portal_session}}\n          - path: /auth/refresh\n            json: {refresh_token: \"{refresh}\"}\n            capture: {access: {json: $.token}, hdr: {header: X-Auth-Token}}\n        use: {header: Authorization, template: \"Bearer {access}\"}\n";
+        let auth = one(good, &env()).expect("valid");
+        let Auth::Login(flow) = &auth else {
+            panic!("login")
+        };
+        assert_eq!(flow.steps.len(), 2);
+        assert_eq!(flow.steps[1].captures.len(), 2);
+        assert_eq!(auth.kind(), "login (steps, token)");
+
+        let early = good.replace("\"{refresh}\"", "\"{access}\"");
+        let err = one(&early, &env()).expect_err("uses a later capture");
+        assert!(
+            err.contains("`{access}`") && err.contains("refresh"),
+            "{err}"
+        );
+        assert!(err.starts_with("e.yaml:14:"), "{err}");
+
+        let no_use = good.replace(
+            "        use: {header: Authorization, template: \"Bearer {access}\"}\n",
+            "",
+        );
+        assert!(one(&no_use, &env())
+            .expect_err("no use")
+            .contains("needs `use`"));
+        let mixed = good.replace("        steps:\n", "        token: $.t\n        steps:\n");
+        assert!(one(&mixed, &env())
+            .expect_err("mixed")
+            .contains("belongs inside a step"));
+        let bad_capture = good.replace("{cookie: portal_session}", "{body: x}");
+        assert!(one(&bad_capture, &env())
+            .expect_err("bad capture")
+            .contains("capture `sid`"));
+    }
+
+    #[test]
+    fn oauth2_grants() {
+        let cc = one(
+            "      oauth2: {token_url: /oauth/token, grant: client_credentials, client_id: svc, client_secret: \"${SECRET}\", scope: read}\n",
+            &env(),
+        )
+        .expect("valid");
+        assert!(
+            matches!(&cc, Auth::OAuth2(f) if matches!(f.grant, Grant::ClientCredentials) && f.client_auth == ClientAuth::Basic)
+        );
+        assert_eq!(cc.kind(), "oauth2 (client_credentials)");
+        let pw = one(
+            "      oauth2: {token_url: \"https://idp.test/token\", grant: password, client_id: web, username: a@b, password: \"${PW}\", client_auth: body}\n",
+            &env(),
+        )
+        .expect("valid");
+        assert!(matches!(&pw, Auth::OAuth2(f) if matches!(f.grant, Grant::Password { .. })));
+        let err = one(
+            "      oauth2: {token_url: /t, grant: password, client_id: web}\n",
+            &env(),
+        )
+        .expect_err("no username");
+        assert!(err.contains("username"), "{err}");
+        let err = one(
+            "      oauth2: {token_url: /t, grant: client_credentials, client_id: svc}\n",
+            &env(),
+        )
+        .expect_err("no secret");
+        assert!(err.contains("client_secret"), "{err}");
+        let err = one(
+            "      oauth2: {token_url: /t, grant: implicit, client_id: svc}\n",
+            &env(),
+        )
+        .expect_err("implicit");
+        assert!(err.starts_with("e.yaml:8:"), "{err}");
+    }
+
+    #[test]
+    fn every_kind_registers_its_secrets() {
+        let redactor = Redactor::new();
+        let text = "target: http://h\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: a\n    role: r\n    auth:\n      basic: {username: user1, password: literal-pass}\n  - name: b\n    role: r\n    auth:\n      api_key: {in: query, name: k, value: literal-key}\n  - name: c\n    role: r\n    auth:\n      oauth2: {token_url: /t, grant: client_credentials, client_id: svc, client_secret: literal-secret}\n";
+        let e = Engagement::parse(text, Path::new("e.yaml"), &EnvSource::default()).expect("valid");
+        e.register_secrets(&redactor);
+        let basic = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "user1:literal-pass",
+        );
+        let out = redactor.scrub(&format!("literal-pass literal-key literal-secret {basic}"));
+        assert_eq!(out.matches(REDACTED).count(), 4, "{out}");
     }
 }

@@ -2,13 +2,15 @@
 //! per-request timeouts; every request becomes an [`Exchange`] and a latency sample.
 //! A failed request is data (an exchange with an error), never a crash.
 
+mod auth;
 mod forge;
 mod latency;
 
 pub use latency::{HistogramSummary, LatencyBook, LatencySummary, Outcome};
 
-use crate::engagement::{Auth, Engagement, Identity, LoginCapture, Redactor, Secret};
+use crate::engagement::{Auth, Engagement, Identity, Redactor, Secret};
 use crate::request::{Credential, RequestSpec};
+use auth::{Attach, Authenticator, Live, Parts};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -42,14 +44,6 @@ impl Exchange {
     }
 }
 
-/// A credential obtained at run time, ready to attach.
-#[derive(Clone)]
-enum Live {
-    None,
-    Header { name: String, value: Secret },
-    Cookie { name: String, value: Secret },
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("login of identity `{identity}` failed: {reason}")]
@@ -71,7 +65,7 @@ struct Session {
 
 impl Session {
     fn live(&self) -> Live {
-        self.live.read().map(|l| l.clone()).unwrap_or(Live::None)
+        self.live.read().map(|l| l.clone()).unwrap_or_default()
     }
 
     fn dead_reason(&self) -> Option<String> {
@@ -111,6 +105,7 @@ pub struct Executor {
     redactor: Redactor,
     rate: Option<RateLimiter>,
     relogins: AtomicUsize,
+    refreshes: AtomicUsize,
     pub latency: LatencyBook,
 }
 
@@ -143,6 +138,7 @@ impl Executor {
             redactor,
             rate,
             relogins: AtomicUsize::new(0),
+            refreshes: AtomicUsize::new(0),
             latency: LatencyBook::default(),
         })
     }
@@ -229,89 +225,60 @@ impl Executor {
             .collect()
     }
 
+    /// How many credentials were renewed before they ran out (OAuth2 `expires_in`).
+    pub fn refreshes(&self) -> usize {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    fn authenticator(&self) -> Authenticator<'_> {
+        Authenticator {
+            client: &self.client,
+            base: &self.base,
+            redactor: &self.redactor,
+        }
+    }
+
     async fn login(&self, identity: &Identity) -> Result<Live, LoginError> {
-        let failed = |reason: String| LoginError::Failed {
-            identity: identity.name.clone(),
-            reason: self.redactor.scrub(&reason),
-        };
-        let flow = match &identity.auth {
-            Auth::None => return Ok(Live::None),
-            Auth::Header { name, value } => {
-                return Ok(Live::Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-            }
-            Auth::Cookie { name, value } => {
-                return Ok(Live::Cookie {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-            }
-            Auth::Login(flow) => flow,
-        };
-        let url = format!("{}{}", self.base.as_str().trim_end_matches('/'), flow.path);
-        let mut builder = self.client.request(flow.method.clone(), &url);
-        if let Some(json) = &flow.json {
-            builder = builder
-                .header("content-type", "application/json")
-                .body(json.expose().to_string());
-        }
-        let response = builder
-            .send()
+        self.authenticator()
+            .obtain(identity, None)
             .await
-            .map_err(|e| failed(format!("{} {url}: {e}", flow.method)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(failed(format!(
-                "{} {url} answered {status}; check the identity's credentials",
-                flow.method
-            )));
+            .map_err(|reason| LoginError::Failed {
+                identity: identity.name.clone(),
+                reason: self.redactor.scrub(&reason),
+            })
+    }
+
+    /// A new credential for a session: an OAuth2 refresh token first, else a full login.
+    async fn renew(&self, session: &Session) -> Result<Live, LoginError> {
+        let previous = session.live();
+        self.authenticator()
+            .obtain(&session.identity, Some(&previous))
+            .await
+            .map_err(|reason| LoginError::Failed {
+                identity: session.identity.name.clone(),
+                reason: self.redactor.scrub(&reason),
+            })
+    }
+
+    /// Renews a credential whose lifetime (from the token answer) is nearly over, once
+    /// for all the probes that notice it; a failure is left to the lost-session path.
+    async fn renew_if_due(&self, identity: usize) {
+        let Some(session) = self.sessions.get(identity) else {
+            return;
+        };
+        if !session.live().due(Instant::now()) {
+            return;
         }
-        match &flow.capture {
-            LoginCapture::Cookie { name } => {
-                let value = response
-                    .headers()
-                    .get_all(reqwest::header::SET_COOKIE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(|cookie| {
-                        let pair = cookie.split(';').next()?;
-                        let (n, v) = pair.split_once('=')?;
-                        (n.trim() == name).then(|| v.trim().to_string())
-                    })
-                    .ok_or_else(|| failed(format!("the login answer set no cookie `{name}`")))?;
-                self.redactor.register(&value);
-                Ok(Live::Cookie {
-                    name: name.clone(),
-                    value: Secret::new(value),
-                })
+        let _guard = session.relogin.lock().await;
+        if !session.live().due(Instant::now()) {
+            return;
+        }
+        if let Ok(live) = self.renew(session).await {
+            if let Ok(mut l) = session.live.write() {
+                *l = live;
             }
-            LoginCapture::Token {
-                json_path,
-                header,
-                template,
-            } => {
-                use jsonpath_rust::JsonPath;
-                let body: serde_json::Value = response
-                    .json()
-                    .await
-                    .map_err(|e| failed(format!("the login answer is not JSON: {e}")))?;
-                let token = body
-                    .query(json_path)
-                    .ok()
-                    .and_then(|found| found.first().and_then(|v| v.as_str()).map(str::to_string))
-                    .ok_or_else(|| {
-                        failed(format!("the login answer has no string at `{json_path}`"))
-                    })?;
-                self.redactor.register(&token);
-                let value = template.replace("{token}", &token);
-                self.redactor.register(&value);
-                Ok(Live::Header {
-                    name: header.clone(),
-                    value: Secret::new(value),
-                })
-            }
+            session.epoch.fetch_add(1, Ordering::AcqRel);
+            self.refreshes.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -333,6 +300,7 @@ impl Executor {
                 self.sessions[identity].identity.name
             ));
         }
+        self.renew_if_due(identity).await;
         let epoch = self
             .sessions
             .get(identity)
@@ -387,7 +355,7 @@ impl Executor {
                 }
             }
         }
-        match self.login(&session.identity).await {
+        match self.renew(session).await {
             Ok(live) => {
                 if let Ok(mut l) = session.live.write() {
                     *l = live;
@@ -463,9 +431,8 @@ impl Executor {
             Err(e) => return (error_exchange(format!("bad method: {e}")), false),
         };
         let mut builder = self.client.request(method, &url);
-        match self.credential_header(identity, credential) {
-            Ok(Some((name, value))) => builder = builder.header(name, value.expose()),
-            Ok(None) => {}
+        match self.credential_parts(identity, credential, request.method.is_safe()) {
+            Ok(parts) => builder = parts.apply(builder),
             Err(reason) => return (error_exchange(reason), false),
         }
         for (name, value) in &request.headers {
@@ -503,58 +470,62 @@ impl Executor {
         (exchange, connect_failed)
     }
 
-    /// The header that carries `identity`'s credential (or its forgery); `None` for none.
-    fn credential_header(
+    /// What carries `identity`'s credential (or its forgery): headers and query pairs,
+    /// plus the session's CSRF token on unsafe methods.
+    fn credential_parts(
         &self,
         identity: usize,
         credential: Credential,
-    ) -> Result<Option<(String, Secret)>, String> {
+        safe_method: bool,
+    ) -> Result<Parts, String> {
         let live = self
             .sessions
             .get(identity)
             .map(Session::live)
-            .unwrap_or(Live::None);
-        let attach = |live: Live| match live {
-            Live::None => None,
-            Live::Header { name, value } => Some((name, value)),
-            Live::Cookie { name, value } => Some((
-                "cookie".to_string(),
-                Secret::new(format!("{name}={}", value.expose())),
-            )),
-        };
+            .unwrap_or_default();
         match credential {
-            Credential::Normal => Ok(attach(live)),
-            Credential::Omitted => Ok(None),
+            Credential::Normal => {
+                let mut parts = live.credential.into_parts();
+                if let (Some((header, token)), false) = (live.csrf, safe_method) {
+                    parts.headers.push((header, token));
+                }
+                Ok(parts)
+            }
+            Credential::Omitted => Ok(Parts::default()),
             Credential::Forged(forgery) => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
-                let forged_live = match live {
-                    Live::None => return Err("the identity has no credential to forge".into()),
-                    Live::Header { name, value } => {
+                let forge_value = |value: &Secret| {
+                    let forged =
+                        forge::forge(value.expose(), forgery, now).map_err(str::to_string)?;
+                    self.redactor.register(&forged);
+                    Ok::<_, String>(Secret::new(forged))
+                };
+                let forged = match live.credential {
+                    Attach::None => return Err("the identity has no credential to forge".into()),
+                    Attach::Header { name, value } => {
                         let (prefix, token) = match value.expose().split_once(' ') {
                             Some((scheme, token)) => (format!("{scheme} "), token.to_string()),
                             None => (String::new(), value.expose().to_string()),
                         };
-                        let forged = forge::forge(&token, forgery, now).map_err(str::to_string)?;
-                        self.redactor.register(&forged);
-                        Live::Header {
+                        let forged = forge_value(&Secret::new(token))?;
+                        Attach::Header {
                             name,
-                            value: Secret::new(format!("{prefix}{forged}")),
+                            value: Secret::new(format!("{prefix}{}", forged.expose())),
                         }
                     }
-                    Live::Cookie { name, value } => {
-                        let forged =
-                            forge::forge(value.expose(), forgery, now).map_err(str::to_string)?;
-                        self.redactor.register(&forged);
-                        Live::Cookie {
-                            name,
-                            value: Secret::new(forged),
-                        }
-                    }
+                    Attach::Cookie { name, value } => Attach::Cookie {
+                        name,
+                        value: forge_value(&value)?,
+                    },
+                    Attach::Query { name, value } => Attach::Query {
+                        name,
+                        value: forge_value(&value)?,
+                    },
                 };
-                Ok(attach(forged_live))
+                Ok(forged.into_parts())
             }
         }
     }

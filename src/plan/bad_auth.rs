@@ -3,20 +3,10 @@
 //! verify its tokens.
 
 use super::{request_for, Attack, PlanInput, Probe};
-use crate::engagement::{Auth, LoginCapture};
 use crate::matrix::Access;
 use crate::request::{Credential, Forgery};
 
 const FORGERIES: [Forgery; 3] = [Forgery::Garbage, Forgery::AlgNone, Forgery::Expired];
-
-/// Identities whose credential is a header token, the only kind a forgery can imitate.
-fn carries_token(auth: &Auth) -> bool {
-    match auth {
-        Auth::Header { .. } => true,
-        Auth::Login(flow) => matches!(flow.capture, LoginCapture::Token { .. }),
-        Auth::None | Auth::Cookie { .. } => false,
-    }
-}
 
 /// Called for every actor; only the operation's chosen actor plans anything.
 pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut Vec<Probe>) {
@@ -33,7 +23,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
         let chosen = (0..input.identities.len()).find_map(|actor| {
             let identity = &input.identities[actor];
             let access = input.access(op, actor)?;
-            if access == Access::Deny || !carries_token(&identity.auth) {
+            if access == Access::Deny || !identity.auth.carries_token() {
                 return None;
             }
             match resource {

@@ -2,7 +2,7 @@
 
 use super::model::*;
 use crate::discover::ObjectCorpus;
-use crate::engagement::{Auth, Identity, LoginCapture};
+use crate::engagement::{Auth, Identity, KeyLocation, SessionUse};
 use crate::exec::{Exchange, LatencySummary};
 use crate::judge::{Judgement, Verdict};
 use crate::matrix::Policy;
@@ -360,14 +360,48 @@ pub fn owasp(verdict: Verdict, attack: Attack) -> &'static str {
 }
 
 /// Where an identity's credential goes: header name and the text before the placeholder.
-fn credential_slot(identity: &Identity) -> Option<(String, String)> {
+/// Where an identity's credential goes in a reproduction.
+enum Slot {
+    /// `-H "name: prefix$VAR"`.
+    Header { name: String, prefix: String },
+    /// `-H "Cookie: name=$VAR"`, plus the CSRF header on unsafe methods when the session
+    /// has one.
+    Cookie { name: String, csrf: Option<String> },
+    /// `name=$VAR` appended to the query string.
+    Query { name: String },
+    /// `-u "$VAR"` with `$VAR` = `username:password`.
+    Basic,
+}
+
+fn credential_slot(identity: &Identity) -> Option<Slot> {
+    let header = |name: &str| Slot::Header {
+        name: name.to_string(),
+        prefix: String::new(),
+    };
+    let cookie = |name: &str| Slot::Cookie {
+        name: name.to_string(),
+        csrf: None,
+    };
     match &identity.auth {
         Auth::None => None,
-        Auth::Header { name, .. } => Some((name.clone(), String::new())),
-        Auth::Cookie { name, .. } => Some(("Cookie".into(), format!("{name}="))),
-        Auth::Login(flow) => Some(match &flow.capture {
-            LoginCapture::Token { header, .. } => (header.clone(), String::new()),
-            LoginCapture::Cookie { name } => ("Cookie".into(), format!("{name}=")),
+        Auth::Header { name, .. } => Some(header(name)),
+        Auth::Cookie { name, .. } => Some(cookie(name)),
+        Auth::Basic { .. } => Some(Slot::Basic),
+        Auth::ApiKey { location, name, .. } => Some(match location {
+            KeyLocation::Header => header(name),
+            KeyLocation::Cookie => cookie(name),
+            KeyLocation::Query => Slot::Query { name: name.clone() },
+        }),
+        Auth::Login(flow) => Some(match &flow.session {
+            SessionUse::Header { name, .. } => header(name),
+            SessionUse::Cookie { name } => Slot::Cookie {
+                name: name.clone(),
+                csrf: flow.csrf.as_ref().map(|c| c.send_header.clone()),
+            },
+        }),
+        Auth::OAuth2(_) => Some(Slot::Header {
+            name: "Authorization".into(),
+            prefix: "Bearer ".into(),
         }),
     }
 }
@@ -380,27 +414,57 @@ pub fn curl_command(
     identity: &Identity,
     credential: Credential,
 ) -> String {
-    let mut cmd = format!(
-        "curl -sS -X {} '{}'",
-        request.method,
-        shell_quote_inner(url)
-    );
     let placeholder = identity.credential_placeholder();
-    match (credential, credential_slot(identity)) {
-        (Credential::Omitted, _) | (_, None) => {}
-        (Credential::Normal, Some((header, prefix))) => {
-            cmd.push_str(&format!(" -H \"{header}: {prefix}${placeholder}\""));
+    let slot = match credential {
+        Credential::Omitted => None,
+        _ => credential_slot(identity),
+    };
+    let variable = match credential {
+        Credential::Forged(forgery) => format!("{placeholder}_{forgery:?}").to_ascii_uppercase(),
+        _ => placeholder.clone(),
+    };
+    let quoted_url = match &slot {
+        // Single quotes keep the URL literal; the variable goes in double quotes after it.
+        Some(Slot::Query { name }) => {
+            let joiner = if url.contains('?') { '&' } else { '?' };
+            format!(
+                "'{}'\"{joiner}{}=${variable}\"",
+                shell_quote_inner(url),
+                encode_query_name(name)
+            )
         }
-        (Credential::Forged(forgery), Some((header, prefix))) => {
-            let variant = format!("{placeholder}_{forgery:?}").to_ascii_uppercase();
-            cmd.push_str(&format!(
-                " -H \"{header}: {prefix}${variant}\"  # {variant}: {}",
-                forgery.describe()
-            ));
-            return with_body(cmd, request);
+        _ => format!("'{}'", shell_quote_inner(url)),
+    };
+    let mut cmd = format!("curl -sS -X {} {quoted_url}", request.method);
+    match &slot {
+        None | Some(Slot::Query { .. }) => {}
+        Some(Slot::Header { name, prefix }) => {
+            cmd.push_str(&format!(" -H \"{name}: {prefix}${variable}\""));
         }
+        Some(Slot::Cookie { name, csrf }) => {
+            cmd.push_str(&format!(" -H \"Cookie: {name}=${variable}\""));
+            if let (Some(header), false) = (csrf, request.method.is_safe()) {
+                let csrf_variable =
+                    format!("{}_CSRF_TOKEN", placeholder.trim_end_matches("_CREDENTIAL"));
+                cmd.push_str(&format!(" -H \"{header}: ${csrf_variable}\""));
+            }
+        }
+        Some(Slot::Basic) => match credential {
+            Credential::Forged(_) => {
+                cmd.push_str(&format!(" -H \"Authorization: Basic ${variable}\""));
+            }
+            _ => cmd.push_str(&format!(" -u \"${variable}\"")),
+        },
+    }
+    if let (Credential::Forged(forgery), Some(_)) = (credential, &slot) {
+        cmd.push_str(&format!("  # {variable}: {}", forgery.describe()));
     }
     with_body(cmd, request)
+}
+
+/// A query parameter name as it goes into a URL (the value is a shell variable).
+fn encode_query_name(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes()).collect()
 }
 
 fn with_body(mut cmd: String, request: &RequestSpec) -> String {
@@ -547,5 +611,48 @@ mod tests {
         assert!(cmd.contains("alg none"), "{cmd}");
         let none = curl_command("http://h/me", &r, &alice(), Credential::Omitted);
         assert_eq!(none, "curl -sS -X GET 'http://h/me'");
+    }
+
+    #[test]
+    fn curl_places_query_keys_basic_and_csrf() {
+        use crate::engagement::{Capture, Csrf, CsrfSource, LoginFlow, SessionUse};
+        let mut who = alice();
+        who.auth = Auth::ApiKey {
+            location: KeyLocation::Query,
+            name: "api_key".into(),
+            value: Secret::new("k-secret-1"),
+        };
+        let mut get = patch();
+        get.method = Method::Get;
+        get.json = None;
+        get.query = vec![("q".into(), "x".into())];
+        let cmd = curl_command("http://h/s?q=x", &get, &who, Credential::Normal);
+        assert_eq!(
+            cmd,
+            "curl -sS -X GET 'http://h/s?q=x'\"&api_key=$ROLEGRID_ALICE_CREDENTIAL\""
+        );
+        who.auth = Auth::Basic {
+            username: "a".into(),
+            password: Secret::new("p-secret-1"),
+        };
+        let cmd = curl_command("http://h/me", &get, &who, Credential::Normal);
+        assert!(cmd.ends_with(" -u \"$ROLEGRID_ALICE_CREDENTIAL\""), "{cmd}");
+        who.auth = Auth::Login(LoginFlow {
+            steps: vec![],
+            session: SessionUse::Cookie {
+                name: "portal_session".into(),
+            },
+            csrf: Some(Csrf {
+                source: CsrfSource::Answer(Capture::Cookie("portal_csrf".into())),
+                send_header: "X-CSRF-Token".into(),
+            }),
+        });
+        let cmd = curl_command("http://h/tickets/5", &patch(), &who, Credential::Normal);
+        assert!(
+            cmd.contains(" -H \"Cookie: portal_session=$ROLEGRID_ALICE_CREDENTIAL\" -H \"X-CSRF-Token: $ROLEGRID_ALICE_CSRF_TOKEN\""),
+            "{cmd}"
+        );
+        let cmd = curl_command("http://h/me", &get, &who, Credential::Normal);
+        assert!(!cmd.contains("CSRF"), "{cmd}");
     }
 }
