@@ -225,10 +225,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let mut executor =
         Executor::new(engagement, &base_path, redactor.clone()).map_err(ScanError::Setup)?;
     executor.login_all(&identities).await?;
-    let logins = identities
-        .iter()
-        .filter(|i| matches!(i.auth, Auth::Login(_)))
-        .count();
+    let logins: usize = identities.iter().map(|i| i.auth.login_requests()).sum();
 
     // Discovery: every identity reads the collections it may read.
     let requests = discover::discovery_requests(&input.api, &input.policy, &identities);

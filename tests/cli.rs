@@ -230,3 +230,28 @@ fn unreachable_target_is_a_run_failure() {
     );
     assert!(!stderr.contains("pw-unused"), "{stderr}");
 }
+
+#[test]
+fn an_oauth2_token_endpoint_off_this_machine_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let text = format!(
+        "target: http://127.0.0.1:9\nspec: {}\nmatrix: {}\nidentities:\n  - name: svc\n    role: staff\n    auth:\n      oauth2: {{token_url: \"http://192.0.2.7/token\", grant: client_credentials, client_id: svc, client_secret: s3cret-value}}\n",
+        specs.join("demo-portal.yaml").display(),
+        specs.join("demo-matrix.csv").display()
+    );
+    let path = dir.path().join("engagement.yaml");
+    std::fs::write(&path, text).expect("write");
+    let out = rolegrid()
+        .args(["scan", "-c"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("token_url") && stderr.contains("loopback"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret-value"), "{stderr}");
+}

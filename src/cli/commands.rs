@@ -194,6 +194,19 @@ async fn scan_command(args: ScanArgs) -> u8 {
     if let Err(message) = check_loopback(&engagement.target) {
         return fail(exit::BAD_INPUT, message);
     }
+    // A token endpoint on another host would receive credentials: it must be local too.
+    for identity in &engagement.identities {
+        if let rolegrid::engagement::Auth::OAuth2(flow) = &identity.auth {
+            if let Ok(url) = url::Url::parse(&flow.token_url) {
+                if let Err(message) = check_loopback(&url) {
+                    return fail(
+                        exit::BAD_INPUT,
+                        format!("identity `{}`: oauth2 token_url: {message}", identity.name),
+                    );
+                }
+            }
+        }
+    }
     let api = match spec::load(&engagement.spec) {
         Ok(api) => api,
         Err(e) => return fail(exit::BAD_INPUT, e),
@@ -250,7 +263,7 @@ fn check_loopback(target: &url::Url) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "target `{target}` is not a loopback address; this build of rolegrid only scans 127.0.0.0/8, ::1 and localhost"
+            "`{target}` is not a loopback address; this build of rolegrid only talks to 127.0.0.0/8, ::1 and localhost"
         ))
     }
 }
