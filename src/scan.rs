@@ -301,7 +301,24 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         }
     }
     let control_failures = executor.check_controls(controls).await;
-    let corpus = discover::harvest(&input.policy, &identities, &answers, &engagement.harvest);
+    let mut owner_values = engagement.owner_values.clone();
+    owner_values.resize(identities.len(), Vec::new());
+    let ownership = discover::Ownership {
+        owner_fields: engagement.owner_fields.clone(),
+        owner_values,
+        seeds: engagement
+            .seed_objects
+            .iter()
+            .map(|s| (s.resource.clone(), s.id.clone(), s.owner))
+            .collect(),
+    };
+    let corpus = discover::harvest(
+        &input.policy,
+        &identities,
+        &answers,
+        &engagement.harvest,
+        &ownership,
+    );
     let mut warnings: Vec<String> = control_failures
         .iter()
         .map(|(name, reason)| {

@@ -166,14 +166,49 @@ const TENANT_KEYS: [&str; 6] = [
     "orgId",
 ];
 
-/// Turns the discovery answers into objects. The owner of an object is the identity
-/// with the narrowest access (own < tenant < allow) whose listing returned it: an admin
-/// sees everything, but owns only what nobody narrower sees.
+/// How owners are told apart beyond who listed what.
+#[derive(Debug, Clone, Default)]
+pub struct Ownership {
+    /// Field names that hold an object's owner in a listing.
+    pub owner_fields: Vec<String>,
+    /// Per identity index: the values of those fields that mean "this identity owns it".
+    pub owner_values: Vec<Vec<String>>,
+    /// Objects nothing lists: (resource, id, owner identity index).
+    pub seeds: Vec<(String, Value, usize)>,
+}
+
+impl Ownership {
+    /// The identity an owner field of `fields` names, when exactly one identity claims it.
+    fn owner_from_fields(&self, fields: &serde_json::Map<String, Value>) -> Option<usize> {
+        for name in &self.owner_fields {
+            let Some(value) = fields.get(name).filter(|v| v.is_string() || v.is_number()) else {
+                continue;
+            };
+            let text = crate::request::value_text(value);
+            let mut claimants = self
+                .owner_values
+                .iter()
+                .enumerate()
+                .filter(|(_, values)| values.contains(&text));
+            if let (Some((owner, _)), None) = (claimants.next(), claimants.next()) {
+                return Some(owner);
+            }
+        }
+        None
+    }
+}
+
+/// Turns the discovery answers into objects. An object's owner is, in order: the
+/// identity an owner field names (`owner_id: 7` matched against the identities'
+/// declared attributes); else the identity with the narrowest access (own < tenant <
+/// allow) whose listing returned it: an admin sees everything, but owns only what nobody
+/// narrower sees. Seed objects from the engagement are added as given.
 pub fn harvest(
     policy: &Policy,
     identities: &[Identity],
     answers: &[(DiscoveryRequest, Option<Value>)],
     harvest_paths: &BTreeMap<String, String>,
+    ownership: &Ownership,
 ) -> ObjectCorpus {
     // (resource, id text) → (best access, identity, id, fields)
     type Seen = (Access, usize, Value, serde_json::Map<String, Value>);
@@ -196,9 +231,18 @@ pub fn harvest(
             }
         }
     }
+    for (resource, id, owner) in &ownership.seeds {
+        let key = (resource.clone(), crate::request::value_text(id));
+        // A seed is the engagement's word: it wins over what a listing suggested.
+        seen.insert(
+            key,
+            (Access::Deny, *owner, id.clone(), serde_json::Map::new()),
+        );
+    }
     let objects: Vec<Object> = seen
         .into_iter()
-        .map(|((resource, _), (_, owner, id, fields))| {
+        .map(|((resource, _), (_, lister, id, fields))| {
+            let owner = ownership.owner_from_fields(&fields).unwrap_or(lister);
             let tenant = identities[owner].tenant.clone().or_else(|| {
                 TENANT_KEYS
                     .iter()
@@ -230,6 +274,78 @@ mod tests {
         let odd = json!({"invoices": [{"uuid": "x"}]});
         assert_eq!(items_of(&odd, None)[0].0, json!("x"));
         assert!(items_of(&json!({"error": "no"}), None).is_empty());
+    }
+
+    #[test]
+    fn owner_fields_name_the_owner_even_in_an_admin_only_listing() {
+        use crate::engagement::{Auth, Secret};
+        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orders:\n    get:\n      responses: {'200': {description: ok}}\n";
+        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+        let roles: Vec<String> = vec!["user".into(), "admin".into()];
+        let policy = Policy::parse(
+            "operation,user,admin\nGET /orders,own,allow\n",
+            std::path::Path::new("m.csv"),
+            &api,
+            &roles,
+            false,
+        )
+        .expect("matrix");
+        let who = |name: &str, role: &str, tenant: Option<&str>| Identity {
+            name: name.into(),
+            tenant: tenant.map(str::to_string),
+            role: role.into(),
+            auth: Auth::Header {
+                name: "Authorization".into(),
+                value: Secret::new("x"),
+            },
+        };
+        let identities = vec![
+            who("ann", "user", Some("t1")),
+            who("ben", "user", Some("t2")),
+            who("root", "admin", None),
+        ];
+        let request = DiscoveryRequest {
+            op: 0,
+            identity: 2,
+            resource: "orders".into(),
+            request: crate::request::build_request(&api, 0, None, "").expect("request"),
+        };
+        let body = json!({"items": [{"id": 10, "owner_id": 1}, {"id": 20, "owner_id": "b@x"}, {"id": 30, "owner_id": 99}]});
+        let ownership = Ownership {
+            owner_fields: vec!["owner_id".into()],
+            owner_values: vec![vec!["1".into()], vec!["b@x".into()], vec![]],
+            seeds: vec![("orders".into(), json!(40), 1)],
+        };
+        let corpus = harvest(
+            &policy,
+            &identities,
+            &[(request, Some(body))],
+            &BTreeMap::new(),
+            &ownership,
+        );
+        let owner_of = |id: i64| {
+            corpus
+                .objects
+                .iter()
+                .find(|o| o.id == json!(id))
+                .map(|o| o.owner)
+        };
+        assert_eq!(owner_of(10), Some(0));
+        assert_eq!(owner_of(20), Some(1));
+        assert_eq!(
+            owner_of(30),
+            Some(2),
+            "nobody claims 99: the narrowest lister owns it"
+        );
+        assert_eq!(owner_of(40), Some(1), "seed object");
+        assert_eq!(
+            corpus
+                .objects
+                .iter()
+                .find(|o| o.id == json!(10))
+                .and_then(|o| o.tenant.clone()),
+            Some("t1".into())
+        );
     }
 
     #[test]

@@ -95,6 +95,12 @@ struct RawEngagement {
     missing_rows: Option<MissingRows>,
     #[serde(default)]
     harvest: BTreeMap<String, String>,
+    /// Field names that name an object's owner in listings (default: common ones).
+    #[serde(default)]
+    owner_fields: Option<Vec<String>>,
+    /// Objects nothing lists, given by hand.
+    #[serde(default)]
+    objects: Vec<RawSeedObject>,
     identities: Vec<RawIdentity>,
 }
 
@@ -105,9 +111,41 @@ struct RawIdentity {
     #[serde(default)]
     tenant: Option<String>,
     role: String,
+    /// Values an owner field may hold for this identity (user id, email, username).
+    #[serde(default)]
+    attributes: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     auth: Option<auth::RawAuth>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeedObject {
+    resource: String,
+    id: serde_json::Value,
+    owner: String,
+}
+
+/// An object given in the engagement, for resources no operation lists.
+#[derive(Debug, Clone)]
+pub struct SeedObject {
+    pub resource: String,
+    pub id: serde_json::Value,
+    /// Index into `Engagement::identities`.
+    pub owner: usize,
+}
+
+/// Field names that commonly hold an object's owner in a listing.
+pub const DEFAULT_OWNER_FIELDS: [&str; 8] = [
+    "owner_id",
+    "ownerId",
+    "user_id",
+    "userId",
+    "created_by",
+    "createdBy",
+    "author_id",
+    "owner",
+];
 
 /// What to do with an operation that has no row in the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -137,6 +175,11 @@ pub struct Engagement {
     pub missing_rows: MissingRows,
     /// resource → JSONPath that yields the IDs in that resource's collection responses.
     pub harvest: BTreeMap<String, String>,
+    /// Owner fields to read in listings, and per identity (same order as `identities`)
+    /// the values that mean "this identity owns it".
+    pub owner_fields: Vec<String>,
+    pub owner_values: Vec<Vec<String>>,
+    pub seed_objects: Vec<SeedObject>,
     pub identities: Vec<Identity>,
     /// Every value substituted for a `${VAR}`: all are treated as credentials.
     pub env_values: Vec<Secret>,
@@ -263,6 +306,7 @@ impl Engagement {
         }
 
         let env_values = std::cell::RefCell::new(Vec::new());
+        let mut owner_values = Vec::new();
         let mut identities = Vec::new();
         for raw_id in raw.identities {
             let at = format!("name: {}", raw_id.name);
@@ -311,6 +355,14 @@ impl Engagement {
                 expand: &expand_here,
                 invalid: &invalid_here,
             })?;
+            owner_values.push(
+                raw_id
+                    .attributes
+                    .values()
+                    .filter(|v| v.is_string() || v.is_number())
+                    .map(crate::request::value_text)
+                    .collect(),
+            );
             identities.push(Identity {
                 name: raw_id.name,
                 tenant: raw_id.tenant,
@@ -325,6 +377,35 @@ impl Engagement {
             ));
         }
 
+        let mut seed_objects = Vec::new();
+        for seed in raw.objects {
+            let Some(owner) = identities
+                .iter()
+                .position(|i: &Identity| i.name == seed.owner)
+            else {
+                return Err(invalid(
+                    "objects:",
+                    format!(
+                        "seed object `{} {}` names owner `{}`, which is not an identity",
+                        seed.resource, seed.id, seed.owner
+                    ),
+                ));
+            };
+            if !(seed.id.is_string() || seed.id.is_number()) {
+                return Err(invalid(
+                    "objects:",
+                    format!(
+                        "seed object of `{}` needs a string or number id",
+                        seed.resource
+                    ),
+                ));
+            }
+            seed_objects.push(SeedObject {
+                resource: seed.resource,
+                id: seed.id,
+                owner,
+            });
+        }
         Ok(Engagement {
             source: path.to_path_buf(),
             target,
@@ -337,6 +418,11 @@ impl Engagement {
             rate_limit: raw.rate_limit,
             missing_rows: raw.missing_rows.unwrap_or_default(),
             harvest: raw.harvest,
+            owner_fields: raw
+                .owner_fields
+                .unwrap_or_else(|| DEFAULT_OWNER_FIELDS.iter().map(|s| s.to_string()).collect()),
+            owner_values,
+            seed_objects,
             identities,
             env_values: env_values.into_inner(),
         })
