@@ -21,7 +21,10 @@
 
 mod data;
 mod jwt;
+mod latency;
 mod server;
+
+pub use latency::LatencyModel;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -158,6 +161,10 @@ pub struct DemoOptions {
     /// email → password; users missing here cannot log in.
     pub passwords: BTreeMap<String, String>,
     pub token_ttl: Duration,
+    /// `METHOD /path` as in [`ROUTES`] (or `*`) → delay slept before the handler runs.
+    pub latency: BTreeMap<String, LatencyModel>,
+    /// Seeds the delay sampler, for reproducible runs; `None` draws a fresh seed.
+    pub latency_seed: Option<u64>,
 }
 
 // Written by hand so passwords never reach a log line or a panic message.
@@ -167,6 +174,7 @@ impl fmt::Debug for DemoOptions {
             .field("enabled_flaws", &self.enabled_flaws)
             .field("passwords", &format_args!("(redacted)"))
             .field("token_ttl", &self.token_ttl)
+            .field("latency", &self.latency)
             .finish()
     }
 }
@@ -196,6 +204,8 @@ impl DemoOptions {
             enabled_flaws: FLAWS.iter().map(|flaw| flaw.id.to_string()).collect(),
             passwords,
             token_ttl: Duration::from_secs(3600),
+            latency: BTreeMap::new(),
+            latency_seed: None,
         }
     }
 

@@ -723,12 +723,13 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
 
 /// The portal's router, built from [`ROUTES`] so the table and the server agree.
 pub(crate) fn router(state: Shared) -> Router {
-    ROUTES
+    let routes = ROUTES
         .iter()
         .filter_map(|&(method, path)| Some((path, method_router(method, path)?)))
         .fold(Router::new(), |router, (path, handler)| {
             router.route(path, handler)
-        })
+        });
+    super::latency::apply(routes, &state.options)
         .fallback(no_such_route)
         .with_state(state)
 }

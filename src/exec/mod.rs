@@ -4,6 +4,7 @@
 
 mod forge;
 mod latency;
+pub mod load;
 
 pub use latency::{LatencyBook, LatencySummary};
 
