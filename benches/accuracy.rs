@@ -69,7 +69,7 @@ fn main() {
         model.true_quantile(0.99)
     );
     println!(
-        "engine error: reported p95 {reported:.2} ms vs p95 of the delays drawn {drawn_p95:.2} ms ({:+.2} % off)",
+        "measured vs drawn: reported p95 {reported:.2} ms vs p95 of the delays the portal drew {drawn_p95:.2} ms ({:+.2} % off; the portal's timer rounding, its processing and the engine's overhead)",
         off(reported, drawn_p95)
     );
     println!(
