@@ -133,11 +133,15 @@ pub async fn alice_bearer(base_url: &str) -> String {
 }
 
 pub fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("client runtime")
+    let workers: usize = env_number("ROLEGRID_BENCH_CLIENT_THREADS", 2);
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    builder.enable_all().build().expect("client runtime")
 }
 
 /// A number from the environment, for longer or shorter runs than the defaults.
