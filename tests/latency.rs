@@ -210,7 +210,8 @@ async fn the_time_bound_stops_the_run() {
     let started = Instant::now();
     let report = run_load(&executor, &[target("/slow", "GET /slow")], &options).await;
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");
+    // 500 ms of sending, then in-flight requests are cancelled: no waiting on them.
+    assert!(elapsed < Duration::from_millis(1200), "{elapsed:?}");
     assert_eq!(report.stopped_by, StopReason::Duration);
     assert!(report.requests > 10 && report.requests < 1000, "{report:?}");
     assert_eq!(report.requests, report.completed + report.cancelled);
