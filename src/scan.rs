@@ -227,67 +227,16 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     executor.login_all(&identities).await?;
     let logins: usize = identities.iter().map(|i| i.auth.login_requests()).sum();
 
-    // Discovery: every identity reads the collections it may read.
-    let requests = discover::discovery_requests(&input.api, &input.policy, &identities);
-    let executor_ref = &executor;
-    let api = &input.api;
-    let harvest_paths = &engagement.harvest;
-    let pages: Vec<Vec<(discover::DiscoveryRequest, Option<serde_json::Value>)>> =
-        futures_util::stream::iter(requests)
-            .map(|d| async move {
-                // Page through the collection, bounded; each page is one answer.
-                let mut answers = Vec::new();
-                let mut seen = std::collections::HashSet::new();
-                let mut current = d;
-                for _ in 0..discover::MAX_PAGES {
-                    let exchange = executor_ref
-                        .send(
-                            &current.request,
-                            current.identity,
-                            Credential::Normal,
-                            &api.operations[current.op].key(),
-                        )
-                        .await;
-                    let body = exchange.is_success().then(|| exchange.json()).flatten();
-                    let items = body
-                        .as_ref()
-                        .map(|b| {
-                            discover::items_of(
-                                b,
-                                harvest_paths.get(&current.resource).map(String::as_str),
-                            )
-                        })
-                        .unwrap_or_default();
-                    let new_ids = items
-                        .iter()
-                        .filter(|(id, _)| seen.insert(id.to_string()))
-                        .count();
-                    let next = if new_ids == 0 {
-                        None
-                    } else {
-                        discover::next_page(
-                            api,
-                            current.op,
-                            &current.request,
-                            body.as_ref(),
-                            exchange.link.as_deref(),
-                            items.len(),
-                            executor_ref.base(),
-                        )
-                    };
-                    answers.push((current.clone(), body));
-                    match next {
-                        Some(request) if request != current.request => current.request = request,
-                        _ => break,
-                    }
-                }
-                answers
-            })
-            .buffered(engagement.concurrency)
-            .collect()
-            .await;
-    let answers: Vec<(discover::DiscoveryRequest, Option<serde_json::Value>)> =
-        pages.into_iter().flatten().collect();
+    // Discovery: every identity reads the collections it may read, page by page.
+    let answers = crate::exec::discovery::fetch_collections(
+        &executor,
+        &input.api,
+        &input.policy,
+        &identities,
+        &engagement.harvest,
+        engagement.concurrency,
+    )
+    .await;
     let discovery_requests = answers.len();
     // Positive controls: each identity's first successful collection read. A probe that
     // later looks logged out is re-checked against it before being believed.

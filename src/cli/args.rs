@@ -26,6 +26,8 @@ pub enum Command {
     /// Role matrices for product owners: a draft from the spec, or the observed one.
     #[command(subcommand)]
     Matrix(MatrixCommand),
+    /// Replay each identity's allowed reads under load and check the p95 target.
+    Latency(super::latency::LatencyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,4 +126,12 @@ pub struct DemoArgs {
     /// Never draw the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Delay a route by a lognormal: `METHOD /path=MEDIAN:P95` (ms) or `*=MEDIAN:P95`; repeatable.
+    #[arg(long = "latency", value_name = "ROUTE=MEDIAN:P95")]
+    pub latency: Vec<String>,
+    /// Measure latency under load instead of scanning (as `rolegrid latency` does).
+    #[arg(long)]
+    pub latency_mode: bool,
+    #[command(flatten)]
+    pub load: super::latency::LoadFlags,
 }

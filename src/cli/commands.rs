@@ -17,6 +17,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Demo(args) => demo_command(args).await,
         Command::Ops(args) => ops_command(args),
         Command::Matrix(command) => matrix_command(command),
+        Command::Latency(args) => super::latency::latency_command(args).await,
     }
 }
 
@@ -252,7 +253,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
 
 /// Targets are limited to this machine: rolegrid is pointed at test deployments the
 /// user runs, and an accidental scan of a real host is the worst mistake it could make.
-fn check_loopback(target: &url::Url) -> Result<(), String> {
+pub(super) fn check_loopback(target: &url::Url) -> Result<(), String> {
     let loopback = match target.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -291,6 +292,11 @@ fn demo_options(
     if args.rate_limit.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         return Err("--rate-limit must be a positive number of requests per second".into());
     }
+    for text in &args.latency {
+        let (route, model) = rolegrid::demo::LatencyModel::parse_flag(text)?;
+        options.latency.insert(route, model);
+    }
+    options.latency_seed = args.seed;
     Ok(options)
 }
 
@@ -319,6 +325,9 @@ async fn demo_command(args: DemoArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
+    if args.latency_mode {
+        return super::latency::demo_latency(options, &args.load, args.port, &args.output).await;
+    }
     let server = match demo::spawn(
         options,
         std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),

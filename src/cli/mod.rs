@@ -4,5 +4,6 @@
 pub mod args;
 mod commands;
 pub mod exit;
+mod latency;
 
 pub use commands::run;

@@ -22,12 +22,14 @@
 mod auth_extra;
 mod data;
 mod jwt;
+mod latency;
 mod server;
 
 pub use auth_extra::{
     DemoService, API_KEY_COOKIE, API_KEY_HEADER, API_KEY_QUERY, AUTH_TOKEN_HEADER, CSRF_COOKIE,
     CSRF_HEADER, SERVICES, WEB_CLIENT,
 };
+pub use latency::LatencyModel;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -197,6 +199,10 @@ pub struct DemoOptions {
     /// here cannot sign in. A service's password is its API key and OAuth2 client secret.
     pub passwords: BTreeMap<String, String>,
     pub token_ttl: Duration,
+    /// `METHOD /path` as in [`ROUTES`] (or `*`) → delay slept before the handler runs.
+    pub latency: BTreeMap<String, LatencyModel>,
+    /// Seeds the delay sampler, for reproducible runs; `None` draws a fresh seed.
+    pub latency_seed: Option<u64>,
 }
 
 // Written by hand so passwords never reach a log line or a panic message.
@@ -206,6 +212,7 @@ impl fmt::Debug for DemoOptions {
             .field("enabled_flaws", &self.enabled_flaws)
             .field("passwords", &format_args!("(redacted)"))
             .field("token_ttl", &self.token_ttl)
+            .field("latency", &self.latency)
             .finish()
     }
 }
@@ -235,6 +242,8 @@ impl DemoOptions {
             enabled_flaws: FLAWS.iter().map(|flaw| flaw.id.to_string()).collect(),
             passwords,
             token_ttl: Duration::from_secs(3600),
+            latency: BTreeMap::new(),
+            latency_seed: None,
         }
     }
 

@@ -892,12 +892,13 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
 
 /// The portal's router, built from [`ROUTES`] so the table and the server agree.
 pub(crate) fn router(state: Shared) -> Router {
-    ROUTES
+    let routes = ROUTES
         .iter()
         .filter_map(|&(method, path)| Some((path, method_router(method, path)?)))
         .fold(Router::new(), |router, (path, handler)| {
             router.route(path, handler)
-        })
+        });
+    super::latency::apply(routes, &state.options)
         .fallback(no_such_route)
         .layer(from_fn_with_state(state.clone(), auth_extra::guard))
         .with_state(state)

@@ -3,8 +3,10 @@
 //! A failed request is data (an exchange with an error), never a crash.
 
 mod auth;
+pub mod discovery;
 mod forge;
 mod latency;
+pub mod load;
 
 pub use latency::{HistogramSummary, LatencyBook, LatencySummary, Outcome};
 

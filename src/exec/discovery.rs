@@ -1,0 +1,79 @@
+//! Discovery's requests, sent: every identity reads the collections it may read, paging
+//! through each (bounded, on-origin only). Shared by the scan and the load mode.
+
+use super::Executor;
+use crate::discover::{self, DiscoveryRequest};
+use crate::engagement::Identity;
+use crate::matrix::Policy;
+use crate::request::Credential;
+use crate::spec::Api;
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+
+/// Each page read, with its JSON body when the answer was a 2xx JSON document.
+pub async fn fetch_collections(
+    executor: &Executor,
+    api: &Api,
+    policy: &Policy,
+    identities: &[Identity],
+    harvest_paths: &BTreeMap<String, String>,
+    concurrency: usize,
+) -> Vec<(DiscoveryRequest, Option<serde_json::Value>)> {
+    let requests = discover::discovery_requests(api, policy, identities);
+    let executor_ref = executor;
+    let pages: Vec<Vec<(DiscoveryRequest, Option<serde_json::Value>)>> =
+        futures_util::stream::iter(requests)
+            .map(|d| async move {
+                // Page through the collection, bounded; each page is one answer.
+                let mut answers = Vec::new();
+                let mut seen = std::collections::HashSet::new();
+                let mut current = d;
+                for _ in 0..discover::MAX_PAGES {
+                    let exchange = executor_ref
+                        .send(
+                            &current.request,
+                            current.identity,
+                            Credential::Normal,
+                            &api.operations[current.op].key(),
+                        )
+                        .await;
+                    let body = exchange.is_success().then(|| exchange.json()).flatten();
+                    let items = body
+                        .as_ref()
+                        .map(|b| {
+                            discover::items_of(
+                                b,
+                                harvest_paths.get(&current.resource).map(String::as_str),
+                            )
+                        })
+                        .unwrap_or_default();
+                    let new_ids = items
+                        .iter()
+                        .filter(|(id, _)| seen.insert(id.to_string()))
+                        .count();
+                    let next = if new_ids == 0 {
+                        None
+                    } else {
+                        discover::next_page(
+                            api,
+                            current.op,
+                            &current.request,
+                            body.as_ref(),
+                            exchange.link.as_deref(),
+                            items.len(),
+                            executor_ref.base(),
+                        )
+                    };
+                    answers.push((current.clone(), body));
+                    match next {
+                        Some(request) if request != current.request => current.request = request,
+                        _ => break,
+                    }
+                }
+                answers
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+    pages.into_iter().flatten().collect()
+}
