@@ -38,9 +38,14 @@ pub struct DemoScan {
     pub rate_limit: Option<f64>,
 }
 
-pub async fn run(options: DemoScan, redactor: Redactor) -> Result<ScanOutcome, DemoScanError> {
+/// The shipped engagement (aimed at `base_url`, with the portal's passwords), spec and
+/// matrix, validated.
+pub fn demo_inputs(
+    base_url: &str,
+    passwords: &BTreeMap<String, String>,
+) -> Result<(Engagement, crate::spec::Api, Policy), DemoScanError> {
     let mut env = EnvSource::default();
-    for (email, password) in &options.passwords {
+    for (email, password) in passwords {
         env = env.with(&password_variable(email), password);
     }
     let input = |e: &dyn std::fmt::Display| DemoScanError::Input(e.to_string());
@@ -50,8 +55,7 @@ pub async fn run(options: DemoScan, redactor: Redactor) -> Result<ScanOutcome, D
         &env,
     )
     .map_err(|e| input(&e))?;
-    engagement.target = url::Url::parse(&options.base_url).map_err(|e| input(&e))?;
-    engagement.rate_limit = options.rate_limit.or(engagement.rate_limit);
+    engagement.target = url::Url::parse(base_url).map_err(|e| input(&e))?;
     let api =
         spec::load_str(DEMO_SPEC, Path::new("specs/demo-portal.yaml")).map_err(|e| input(&e))?;
     let roles: Vec<String> = engagement
@@ -67,6 +71,12 @@ pub async fn run(options: DemoScan, redactor: Redactor) -> Result<ScanOutcome, D
         false,
     )
     .map_err(|e| input(&e))?;
+    Ok((engagement, api, policy))
+}
+
+pub async fn run(options: DemoScan, redactor: Redactor) -> Result<ScanOutcome, DemoScanError> {
+    let (mut engagement, api, policy) = demo_inputs(&options.base_url, &options.passwords)?;
+    engagement.rate_limit = options.rate_limit.or(engagement.rate_limit);
     let scan_input = ScanInput {
         engagement,
         api,

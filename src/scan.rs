@@ -215,15 +215,8 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let mut identities = engagement.identities.clone();
     identities.push(Identity::anonymous());
 
-    let base_path = input
-        .api
-        .servers
-        .iter()
-        .find(|s| s.starts_with('/'))
-        .cloned()
-        .unwrap_or_default();
-    let mut executor =
-        Executor::new(engagement, &base_path, redactor.clone()).map_err(ScanError::Setup)?;
+    let mut executor = Executor::new(engagement, &input.api.base_path(), redactor.clone())
+        .map_err(ScanError::Setup)?;
     executor.login_all(&identities).await?;
     let logins: usize = identities.iter().map(|i| i.auth.login_requests()).sum();
 

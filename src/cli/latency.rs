@@ -4,7 +4,7 @@
 use super::exit;
 use clap::Args;
 use rolegrid::demo::{self, DemoOptions};
-use rolegrid::demo_scan::{self, DEMO_ENGAGEMENT, DEMO_MATRIX, DEMO_SPEC};
+use rolegrid::demo_scan;
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
 use rolegrid::exec::load::{self, LatencyError, LatencyInput, LoadOptions, LoadReport};
 use rolegrid::matrix::Policy;
@@ -112,36 +112,8 @@ pub async fn demo_latency(options: DemoOptions, flags: &LoadFlags, port: u16, ou
                 )
             }
         };
-    let mut env = EnvSource::default();
-    for (email, password) in &passwords {
-        env = env.with(&demo_scan::password_variable(email), password);
-    }
     // The shipped inputs failing to load is a bug in this build, reported as bad input.
-    let inputs = (|| -> Result<_, String> {
-        let mut engagement = Engagement::parse(
-            DEMO_ENGAGEMENT,
-            Path::new("specs/demo-engagement.yaml"),
-            &env,
-        )
-        .map_err(|e| e.to_string())?;
-        engagement.target = url::Url::parse(&server.base_url()).map_err(|e| e.to_string())?;
-        let api = spec::load_str(DEMO_SPEC, Path::new("specs/demo-portal.yaml"))
-            .map_err(|e| e.to_string())?;
-        let roles: Vec<String> = engagement
-            .identities
-            .iter()
-            .map(|i| i.role.clone())
-            .collect();
-        let policy = Policy::parse(
-            DEMO_MATRIX,
-            Path::new("specs/demo-matrix.csv"),
-            &api,
-            &roles,
-            false,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok((engagement, api, policy))
-    })();
+    let inputs = demo_scan::demo_inputs(&server.base_url(), &passwords).map_err(|e| e.to_string());
     let code = match inputs {
         Ok((engagement, api, policy)) => run(engagement, api, policy, flags, output).await,
         Err(message) => fail(exit::BAD_INPUT, message),

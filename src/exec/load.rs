@@ -624,15 +624,8 @@ pub async fn measure(input: &LatencyInput, redactor: Redactor) -> Result<LoadRep
     engagement.register_secrets(&redactor);
     // One pooled connection per worker.
     engagement.concurrency = input.options.concurrency;
-    let base_path = input
-        .api
-        .servers
-        .iter()
-        .find(|s| s.starts_with('/'))
-        .cloned()
-        .unwrap_or_default();
-    let mut executor =
-        Executor::new(&engagement, &base_path, redactor).map_err(LatencyError::Setup)?;
+    let mut executor = Executor::new(&engagement, &input.api.base_path(), redactor)
+        .map_err(LatencyError::Setup)?;
     executor.login_all(&engagement.identities).await?;
     let targets = allowed_reads(
         &executor,

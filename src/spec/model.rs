@@ -224,6 +224,26 @@ impl Api {
         current
     }
 
+    /// The path part of the first server (`/api/v1` from `/api/v1` or from
+    /// `https://host/api/v1`): requests go to the engagement's target under it.
+    pub fn base_path(&self) -> String {
+        let Some(server) = self.servers.first() else {
+            return String::new();
+        };
+        let path = if server.starts_with('/') {
+            server.clone()
+        } else {
+            url::Url::parse(server)
+                .map(|u| u.path().to_string())
+                .unwrap_or_default()
+        };
+        if path.contains('{') {
+            // A templated server (`/{version}`) cannot be filled in: use the target as is.
+            return String::new();
+        }
+        path.trim_end_matches('/').to_string()
+    }
+
     pub fn operation(&self, key: &str) -> Option<&Operation> {
         self.operations
             .iter()
