@@ -153,10 +153,11 @@ async fn run(
     let written = std::fs::create_dir_all(output)
         .and_then(|()| {
             let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
-            std::fs::write(&file, json + "\n")
+            // Every writer scrubs, whatever it believes it holds.
+            std::fs::write(&file, redactor.scrub(&json) + "\n")
         })
         .map_err(|e| format!("cannot write {}: {e}", file.display()));
-    let mut text = render(&report, target_ms);
+    let mut text = redactor.scrub(&render(&report, target_ms));
     if written.is_ok() {
         text.push_str(&format!("latency: {}\n", file.display()));
     }
