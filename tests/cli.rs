@@ -255,3 +255,45 @@ fn an_oauth2_token_endpoint_off_this_machine_is_refused() {
     );
     assert!(!stderr.contains("s3cret-value"), "{stderr}");
 }
+
+#[test]
+fn ctrl_c_writes_a_partial_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Throttled so the scan is still sending when the interrupt comes.
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rolegrid"))
+        .args(["demo", "--no-progress", "--rate-limit", "15", "-o"])
+        .arg(dir.path())
+        .env_remove("ROLEGRID_DEMO_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("exits");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an interrupted demo scan did not complete"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("interrupted"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("partial report written"),
+    )
+    .expect("JSON");
+    assert_eq!(report["run"]["complete"], false);
+    let probes = report["stats"]["probes"].as_u64().unwrap_or(0);
+    assert!(
+        probes > 0 && probes < 150,
+        "{probes} probes before the interrupt"
+    );
+}

@@ -243,6 +243,8 @@ async fn scan_command(args: ScanArgs) -> u8 {
             print_outcome(&outcome);
             if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
                 exit::VIOLATIONS
+            } else if !outcome.report.run.complete {
+                exit::RUN_FAILURE
             } else {
                 exit::CLEAN
             }
@@ -356,7 +358,11 @@ async fn demo_command(args: DemoArgs) -> u8 {
     match outcome {
         Ok(outcome) => {
             print_outcome(&outcome);
-            exit::CLEAN
+            if outcome.report.run.complete {
+                exit::CLEAN
+            } else {
+                exit::RUN_FAILURE
+            }
         }
         Err(DemoScanError::Input(message)) => fail(exit::BAD_INPUT, message),
         Err(DemoScanError::Scan(e)) => fail(scan_error_code(&e), redactor.scrub(&e.to_string())),
