@@ -94,7 +94,9 @@ identities:
 
 pub async fn alice_executor(base_url: &str, concurrency: usize) -> Executor {
     let engagement = alice_engagement(base_url, concurrency);
-    let mut executor = Executor::new(&engagement, "", Redactor::new()).expect("executor");
+    let mut executor = Executor::new(&engagement, "", Redactor::new())
+        .expect("executor")
+        .without_latency_book();
     executor
         .login_all(&engagement.identities)
         .await

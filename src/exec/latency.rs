@@ -19,12 +19,52 @@ pub enum Outcome {
     Denied,
 }
 
-/// (operation, identity or "" for all identities, outcome or `None` for both).
-type HistogramKey = (String, String, Option<Outcome>);
+/// One histogram for all answers, one for allowed and one for denied.
+struct Split {
+    all: Histogram<u64>,
+    allowed: Histogram<u64>,
+    denied: Histogram<u64>,
+}
+
+impl Split {
+    fn new() -> Option<Split> {
+        let h = || Histogram::new_with_bounds(1, MAX_MICROS, 3).ok();
+        Some(Split {
+            all: h()?,
+            allowed: h()?,
+            denied: h()?,
+        })
+    }
+
+    fn record(&mut self, micros: u64, outcome: Option<Outcome>) {
+        // Cannot fail: the value is clamped into the histograms' bounds.
+        let _ = self.all.record(micros);
+        let _ = match outcome {
+            Some(Outcome::Allowed) => self.allowed.record(micros),
+            Some(Outcome::Denied) => self.denied.record(micros),
+            None => Ok(()),
+        };
+    }
+
+    fn parts(&self) -> [(&'static str, &Histogram<u64>); 3] {
+        [
+            ("all", &self.all),
+            ("allowed", &self.allowed),
+            ("denied", &self.denied),
+        ]
+    }
+}
+
+/// An operation's histograms, overall and per identity. Looked up by `&str` on every
+/// request, so recording allocates only the first time an operation or identity is seen.
+struct OperationBook {
+    overall: Split,
+    by_identity: BTreeMap<String, Split>,
+}
 
 #[derive(Default)]
 pub struct LatencyBook {
-    histograms: Mutex<BTreeMap<HistogramKey, Histogram<u64>>>,
+    operations: Mutex<BTreeMap<String, OperationBook>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -70,85 +110,92 @@ impl LatencyBook {
         latency: Duration,
     ) {
         let micros = (latency.as_micros() as u64).clamp(1, MAX_MICROS);
-        let Ok(mut map) = self.histograms.lock() else {
+        let Ok(mut map) = self.operations.lock() else {
             return;
         };
-        let mut keys = vec![(operation.to_string(), String::new(), None)];
-        if let Some(outcome) = outcome {
-            keys.push((operation.to_string(), String::new(), Some(outcome)));
+        if !map.contains_key(operation) {
+            let Some(overall) = Split::new() else { return };
+            map.insert(
+                operation.to_string(),
+                OperationBook {
+                    overall,
+                    by_identity: BTreeMap::new(),
+                },
+            );
         }
+        let Some(book) = map.get_mut(operation) else {
+            return;
+        };
+        book.overall.record(micros, outcome);
         if let Some(identity) = identity {
-            keys.push((operation.to_string(), identity.to_string(), None));
-            if let Some(outcome) = outcome {
-                keys.push((operation.to_string(), identity.to_string(), Some(outcome)));
+            if !book.by_identity.contains_key(identity) {
+                let Some(split) = Split::new() else { return };
+                book.by_identity.insert(identity.to_string(), split);
             }
-        }
-        for key in keys {
-            let histogram = match map.get_mut(&key) {
-                Some(h) => h,
-                None => {
-                    let Ok(h) = Histogram::new_with_bounds(1, MAX_MICROS, 3) else {
-                        return;
-                    };
-                    map.entry(key).or_insert(h)
-                }
-            };
-            // Cannot fail: the value is clamped into the histogram's bounds.
-            let _ = histogram.record(micros);
+            if let Some(split) = book.by_identity.get_mut(identity) {
+                split.record(micros, outcome);
+            }
         }
     }
 
     /// Per operation, all identities and outcomes together.
     pub fn summaries(&self) -> Vec<LatencySummary> {
-        let Ok(map) = self.histograms.lock() else {
+        let Ok(map) = self.operations.lock() else {
             return Vec::new();
         };
         map.iter()
-            .filter(|((_, identity, outcome), _)| identity.is_empty() && outcome.is_none())
-            .map(|((operation, _, _), h)| LatencySummary {
-                operation: operation.clone(),
-                count: h.len(),
-                p50_ms: ms(h.value_at_quantile(0.50)),
-                p95_ms: ms(h.value_at_quantile(0.95)),
-                p99_ms: ms(h.value_at_quantile(0.99)),
-                max_ms: ms(h.max()),
-            })
-            .collect()
-    }
-
-    /// Every histogram: per operation, per operation × identity, each also split by outcome.
-    pub fn histograms(&self) -> Vec<HistogramSummary> {
-        let Ok(map) = self.histograms.lock() else {
-            return Vec::new();
-        };
-        map.iter()
-            .map(|((operation, identity, outcome), h)| {
-                let mut bytes = Vec::new();
-                let encoded = match V2Serializer::new().serialize(h, &mut bytes) {
-                    Ok(_) => base64::engine::general_purpose::STANDARD.encode(&bytes),
-                    Err(_) => String::new(),
-                };
-                HistogramSummary {
+            .map(|(operation, book)| {
+                let h = &book.overall.all;
+                LatencySummary {
                     operation: operation.clone(),
-                    identity: if identity.is_empty() {
-                        "*".into()
-                    } else {
-                        identity.clone()
-                    },
-                    outcome: match outcome {
-                        None => "all",
-                        Some(Outcome::Allowed) => "allowed",
-                        Some(Outcome::Denied) => "denied",
-                    },
                     count: h.len(),
                     p50_ms: ms(h.value_at_quantile(0.50)),
                     p95_ms: ms(h.value_at_quantile(0.95)),
                     p99_ms: ms(h.value_at_quantile(0.99)),
                     max_ms: ms(h.max()),
-                    hdr_v2_base64: encoded,
                 }
             })
             .collect()
+    }
+
+    /// Every non-empty histogram: per operation and per operation × identity, each for
+    /// all answers and for allowed and denied apart.
+    pub fn histograms(&self) -> Vec<HistogramSummary> {
+        let Ok(map) = self.operations.lock() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (operation, book) in map.iter() {
+            let splits = std::iter::once(("*", &book.overall)).chain(
+                book.by_identity
+                    .iter()
+                    .map(|(name, split)| (name.as_str(), split)),
+            );
+            for (identity, split) in splits {
+                for (outcome, h) in split.parts() {
+                    if h.is_empty() && outcome != "all" {
+                        continue;
+                    }
+                    let mut bytes = Vec::new();
+                    let encoded = match V2Serializer::new().serialize(h, &mut bytes) {
+                        Ok(_) => base64::engine::general_purpose::STANDARD.encode(&bytes),
+                        Err(_) => String::new(),
+                    };
+                    out.push(HistogramSummary {
+                        operation: operation.clone(),
+                        identity: identity.to_string(),
+                        outcome,
+                        count: h.len(),
+                        p50_ms: ms(h.value_at_quantile(0.50)),
+                        p95_ms: ms(h.value_at_quantile(0.95)),
+                        p99_ms: ms(h.value_at_quantile(0.99)),
+                        max_ms: ms(h.max()),
+                        hdr_v2_base64: encoded,
+                    });
+                }
+            }
+        }
+        out
     }
 }
 

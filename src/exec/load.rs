@@ -624,8 +624,10 @@ pub async fn measure(input: &LatencyInput, redactor: Redactor) -> Result<LoadRep
     engagement.register_secrets(&redactor);
     // One pooled connection per worker.
     engagement.concurrency = input.options.concurrency;
+    // The load report keeps its own histograms per operation × identity.
     let mut executor = Executor::new(&engagement, &input.api.base_path(), redactor)
-        .map_err(LatencyError::Setup)?;
+        .map_err(LatencyError::Setup)?
+        .without_latency_book();
     executor.login_all(&engagement.identities).await?;
     let targets = allowed_reads(
         &executor,

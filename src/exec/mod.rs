@@ -109,6 +109,8 @@ pub struct Executor {
     relogins: AtomicUsize,
     refreshes: AtomicUsize,
     pub latency: LatencyBook,
+    /// Off when the caller keeps its own histograms (the load engine), to spare the lock.
+    record_latency: bool,
 }
 
 impl Executor {
@@ -142,7 +144,14 @@ impl Executor {
             relogins: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
             latency: LatencyBook::default(),
+            record_latency: true,
         })
+    }
+
+    /// Stops recording into [`Executor::latency`]; for callers that keep their own.
+    pub fn without_latency_book(mut self) -> Self {
+        self.record_latency = false;
+        self
     }
 
     /// The target's base URL (with the spec's base path), for resolving links.
@@ -456,7 +465,7 @@ impl Executor {
             Ok(response) => read_response(response).await,
         };
         exchange.latency = started.elapsed();
-        if exchange.error.is_none() {
+        if exchange.error.is_none() && self.record_latency {
             let outcome = if exchange.is_success() {
                 Outcome::Allowed
             } else {
