@@ -41,6 +41,21 @@ fn corpus_loads_without_panics() {
             Ok(Ok(api)) => {
                 tally.loaded += 1;
                 tally.operations += api.operations.len();
+                // What the CLI does with a loaded document must not fail either: the
+                // planner's summary, and a draft matrix that reads back as a valid policy.
+                let roles: Vec<String> =
+                    ["anonymous", "client", "admin"].map(String::from).to_vec();
+                let _ = spec::operation_summaries(&api);
+                let draft = rolegrid::matrix::draft(&api, &roles);
+                if let Err(e) = rolegrid::matrix::Policy::parse(
+                    &draft,
+                    std::path::Path::new("draft.csv"),
+                    &api,
+                    &roles,
+                    false,
+                ) {
+                    mismatches.push(format!("{file}: its draft matrix does not read back: {e}"));
+                }
                 let dangling = dangling_refs(&api.document, &api.document);
                 if dangling > 0 {
                     dangling_files.push(format!("{file}: {dangling} refs without a target"));
@@ -97,6 +112,7 @@ fn corpus_loads_without_panics() {
         started.elapsed().as_secs_f64()
     );
     assert!(panics.is_empty(), "panics: {panics:?}");
+    assert!(mismatches.is_empty(), "dropped operations or unreadable drafts: {mismatches:#?}");
     assert!(
         loaded * 100 >= total * 98,
         "only {loaded} of {total} loaded (need 98 %)"
