@@ -112,7 +112,10 @@ fn corpus_loads_without_panics() {
         started.elapsed().as_secs_f64()
     );
     assert!(panics.is_empty(), "panics: {panics:?}");
-    assert!(mismatches.is_empty(), "dropped operations or unreadable drafts: {mismatches:#?}");
+    assert!(
+        mismatches.is_empty(),
+        "dropped operations or unreadable drafts: {mismatches:#?}"
+    );
     assert!(
         loaded * 100 >= total * 98,
         "only {loaded} of {total} loaded (need 98 %)"

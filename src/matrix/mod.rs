@@ -233,7 +233,11 @@ fn resolve_operation(api: &Api, name: &str) -> Option<usize> {
     };
     api.operations
         .iter()
-        .position(|o| o.key() == normalised || o.operation_id.as_deref() == Some(name))
+        // Compared trimmed: spreadsheets and the CSV reader drop the trailing spaces that
+        // some real specs leave in their paths (`/rooms/{roomId}/invite `).
+        .position(|o| {
+            o.key().trim() == normalised.trim() || o.operation_id.as_deref() == Some(name)
+        })
 }
 
 /// ", did you mean `x`?" for the closest candidate within a small edit distance.
@@ -269,6 +273,23 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_with_a_trailing_space_still_matches_its_row() {
+        // Regression: matrix-org's `inviting.yaml` has `/rooms/{roomId}/invite ` (space).
+        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  '/rooms/{roomId}/invite ':\n    post:\n      responses: {'200': {description: ok}}\n";
+        let api = crate::spec::load_str(spec, Path::new("t.yaml")).expect("spec");
+        let roles = vec!["user".to_string()];
+        let policy = Policy::parse(
+            "operation,user\nPOST /rooms/{roomId}/invite ,own\n",
+            Path::new("m.csv"),
+            &api,
+            &roles,
+            false,
+        )
+        .expect("the trimmed row names the operation");
+        assert_eq!(policy.access(0, "user"), Some(Access::Own));
+    }
 
     #[test]
     fn edit_distance_suggests_near_names() {
