@@ -4,12 +4,14 @@
 
 mod auth;
 mod secret;
+mod wfc;
 
 pub use auth::{
     fill, fill_json, placeholders, Auth, Capture, ClientAuth, Csrf, CsrfSource, Grant, KeyLocation,
     LoginFlow, LoginStep, OAuth2Flow, SessionUse, StepBody,
 };
 pub use secret::{Redactor, Secret, REDACTED};
+pub use wfc::json_pointer_to_path;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -101,6 +103,14 @@ struct RawEngagement {
     /// Objects nothing lists, given by hand.
     #[serde(default)]
     objects: Vec<RawSeedObject>,
+    /// A Web Fuzzing Commons auth document (EvoMaster, Schemathesis) whose `auth` entries
+    /// are identities too, relative to the engagement file.
+    #[serde(default)]
+    auth_file: Option<PathBuf>,
+    /// Per WFC entry name: role, tenant, attributes (and `session_cookie` for cookie logins).
+    #[serde(default)]
+    auth_file_identities: BTreeMap<String, wfc::RawWfcIdentity>,
+    #[serde(default)]
     identities: Vec<RawIdentity>,
 }
 
@@ -370,10 +380,69 @@ impl Engagement {
                 auth,
             });
         }
+        match &raw.auth_file {
+            Some(auth_file) => {
+                let origin = wfc::Origin {
+                    engagement: path,
+                    engagement_text: text,
+                };
+                let loaded = wfc::load(
+                    &origin,
+                    auth_file,
+                    raw.auth_file_identities,
+                    &target,
+                    env,
+                    &mut env_values.borrow_mut(),
+                )?;
+                for wfc::Loaded {
+                    identity,
+                    attributes,
+                } in loaded
+                {
+                    if identity.name == ANONYMOUS {
+                        return Err(invalid(
+                            "auth_file:",
+                            format!(
+                                "WFC entry `{ANONYMOUS}` clashes with the built-in identity without credentials; rename it"
+                            ),
+                        ));
+                    }
+                    if identities
+                        .iter()
+                        .any(|i: &Identity| i.name == identity.name)
+                    {
+                        return Err(invalid(
+                            &format!("name: {}", identity.name),
+                            format!(
+                                "identity `{}` is defined both in `identities` and in auth_file {}; names must be distinct",
+                                identity.name,
+                                auth_file.display()
+                            ),
+                        ));
+                    }
+                    owner_values.push(
+                        attributes
+                            .values()
+                            .filter(|v| v.is_string() || v.is_number())
+                            .map(crate::request::value_text)
+                            .collect(),
+                    );
+                    identities.push(identity);
+                }
+            }
+            None => {
+                if !raw.auth_file_identities.is_empty() {
+                    return Err(invalid(
+                        "auth_file_identities:",
+                        "`auth_file_identities` gives roles to the entries of `auth_file`, which is not set".into(),
+                    ));
+                }
+            }
+        }
         if identities.is_empty() {
             return Err(invalid(
                 "identities:",
-                "at least one identity is needed".into(),
+                "at least one identity is needed (in `identities` or `auth_file`)".into(),
             ));
         }
 

@@ -1,0 +1,263 @@
+//! Identities read from a Web Fuzzing Commons auth document (`auth_file`): every supported
+//! shape parsed into the expected `Auth`, the errors, and a login against the demo portal.
+
+use rolegrid::demo::{self, DemoOptions};
+use rolegrid::engagement::{
+    Auth, Capture, Engagement, EnvSource, Redactor, SessionUse, StepBody, REDACTED,
+};
+use rolegrid::exec::Executor;
+use rolegrid::request::{Credential, RequestSpec};
+use rolegrid::spec::Method;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wfc")
+}
+
+fn env() -> EnvSource {
+    EnvSource::default().with("BOB_PW", "bob-wfc-pass-2")
+}
+
+fn fixture_text(target: &str) -> String {
+    std::fs::read_to_string(dir().join("engagement.yaml"))
+        .expect("fixture")
+        .replace("http://127.0.0.1:9", target)
+}
+
+fn parse(text: &str) -> Result<Engagement, String> {
+    Engagement::parse(text, &dir().join("engagement.yaml"), &env()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_supported_shape_becomes_the_expected_auth() {
+    let e = parse(&fixture_text("http://127.0.0.1:9")).expect("valid");
+    let names: Vec<&str> = e.identities.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol", "reports"]);
+    assert_eq!(e.identities[0].role, "client");
+    assert_eq!(e.identities[1].tenant.as_deref(), Some("globex"));
+
+    // JSON login, payloadUserPwd, token from the body (current token fields).
+    let Auth::Login(flow) = &e.identities[0].auth else {
+        panic!("login expected")
+    };
+    let step = &flow.steps[0];
+    assert_eq!(step.method, reqwest::Method::POST);
+    assert_eq!(step.path, "/auth/login");
+    let Some(StepBody::Json(body)) = &step.body else {
+        panic!("JSON body")
+    };
+    let body: serde_json::Value = serde_json::from_str(body.expose()).expect("json");
+    assert_eq!(
+        body,
+        serde_json::json!({"email": "alice@acme.test", "password": "alice-wfc-pass-1"})
+    );
+    assert_eq!(
+        step.captures,
+        vec![("token".to_string(), Capture::Json("$['token']".into()))]
+    );
+    assert!(matches!(&flow.session,
+        SessionUse::Header { name, template } if name == "Authorization" && template == "Bearer {token}"));
+
+    // payloadRaw with ${VAR}, older token fields (extractFromField, headerPrefix).
+    let Auth::Login(flow) = &e.identities[1].auth else {
+        panic!("login expected")
+    };
+    assert!(matches!(&flow.steps[0].body,
+        Some(StepBody::Json(j)) if j.expose().contains("bob-wfc-pass-2")));
+    assert!(matches!(&flow.session,
+        SessionUse::Header { name, template } if name == "Authorization" && template == "Bearer {token}"));
+
+    // Form login with a session cookie.
+    let Auth::Login(flow) = &e.identities[2].auth else {
+        panic!("login expected")
+    };
+    let Some(StepBody::Form(fields)) = &flow.steps[0].body else {
+        panic!("form body")
+    };
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("email", "carol@acme.test"),
+            ("password", "carol-wfc-pass-3")
+        ]
+    );
+    assert!(matches!(&flow.session, SessionUse::Cookie { name } if name == "portal_session"));
+    assert_eq!(e.identities[2].auth.kind(), "login (cookie)");
+
+    // One fixed header.
+    assert!(matches!(&e.identities[3].auth,
+        Auth::Header { name, value } if name == "X-Api-Key" && value.expose() == "reports-wfc-key-4"));
+
+    // Literal credentials of the document are redacted like `${VAR}` values.
+    let redactor = Redactor::new();
+    e.register_secrets(&redactor);
+    let out = redactor.scrub("alice-wfc-pass-1 bob-wfc-pass-2 carol-wfc-pass-3 reports-wfc-key-4");
+    assert_eq!(out.matches(REDACTED).count(), 4, "{out}");
+    assert!(!format!("{e:?}").contains("alice-wfc-pass-1"));
+}
+
+#[test]
+fn identities_of_both_sources_are_kept_and_must_be_distinct() {
+    let base = fixture_text("http://127.0.0.1:9");
+    let both = format!("{base}identities:\n  - name: dave\n    role: client\n    auth:\n      bearer: dave-token-1\n");
+    let e = parse(&both).expect("valid");
+    assert_eq!(e.identities.len(), 5);
+    assert_eq!(e.identities[0].name, "dave");
+    let clash = both.replace("name: dave", "name: alice");
+    let err = parse(&clash).expect_err("alice twice");
+    assert!(err.contains("`alice`") && err.contains("distinct"), "{err}");
+}
+
+#[test]
+fn errors_name_the_file_the_line_and_the_fix() {
+    let base = fixture_text("http://127.0.0.1:9");
+    let eng = dir().join("engagement.yaml").display().to_string();
+
+    let unknown = base.replace("  reports:", "  mallory: {role: client}\n  reports:");
+    let err = parse(&unknown).expect_err("unknown entry");
+    assert!(err.starts_with(&format!("{eng}:9:")), "{err}");
+    assert!(
+        err.contains("`mallory`") && err.contains("alice, bob, carol, reports"),
+        "{err}"
+    );
+
+    let no_role = base.replace("  bob: {role: client, tenant: globex}\n", "");
+    let err = parse(&no_role).expect_err("bob without role");
+    assert!(err.starts_with(&format!("{eng}:4:")), "{err}");
+    assert!(
+        err.contains("`bob`") && err.contains("add `bob: {role: ROLE, tenant: TENANT}`"),
+        "{err}"
+    );
+
+    let missing = base.replace("auth_file: wfc-auth.yaml", "auth_file: nowhere.yaml");
+    let err = parse(&missing).expect_err("missing file");
+    assert!(err.starts_with(&format!("{eng}:4:")), "{err}");
+    assert!(err.contains("nowhere.yaml"), "{err}");
+
+    let no_cookie = base.replace(", session_cookie: portal_session", "");
+    let err = parse(&no_cookie).expect_err("cookie name needed");
+    assert!(
+        err.contains("session_cookie") && err.contains("`carol`"),
+        "{err}"
+    );
+
+    let unknown_key = base.replace("  bob: {role: client,", "  bob: {rank: 3, role: client,");
+    let err = parse(&unknown_key).expect_err("unknown key");
+    assert!(
+        err.starts_with(&format!("{eng}:7:")) && err.contains("rank"),
+        "{err}"
+    );
+}
+
+/// Writes a WFC document next to a copy of the engagement in a temp dir.
+fn with_document(doc: &str) -> Result<Engagement, String> {
+    let tmp =
+        std::env::temp_dir().join(format!("rolegrid-wfc-{}-{}", std::process::id(), doc.len()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    std::fs::write(tmp.join("wfc-auth.yaml"), doc).expect("write");
+    let text = "target: http://127.0.0.1:9\nspec: s.yaml\nmatrix: m.csv\nauth_file: wfc-auth.yaml\nauth_file_identities:\n  u: {role: client}\n";
+    let out = Engagement::parse(text, &tmp.join("e.yaml"), &env()).map_err(|e| e.to_string());
+    let _ = std::fs::remove_dir_all(&tmp);
+    out
+}
+
+#[test]
+fn errors_inside_the_document() {
+    let login = |url: &str| {
+        format!("auth:\n  - name: u\n    loginEndpointAuth:\n      externalEndpointURL: {url}\n      verb: POST\n      token: {{extractFrom: header, extractSelector: X-Auth-Token, sendIn: header, sendName: Authorization}}\n")
+    };
+    let err = with_document(&login("https://idp.example.com/login")).expect_err("remote");
+    assert!(
+        err.contains("wfc-auth.yaml:4:") && err.contains("not on a loopback host"),
+        "{err}"
+    );
+    let err = with_document(&login("http://127.0.0.1:7777/login")).expect_err("other port");
+    assert!(err.contains("other than the target"), "{err}");
+    let e = with_document(&login("http://127.0.0.1:9/auth/login")).expect("same server");
+    let Auth::Login(flow) = &e.identities[0].auth else {
+        panic!("login")
+    };
+    assert_eq!(flow.steps[0].path, "/auth/login");
+    assert_eq!(
+        flow.steps[0].captures[0].1,
+        Capture::Header("X-Auth-Token".into())
+    );
+
+    let err = with_document("auth:\n  - name: u\n    fixedHeaders:\n      - {name: X-A, value: a1234}\n    colour: red\n")
+        .expect_err("unknown key");
+    assert!(
+        err.contains("wfc-auth.yaml:5:") && err.contains("colour"),
+        "{err}"
+    );
+    let err = with_document("auth:\n  - name: u\n    fixedHeaders:\n      - {name: X-A, value: a1234}\n      - {name: X-B, value: b1234}\n")
+        .expect_err("two headers");
+    assert!(err.contains("2 fixedHeaders"), "{err}");
+    let err = with_document("auth:\n  - name: u\n    loginEndpointAuth:\n      endpoint: /l\n      verb: POST\n      token: {extractFrom: body, extractSelector: /t, sendIn: query, sendName: t}\n")
+        .expect_err("query");
+    assert!(err.contains("sendIn `query`"), "{err}");
+
+    // authTemplate fills what an entry leaves out.
+    let e = with_document("authTemplate:\n  loginEndpointAuth:\n    endpoint: /auth/login\n    verb: POST\n    contentType: application/json\n    token: {extractFrom: body, extractSelector: /token, sendIn: header, sendName: Authorization, sendTemplate: \"Bearer {token}\"}\nauth:\n  - name: u\n    loginEndpointAuth:\n      payloadRaw: '{\"email\": \"u@x\", \"password\": \"pw-u-1234\"}'\n")
+        .expect("template");
+    assert!(matches!(&e.identities[0].auth, Auth::Login(f) if f.steps[0].path == "/auth/login"));
+}
+
+#[tokio::test]
+async fn identities_from_the_document_log_in_to_the_demo_portal() {
+    let mut passwords = DemoOptions::random_passwords();
+    for (who, pw) in [
+        ("alice@acme.test", "alice-wfc-pass-1"),
+        ("bob@globex.test", "bob-wfc-pass-2"),
+        ("carol@acme.test", "carol-wfc-pass-3"),
+        ("acme-reports", "reports-wfc-key-4"),
+    ] {
+        passwords.insert(who.to_string(), pw.to_string());
+    }
+    let portal = demo::spawn(
+        DemoOptions::new(passwords.clone()),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("portal starts");
+    let e = parse(&fixture_text(&portal.base_url())).expect("valid");
+    let redactor = Redactor::new();
+    e.register_secrets(&redactor);
+    let mut executor = Executor::new(&e, "", redactor).expect("executor");
+    executor
+        .login_all(&e.identities)
+        .await
+        .expect("every WFC identity logs in");
+    let me = RequestSpec {
+        method: Method::Get,
+        path: "/me".into(),
+        query: vec![],
+        headers: vec![],
+        json: None,
+    };
+    let expected: BTreeMap<&str, &str> = [
+        ("alice", "alice@acme.test"),
+        ("bob", "bob@globex.test"),
+        ("carol", "carol@acme.test"),
+        ("reports", "acme-reports@services.portal.test"),
+    ]
+    .into();
+    for (i, identity) in e.identities.iter().enumerate() {
+        let answer = executor.send(&me, i, Credential::Normal, "GET /me").await;
+        assert_eq!(answer.status, Some(200), "{}: {answer:?}", identity.name);
+        let body = answer.json().expect("JSON");
+        assert_eq!(
+            body["email"],
+            expected[identity.name.as_str()],
+            "{}",
+            identity.name
+        );
+        let none = executor.send(&me, i, Credential::Omitted, "GET /me").await;
+        assert_eq!(none.status, Some(401), "{}", identity.name);
+    }
+    portal.shutdown().await;
+}
