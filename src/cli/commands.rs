@@ -192,35 +192,12 @@ async fn scan_command(args: ScanArgs) -> u8 {
         }
         engagement.rate_limit = Some(rate);
     }
-    if let Err(message) = check_loopback(&engagement.target) {
+    if let Err(message) = check_engagement_hosts(&engagement) {
         return fail(exit::BAD_INPUT, message);
     }
-    // A token endpoint on another host would receive credentials: it must be local too.
-    for identity in &engagement.identities {
-        if let rolegrid::engagement::Auth::OAuth2(flow) = &identity.auth {
-            if let Ok(url) = url::Url::parse(&flow.token_url) {
-                if let Err(message) = check_loopback(&url) {
-                    return fail(
-                        exit::BAD_INPUT,
-                        format!("identity `{}`: oauth2 token_url: {message}", identity.name),
-                    );
-                }
-            }
-        }
-    }
-    let api = match spec::load(&engagement.spec) {
-        Ok(api) => api,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
-    let roles: Vec<String> = engagement
-        .identities
-        .iter()
-        .map(|i| i.role.clone())
-        .collect();
-    let untested = engagement.missing_rows == rolegrid::engagement::MissingRows::Untested;
-    let policy = match Policy::load(&engagement.matrix, &api, &roles, untested) {
-        Ok(p) => p,
-        Err(e) => return fail(exit::BAD_INPUT, e),
+    let (api, policy) = match load_spec_and_policy(&engagement) {
+        Ok(inputs) => inputs,
+        Err(code) => return code,
     };
     let output_dir = args.output.unwrap_or_else(|| {
         let name = args
@@ -251,6 +228,39 @@ async fn scan_command(args: ScanArgs) -> u8 {
         }
         Err(e) => fail(scan_error_code(&e), redactor.scrub(&e.to_string())),
     }
+}
+
+/// The target, and any OAuth2 token endpoint (it would receive credentials), must be on
+/// this machine.
+pub(super) fn check_engagement_hosts(engagement: &Engagement) -> Result<(), String> {
+    check_loopback(&engagement.target)?;
+    for identity in &engagement.identities {
+        if let rolegrid::engagement::Auth::OAuth2(flow) = &identity.auth {
+            if let Ok(url) = url::Url::parse(&flow.token_url) {
+                check_loopback(&url).map_err(|message| {
+                    format!("identity `{}`: oauth2 token_url: {message}", identity.name)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The engagement's spec and matrix, validated against each other; the error is already
+/// printed and the exit code returned.
+pub(super) fn load_spec_and_policy(
+    engagement: &Engagement,
+) -> Result<(rolegrid::spec::Api, Policy), u8> {
+    let api = spec::load(&engagement.spec).map_err(|e| fail(exit::BAD_INPUT, e))?;
+    let roles: Vec<String> = engagement
+        .identities
+        .iter()
+        .map(|i| i.role.clone())
+        .collect();
+    let untested = engagement.missing_rows == rolegrid::engagement::MissingRows::Untested;
+    let policy = Policy::load(&engagement.matrix, &api, &roles, untested)
+        .map_err(|e| fail(exit::BAD_INPUT, e))?;
+    Ok((api, policy))
 }
 
 /// Targets are limited to this machine: rolegrid is pointed at test deployments the

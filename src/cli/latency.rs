@@ -78,22 +78,12 @@ pub async fn latency_command(args: LatencyArgs) -> u8 {
         Ok(e) => e,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
-    if let Err(message) = super::commands::check_loopback(&engagement.target) {
+    if let Err(message) = super::commands::check_engagement_hosts(&engagement) {
         return fail(exit::BAD_INPUT, message);
     }
-    let api = match spec::load(&engagement.spec) {
-        Ok(api) => api,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
-    let roles: Vec<String> = engagement
-        .identities
-        .iter()
-        .map(|i| i.role.clone())
-        .collect();
-    let untested = engagement.missing_rows == rolegrid::engagement::MissingRows::Untested;
-    let policy = match Policy::load(&engagement.matrix, &api, &roles, untested) {
-        Ok(p) => p,
-        Err(e) => return fail(exit::BAD_INPUT, e),
+    let (api, policy) = match super::commands::load_spec_and_policy(&engagement) {
+        Ok(inputs) => inputs,
+        Err(code) => return code,
     };
     run(engagement, api, policy, &args.load, &args.output).await
 }
