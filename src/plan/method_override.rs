@@ -44,13 +44,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             {
                 continue;
             }
-            let object = resource.and_then(|r| {
-                let all: Vec<_> = input.corpus.of_resource(r).collect();
-                all.iter()
-                    .find(|(_, o)| o.owner == actor)
-                    .or_else(|| all.first())
-                    .copied()
-            });
+            let object = resource.and_then(|r| input.object_for_function(r, actor));
             if resource.is_some() && object.is_none() {
                 continue;
             }

@@ -154,6 +154,19 @@ impl PlanInput<'_> {
         }
     }
 
+    /// The object a function-level probe aims at: the actor's own when it has one (the
+    /// only question is whether the role may call the function), else the first known.
+    fn object_for_function(&self, resource: &str, actor: usize) -> Option<(usize, &Object)> {
+        let mut first = None;
+        for (i, o) in self.corpus.of_resource(resource) {
+            if o.owner == actor {
+                return Some((i, o));
+            }
+            first = first.or(Some((i, o)));
+        }
+        first
+    }
+
     /// The identity whose answer is the reference for `op`: the object's owner when the
     /// policy lets the owner call it, else the first identity with the widest access.
     fn baseline_for(&self, op: usize, object: Option<&Object>) -> Option<usize> {
