@@ -58,6 +58,8 @@ fn operation(method: Method, path: String, id: Option<(&str, &str)>, body: bool)
             content: vec![],
         }],
         security: Security::Required(vec![vec!["bearer".into()]]),
+        body_ids: vec![],
+        declared_safe: false,
     }
 }
 

@@ -78,6 +78,11 @@ impl Portal {
         Self::start(|o| Ok(o.secure())).await
     }
 
+    /// A secure portal with only `flaw` planted, or none when `on` is false (its twin).
+    async fn only(flaw: &str, on: bool) -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start(|o| o.secure().flaw(flaw, on)).await
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -195,7 +200,7 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
     ))?;
     // The spec must be valid OpenAPI 3.0 for a real parser, not just valid YAML.
     let typed: openapiv3::OpenAPI = serde_yaml_ng::from_str(&text)?;
-    assert_eq!(typed.paths.paths.len(), 18);
+    assert_eq!(typed.paths.paths.len(), 20);
     let spec: Value = serde_yaml_ng::from_str(&text)?;
     let mut refs = Vec::new();
     collect_refs(&spec, &mut refs);
@@ -234,6 +239,8 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         "getMe",
         "listInvoices",
         "getInvoice",
+        "getInvoiceReceipt",
+        "createStatement",
         "listTickets",
         "getTicket",
         "updateTicket",
@@ -276,6 +283,7 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         let (path, body) = match (*method, *template) {
             ("POST", "/auth/login") => (path, Some(json!({"email": ALICE, "password": "wrong"}))),
             ("PATCH", _) => (path, Some(json!({"status": "open"}))),
+            ("POST", "/statements") => (path, Some(json!({"invoice_ids": [1001]}))),
             ("POST", _) => (path, Some(json!({"text": "ping"}))),
             ("PUT", _) => (path, Some(json!({"role": "client"}))),
             (_, "/files/download") => (format!("{path}?file_id={ALICE_FILE}"), None),
@@ -304,7 +312,7 @@ async fn flaws_json_follows_options() -> TestResult {
         .flaw("search-list-leak", true)?;
     let flaws = demo::flaws_json(&options);
     let flaws = flaws.as_array().ok_or("not an array")?;
-    assert_eq!(flaws.len(), 11);
+    assert_eq!(flaws.len(), FLAWS.len());
     let listed: Vec<&str> = flaws.iter().filter_map(|f| f["id"].as_str()).collect();
     let expected: Vec<&str> = FLAWS.iter().map(|f| f.id).collect();
     assert_eq!(listed, expected);
@@ -323,6 +331,103 @@ async fn flaws_json_follows_options() -> TestResult {
 }
 
 // ------------------------------------------------------------ planted flaws
+
+#[tokio::test]
+async fn body_id_bola() -> TestResult {
+    for flawed in [true, false] {
+        let portal = Portal::only("body-id-bola", flawed).await?;
+        let bob = portal.token(BOB).await?;
+        let statement = |ids: Value| {
+            let portal = &portal;
+            let bob = bob.clone();
+            async move {
+                portal
+                    .send(
+                        Method::POST,
+                        "/statements",
+                        Auth::Bearer(&bob),
+                        Some(json!({ "invoice_ids": ids })),
+                    )
+                    .await
+            }
+        };
+        // Bob's own invoice, in every mode.
+        let own = statement(json!([2001])).await?;
+        assert_eq!(own.status, StatusCode::OK);
+        assert_eq!(
+            own.json()["statement"]["invoices"][0]["number"],
+            "GLOBEX-2026-0001"
+        );
+        for ids in [json!([1001]), json!([2001, 1001])] {
+            let reply = statement(ids.clone()).await?;
+            if flawed {
+                assert_eq!(reply.status, StatusCode::OK, "{ids}");
+                assert!(reply.text().contains("ACME-2026-0001"), "{ids}");
+            } else {
+                assert_eq!(reply.status, StatusCode::NOT_FOUND, "{ids}");
+                assert!(!reply.text().contains("ACME"), "{ids}");
+            }
+        }
+        // Other spellings are refused by the body's schema in every mode.
+        for ids in [
+            json!(["01001"]),
+            json!([{"id": 1001}]),
+            json!(1001),
+            json!([]),
+        ] {
+            let reply = statement(ids.clone()).await?;
+            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{ids}");
+        }
+        let anonymous = portal
+            .send(
+                Method::POST,
+                "/statements",
+                Auth::None,
+                Some(json!({"invoice_ids": [1001]})),
+            )
+            .await?;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn id_encoding_bypass() -> TestResult {
+    for flawed in [true, false] {
+        let portal = Portal::only("id-encoding-bypass", flawed).await?;
+        let bob = portal.token(BOB).await?;
+        let own = portal
+            .get("/invoices/2001/receipt", Auth::Bearer(&bob))
+            .await?;
+        assert_eq!(own.status, StatusCode::OK);
+        assert_eq!(own.json()["receipt"]["invoice"]["id"], 2001);
+        // The plain ID and its percent-encoded spelling are denied in every mode.
+        for path in ["/invoices/1001/receipt", "/invoices/%31%30%30%31/receipt"] {
+            let reply = portal.get(path, Auth::Bearer(&bob)).await?;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        }
+        for path in ["/invoices/01001/receipt", "/invoices/0001001/receipt"] {
+            let reply = portal.get(path, Auth::Bearer(&bob)).await?;
+            if flawed {
+                assert_eq!(reply.status, StatusCode::OK, "{path}");
+                assert_eq!(
+                    reply.json()["receipt"]["invoice"]["number"],
+                    "ACME-2026-0001"
+                );
+            } else {
+                assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+            }
+        }
+        // The caller's own invoice in leading zeros is still its own.
+        let own = portal
+            .get("/invoices/02001/receipt", Auth::Bearer(&bob))
+            .await?;
+        assert_eq!(own.status, StatusCode::OK);
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
 
 #[tokio::test]
 async fn invoice_read_bola() -> TestResult {

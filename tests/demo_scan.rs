@@ -123,6 +123,40 @@ async fn one_flaw_alone_is_the_only_finding() {
     assert_eq!(violations(&report), expected);
 }
 
+/// The ID-encoding and body-field flaws, each alone: found, and only through the probes
+/// that can find it (an encoded ID on the receipt, where the plain ID is denied).
+#[tokio::test]
+async fn body_field_and_encoding_flaws_are_found_alone() {
+    for id in ["body-id-bola", "id-encoding-bypass"] {
+        let flaw = FLAWS.iter().find(|f| f.id == id).expect("registered flaw");
+        let report = scan_with(|o| o.secure().flaw(id, true).expect("known flaw")).await;
+        let expected: BTreeSet<_> = [pair(flaw.operation, flaw.attack)].into();
+        assert_eq!(violations(&report), expected, "with only `{id}` on");
+        let findings = report["findings"].as_array().expect("findings");
+        assert!(
+            findings.iter().all(|f| f["verdict"] == "violation"),
+            "{findings:#?}"
+        );
+        for f in findings {
+            let detail = f["request"]["detail"].as_str().unwrap_or("");
+            let details: Vec<&str> = f["exchanges"]
+                .as_array()
+                .expect("exchanges")
+                .iter()
+                .filter_map(|e| e["detail"].as_str())
+                .collect();
+            if id == "id-encoding-bypass" {
+                // The plain swap is denied: every piece of evidence is the encoded ID.
+                assert!(detail.contains("leading zeros"), "{f:#}");
+                assert!(details.iter().all(|d| d.contains("leading zeros")), "{f:#}");
+            } else {
+                assert!(detail.starts_with("body property `invoice_ids`"), "{f:#}");
+                assert_eq!(f["severity"], "high", "a read, though sent as POST: {f:#}");
+            }
+        }
+    }
+}
+
 fn pair(operation: &str, attack: &str) -> (String, String) {
     (operation.to_string(), attack.to_string())
 }

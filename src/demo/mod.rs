@@ -118,6 +118,20 @@ pub const FLAWS: &[FlawInfo] = &[
                       without the admin check, which is wired on the PUT route only",
     },
     FlawInfo {
+        id: "body-id-bola",
+        operation: "POST /statements",
+        attack: "id-swap",
+        description: "a statement is rendered for every invoice id in the body, \
+                      whoever owns the invoice",
+    },
+    FlawInfo {
+        id: "id-encoding-bypass",
+        operation: "GET /invoices/{invoiceId}/receipt",
+        attack: "id-swap",
+        description: "the receipt guard matches the raw id text (`2001`) while the lookup \
+                      parses it, so `02001` passes the guard and loads invoice 2001",
+    },
+    FlawInfo {
         id: "notes-malformed-500",
         operation: "POST /tickets/{ticketId}/notes",
         attack: "malformed",
@@ -174,6 +188,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/me"),
     ("GET", "/invoices"),
     ("GET", "/invoices/{invoiceId}"),
+    ("GET", "/invoices/{invoiceId}/receipt"),
+    ("POST", "/statements"),
     ("GET", "/tickets"),
     ("GET", "/tickets/{ticketId}"),
     ("PATCH", "/tickets/{ticketId}"),

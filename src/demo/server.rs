@@ -342,6 +342,107 @@ async fn get_invoice(
     Ok(Json(invoice).into_response())
 }
 
+/// An invoice as receipts and statements show it.
+fn invoice_summary(invoice: &super::data::Invoice) -> serde_json::Value {
+    json!({
+        "id": invoice.id,
+        "number": invoice.number,
+        "customer": invoice.customer,
+        "amount_cents": invoice.amount_cents,
+        "currency": invoice.currency,
+        "status": invoice.status,
+    })
+}
+
+/// A receipt for one invoice. FLAW id-encoding-bypass: the guard (written for a
+/// string-keyed cache of receipts) looks the raw path text up among invoice ids as text
+/// and, finding none, lets the request through; the lookup then parses the text as a
+/// number, so `02001` slips past the guard and loads invoice 2001. Securely, the guard
+/// judges the invoice the lookup found, whatever the spelling.
+async fn invoice_receipt(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let Ok(Path(raw)) = path else {
+        return Err(ApiError::not_found());
+    };
+    let store = state.store();
+    let bypass = state.flaw("id-encoding-bypass");
+    if bypass {
+        let by_text = store.invoices.iter().find(|i| i.id.to_string() == raw);
+        if by_text.is_some_and(|i| !visible(&caller, &i.tenant_id, i.owner_id)) {
+            return Err(ApiError::not_found());
+        }
+    }
+    let id = raw.parse::<u64>().map_err(|_| ApiError::not_found())?;
+    let invoice = store
+        .invoices
+        .iter()
+        .find(|i| i.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    if !bypass && !visible(&caller, &invoice.tenant_id, invoice.owner_id) {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(json!({
+        "receipt": {
+            "number": format!("R-{}", invoice.number),
+            "invoice": invoice_summary(invoice),
+            "paid": invoice.status == "paid",
+        }
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct StatementRequest {
+    invoice_ids: Vec<u64>,
+}
+
+/// The most invoices one statement covers, as the spec's `maxItems` says.
+const MAX_STATEMENT_INVOICES: usize = 50;
+
+/// A statement of the invoices named in the body (a read sent as POST, marked
+/// `x-rolegrid-safe` in the spec). Securely, an invoice the caller may not see is "not
+/// found", like a missing one, and the whole statement is refused. FLAW body-id-bola:
+/// only existence is checked, so any invoice id in the body is rendered.
+async fn create_statement(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Json<StatementRequest>, JsonRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let Json(body) = body?;
+    if body.invoice_ids.is_empty() || body.invoice_ids.len() > MAX_STATEMENT_INVOICES {
+        return Err(ApiError::unprocessable(
+            "invoice_ids must name 1 to 50 invoices",
+        ));
+    }
+    let store = state.store();
+    let mut invoices = Vec::new();
+    let mut total_cents: u64 = 0;
+    for id in &body.invoice_ids {
+        let invoice = store
+            .invoices
+            .iter()
+            .find(|i| i.id == *id)
+            .ok_or_else(ApiError::not_found)?;
+        if !state.flaw("body-id-bola") && !visible(&caller, &invoice.tenant_id, invoice.owner_id) {
+            return Err(ApiError::not_found());
+        }
+        total_cents = total_cents.saturating_add(invoice.amount_cents);
+        invoices.push(invoice_summary(invoice));
+    }
+    Ok(Json(json!({
+        "statement": {
+            "invoices": invoices,
+            "total_cents": total_cents,
+        }
+    }))
+    .into_response())
+}
+
 // ---------------------------------------------------------------- tickets
 
 async fn list_tickets(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
@@ -869,6 +970,8 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("GET", "/me") => get(me),
         ("GET", "/invoices") => get(list_invoices),
         ("GET", "/invoices/{invoiceId}") => get(get_invoice),
+        ("GET", "/invoices/{invoiceId}/receipt") => get(invoice_receipt),
+        ("POST", "/statements") => post(create_statement),
         ("GET", "/tickets") => get(list_tickets),
         ("GET", "/tickets/{ticketId}") => get(get_ticket),
         ("PATCH", "/tickets/{ticketId}") => patch(update_ticket),

@@ -149,15 +149,16 @@ pub fn judge(
             readback,
         );
     }
-    if probe.attack == Attack::ParamPollution {
+    if probe.proves_by_victim_object() {
         return judge_pollution(ctx, probe, exchange, baseline, status);
     }
     judge_read(ctx, probe, exchange, baseline, status)
 }
 
-/// `param-pollution` answers only one question: was the victim's object served? The
-/// caller's own object, which one of the two copies names, is a legitimate answer, so
-/// similarity (same shape, other data) proves nothing here.
+/// `param-pollution` and `id-swap` variants answer only one question: was the victim's
+/// object served? The caller's own object (which one of the IDs names, or which a server
+/// ignoring an odd ID form falls back to) is a legitimate answer, so similarity (same
+/// shape, other data) proves nothing here.
 fn judge_pollution(
     ctx: &JudgeContext<'_>,
     probe: &Probe,
@@ -166,6 +167,12 @@ fn judge_pollution(
     status: u16,
 ) -> Judgement {
     let json = exchange.json();
+    if json.as_ref().is_some_and(is_error_shaped) {
+        return Judgement::new(
+            Verdict::Enforced,
+            format!("refused with {status} and an error body"),
+        );
+    }
     if let Some(object) = probe.object.and_then(|i| ctx.corpus.objects.get(i)) {
         if body_contains(&exchange.body, json.as_ref(), object) {
             let mut j = Judgement::new(

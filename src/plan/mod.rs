@@ -110,6 +110,18 @@ pub struct Probe {
     pub detail: String,
 }
 
+impl Probe {
+    /// Whether only the victim's object in the answer (or exactly its owner's body) proves
+    /// a leak. So for `param-pollution`, and for `id-swap` variants (the probes that carry
+    /// a `baseline_request`: an encoded ID, or the victim's ID next to the actor's own):
+    /// a server may ignore the odd form or serve the actor's own object, and an answer of
+    /// the same shape as the owner's then proves nothing.
+    pub fn proves_by_victim_object(&self) -> bool {
+        self.attack == Attack::ParamPollution
+            || (self.attack == Attack::IdSwap && self.baseline_request.is_some())
+    }
+}
+
 pub struct PlanInput<'a> {
     pub api: &'a Api,
     pub policy: &'a Policy,
@@ -125,10 +137,11 @@ impl PlanInput<'_> {
         self.policy.access(op, &self.identities[identity].role)
     }
 
-    /// Operations the planner may send: reads always, writes only when allowed.
+    /// Operations the planner may send: reads (by method or `x-rolegrid-safe`) always,
+    /// writes only when allowed.
     fn sendable(&self, op: usize) -> bool {
         !self.policy.untested.contains(&op)
-            && (self.api.operations[op].method.is_safe() || self.allow_mutations)
+            && (self.api.operations[op].is_read_only() || self.allow_mutations)
     }
 
     /// The first ID-carrying path or query parameter and its resource.
@@ -245,7 +258,7 @@ fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
 /// batch at a time.
 fn pass<'a>(input: &'a PlanInput<'a>, safe: bool) -> impl Iterator<Item = Probe> + 'a {
     (0..input.api.operations.len())
-        .filter(move |&op| input.api.operations[op].method.is_safe() == safe)
+        .filter(move |&op| input.api.operations[op].is_read_only() == safe)
         .flat_map(move |op| {
             (0..input.identities.len()).flat_map(move |actor| probes_of(input, op, actor))
         })
@@ -355,13 +368,22 @@ fn request_for(
     op: usize,
     object: Option<&Object>,
 ) -> Option<(RequestSpec, Option<WriteCheck>)> {
-    let id = match (input.id_param(op), object) {
-        (Some((param, _)), Some(o)) => Some((param, &o.id)),
+    request_with_id(input, op, object.map(|o| &o.id))
+}
+
+/// [`request_for`] with `id` (any value, an encoded one too) in the ID parameter.
+fn request_with_id(
+    input: &PlanInput<'_>,
+    op: usize,
+    id: Option<&serde_json::Value>,
+) -> Option<(RequestSpec, Option<WriteCheck>)> {
+    let id = match (input.id_param(op), id) {
+        (Some((param, _)), Some(id)) => Some((param, id)),
         (Some(_), None) => return None,
         (None, _) => None,
     };
     let request = crate::request::build_request(input.api, op, id, PLACEHOLDER_MARKER)?;
-    let write = if input.api.operations[op].method.is_safe() {
+    let write = if input.api.operations[op].is_read_only() {
         None
     } else {
         let readback = input.readback_for(op, &request);

@@ -126,12 +126,14 @@ fn id_swap_aims_only_at_objects_the_actor_may_not_reach() {
     }
     let alice_invoice: Vec<String> = swaps
         .iter()
+        .filter(|p| p.baseline_request.is_none())
         .filter(|p| p.actor == 0 && op_key(&f, p) == "GET /invoices/{invoiceId}")
         .map(|p| p.request.path.clone())
         .collect();
     assert_eq!(alice_invoice, vec!["/invoices/2001"]);
     let bob_file: Vec<_> = swaps
         .iter()
+        .filter(|p| p.baseline_request.is_none())
         .filter(|p| p.actor == 1 && op_key(&f, p) == "GET /files/download")
         .map(|p| p.request.query.clone())
         .collect();
@@ -149,7 +151,7 @@ fn writes_only_when_allowed_and_always_last_with_a_read_back() {
     let f = fixture();
     assert!(plan_of(&f, false)
         .iter()
-        .all(|p| p.request.method.is_safe()));
+        .all(|p| f.api.operations[p.op].is_read_only() && p.write.is_none()));
     let probes = plan_of(&f, true);
     let first_write = probes
         .iter()
@@ -180,6 +182,152 @@ fn writes_only_when_allowed_and_always_last_with_a_read_back() {
         .and_then(|w| w.readback.as_ref())
         .expect("parent read-back");
     assert_eq!(format!("{}/notes", readback.path), note.request.path);
+}
+
+#[test]
+fn id_swap_variants_spell_the_victims_id_otherwise() {
+    let f = fixture();
+    let probes = plan_of(&f, false);
+    let swaps = |actor: usize, key: &str| -> Vec<&Probe> {
+        probes
+            .iter()
+            .filter(|p| p.attack == Attack::IdSwap && p.actor == actor && op_key(&f, p) == key)
+            .collect()
+    };
+    let invoice = swaps(0, "GET /invoices/{invoiceId}");
+    let paths: Vec<&str> = invoice.iter().map(|p| p.request.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/invoices/2001",
+            "/invoices/02001",
+            "/invoices/%32%30%30%31"
+        ]
+    );
+    // Variants compare with the owner's plain request and are judged on the victim's
+    // object alone; the plain swap is judged as before.
+    assert!(!invoice[0].proves_by_victim_object());
+    for p in &invoice[1..] {
+        assert_eq!(p.baseline_request.as_ref(), Some(&invoice[0].request));
+        assert!(p.proves_by_victim_object() && p.detail.contains("path parameter `invoiceId`, ID"));
+    }
+    // A UUID in a query: case changed, percent-encoded (carried verbatim in the path),
+    // and `file_id[]=`; leading zeros do not apply to it.
+    let file = swaps(1, "GET /files/download");
+    let urls: Vec<String> = file.iter().map(|p| p.request.path_and_query()).collect();
+    let id = "aaaaaaaa-0000-4000-8000-000000000001";
+    let percent: String = id.bytes().map(|b| format!("%{b:02X}")).collect();
+    assert_eq!(
+        urls,
+        vec![
+            format!("/files/download?file_id={id}"),
+            format!("/files/download?file_id={}", id.to_ascii_uppercase()),
+            format!("/files/download?file_id={percent}"),
+            format!("/files/download?file_id%5B%5D={id}"),
+        ]
+    );
+}
+
+#[test]
+fn body_ids_are_swapped_alone_mixed_and_encoded() {
+    let f = fixture();
+    // `POST /statements` is declared safe: planned without mutations, never as a write.
+    let probes = plan_of(&f, false);
+    let statements: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.attack == Attack::IdSwap && op_key(&f, p) == "POST /statements")
+        .collect();
+    let alice: Vec<(serde_json::Value, &str)> = statements
+        .iter()
+        .filter(|p| p.actor == 0)
+        .map(|p| {
+            (
+                p.request.json.clone().unwrap_or_default(),
+                p.detail.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        alice,
+        vec![
+            (
+                json!({"invoice_ids": [2001]}),
+                "body property `invoice_ids` (array)"
+            ),
+            (
+                json!({"invoice_ids": [1001, 2001]}),
+                "body property `invoice_ids` (array), victim's ID after the actor's own"
+            ),
+            (
+                json!({"invoice_ids": ["02001"]}),
+                "body property `invoice_ids` (array), ID with leading zeros"
+            ),
+            (
+                json!({"invoice_ids": [{"id": 2001}]}),
+                "body property `invoice_ids` (array), ID wrapped in an object {\"id\": …}"
+            ),
+        ]
+    );
+    // Acme's callers (alice, carol) aim at globex's invoice, owned by bob.
+    for p in statements.iter().filter(|p| p.actor != 1) {
+        assert!(
+            p.write.is_none() && p.baseline == Some(1) && p.object == Some(1),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn header_ids_are_swapped_but_tenant_headers_are_left_alone() {
+    let spec = r#"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /invoices:
+    get:
+      responses: {'200': {description: ok}}
+  /payments/preview:
+    get:
+      parameters:
+        - {name: X-Invoice-Id, in: header, required: true, schema: {type: string}}
+        - {name: X-Tenant-Id, in: header, schema: {type: string}}
+      responses: {'200': {description: ok}}
+"#;
+    let api = crate::spec::load_str(spec, Path::new("t.yaml")).expect("spec");
+    let identities = vec![
+        identity("alice", Some("acme"), "client", false),
+        identity("bob", Some("globex"), "client", false),
+    ];
+    let roles: Vec<String> = identities.iter().map(|i| i.role.clone()).collect();
+    let matrix = "operation,client\nGET /invoices,own\nGET /payments/preview,own\n";
+    let policy = Policy::parse(matrix, Path::new("m.csv"), &api, &roles, false).expect("matrix");
+    let corpus = ObjectCorpus::new(vec![
+        object("invoices", json!("inv-a"), 0, Some("acme")),
+        object("invoices", json!("inv-b"), 1, Some("globex")),
+    ]);
+    let input = PlanInput {
+        api: &api,
+        policy: &policy,
+        identities: &identities,
+        corpus: &corpus,
+        allow_mutations: false,
+        run_nonce: "t".into(),
+    };
+    let swaps: Vec<(Vec<(String, String)>, String)> = plan(&input)
+        .filter(|p| p.attack == Attack::IdSwap && p.actor == 0)
+        .map(|p| (p.request.headers, p.detail))
+        .collect();
+    let header = |v: &str| vec![("X-Invoice-Id".to_string(), v.to_string())];
+    assert_eq!(
+        swaps,
+        vec![
+            (header("inv-b"), "header `X-Invoice-Id`".to_string()),
+            (
+                header("INV-B"),
+                "header `X-Invoice-Id`, ID with its letter case changed".to_string()
+            ),
+        ]
+    );
 }
 
 #[test]

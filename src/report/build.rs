@@ -112,6 +112,11 @@ impl Aggregate {
                 } else {
                     group.more += 1;
                 }
+                // The finding shows the earliest probe of the plan, whatever the arrival
+                // order: the same one every run, and a plain ID swap before its variants.
+                if result.probe.id < group.first.probe.id {
+                    group.first = result;
+                }
             }
             None => {
                 self.groups.insert(
@@ -286,7 +291,7 @@ fn finding(
         })
         .collect();
     let relation = relation(input, p, &leaked);
-    let is_write = !input.api.operations[p.op].method.is_safe();
+    let is_write = !input.api.operations[p.op].is_read_only();
     let body = &first.exchange.body;
     let excerpt = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
     let mut exchanges = group.exchanges.clone();

@@ -83,7 +83,7 @@ pub fn build(
         }
     }
 
-    let collections = ids::annotate(&mut operations);
+    let collections = ids::annotate(&mut operations, &doc);
     let security_schemes = security_schemes(&doc);
     Ok(Api {
         family,
@@ -185,6 +185,8 @@ fn operation(
         request_body,
         responses,
         security: security(op.get("security").or(global_security)),
+        body_ids: Vec::new(),
+        declared_safe: op.get("x-rolegrid-safe").and_then(Value::as_bool) == Some(true),
     }
 }
 

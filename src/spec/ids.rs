@@ -4,11 +4,14 @@
 //! Resource names are lower-case plural collection segments as the spec spells them
 //! (`invoices`, `invoice-lines`), so a parameter and the listing it pairs with agree.
 
-use super::model::{Method, Operation, ParamLocation, Parameter};
+use super::build::deref;
+use super::model::{BodyId, Method, Operation, ParamLocation, Parameter};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Sets `id_resource` on every ID parameter and returns resource → listing operations.
-pub fn annotate(operations: &mut [Operation]) -> BTreeMap<String, Vec<usize>> {
+/// Sets `id_resource` on every ID parameter and `body_ids` on every operation whose JSON
+/// body names objects, and returns resource → listing operations. `doc` resolves `$ref`s.
+pub fn annotate(operations: &mut [Operation], doc: &Value) -> BTreeMap<String, Vec<usize>> {
     let segments = SegmentIndex::new(operations);
     let mut used = BTreeSet::new();
     for op in operations.iter_mut() {
@@ -19,6 +22,11 @@ pub fn annotate(operations: &mut [Operation]) -> BTreeMap<String, Vec<usize>> {
                 used.insert(r.clone());
             }
         }
+        let schema = op.json_body().and_then(|m| m.schema.as_ref());
+        op.body_ids = schema
+            .map(|s| body_ids(doc, s, &segments))
+            .unwrap_or_default();
+        used.extend(op.body_ids.iter().map(|b| b.resource.clone()));
     }
 
     let mut collections = BTreeMap::new();
@@ -147,7 +155,12 @@ fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option
     if !(id_name || uuid_path) {
         return None;
     }
-    let stem = name_stem(&param.name);
+    // `X-Invoice-Id` names invoices: the `X-` of custom headers is not part of the stem.
+    let bare = match param.location {
+        ParamLocation::Header => strip_x_prefix(&param.name),
+        _ => &param.name,
+    };
+    let stem = name_stem(bare);
     if !stem.is_empty() {
         return Some(segments.resource_for_stem(&stem));
     }
@@ -158,6 +171,112 @@ fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option
         .filter(|s| !s.is_empty() && !s.contains('{') && !is_version(s))
         .find(|s| looks_plural(s))
         .map(plural_of_segment)
+}
+
+/// The ID-carrying top-level properties of a JSON body schema (`allOf` parts included).
+/// Only properties whose name says so count (`invoice_id`, `invoiceId`, `ticket_ids`), and
+/// only scalars or arrays of scalars: a bare `id` is the body's own object, and the names
+/// of [`is_non_reference_field`] are credentials or ownership, not references.
+fn body_ids(doc: &Value, schema: &Value, segments: &SegmentIndex) -> Vec<BodyId> {
+    let mut out: Vec<BodyId> = Vec::new();
+    let mut pending = vec![deref(doc, schema)];
+    // Bounded: `allOf` nesting deeper than a few levels adds nothing real.
+    for _ in 0..16 {
+        let Some(schema) = pending.pop() else { break };
+        if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+            pending.extend(parts.iter().rev().map(|p| deref(doc, p)));
+        }
+        let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, prop) in props {
+            let prop = deref(doc, prop);
+            if prop.get("readOnly").and_then(Value::as_bool) == Some(true)
+                || is_non_reference_field(name)
+                || out.iter().any(|b| &b.name == name)
+            {
+                continue;
+            }
+            let kind = |s: &Value| match deref(doc, s).get("type").and_then(Value::as_str) {
+                Some("integer") => Some(true),
+                Some("string") => Some(false),
+                _ => None,
+            };
+            let (stem, array, integer) = match prop.get("type").and_then(Value::as_str) {
+                Some("array") => {
+                    let Some(stem) = plural_id_stem(name) else {
+                        continue;
+                    };
+                    let Some(integer) = prop.get("items").and_then(kind) else {
+                        continue;
+                    };
+                    (stem, true, integer)
+                }
+                _ => {
+                    let Some(integer) = kind(prop) else { continue };
+                    if !is_id_name(name) {
+                        continue;
+                    }
+                    (name_stem(name), false, integer)
+                }
+            };
+            if stem.is_empty() {
+                continue;
+            }
+            out.push(BodyId {
+                name: name.clone(),
+                resource: segments.resource_for_stem(&stem),
+                array,
+                integer,
+            });
+        }
+    }
+    out
+}
+
+/// `invoice_ids`, `invoice-ids`, `invoiceIds`, `invoiceIDs` → `["invoice"]`.
+fn plural_id_stem(name: &str) -> Option<Vec<String>> {
+    let rest = ["_ids", "-ids", "Ids", "IDs", "_uuids", "Uuids"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))?;
+    let stem = words(rest);
+    (!stem.is_empty()).then_some(stem)
+}
+
+/// Body properties named like IDs that do not pick an object the caller may or may not
+/// reach: login names and OAuth client ids (credentials), request bookkeeping, and the
+/// ownership fields `mass-assignment` and the tenant attacks own (`owner_id`, `tenant_id`).
+fn is_non_reference_field(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if matches!(lower.as_str(), "username" | "user_name" | "login") {
+        return true;
+    }
+    let stem = name_stem(name);
+    let first = stem.first().map(String::as_str).unwrap_or_default();
+    matches!(
+        first,
+        "client"
+            | "tenant"
+            | "org"
+            | "organization"
+            | "organisation"
+            | "owner"
+            | "author"
+            | "creator"
+            | "created"
+            | "request"
+            | "correlation"
+            | "trace"
+            | "span"
+            | "idempotency"
+            | "session"
+    )
+}
+
+fn strip_x_prefix(name: &str) -> &str {
+    name.strip_prefix("X-")
+        .or_else(|| name.strip_prefix("x-"))
+        .unwrap_or(name)
 }
 
 /// Path parameters that pick a view or a value, not an object (`/jobs/{state}`,
@@ -337,6 +456,39 @@ mod tests {
         for no in ["paid", "valid", "page", "limit", "ids_only", "Id"] {
             assert!(!is_id_name(no) || no == "Id", "{no}");
         }
+    }
+
+    #[test]
+    fn body_properties_that_name_objects() {
+        let doc = serde_json::json!({"components": {"schemas": {"Ref": {"type": "integer"}}}});
+        let schema = serde_json::json!({
+            "allOf": [{"properties": {"note_id": {"$ref": "#/components/schemas/Ref"}}}],
+            "properties": {
+                "invoice_ids": {"type": "array", "items": {"type": "integer"}},
+                "ticketId": {"type": "string"},
+                "id": {"type": "integer"},
+                "owner_id": {"type": "integer"},
+                "client_id": {"type": "string"},
+                "meta_id": {"type": "object"},
+                "paid": {"type": "boolean"},
+                "tags": {"type": "array", "items": {"type": "string"}}
+            }
+        });
+        let segments = SegmentIndex {
+            by_key: [("invoices".to_string(), "invoices".to_string())].into(),
+        };
+        let found: Vec<(String, String, bool, bool)> = body_ids(&doc, &schema, &segments)
+            .into_iter()
+            .map(|b| (b.name, b.resource, b.array, b.integer))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("invoice_ids".into(), "invoices".into(), true, true),
+                ("ticketId".into(), "tickets".into(), false, false),
+                ("note_id".into(), "notes".into(), false, true),
+            ]
+        );
     }
 
     #[test]

@@ -110,6 +110,19 @@ pub struct Parameter {
     pub id_resource: Option<String>,
 }
 
+/// A top-level property of an operation's JSON request body that names an object by its
+/// ID (`invoice_id`, `invoiceId`, or an array such as `ticket_ids: [..]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BodyId {
+    pub name: String,
+    /// The resource it names, spelled like [`Parameter::id_resource`].
+    pub resource: String,
+    /// The property is an array of IDs.
+    pub array: bool,
+    /// The IDs are JSON numbers (else strings).
+    pub integer: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MediaType {
     pub content_type: String,
@@ -164,9 +177,20 @@ pub struct Operation {
     pub request_body: Option<RequestBody>,
     pub responses: Vec<Response>,
     pub security: Security,
+    /// ID-carrying properties of the JSON request body, in schema order.
+    pub body_ids: Vec<BodyId>,
+    /// The description marks the operation `x-rolegrid-safe: true`: a read sent with an
+    /// unsafe method (a search or a report rendered from a POST body). The planner then
+    /// treats it as a read: sent without `allow_mutations`, judged without a read-back.
+    pub declared_safe: bool,
 }
 
 impl Operation {
+    /// Safe by method, or declared safe by the description.
+    pub fn is_read_only(&self) -> bool {
+        self.method.is_safe() || self.declared_safe
+    }
+
     /// `METHOD /path/{template}`: the name used in matrices and reports.
     pub fn key(&self) -> String {
         format!("{} {}", self.method, self.path)

@@ -33,7 +33,8 @@ pub struct OperationSummary {
     pub operation_id: Option<String>,
     /// `public`, or the alternatives: `bearerAuth | apiKey + oauth2`.
     pub security: String,
-    /// `name (location) → resource` for each ID parameter.
+    /// `name (location) → resource` for each ID parameter and ID-carrying body property
+    /// (`invoice_ids[] (body) → invoices` for an array of IDs).
     pub id_params: Vec<String>,
     pub capability: Capability,
 }
@@ -57,6 +58,10 @@ pub fn operation_summaries(api: &Api) -> Vec<OperationSummary> {
                         .unwrap_or_default();
                     Some(format!("{} ({location}) → {resource}", p.name))
                 })
+                .chain(op.body_ids.iter().map(|b| {
+                    let brackets = if b.array { "[]" } else { "" };
+                    format!("{}{brackets} (body) → {}", b.name, b.resource)
+                }))
                 .collect(),
             capability: capability(api, op),
         })
@@ -76,11 +81,12 @@ pub fn security_text(security: &Security) -> String {
 
 fn capability(api: &Api, op: &Operation) -> Capability {
     let mut missing: Vec<&str> = Vec::new();
-    for resource in op
+    let resources = op
         .parameters
         .iter()
         .filter_map(|p| p.id_resource.as_deref())
-    {
+        .chain(op.body_ids.iter().map(|b| b.resource.as_str()));
+    for resource in resources {
         if !api.collections.contains_key(resource) && !missing.contains(&resource) {
             missing.push(resource);
         }
@@ -88,7 +94,7 @@ fn capability(api: &Api, op: &Operation) -> Capability {
     if !missing.is_empty() {
         return Capability::NeedsObject(missing.join(", "));
     }
-    let has_ids = op.parameters.iter().any(|p| p.id_resource.is_some());
+    let has_ids = op.parameters.iter().any(|p| p.id_resource.is_some()) || !op.body_ids.is_empty();
     if op.security == Security::Public && !has_ids {
         return Capability::Skipped(
             "public and takes no object identifier, so there is no access to control".to_string(),
