@@ -96,6 +96,13 @@ pub const FLAWS: &[FlawInfo] = &[
         attack: "bad-auth",
         description: "/me decodes the bearer JWT without checking signature, alg or exp",
     },
+    FlawInfo {
+        id: "jwt-weak-secret",
+        operation: "GET /admin/users",
+        attack: "bad-auth",
+        description: "tokens are signed with a placeholder HS256 key (`your-256-bit-secret`): \
+                      a client re-signs its token claiming the admin's subject",
+    },
     // ---- attack families beyond ID swaps (property level, parsing, method routing)
     FlawInfo {
         id: "ticket-mass-assignment",

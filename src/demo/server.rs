@@ -27,6 +27,9 @@ pub(crate) type Shared = Arc<AppState>;
 /// The session cookie's name, as declared in the spec's `cookieAuth` scheme.
 pub(crate) const SESSION_COOKIE: &str = "portal_session";
 
+/// The key of FLAW jwt-weak-secret: jwt.io's sample key, which tutorials paste.
+const WEAK_JWT_KEY: &[u8] = b"your-256-bit-secret";
+
 /// Stands in for "forever" when a configured TTL overflows `Instant`.
 const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 86_400);
 
@@ -35,8 +38,12 @@ const MAX_QUERY_CHARS: usize = 200;
 
 pub(crate) struct AppState {
     pub(crate) options: DemoOptions,
-    /// HS256 key, fresh per server start so tokens never outlive their server.
+    /// Random per server start: the key of password comparisons, and of tokens unless
+    /// `jwt-weak-secret` is on.
     pub(crate) secret: [u8; 32],
+    /// The HS256 key tokens are signed and verified with. FLAW jwt-weak-secret: a
+    /// framework's placeholder key left in production; securely, `secret` (random).
+    pub(crate) jwt_key: Vec<u8>,
     store: Mutex<Store>,
     sessions: Mutex<HashMap<String, Session>>,
     pub(crate) auth: auth_extra::AuthState,
@@ -51,9 +58,16 @@ pub(crate) struct Session {
 
 impl AppState {
     pub(crate) fn new(options: DemoOptions) -> Self {
+        let secret: [u8; 32] = rand::thread_rng().gen();
+        let jwt_key = if options.has("jwt-weak-secret") {
+            WEAK_JWT_KEY.to_vec()
+        } else {
+            secret.to_vec()
+        };
         AppState {
             options,
-            secret: rand::thread_rng().gen(),
+            secret,
+            jwt_key,
             store: Mutex::new(Store::seed()),
             sessions: Mutex::new(HashMap::new()),
             auth: Default::default(),
@@ -184,7 +198,7 @@ fn user_by_id(state: &AppState, id: u64) -> Option<User> {
 /// The caller behind verified credentials, or 401.
 pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
     let user_id = match presented(headers) {
-        Presented::Bearer(token) => jwt::verify(token, &state.secret, unix_now())
+        Presented::Bearer(token) => jwt::verify(token, &state.jwt_key, unix_now())
             .and_then(|claims| claims.sub.parse::<u64>().ok()),
         Presented::Session(id) => {
             let mut sessions = state.sessions();
@@ -262,7 +276,7 @@ async fn login(
         iat,
         exp: iat.saturating_add(ttl.as_secs()),
     };
-    let token = jwt::sign(&claims, &state.secret);
+    let token = jwt::sign(&claims, &state.jwt_key);
 
     let session_id = URL_SAFE_NO_PAD.encode(rand::thread_rng().gen::<[u8; 32]>());
     {

@@ -17,7 +17,7 @@ pub use malformed::{shrink_body, MalformedCase};
 use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::Identity;
 use crate::matrix::{Access, Policy};
-use crate::request::{Credential, RequestSpec};
+use crate::request::{Credential, RequestSpec, TokenFacts};
 use crate::spec::{Api, Method, Parameter};
 use std::fmt;
 
@@ -118,6 +118,9 @@ pub struct PlanInput<'a> {
     pub allow_mutations: bool,
     /// Mixed into write markers so runs against the same server do not see each other's.
     pub run_nonce: String,
+    /// What each identity's live token showed when read offline (same order as
+    /// `identities`; shorter or empty = nothing known).
+    pub tokens: Vec<TokenFacts>,
 }
 
 impl PlanInput<'_> {
@@ -188,6 +191,10 @@ impl PlanInput<'_> {
             }
         }
         best.map(|(_, i)| i)
+    }
+
+    fn token(&self, identity: usize) -> TokenFacts {
+        self.tokens.get(identity).cloned().unwrap_or_default()
     }
 
     fn marker(&self, probe_id: usize) -> String {

@@ -420,7 +420,7 @@ pub fn curl_command(
         _ => credential_slot(identity),
     };
     let variable = match credential {
-        Credential::Forged(forgery) => format!("{placeholder}_{forgery:?}").to_ascii_uppercase(),
+        Credential::Forged(forgery) => format!("{placeholder}_{}", forgery.slug()),
         _ => placeholder.clone(),
     };
     let quoted_url = match &slot {
@@ -537,6 +537,7 @@ mod tests {
             name: "alice".into(),
             tenant: Some("acme".into()),
             role: "client".into(),
+            attributes: Default::default(),
             auth: Auth::Header {
                 name: "Authorization".into(),
                 value: Secret::new("Bearer s3cr3t-token"),
