@@ -125,6 +125,13 @@ pub const FLAWS: &[FlawInfo] = &[
                       without the admin check, which is wired on the PUT route only",
     },
     FlawInfo {
+        id: "role-change-verb-swap",
+        operation: "PUT /admin/users/{userId}/role",
+        attack: "verb-swap",
+        description: "an undocumented PATCH on the role route reaches the role change \
+                      without the admin check, which is wired on the PUT route only",
+    },
+    FlawInfo {
         id: "notes-malformed-500",
         operation: "POST /tickets/{ticketId}/notes",
         attack: "malformed",

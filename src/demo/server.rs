@@ -811,7 +811,8 @@ fn change_role(
     Ok(Json(user).into_response())
 }
 
-/// Any other method on the role route. FLAW role-change-method-override: a legacy shim
+/// Any other method on the role route (so neither flaw adds a route to `ROUTES`: both
+/// ride on the documented PUT path). FLAW role-change-method-override: a legacy shim
 /// forwards `POST` + `X-HTTP-Method-Override: PUT` to the role change, and the admin
 /// check, wired on the PUT route only, never runs. Securely, the override is not
 /// honoured and the method is not allowed.
@@ -830,6 +831,13 @@ async fn role_route_other_methods(
         && method == axum::http::Method::POST
         && override_put
     {
+        let caller = authenticate(&state, &headers)?;
+        return change_role(&state, &caller, path, body);
+    }
+    // FLAW role-change-verb-swap: the framework also routes the undocumented PATCH to the
+    // role change, and the admin check, wired on the PUT route only, never runs.
+    // Securely, PATCH is not allowed.
+    if state.flaw("role-change-verb-swap") && method == axum::http::Method::PATCH {
         let caller = authenticate(&state, &headers)?;
         return change_role(&state, &caller, path, body);
     }

@@ -354,7 +354,7 @@ pub fn owasp(verdict: Verdict, attack: Attack) -> &'static str {
         Attack::IdSwap | Attack::ListLeak | Attack::ParamPollution => "API1:2023 BOLA",
         Attack::NoAuth | Attack::BadAuth => "API2:2023 Broken Authentication",
         Attack::MassAssignment => "API3:2023 BOPLA",
-        Attack::Escalation | Attack::MethodOverride => "API5:2023 BFLA",
+        Attack::Escalation | Attack::MethodOverride | Attack::VerbSwap => "API5:2023 BFLA",
         Attack::Malformed => "API8:2023 Security Misconfiguration",
     }
 }
