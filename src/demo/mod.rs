@@ -103,6 +103,13 @@ pub const FLAWS: &[FlawInfo] = &[
         description: "tokens are signed with a placeholder HS256 key (`your-256-bit-secret`): \
                       a client re-signs its token claiming the admin's subject",
     },
+    FlawInfo {
+        id: "tenant-header-swap",
+        operation: "GET /reports/summary",
+        attack: "tenant-swap",
+        description: "`X-Tenant-Id` picks the tenant without being checked against the \
+                      caller's: a client reads another tenant's totals",
+    },
     // ---- attack families beyond ID swaps (property level, parsing, method routing)
     FlawInfo {
         id: "ticket-mass-assignment",
@@ -196,6 +203,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/files/download"),
     ("GET", "/search"),
     ("GET", "/export/invoices.csv"),
+    ("GET", "/reports/summary"),
     ("GET", "/admin/users"),
     ("GET", "/admin/users/{userId}"),
     ("PUT", "/admin/users/{userId}/role"),

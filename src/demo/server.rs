@@ -738,6 +738,53 @@ async fn export_invoices(State(state): State<Shared>, headers: HeaderMap) -> Api
         .into_response())
 }
 
+// ---------------------------------------------------------------- reports
+
+/// The header that picks the tenant of `GET /reports/summary`.
+const TENANT_HEADER: &str = "x-tenant-id";
+
+/// Totals of one tenant. The tenant is the caller's own unless `X-Tenant-Id` names
+/// another, which only platform admins may do. FLAW tenant-header-swap: the header picks
+/// the tenant without being checked against the caller's; securely, a mismatch is 403.
+async fn report_summary(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let asked = headers
+        .get(TENANT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let tenant = match (asked, &caller.tenant_id) {
+        (None, own) => own.clone(),
+        (Some(asked), Some(own)) if asked == own => Some(own.clone()),
+        (Some(asked), _) if caller.role == "admin" || state.flaw("tenant-header-swap") => {
+            Some(asked.to_string())
+        }
+        (Some(_), _) => return Err(ApiError::forbidden()),
+    };
+    let store = state.store();
+    // A platform admin without the header gets the whole platform's totals.
+    let mine = |t: &str| tenant.as_deref().is_none_or(|wanted| wanted == t);
+    let (invoices, amount_cents) = store
+        .invoices
+        .iter()
+        .filter(|i| mine(&i.tenant_id))
+        .fold((0u64, 0u64), |(n, sum), i| {
+            (n + 1, sum.saturating_add(i.amount_cents))
+        });
+    let open_tickets = store
+        .tickets
+        .iter()
+        .filter(|t| mine(&t.tenant_id) && t.status == "open")
+        .count();
+    Ok(Json(json!({
+        "tenant_id": tenant,
+        "invoices": invoices,
+        "amount_cents": amount_cents,
+        "open_tickets": open_tickets,
+    }))
+    .into_response())
+}
+
 // ---------------------------------------------------------------- admin
 
 async fn list_users(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
@@ -899,6 +946,7 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("GET", "/files/download") => get(download_file),
         ("GET", "/search") => get(search),
         ("GET", "/export/invoices.csv") => get(export_invoices),
+        ("GET", "/reports/summary") => get(report_summary),
         ("GET", "/admin/users") => get(list_users),
         ("GET", "/admin/users/{userId}") => get(get_user),
         ("PUT", "/admin/users/{userId}/role") => {

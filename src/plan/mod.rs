@@ -11,6 +11,7 @@ mod mass_assignment;
 mod method_override;
 mod no_auth;
 mod param_pollution;
+mod tenant_swap;
 mod verb_swap;
 
 pub use malformed::{shrink_body, MalformedCase};
@@ -35,6 +36,7 @@ pub enum Attack {
     ParamPollution,
     MethodOverride,
     VerbSwap,
+    TenantSwap,
     Malformed,
 }
 
@@ -50,6 +52,7 @@ impl Attack {
             Attack::ParamPollution => "param-pollution",
             Attack::MethodOverride => "method-override",
             Attack::VerbSwap => "verb-swap",
+            Attack::TenantSwap => "tenant-swap",
             Attack::Malformed => "malformed",
         }
     }
@@ -248,6 +251,7 @@ fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     param_pollution::plan(input, op, actor, &mut probes);
     method_override::plan(input, op, actor, &mut probes);
     verb_swap::plan(input, op, actor, &mut probes);
+    tenant_swap::plan(input, op, actor, &mut probes);
     malformed::plan(input, op, actor, &mut probes);
     probes
 }

@@ -351,7 +351,9 @@ pub fn owasp(verdict: Verdict, attack: Attack) -> &'static str {
         return "API8:2023 Security Misconfiguration";
     }
     match attack {
-        Attack::IdSwap | Attack::ListLeak | Attack::ParamPollution => "API1:2023 BOLA",
+        Attack::IdSwap | Attack::ListLeak | Attack::ParamPollution | Attack::TenantSwap => {
+            "API1:2023 BOLA"
+        }
         Attack::NoAuth | Attack::BadAuth => "API2:2023 Broken Authentication",
         Attack::MassAssignment => "API3:2023 BOPLA",
         Attack::Escalation | Attack::MethodOverride | Attack::VerbSwap => "API5:2023 BFLA",
