@@ -305,6 +305,9 @@ pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
         })
 }
 
+/// The target object (index and object), the plain request and its write check.
+type DeniedCall<'a> = (Option<(usize, &'a Object)>, RequestSpec, Option<WriteCheck>);
+
 /// A function-level call `actor` is denied, ready to send another way (method override,
 /// verb swap): aimed at the actor's own object (else the first known), the body's fields
 /// kept at their current values so a flawed target records the call (audit fields)
@@ -314,7 +317,7 @@ fn denied_call<'a>(
     input: &'a PlanInput<'a>,
     op: usize,
     actor: usize,
-) -> Option<(Option<(usize, &'a Object)>, RequestSpec, Option<WriteCheck>)> {
+) -> Option<DeniedCall<'a>> {
     if !input.sendable(op)
         || input.identities[actor].is_anonymous()
         || input.access(op, actor) != Some(Access::Deny)
