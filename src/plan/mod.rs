@@ -313,11 +313,7 @@ type DeniedCall<'a> = (Option<(usize, &'a Object)>, RequestSpec, Option<WriteChe
 /// kept at their current values so a flawed target records the call (audit fields)
 /// without the object changing under the rest of the scan, and a write confirmed only by
 /// a read-back. `None` when the matrix does not deny it or nothing can confirm a write.
-fn denied_call<'a>(
-    input: &'a PlanInput<'a>,
-    op: usize,
-    actor: usize,
-) -> Option<DeniedCall<'a>> {
+fn denied_call<'a>(input: &'a PlanInput<'a>, op: usize, actor: usize) -> Option<DeniedCall<'a>> {
     if !input.sendable(op)
         || input.identities[actor].is_anonymous()
         || input.access(op, actor) != Some(Access::Deny)
