@@ -39,6 +39,7 @@ fn run_plan(tenants: usize, limit: usize) -> usize {
             name: format!("user{t}"),
             tenant: Some(format!("tenant{t}")),
             role: "user".into(),
+            attributes: Default::default(),
             auth: Auth::Header {
                 name: "Authorization".into(),
                 value: Secret::new("Bearer x"),
@@ -76,6 +77,7 @@ fn run_plan(tenants: usize, limit: usize) -> usize {
         corpus: &corpus,
         allow_mutations: false,
         run_nonce: "bench".into(),
+        tokens: Vec::new(),
     };
     // Consume the stream as the executor would, touching every probe.
     plan(&input)

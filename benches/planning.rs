@@ -116,6 +116,7 @@ fn main() {
         name: name.into(),
         tenant,
         role: role.into(),
+        attributes: Default::default(),
         auth: Auth::Header {
             name: "Authorization".into(),
             value: Secret::new("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"),
@@ -158,6 +159,7 @@ fn main() {
         corpus: &corpus,
         allow_mutations: true,
         run_nonce: "bench".into(),
+        tokens: Vec::new(),
     };
 
     println!(

@@ -26,18 +26,97 @@ pub enum Forgery {
     AlgNone,
     /// The identity's JWT with `exp` moved into the past, original signature kept.
     Expired,
+    /// The identity's token cut short: a JWT loses half its signature, another token
+    /// its second half (servers that compare only a prefix accept it).
+    Truncated,
+    /// The identity's JWT re-signed (HS256) with a key that is not the server's.
+    WrongSignature,
+    /// The identity's JWT re-signed with the weak secret on `line` of
+    /// `corpora/jwt-weak-secrets.txt`, which its own token verified under (checked
+    /// offline), claiming to be someone else.
+    WeakSecret { line: u32, claim: ClaimSwap },
+}
+
+/// What a token re-signed with a weak secret claims, taken from another identity
+/// (its own token's claims, else its engagement entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimSwap {
+    /// That identity's subject (`sub`) and the identity claims that go with it.
+    Subject(usize),
+    /// The actor's own subject with that identity's role claim.
+    Role(usize),
+}
+
+/// The weak-secret corpus: one secret per line, `#` comments.
+const WEAK_SECRETS: &str = include_str!("../corpora/jwt-weak-secrets.txt");
+
+/// Each weak secret with its 1-based line in `corpora/jwt-weak-secrets.txt`.
+pub fn weak_secrets() -> impl Iterator<Item = (u32, &'static str)> {
+    WEAK_SECRETS
+        .lines()
+        .zip(1u32..)
+        .map(|(text, line)| (line, text.trim()))
+        .filter(|(_, text)| !text.is_empty() && !text.starts_with('#'))
+}
+
+/// The weak secret on `line` of the corpus.
+pub fn weak_secret_at(line: u32) -> Option<&'static str> {
+    weak_secrets().find(|(l, _)| *l == line).map(|(_, s)| s)
 }
 
 impl Forgery {
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            Forgery::Garbage => "a garbage token",
-            Forgery::AlgNone => "the identity's token re-encoded with alg none and no signature",
+            Forgery::Garbage => "a garbage token".into(),
+            Forgery::AlgNone => {
+                "the identity's token re-encoded with alg none and no signature".into()
+            }
             Forgery::Expired => {
-                "the identity's token with exp in the past (signature no longer matches)"
+                "the identity's token with exp in the past (signature no longer matches)".into()
+            }
+            Forgery::Truncated => {
+                "the identity's token cut short (half its signature, or half the token)".into()
+            }
+            Forgery::WrongSignature => {
+                "the identity's token re-signed with a key that is not the server's".into()
+            }
+            Forgery::WeakSecret { line, claim } => {
+                let what = match claim {
+                    ClaimSwap::Subject(_) => "claiming another identity's subject",
+                    ClaimSwap::Role(_) => "claiming another identity's role",
+                };
+                format!(
+                    "a token re-signed with the weak secret `{}` (corpora/jwt-weak-secrets.txt line {line}), {what}",
+                    weak_secret_at(line).unwrap_or("?")
+                )
             }
         }
     }
+
+    /// An upper-case word for the shell variable a curl reproduction names.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Forgery::Garbage => "GARBAGE",
+            Forgery::AlgNone => "ALGNONE",
+            Forgery::Expired => "EXPIRED",
+            Forgery::Truncated => "TRUNCATED",
+            Forgery::WrongSignature => "WRONGSIGNATURE",
+            Forgery::WeakSecret { .. } => "WEAKSECRET",
+        }
+    }
+}
+
+/// What an identity's live token shows when read locally, without a request: the
+/// planner's only knowledge of credentials (never the token itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenFacts {
+    /// The corpus line of the weak secret the token's own HS256 signature verifies under.
+    pub weak_secret: Option<u32>,
+    /// The token is a JWT with a subject (`sub`).
+    pub subject: bool,
+    /// The token is a JWT with a role claim (`role`, `roles`).
+    pub role_claim: bool,
 }
 
 /// A concrete request: the path already filled, relative to the engagement's target.

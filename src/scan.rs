@@ -275,6 +275,18 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         }
     }
 
+    // Offline: does any identity's own token verify under a weak corpus secret? An HMAC
+    // computed here, so no request is spent on a key that is not weak.
+    let tokens = executor.token_facts();
+    for (identity, facts) in identities.iter().zip(&tokens) {
+        if let Some(line) = facts.weak_secret {
+            warnings.push(format!(
+                "identity `{}`'s token is signed HS256 with the weak secret `{}` (corpora/jwt-weak-secrets.txt line {line}): anyone can mint tokens this API accepts",
+                identity.name,
+                crate::request::weak_secret_at(line).unwrap_or("?")
+            ));
+        }
+    }
     let run_nonce = match input.seed {
         Some(seed) => format!("{seed:x}"),
         None => format!("{:x}", rand::random::<u32>()),
@@ -286,6 +298,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         corpus: &corpus,
         allow_mutations: engagement.allow_mutations,
         run_nonce,
+        tokens,
     };
     // Counting costs one planning pass (cheap next to any request) and buys a progress bar
     // with a real end.

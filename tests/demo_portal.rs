@@ -200,7 +200,7 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
     ))?;
     // The spec must be valid OpenAPI 3.0 for a real parser, not just valid YAML.
     let typed: openapiv3::OpenAPI = serde_yaml_ng::from_str(&text)?;
-    assert_eq!(typed.paths.paths.len(), 20);
+    assert_eq!(typed.paths.paths.len(), 21);
     let spec: Value = serde_yaml_ng::from_str(&text)?;
     let mut refs = Vec::new();
     collect_refs(&spec, &mut refs);
@@ -249,6 +249,7 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         "downloadFile",
         "search",
         "exportInvoices",
+        "getReportSummary",
         "listUsers",
         "getUser",
         "setUserRole",
@@ -996,6 +997,121 @@ async fn jwt_unverified() -> TestResult {
         json!({"id": 1, "email": ALICE, "name": "Alice Archer", "role": "client", "tenant_id": "acme"})
     );
     portal.demo.shutdown().await;
+    Ok(())
+}
+
+/// An HS256 token claiming to be root, signed with `key`.
+fn root_token_signed_with(key: &[u8]) -> String {
+    use hmac::Mac;
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({"sub": "4", "email": ROOT, "role": "admin", "tenant": null,
+        "iat": 1, "exp": 4_000_000_000u64});
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let input = format!("{header}.{payload}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(input.as_bytes());
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+#[tokio::test]
+async fn jwt_weak_secret() -> TestResult {
+    let minted = root_token_signed_with(b"your-256-bit-secret");
+    for flawed in [true, false] {
+        let portal = Portal::start(|o| o.secure().flaw("jwt-weak-secret", flawed)).await?;
+        let reply = portal.get("/admin/users", Auth::Bearer(&minted)).await?;
+        let expected = if flawed {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(reply.status, expected, "flawed: {flawed}");
+        // Real tokens work either way.
+        let alice = portal.token(ALICE).await?;
+        assert_eq!(
+            portal.get("/me", Auth::Bearer(&alice)).await?.status,
+            StatusCode::OK
+        );
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn tenant_header_swap() -> TestResult {
+    for flawed in [true, false] {
+        let portal = Portal::start(|o| o.secure().flaw("tenant-header-swap", flawed)).await?;
+        let alice = portal.token(ALICE).await?;
+        let root = portal.token(ROOT).await?;
+        let summary = |token: String, tenant: Option<&'static str>| {
+            let mut request = portal
+                .http
+                .get(format!("{}/reports/summary", portal.demo.base_url()))
+                .bearer_auth(token);
+            if let Some(t) = tenant {
+                request = request.header("X-Tenant-Id", t);
+            }
+            async move { request.send().await }
+        };
+        for tenant in [None, Some("acme")] {
+            let own = summary(alice.clone(), tenant).await?;
+            assert_eq!(own.status(), StatusCode::OK);
+            assert_eq!(own.json::<Value>().await?["tenant_id"], "acme");
+        }
+        let other = summary(alice.clone(), Some("globex")).await?;
+        if flawed {
+            assert_eq!(other.status(), StatusCode::OK);
+            assert_eq!(other.json::<Value>().await?["tenant_id"], "globex");
+        } else {
+            assert_eq!(other.status(), StatusCode::FORBIDDEN);
+        }
+        // A platform admin may name any tenant in every mode.
+        let admin = summary(root.clone(), Some("globex")).await?;
+        assert_eq!(admin.status(), StatusCode::OK);
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn role_change_verb_swap() -> TestResult {
+    for flawed in [true, false] {
+        let portal = Portal::start(|o| o.secure().flaw("role-change-verb-swap", flawed)).await?;
+        let bob = portal.token(BOB).await?;
+        let root = portal.token(ROOT).await?;
+        let reply = portal
+            .send(
+                Method::PATCH,
+                "/admin/users/1/role",
+                Auth::Bearer(&bob),
+                Some(json!({"role": "client"})),
+            )
+            .await?;
+        let after = portal
+            .get("/admin/users/1", Auth::Bearer(&root))
+            .await?
+            .json();
+        if flawed {
+            assert_eq!(reply.status, StatusCode::OK);
+            assert_eq!(after["role_changed_by"], 2);
+        } else {
+            assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(after["role_changes"], 0);
+        }
+        // The documented PUT keeps its admin check either way.
+        let put = portal
+            .send(
+                Method::PUT,
+                "/admin/users/1/role",
+                Auth::Bearer(&bob),
+                Some(json!({"role": "client"})),
+            )
+            .await?;
+        assert_eq!(put.status, StatusCode::FORBIDDEN);
+        portal.demo.shutdown().await;
+    }
     Ok(())
 }
 

@@ -479,3 +479,53 @@ async fn observed_matrix_equals_the_declared_one_only_when_secure() {
         "{observed}"
     );
 }
+
+#[tokio::test]
+async fn auth_tenant_and_verb_flaws_alone_are_each_their_only_finding() {
+    for id in [
+        "jwt-weak-secret",
+        "tenant-header-swap",
+        "role-change-verb-swap",
+    ] {
+        let flaw = FLAWS.iter().find(|f| f.id == id).expect("known flaw");
+        let report = scan_with(|o| o.secure().flaw(id, true).expect("known flaw")).await;
+        let expected: BTreeSet<_> = [pair(flaw.operation, flaw.attack)].into();
+        assert_eq!(violations(&report), expected, "`{id}` alone");
+        assert_eq!(report["stats"]["suspicious"], 0, "`{id}` alone");
+    }
+}
+
+#[tokio::test]
+async fn a_weak_jwt_secret_is_named_by_its_corpus_line_and_no_token_leaks() {
+    let passwords = DemoOptions::random_passwords();
+    let options = DemoOptions::new(passwords.clone())
+        .secure()
+        .flaw("jwt-weak-secret", true)
+        .expect("known flaw");
+    let (report, dir) = scan(options, passwords).await;
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("`your-256-bit-secret` (corpora/jwt-weak-secrets.txt line 7)"),
+        "{warnings}"
+    );
+    let finding = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["attack"] == "bad-auth")
+        .expect("weak-secret finding");
+    let detail = finding["request"]["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("line 7") && detail.contains("`root`"),
+        "{detail}"
+    );
+    for entry in std::fs::read_dir(dir.path()).expect("output dir") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("text file");
+        assert!(
+            !text.contains("eyJhbGciOiJIUzI1NiI"),
+            "token in {}",
+            path.display()
+        );
+    }
+}

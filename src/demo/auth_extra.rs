@@ -190,7 +190,7 @@ fn access_token(state: &AppState, user: &User) -> String {
             iat,
             exp: iat.saturating_add(state.options.token_ttl.as_secs()),
         },
-        &state.secret,
+        &state.jwt_key,
     )
 }
 

@@ -96,6 +96,20 @@ pub const FLAWS: &[FlawInfo] = &[
         attack: "bad-auth",
         description: "/me decodes the bearer JWT without checking signature, alg or exp",
     },
+    FlawInfo {
+        id: "jwt-weak-secret",
+        operation: "GET /admin/users",
+        attack: "bad-auth",
+        description: "tokens are signed with a placeholder HS256 key (`your-256-bit-secret`): \
+                      a client re-signs its token claiming the admin's subject",
+    },
+    FlawInfo {
+        id: "tenant-header-swap",
+        operation: "GET /reports/summary",
+        attack: "tenant-swap",
+        description: "`X-Tenant-Id` picks the tenant without being checked against the \
+                      caller's: a client reads another tenant's totals",
+    },
     // ---- attack families beyond ID swaps (property level, parsing, method routing)
     FlawInfo {
         id: "ticket-mass-assignment",
@@ -130,6 +144,13 @@ pub const FLAWS: &[FlawInfo] = &[
         attack: "id-swap",
         description: "the receipt guard matches the raw id text (`2001`) while the lookup \
                       parses it, so `02001` passes the guard and loads invoice 2001",
+    },
+    FlawInfo {
+        id: "role-change-verb-swap",
+        operation: "PUT /admin/users/{userId}/role",
+        attack: "verb-swap",
+        description: "an undocumented PATCH on the role route reaches the role change \
+                      without the admin check, which is wired on the PUT route only",
     },
     FlawInfo {
         id: "notes-malformed-500",
@@ -198,6 +219,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/files/download"),
     ("GET", "/search"),
     ("GET", "/export/invoices.csv"),
+    ("GET", "/reports/summary"),
     ("GET", "/admin/users"),
     ("GET", "/admin/users/{userId}"),
     ("PUT", "/admin/users/{userId}/role"),

@@ -27,6 +27,9 @@ pub(crate) type Shared = Arc<AppState>;
 /// The session cookie's name, as declared in the spec's `cookieAuth` scheme.
 pub(crate) const SESSION_COOKIE: &str = "portal_session";
 
+/// The key of FLAW jwt-weak-secret: jwt.io's sample key, which tutorials paste.
+const WEAK_JWT_KEY: &[u8] = b"your-256-bit-secret";
+
 /// Stands in for "forever" when a configured TTL overflows `Instant`.
 const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 86_400);
 
@@ -35,8 +38,12 @@ const MAX_QUERY_CHARS: usize = 200;
 
 pub(crate) struct AppState {
     pub(crate) options: DemoOptions,
-    /// HS256 key, fresh per server start so tokens never outlive their server.
+    /// Random per server start: the key of password comparisons, and of tokens unless
+    /// `jwt-weak-secret` is on.
     pub(crate) secret: [u8; 32],
+    /// The HS256 key tokens are signed and verified with. FLAW jwt-weak-secret: a
+    /// framework's placeholder key left in production; securely, `secret` (random).
+    pub(crate) jwt_key: Vec<u8>,
     store: Mutex<Store>,
     sessions: Mutex<HashMap<String, Session>>,
     pub(crate) auth: auth_extra::AuthState,
@@ -51,9 +58,16 @@ pub(crate) struct Session {
 
 impl AppState {
     pub(crate) fn new(options: DemoOptions) -> Self {
+        let secret: [u8; 32] = rand::thread_rng().gen();
+        let jwt_key = if options.has("jwt-weak-secret") {
+            WEAK_JWT_KEY.to_vec()
+        } else {
+            secret.to_vec()
+        };
         AppState {
             options,
-            secret: rand::thread_rng().gen(),
+            secret,
+            jwt_key,
             store: Mutex::new(Store::seed()),
             sessions: Mutex::new(HashMap::new()),
             auth: Default::default(),
@@ -184,7 +198,7 @@ fn user_by_id(state: &AppState, id: u64) -> Option<User> {
 /// The caller behind verified credentials, or 401.
 pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
     let user_id = match presented(headers) {
-        Presented::Bearer(token) => jwt::verify(token, &state.secret, unix_now())
+        Presented::Bearer(token) => jwt::verify(token, &state.jwt_key, unix_now())
             .and_then(|claims| claims.sub.parse::<u64>().ok()),
         Presented::Session(id) => {
             let mut sessions = state.sessions();
@@ -262,7 +276,7 @@ async fn login(
         iat,
         exp: iat.saturating_add(ttl.as_secs()),
     };
-    let token = jwt::sign(&claims, &state.secret);
+    let token = jwt::sign(&claims, &state.jwt_key);
 
     let session_id = URL_SAFE_NO_PAD.encode(rand::thread_rng().gen::<[u8; 32]>());
     {
@@ -825,6 +839,53 @@ async fn export_invoices(State(state): State<Shared>, headers: HeaderMap) -> Api
         .into_response())
 }
 
+// ---------------------------------------------------------------- reports
+
+/// The header that picks the tenant of `GET /reports/summary`.
+const TENANT_HEADER: &str = "x-tenant-id";
+
+/// Totals of one tenant. The tenant is the caller's own unless `X-Tenant-Id` names
+/// another, which only platform admins may do. FLAW tenant-header-swap: the header picks
+/// the tenant without being checked against the caller's; securely, a mismatch is 403.
+async fn report_summary(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let asked = headers
+        .get(TENANT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let tenant = match (asked, &caller.tenant_id) {
+        (None, own) => own.clone(),
+        (Some(asked), Some(own)) if asked == own => Some(own.clone()),
+        (Some(asked), _) if caller.role == "admin" || state.flaw("tenant-header-swap") => {
+            Some(asked.to_string())
+        }
+        (Some(_), _) => return Err(ApiError::forbidden()),
+    };
+    let store = state.store();
+    // A platform admin without the header gets the whole platform's totals.
+    let mine = |t: &str| tenant.as_deref().is_none_or(|wanted| wanted == t);
+    let (invoices, amount_cents) = store
+        .invoices
+        .iter()
+        .filter(|i| mine(&i.tenant_id))
+        .fold((0u64, 0u64), |(n, sum), i| {
+            (n + 1, sum.saturating_add(i.amount_cents))
+        });
+    let open_tickets = store
+        .tickets
+        .iter()
+        .filter(|t| mine(&t.tenant_id) && t.status == "open")
+        .count();
+    Ok(Json(json!({
+        "tenant_id": tenant,
+        "invoices": invoices,
+        "amount_cents": amount_cents,
+        "open_tickets": open_tickets,
+    }))
+    .into_response())
+}
+
 // ---------------------------------------------------------------- admin
 
 async fn list_users(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
@@ -898,7 +959,8 @@ fn change_role(
     Ok(Json(user).into_response())
 }
 
-/// Any other method on the role route. FLAW role-change-method-override: a legacy shim
+/// Any other method on the role route (so neither flaw adds a route to `ROUTES`: both
+/// ride on the documented PUT path). FLAW role-change-method-override: a legacy shim
 /// forwards `POST` + `X-HTTP-Method-Override: PUT` to the role change, and the admin
 /// check, wired on the PUT route only, never runs. Securely, the override is not
 /// honoured and the method is not allowed.
@@ -917,6 +979,13 @@ async fn role_route_other_methods(
         && method == axum::http::Method::POST
         && override_put
     {
+        let caller = authenticate(&state, &headers)?;
+        return change_role(&state, &caller, path, body);
+    }
+    // FLAW role-change-verb-swap: the framework also routes the undocumented PATCH to the
+    // role change, and the admin check, wired on the PUT route only, never runs.
+    // Securely, PATCH is not allowed.
+    if state.flaw("role-change-verb-swap") && method == axum::http::Method::PATCH {
         let caller = authenticate(&state, &headers)?;
         return change_role(&state, &caller, path, body);
     }
@@ -980,6 +1049,7 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("GET", "/files/download") => get(download_file),
         ("GET", "/search") => get(search),
         ("GET", "/export/invoices.csv") => get(export_invoices),
+        ("GET", "/reports/summary") => get(report_summary),
         ("GET", "/admin/users") => get(list_users),
         ("GET", "/admin/users/{userId}") => get(get_user),
         ("PUT", "/admin/users/{userId}/role") => {

@@ -294,6 +294,7 @@ mod tests {
             name: name.into(),
             tenant: tenant.map(str::to_string),
             role: role.into(),
+            attributes: Default::default(),
             auth: Auth::Header {
                 name: "Authorization".into(),
                 value: Secret::new("x"),

@@ -200,6 +200,9 @@ pub struct Identity {
     pub name: String,
     pub tenant: Option<String>,
     pub role: String,
+    /// Facts about the identity from the engagement (`user_id`, `email`, `tenant_id`…):
+    /// owner values, the subject a forged token claims, the tenant a header names.
+    pub attributes: BTreeMap<String, serde_json::Value>,
     pub auth: Auth,
 }
 
@@ -209,6 +212,7 @@ impl Identity {
             name: ANONYMOUS.to_string(),
             tenant: None,
             role: ANONYMOUS.to_string(),
+            attributes: Default::default(),
             auth: Auth::None,
         }
     }
@@ -377,6 +381,7 @@ impl Engagement {
                 name: raw_id.name,
                 tenant: raw_id.tenant,
                 role: raw_id.role,
+                attributes: raw_id.attributes.clone(),
                 auth,
             });
         }

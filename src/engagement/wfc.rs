@@ -300,6 +300,7 @@ pub(super) fn load(
                 name,
                 tenant: given.tenant,
                 role: given.role,
+                attributes: given.attributes.clone(),
                 auth,
             },
             attributes: given.attributes,

@@ -513,6 +513,7 @@ mod tests {
             name: "x".into(),
             tenant: None,
             role: "r".into(),
+            attributes: Default::default(),
             auth,
         }
     }

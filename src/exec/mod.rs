@@ -11,7 +11,7 @@ pub mod load;
 pub use latency::{HistogramSummary, LatencyBook, LatencySummary, Outcome};
 
 use crate::engagement::{Auth, Engagement, Identity, Redactor, Secret};
-use crate::request::{Credential, RequestSpec};
+use crate::request::{ClaimSwap, Credential, Forgery, RequestSpec, TokenFacts};
 use auth::{Attach, Authenticator, Live, Parts};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -239,6 +239,75 @@ impl Executor {
     /// How many credentials were renewed before they ran out (OAuth2 `expires_in`).
     pub fn refreshes(&self) -> usize {
         self.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// What each identity's live token shows when read here (same order as the
+    /// identities): its claims, and the weak corpus secret its signature verifies under.
+    /// No request is sent.
+    pub fn token_facts(&self) -> Vec<TokenFacts> {
+        self.sessions
+            .iter()
+            .map(|s| {
+                let Some(token) = live_token(&s.live()) else {
+                    return TokenFacts::default();
+                };
+                let claims = forge::claims(token.expose()).unwrap_or_default();
+                TokenFacts {
+                    weak_secret: forge::weak_secret_line(token.expose()),
+                    subject: claims.contains_key("sub"),
+                    role_claim: ROLE_CLAIMS.iter().any(|c| claims.contains_key(*c)),
+                }
+            })
+            .collect()
+    }
+
+    /// The claims a weak-secret forgery of `actor`'s token changes, taken from the other
+    /// identity's own token where it has one, else from its engagement entry.
+    fn claim_edits(
+        &self,
+        actor_claims: &serde_json::Map<String, serde_json::Value>,
+        claim: ClaimSwap,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let (other, names): (usize, &[&str]) = match claim {
+            ClaimSwap::Subject(other) => (other, SUBJECT_CLAIMS),
+            ClaimSwap::Role(other) => (other, ROLE_CLAIMS),
+        };
+        let session = self
+            .sessions
+            .get(other)
+            .ok_or("the identity to impersonate is unknown")?;
+        let their_claims = live_token(&session.live())
+            .and_then(|t| forge::claims(t.expose()).ok())
+            .unwrap_or_default();
+        let who = &session.identity;
+        let mut edits = serde_json::Map::new();
+        for &name in names {
+            let Some(mine) = actor_claims.get(name) else {
+                continue;
+            };
+            let value = their_claims
+                .get(name)
+                .cloned()
+                .or_else(|| claim_from_identity(who, name, mine));
+            if let Some(value) = value {
+                edits.insert(name.to_string(), value);
+            }
+        }
+        let key = if matches!(claim, ClaimSwap::Subject(_)) {
+            "sub"
+        } else {
+            "role"
+        };
+        if !edits
+            .keys()
+            .any(|k| k == key || (key == "role" && k == "roles"))
+        {
+            return Err(format!(
+                "identity `{}` has no `{key}` to claim (neither in its token nor in its attributes)",
+                who.name
+            ));
+        }
+        Ok(edits)
     }
 
     fn authenticator(&self) -> Authenticator<'_> {
@@ -509,8 +578,16 @@ impl Executor {
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
                 let forge_value = |value: &Secret| {
-                    let forged =
-                        forge::forge(value.expose(), forgery, now).map_err(str::to_string)?;
+                    let forged = match forgery {
+                        Forgery::WeakSecret { line, claim } => {
+                            let secret = crate::request::weak_secret_at(line)
+                                .ok_or("the weak secret's corpus line is gone")?;
+                            let claims = forge::claims(value.expose())?;
+                            let edits = self.claim_edits(&claims, claim)?;
+                            forge::resign(value.expose(), secret.as_bytes(), &edits, now)?
+                        }
+                        _ => forge::forge(value.expose(), forgery, now)?,
+                    };
                     self.redactor.register(&forged);
                     Ok::<_, String>(Secret::new(forged))
                 };
@@ -540,6 +617,68 @@ impl Executor {
             }
         }
     }
+}
+
+/// Claims that say who a token's bearer is; a subject forgery takes them all from the
+/// identity it impersonates.
+const SUBJECT_CLAIMS: &[&str] = &[
+    "sub",
+    "user_id",
+    "userId",
+    "uid",
+    "email",
+    "username",
+    "preferred_username",
+    "name",
+    "role",
+    "roles",
+    "tenant",
+    "tenant_id",
+    "tenantId",
+    "org",
+    "org_id",
+];
+
+/// Claims that carry a role.
+const ROLE_CLAIMS: &[&str] = &["role", "roles"];
+
+/// The token an identity's live credential carries (without its `Bearer ` scheme).
+fn live_token(live: &Live) -> Option<Secret> {
+    match &live.credential {
+        Attach::None => None,
+        Attach::Header { value, .. } => Some(match value.expose().split_once(' ') {
+            Some((_, token)) => Secret::new(token.to_string()),
+            None => value.clone(),
+        }),
+        Attach::Cookie { value, .. } | Attach::Query { value, .. } => Some(value.clone()),
+    }
+}
+
+/// A claim's value for an identity with no token to copy it from: its attributes
+/// (`user_id`, `email`, `tenant_id`…), role and tenant, shaped like the actor's own
+/// value (a string stays a string).
+fn claim_from_identity(
+    who: &Identity,
+    name: &str,
+    mine: &serde_json::Value,
+) -> Option<serde_json::Value> {
+    let attribute = |keys: &[&str]| keys.iter().find_map(|k| who.attributes.get(*k)).cloned();
+    let value = match name {
+        "sub" | "user_id" | "userId" | "uid" => attribute(&["sub", "user_id", "id", "uid"])?,
+        "email" | "username" | "preferred_username" | "name" => attribute(&[name, "email"])?,
+        "role" => serde_json::Value::from(who.role.clone()),
+        "roles" => serde_json::json!([who.role]),
+        _ => match attribute(&[name, "tenant_id"]) {
+            Some(v) => v,
+            None => serde_json::Value::from(who.tenant.clone()?),
+        },
+    };
+    Some(match (mine, &value) {
+        (serde_json::Value::String(_), serde_json::Value::Number(n)) => {
+            serde_json::Value::from(n.to_string())
+        }
+        _ => value,
+    })
 }
 
 enum SessionCheck {

@@ -7,7 +7,7 @@
 //! current values, so a flawed target records the call (audit fields, counters) without
 //! the object changing under the rest of the scan (no identity's role really moves).
 
-use super::{keep_current_values, request_for, Attack, Confirm, PlanInput, Probe};
+use super::{Attack, PlanInput, Probe};
 use crate::matrix::Access;
 use crate::request::Credential;
 use crate::spec::Method;
@@ -32,78 +32,46 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
     if !input.allow_mutations {
         return;
     }
-    for op in std::iter::once(op) {
-        let method = input.api.operations[op].method;
-        if !input.sendable(op) || method == Method::Post {
-            continue;
-        }
-        let resource = input.id_param(op).map(|(_, r)| r);
-        for actor in std::iter::once(for_actor) {
-            if input.identities[actor].is_anonymous()
-                || input.access(op, actor) != Some(Access::Deny)
-            {
-                continue;
+    let method = input.api.operations[op].method;
+    if method == Method::Post {
+        return;
+    }
+    let actor = for_actor;
+    let Some((object, plain, write)) = super::denied_call(input, op, actor) else {
+        return;
+    };
+    for variant in VARIANTS {
+        let mut request = plain.clone();
+        request.method = Method::Post;
+        let detail = match variant {
+            Variant::Header(name) => {
+                request
+                    .headers
+                    .push((name.to_string(), method.as_str().to_string()));
+                format!("POST with `{name}: {method}`")
             }
-            let object = resource.and_then(|r| input.object_for_function(r, actor));
-            if resource.is_some() && object.is_none() {
-                continue;
+            Variant::Query(name) => {
+                request
+                    .query
+                    .push((name.to_string(), method.as_str().to_string()));
+                format!("POST with `?{name}={method}`")
             }
-            let Some((mut plain, mut write)) = request_for(input, op, object.map(|(_, o)| o))
-            else {
-                continue;
-            };
-            if let (Some(body), Some((_, o))) = (plain.json.as_mut(), object) {
-                keep_current_values(body, o);
-            }
-            if let Some(w) = write.as_mut() {
-                if w.readback.is_none() {
-                    // A write nobody can read back would only ever be "suspicious".
-                    continue;
-                }
-                let marked = plain
-                    .json
-                    .as_ref()
-                    .is_some_and(|b| b.to_string().contains(&w.marker));
-                w.confirm = if marked {
-                    Confirm::Marker
-                } else {
-                    Confirm::AnyChange
-                };
-            }
-            for variant in VARIANTS {
-                let mut request = plain.clone();
-                request.method = Method::Post;
-                let detail = match variant {
-                    Variant::Header(name) => {
-                        request
-                            .headers
-                            .push((name.to_string(), method.as_str().to_string()));
-                        format!("POST with `{name}: {method}`")
-                    }
-                    Variant::Query(name) => {
-                        request
-                            .query
-                            .push((name.to_string(), method.as_str().to_string()));
-                        format!("POST with `?{name}={method}`")
-                    }
-                };
-                out.push(Probe {
-                    id: 0,
-                    attack: Attack::MethodOverride,
-                    op,
-                    actor,
-                    credential: Credential::Normal,
-                    object: object.map(|(i, _)| i),
-                    baseline: input.baseline_for(op, object.map(|(_, o)| o)),
-                    baseline_request: write.is_none().then(|| plain.clone()),
-                    access: Access::Deny,
-                    expect_granted: false,
-                    request,
-                    write: write.clone(),
-                    malformed: None,
-                    detail,
-                });
-            }
-        }
+        };
+        out.push(Probe {
+            id: 0,
+            attack: Attack::MethodOverride,
+            op,
+            actor,
+            credential: Credential::Normal,
+            object: object.map(|(i, _)| i),
+            baseline: input.baseline_for(op, object.map(|(_, o)| o)),
+            baseline_request: write.is_none().then(|| plain.clone()),
+            access: Access::Deny,
+            expect_granted: false,
+            request,
+            write: write.clone(),
+            malformed: None,
+            detail,
+        });
     }
 }

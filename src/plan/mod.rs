@@ -11,13 +11,15 @@ mod mass_assignment;
 mod method_override;
 mod no_auth;
 mod param_pollution;
+mod tenant_swap;
+mod verb_swap;
 
 pub use malformed::{shrink_body, MalformedCase};
 
 use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::Identity;
 use crate::matrix::{Access, Policy};
-use crate::request::{Credential, RequestSpec};
+use crate::request::{Credential, RequestSpec, TokenFacts};
 use crate::spec::{Api, Method, Parameter};
 use std::fmt;
 
@@ -33,6 +35,8 @@ pub enum Attack {
     MassAssignment,
     ParamPollution,
     MethodOverride,
+    VerbSwap,
+    TenantSwap,
     Malformed,
 }
 
@@ -47,6 +51,8 @@ impl Attack {
             Attack::MassAssignment => "mass-assignment",
             Attack::ParamPollution => "param-pollution",
             Attack::MethodOverride => "method-override",
+            Attack::VerbSwap => "verb-swap",
+            Attack::TenantSwap => "tenant-swap",
             Attack::Malformed => "malformed",
         }
     }
@@ -130,6 +136,9 @@ pub struct PlanInput<'a> {
     pub allow_mutations: bool,
     /// Mixed into write markers so runs against the same server do not see each other's.
     pub run_nonce: String,
+    /// What each identity's live token showed when read offline (same order as
+    /// `identities`; shorter or empty = nothing known).
+    pub tokens: Vec<TokenFacts>,
 }
 
 impl PlanInput<'_> {
@@ -203,6 +212,10 @@ impl PlanInput<'_> {
         best.map(|(_, i)| i)
     }
 
+    fn token(&self, identity: usize) -> TokenFacts {
+        self.tokens.get(identity).cloned().unwrap_or_default()
+    }
+
     fn marker(&self, probe_id: usize) -> String {
         format!("rolegrid-{}-{probe_id}", self.run_nonce)
     }
@@ -250,6 +263,8 @@ fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     bad_auth::plan(input, op, actor, &mut probes);
     param_pollution::plan(input, op, actor, &mut probes);
     method_override::plan(input, op, actor, &mut probes);
+    verb_swap::plan(input, op, actor, &mut probes);
+    tenant_swap::plan(input, op, actor, &mut probes);
     malformed::plan(input, op, actor, &mut probes);
     probes
 }
@@ -301,6 +316,46 @@ pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
             }
             p
         })
+}
+
+/// The target object (index and object), the plain request and its write check.
+type DeniedCall<'a> = (Option<(usize, &'a Object)>, RequestSpec, Option<WriteCheck>);
+
+/// A function-level call `actor` is denied, ready to send another way (method override,
+/// verb swap): aimed at the actor's own object (else the first known), the body's fields
+/// kept at their current values so a flawed target records the call (audit fields)
+/// without the object changing under the rest of the scan, and a write confirmed only by
+/// a read-back. `None` when the matrix does not deny it or nothing can confirm a write.
+fn denied_call<'a>(input: &'a PlanInput<'a>, op: usize, actor: usize) -> Option<DeniedCall<'a>> {
+    if !input.sendable(op)
+        || input.identities[actor].is_anonymous()
+        || input.access(op, actor) != Some(Access::Deny)
+    {
+        return None;
+    }
+    let resource = input.id_param(op).map(|(_, r)| r);
+    let object = resource.and_then(|r| input.object_for_function(r, actor));
+    if resource.is_some() && object.is_none() {
+        return None;
+    }
+    let (mut plain, mut write) = request_for(input, op, object.map(|(_, o)| o))?;
+    if let (Some(body), Some((_, o))) = (plain.json.as_mut(), object) {
+        keep_current_values(body, o);
+    }
+    if let Some(w) = write.as_mut() {
+        // A write nobody can read back would only ever be "suspicious".
+        w.readback.as_ref()?;
+        let marked = plain
+            .json
+            .as_ref()
+            .is_some_and(|b| b.to_string().contains(&w.marker));
+        w.confirm = if marked {
+            Confirm::Marker
+        } else {
+            Confirm::AnyChange
+        };
+    }
+    Some((object, plain, write))
 }
 
 /// Sets the body's top-level fields that `object` already has to their current values,

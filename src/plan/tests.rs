@@ -23,6 +23,7 @@ fn identity(name: &str, tenant: Option<&str>, role: &str, cookie: bool) -> Ident
         name: name.into(),
         tenant: tenant.map(str::to_string),
         role: role.into(),
+        attributes: Default::default(),
         auth,
     }
 }
@@ -94,6 +95,10 @@ fn fixture() -> Fixture {
 }
 
 fn plan_of(f: &Fixture, allow_mutations: bool) -> Vec<Probe> {
+    plan_with_tokens(f, allow_mutations, Vec::new())
+}
+
+fn plan_with_tokens(f: &Fixture, allow_mutations: bool, tokens: Vec<TokenFacts>) -> Vec<Probe> {
     let input = PlanInput {
         api: &f.api,
         policy: &f.policy,
@@ -101,6 +106,7 @@ fn plan_of(f: &Fixture, allow_mutations: bool) -> Vec<Probe> {
         corpus: &f.corpus,
         allow_mutations,
         run_nonce: "t".into(),
+        tokens,
     };
     plan(&input).collect()
 }
@@ -540,4 +546,60 @@ fn malformed_bodies_are_deterministic_distinct_and_replayable() {
             "{role:?}"
         );
     }
+}
+
+#[test]
+fn weak_secret_probes_only_for_tokens_that_verified_offline() {
+    use crate::request::{ClaimSwap, Forgery};
+    let f = fixture();
+    let is_weak =
+        |p: &Probe| matches!(p.credential, Credential::Forged(Forgery::WeakSecret { .. }));
+    // No weak key found offline: not one request is planned for it.
+    assert!(!plan_of(&f, true).iter().any(is_weak));
+    let jwt = TokenFacts {
+        weak_secret: None,
+        subject: true,
+        role_claim: true,
+    };
+    let weak = TokenFacts {
+        weak_secret: Some(7),
+        ..jwt.clone()
+    };
+    // alice's key is weak; root (the admin) has a subject to claim.
+    let tokens = vec![weak, TokenFacts::default(), jwt.clone(), jwt];
+    let probes: Vec<Probe> = plan_with_tokens(&f, true, tokens)
+        .into_iter()
+        .filter(is_weak)
+        .collect();
+    let seen: Vec<(String, usize, Credential, Option<usize>)> = probes
+        .iter()
+        .map(|p| (op_key(&f, p), p.actor, p.credential, p.baseline))
+        .collect();
+    let forged = |claim| Credential::Forged(Forgery::WeakSecret { line: 7, claim });
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "GET /admin/users".to_string(),
+                0,
+                forged(ClaimSwap::Subject(3)),
+                Some(3)
+            ),
+            (
+                "GET /admin/users".to_string(),
+                0,
+                forged(ClaimSwap::Role(3)),
+                Some(3)
+            ),
+        ],
+        "one denied read, claiming the admin's subject, then its role"
+    );
+    assert!(probes
+        .iter()
+        .all(|p| !p.expect_granted && p.attack == Attack::BadAuth));
+    assert!(
+        probes[0].detail.contains("your-256-bit-secret"),
+        "{}",
+        probes[0].detail
+    );
 }

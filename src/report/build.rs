@@ -356,10 +356,12 @@ pub fn owasp(verdict: Verdict, attack: Attack) -> &'static str {
         return "API8:2023 Security Misconfiguration";
     }
     match attack {
-        Attack::IdSwap | Attack::ListLeak | Attack::ParamPollution => "API1:2023 BOLA",
+        Attack::IdSwap | Attack::ListLeak | Attack::ParamPollution | Attack::TenantSwap => {
+            "API1:2023 BOLA"
+        }
         Attack::NoAuth | Attack::BadAuth => "API2:2023 Broken Authentication",
         Attack::MassAssignment => "API3:2023 BOPLA",
-        Attack::Escalation | Attack::MethodOverride => "API5:2023 BFLA",
+        Attack::Escalation | Attack::MethodOverride | Attack::VerbSwap => "API5:2023 BFLA",
         Attack::Malformed => "API8:2023 Security Misconfiguration",
     }
 }
@@ -425,7 +427,7 @@ pub fn curl_command(
         _ => credential_slot(identity),
     };
     let variable = match credential {
-        Credential::Forged(forgery) => format!("{placeholder}_{forgery:?}").to_ascii_uppercase(),
+        Credential::Forged(forgery) => format!("{placeholder}_{}", forgery.slug()),
         _ => placeholder.clone(),
     };
     let quoted_url = match &slot {
@@ -542,6 +544,7 @@ mod tests {
             name: "alice".into(),
             tenant: Some("acme".into()),
             role: "client".into(),
+            attributes: Default::default(),
             auth: Auth::Header {
                 name: "Authorization".into(),
                 value: Secret::new("Bearer s3cr3t-token"),

@@ -1,0 +1,56 @@
+//! `verb-swap`: a write the matrix denies a role, sent with another write method the spec
+//! does not declare for that path (a framework that routes `PATCH` to the `PUT` handler,
+//! with the role check bound to the declared route only).
+//!
+//! Only writes are swapped, and only to POST, PUT and PATCH: a swapped write is judged by
+//! the owner's read-back, as any write; a swapped read has no legitimate answer to compare
+//! with (the spec declares none), so it could only ever be "suspicious". DELETE is never
+//! sent: it would hit a real object, and rolegrid deletes only objects it created.
+//! A 404 or 405 is a denial. Bodies are kept idempotent as for `method-override`.
+
+use super::{Attack, PlanInput, Probe};
+use crate::matrix::Access;
+use crate::request::Credential;
+use crate::spec::Method;
+
+/// The methods a denied write is retried with, when the spec does not declare them.
+const SWAPS: [Method; 3] = [Method::Post, Method::Put, Method::Patch];
+
+pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
+    let declared = input.api.operations[op].method;
+    if !input.allow_mutations || declared.is_safe() {
+        return;
+    }
+    let Some((object, plain, write)) = super::denied_call(input, op, actor) else {
+        return;
+    };
+    let path = &input.api.operations[op].path;
+    for method in SWAPS {
+        let in_spec = input
+            .api
+            .operations
+            .iter()
+            .any(|o| &o.path == path && o.method == method);
+        if in_spec {
+            continue;
+        }
+        let mut request = plain.clone();
+        request.method = method;
+        out.push(Probe {
+            id: 0,
+            attack: Attack::VerbSwap,
+            op,
+            actor,
+            credential: Credential::Normal,
+            object: object.map(|(i, _)| i),
+            baseline: input.baseline_for(op, object.map(|(_, o)| o)),
+            baseline_request: None,
+            access: Access::Deny,
+            expect_granted: false,
+            request,
+            write: write.clone(),
+            malformed: None,
+            detail: format!("{method} instead of the declared {declared}"),
+        });
+    }
+}
