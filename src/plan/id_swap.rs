@@ -66,7 +66,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
     }
 }
 
-fn location_name(location: crate::spec::ParamLocation) -> &'static str {
+pub(super) fn location_name(location: crate::spec::ParamLocation) -> &'static str {
     match location {
         crate::spec::ParamLocation::Path => "path",
         crate::spec::ParamLocation::Query => "query",

@@ -4,6 +4,7 @@
 
 mod bad_auth;
 mod escalation;
+mod existence_leak;
 mod id_swap;
 mod list_leak;
 mod malformed;
@@ -34,6 +35,7 @@ pub enum Attack {
     ParamPollution,
     MethodOverride,
     Malformed,
+    ExistenceLeak,
 }
 
 impl Attack {
@@ -48,6 +50,7 @@ impl Attack {
             Attack::ParamPollution => "param-pollution",
             Attack::MethodOverride => "method-override",
             Attack::Malformed => "malformed",
+            Attack::ExistenceLeak => "existence-leak",
         }
     }
 }
@@ -231,6 +234,7 @@ impl PlanInput<'_> {
 fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     let mut probes = Vec::new();
     id_swap::plan(input, op, actor, &mut probes);
+    existence_leak::plan(input, op, actor, &mut probes);
     list_leak::plan(input, op, actor, &mut probes);
     escalation::plan(input, op, actor, &mut probes);
     no_auth::plan(input, op, actor, &mut probes);
