@@ -670,3 +670,39 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
         headers,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_out_rules_join_the_built_in_signs() {
+        let yaml = "target: http://127.0.0.1:9\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: a\n    role: r\n    auth:\n      bearer: t\ndetectors:\n  - name: sso\n    in: header:X-Session\n    pattern: ^expired$\n    means: logged-out\n  - name: page\n    pattern: not permitted\n    means: denied\n";
+        let engagement = Engagement::parse(
+            yaml,
+            std::path::Path::new("e.yaml"),
+            &crate::engagement::EnvSource::default(),
+        )
+        .expect("valid engagement");
+        let rules: Vec<_> = engagement
+            .detectors
+            .iter()
+            .filter(|d| d.means == crate::engagement::Means::LoggedOut)
+            .cloned()
+            .collect();
+        let answer = |status: u16, header: &str, body: &str| Exchange {
+            status: Some(status),
+            headers: vec![("x-session".into(), header.into())],
+            body: body.as_bytes().to_vec(),
+            ..Exchange::default()
+        };
+        assert!(looks_logged_out(&answer(200, "expired", "{}"), &rules));
+        assert!(!looks_logged_out(&answer(200, "live", "{}"), &rules));
+        // A `denied` rule is a refusal, not a lost session.
+        assert!(!looks_logged_out(
+            &answer(200, "live", "not permitted"),
+            &rules
+        ));
+        assert!(looks_logged_out(&answer(401, "live", "{}"), &[]));
+    }
+}
