@@ -12,6 +12,15 @@ pub const DEMO_SPEC: &str = include_str!("../specs/demo-portal.yaml");
 pub const DEMO_ENGAGEMENT: &str = include_str!("../specs/demo-engagement.yaml");
 pub const DEMO_MATRIX: &str = include_str!("../specs/demo-matrix.csv");
 
+/// The `detectors:` block of the shipped engagement (it ends the file), for engagements
+/// written by tests and tools that scan the demo portal: without it the portal's 200 HTML
+/// denial page reads as served.
+pub fn demo_detectors_yaml() -> &'static str {
+    DEMO_ENGAGEMENT
+        .find("\ndetectors:")
+        .map_or("", |at| &DEMO_ENGAGEMENT[at + 1..])
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DemoScanError {
     /// The shipped inputs do not load: a bug in this build, reported as bad input.

@@ -13,7 +13,7 @@ use crate::request::Credential;
 use crate::spec::Api;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,13 +47,21 @@ pub struct ScanOutcome {
     pub files: Vec<PathBuf>,
 }
 
-type BaselineCache = Mutex<HashMap<(usize, String), Arc<OnceCell<Exchange>>>>;
+/// A legitimate caller's answer, and the JSON paths that changed when it asked twice.
+#[derive(Clone, Default)]
+struct Baseline {
+    exchange: Exchange,
+    volatile: BTreeSet<String>,
+}
+
+type BaselineCache = Mutex<HashMap<(usize, String), Arc<OnceCell<Baseline>>>>;
 
 struct Shared<'a> {
     api: &'a Api,
     identities: &'a [Identity],
     corpus: &'a ObjectCorpus,
     executor: &'a Executor,
+    detectors: &'a [crate::engagement::Detector],
     baselines: BaselineCache,
     requests: AtomicUsize,
 }
@@ -77,8 +85,11 @@ impl Shared<'_> {
             .await
     }
 
-    /// The legitimate caller's answer to the same request, fetched once per run.
-    async fn baseline(&self, probe: &Probe) -> Option<Exchange> {
+    /// The legitimate caller's answer to the same request, fetched once per run. A JSON
+    /// answer is fetched twice: the paths whose values differ between the two (nonces,
+    /// render ids, per-request blobs, whatever their names) are volatile for this request
+    /// and set aside by the similarity layer.
+    async fn baseline(&self, probe: &Probe) -> Option<Baseline> {
         let who = probe.baseline?;
         let request = probe.baseline_request.as_ref().unwrap_or(&probe.request);
         let cell = {
@@ -90,10 +101,22 @@ impl Shared<'_> {
                 .or_insert_with(|| Arc::new(OnceCell::new()))
                 .clone()
         };
-        let exchange = cell
-            .get_or_init(|| self.send(request, who, Credential::Normal, probe.op))
+        // An existence-leak baseline is compared by status and shape, not leaf by leaf.
+        let learn = probe.attack != plan::Attack::ExistenceLeak;
+        let baseline = cell
+            .get_or_init(|| async move {
+                let exchange = self.send(request, who, Credential::Normal, probe.op).await;
+                let mut volatile = BTreeSet::new();
+                if let (true, true, Some(first)) = (learn, exchange.is_success(), exchange.json()) {
+                    let again = self.send(request, who, Credential::Normal, probe.op).await;
+                    if let Some(second) = again.json().filter(|_| again.is_success()) {
+                        volatile = judge::learn_volatile(&first, &second);
+                    }
+                }
+                Baseline { exchange, volatile }
+            })
             .await;
-        Some(exchange.clone())
+        Some(baseline.clone())
     }
 
     async fn run_read(&self, probe: Probe) -> ProbeResult {
@@ -101,11 +124,20 @@ impl Shared<'_> {
         let exchange = self
             .send(&probe.request, probe.actor, probe.credential, probe.op)
             .await;
+        let no_learned = BTreeSet::new();
         let ctx = JudgeContext {
             corpus: self.corpus,
             identities: self.identities,
+            detectors: self.detectors,
+            volatile: baseline.as_ref().map_or(&no_learned, |b| &b.volatile),
         };
-        let judgement = judge::judge(&ctx, &probe, &exchange, baseline.as_ref(), None);
+        let judgement = judge::judge(
+            &ctx,
+            &probe,
+            &exchange,
+            baseline.as_ref().map(|b| &b.exchange),
+            None,
+        );
         ProbeResult {
             url: self.executor.url_for(&probe.request),
             probe,
@@ -136,9 +168,12 @@ impl Shared<'_> {
             }
             _ => None,
         };
+        let no_learned = BTreeSet::new();
         let ctx = JudgeContext {
             corpus: self.corpus,
             identities: self.identities,
+            detectors: self.detectors,
+            volatile: &no_learned,
         };
         let rb = match (&before, &after) {
             (Some(before), Some(after)) => Some(ReadBack { before, after }),
@@ -309,6 +344,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         identities: &identities,
         corpus: &corpus,
         executor: &executor,
+        detectors: &engagement.detectors,
         baselines: Mutex::new(HashMap::new()),
         requests: AtomicUsize::new(0),
     };
@@ -426,6 +462,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             started.elapsed().as_secs_f64()
         },
         warnings,
+        extra_coverage: None,
     });
     let files = report::write_all(&report, &input.output_dir, &redactor)?;
     Ok(ScanOutcome { report, files })

@@ -94,6 +94,7 @@ fn engagement_text(target: &str, identities: &[(&str, &str, Option<&str>, String
         }
         text.push_str(&format!("    auth:\n      {auth}\n"));
     }
+    text.push_str(rolegrid::demo_scan::demo_detectors_yaml());
     text
 }
 

@@ -500,9 +500,10 @@ async fn file_download_bola() -> TestResult {
     let portal = Portal::secure().await?;
     let alice = portal.token(ALICE).await?;
     let bob = portal.token(BOB).await?;
+    // Another's file is "not found", like a missing one: no hint that it exists.
     let denied = portal.get(&download, Auth::Bearer(&bob)).await?;
-    assert_eq!(denied.status, StatusCode::FORBIDDEN);
-    assert_eq!(denied.json(), json!({"error": "forbidden"}));
+    assert_eq!(denied.status, StatusCode::NOT_FOUND);
+    assert_eq!(denied.json(), json!({"error": "not found"}));
     assert_eq!(
         portal.get(&download, Auth::Bearer(&alice)).await?.status,
         StatusCode::OK
@@ -818,7 +819,7 @@ async fn file_download_param_pollution() -> TestResult {
     assert_eq!(leaked.bytes, bobs_own.bytes);
     assert_eq!(
         portal.get(&reversed, Auth::Bearer(&alice)).await?.status,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND
     );
     portal.demo.shutdown().await;
     // Securely (even with the plain BOLA on), a repeated `file_id` is a 400.
@@ -890,14 +891,13 @@ async fn role_change_method_override() -> TestResult {
             assert_eq!(after, before);
         }
         assert_eq!(after["role"], "client");
-        // Non-admins never read the audit view.
-        assert_eq!(
-            portal
-                .get("/admin/users/1", Auth::Bearer(&bob))
-                .await?
-                .status,
-            StatusCode::FORBIDDEN
-        );
+        // Non-admins never read the audit view: a 200 HTML page says so.
+        let page = portal.get("/admin/users/1", Auth::Bearer(&bob)).await?;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page
+            .text()
+            .contains("You are not permitted to view this page"));
+        assert!(!page.text().contains("alice"));
         portal.demo.shutdown().await;
     }
     Ok(())
@@ -957,6 +957,34 @@ async fn notes_malformed_500() -> TestResult {
 }
 
 #[tokio::test]
+async fn ticket_existence_leak() -> TestResult {
+    // Flawed: another tenant's ticket is a 403, a missing one a 404.
+    let portal = Portal::flawed().await?;
+    let bob = portal.token(BOB).await?;
+    let foreign = portal.get("/tickets/501", Auth::Bearer(&bob)).await?;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    assert_eq!(foreign.json(), json!({"error": "not your ticket"}));
+    let missing = portal.get("/tickets/999999", Auth::Bearer(&bob)).await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    portal.demo.shutdown().await;
+    // Twin: both are the same "not found", and the owner still reads its ticket.
+    let portal = Portal::start(|o| o.flaw("ticket-existence-leak", false)).await?;
+    let bob = portal.token(BOB).await?;
+    let alice = portal.token(ALICE).await?;
+    let foreign = portal.get("/tickets/501", Auth::Bearer(&bob)).await?;
+    let missing = portal.get("/tickets/999999", Auth::Bearer(&bob)).await?;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (foreign.status, foreign.json()),
+        (missing.status, missing.json())
+    );
+    let own = portal.get("/tickets/501", Auth::Bearer(&alice)).await?;
+    assert_eq!(own.status, StatusCode::OK);
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn jwt_unverified() -> TestResult {
     let forged = forged_alg_none_token();
     let portal = Portal::flawed().await?;
@@ -992,8 +1020,19 @@ async fn jwt_unverified() -> TestResult {
     }
     let me = portal.get("/me", Auth::Bearer(&alice)).await?;
     assert_eq!(me.status, StatusCode::OK);
+    let mut body = me.json();
+    // A fresh nonce on every answer, for the judge's volatile-field learning.
+    let nonce = body
+        .as_object_mut()
+        .and_then(|o| o.remove("render_id"))
+        .unwrap_or_default();
+    assert_eq!(nonce.as_str().map(str::len), Some(24));
+    assert_ne!(
+        portal.get("/me", Auth::Bearer(&alice)).await?.json()["render_id"],
+        nonce
+    );
     assert_eq!(
-        me.json(),
+        body,
         json!({"id": 1, "email": ALICE, "name": "Alice Archer", "role": "client", "tenant_id": "acme"})
     );
     portal.demo.shutdown().await;
@@ -1130,13 +1169,7 @@ async fn secure_behaviours_hold_in_both_modes() -> TestResult {
         let bob = portal.token(BOB).await?;
         let carol = portal.token(CAROL).await?;
 
-        // Soft denial: a foreign ticket is answered 200 without its data.
-        let soft = portal.get("/tickets/501", Auth::Bearer(&bob)).await?;
-        assert_eq!(soft.status, StatusCode::OK, "{mode}");
-        assert_eq!(
-            soft.json(),
-            json!({"ok": false, "error": "ticket not available"})
-        );
+        // A missing ticket is "not found" in every mode.
         assert_eq!(
             portal
                 .get("/tickets/9999", Auth::Bearer(&bob))

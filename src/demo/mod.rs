@@ -5,7 +5,7 @@
 //! OpenAPI description lives in `specs/demo-portal.yaml`. Authorization flaws are
 //! planted in it, each identified by a stable id in [`FLAWS`] and switchable through
 //! [`DemoOptions`]; with all of them off ([`DemoOptions::secure`]) a correct scan reports no
-//! violations. Some secure behaviours (a soft 200 denial, a 404 denial, a note filed on a
+//! violations. Some secure behaviours (a 200 HTML denial, a 404 denial, a note filed on a
 //! new ticket) are there on purpose to trip naive judges.
 //!
 //! ```no_run
@@ -151,6 +151,13 @@ pub const FLAWS: &[FlawInfo] = &[
         attack: "verb-swap",
         description: "an undocumented PATCH on the role route reaches the role change \
                       without the admin check, which is wired on the PUT route only",
+    },
+    FlawInfo {
+        id: "ticket-existence-leak",
+        operation: "GET /tickets/{ticketId}",
+        attack: "existence-leak",
+        description: "another tenant's ticket is answered 403 \"not your ticket\", a missing one \
+                      404: anyone can tell which ticket ids exist",
     },
     FlawInfo {
         id: "notes-malformed-500",

@@ -314,12 +314,28 @@ async fn me(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
             // FLAW jwt-unverified: trusts whatever `sub` the payload claims.
             return jwt::decode_unverified(token)
                 .and_then(|id| user_by_id(&state, id))
-                .map(|user| Json(user).into_response())
+                .map(|user| me_page(&user))
                 .ok_or_else(ApiError::unauthenticated);
         }
     }
     let user = authenticate(&state, &headers)?;
-    Ok(Json(user).into_response())
+    Ok(me_page(&user))
+}
+
+/// The caller's profile with a fresh `render_id` nonce on every answer: a volatile field
+/// no name list knows, so the judge must learn it from two baselines to see that a
+/// forged token got the same profile.
+fn me_page(user: &User) -> Response {
+    let mut body = serde_json::to_value(user).unwrap_or_default();
+    if let Some(o) = body.as_object_mut() {
+        let nonce: String = rand::thread_rng()
+            .sample_iter(&rand::distributions::Alphanumeric)
+            .take(24)
+            .map(char::from)
+            .collect();
+        o.insert("render_id".into(), json!(nonce));
+    }
+    Json(body).into_response()
 }
 
 // ---------------------------------------------------------------- invoices
@@ -485,8 +501,12 @@ async fn get_ticket(
         .find(|t| t.id == id)
         .ok_or_else(ApiError::not_found)?;
     if !visible(&caller, &ticket.tenant_id, ticket.owner_id) {
-        // Secure, but answered 200: a soft denial that status-only judges misread.
-        return Ok(Json(json!({ "ok": false, "error": "ticket not available" })).into_response());
+        // FLAW ticket-existence-leak: 403 for another's ticket, 404 for a missing one, so
+        // anyone learns which ticket ids exist. Securely, both are "not found".
+        if state.flaw("ticket-existence-leak") {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "not your ticket"));
+        }
+        return Err(ApiError::not_found());
     }
     Ok(Json(ticket).into_response())
 }
@@ -708,11 +728,12 @@ async fn download_file(
             .ok_or_else(ApiError::not_found)
     };
     let checked = find(checked_id)?;
-    // FLAW file-download-bola skips the check.
+    // FLAW file-download-bola skips the check. Securely, another's file is "not found",
+    // like a missing one: a 403 would tell which file ids exist.
     if !state.flaw("file-download-bola")
         && !visible(&caller, &checked.meta.tenant_id, checked.meta.owner_id)
     {
-        return Err(ApiError::forbidden());
+        return Err(ApiError::not_found());
     }
     let file = find(served_id)?;
     let disposition =
@@ -995,6 +1016,10 @@ async fn role_route_other_methods(
     ))
 }
 
+/// What the audit view shows a non-admin, whichever user it names.
+const NOT_PERMITTED_PAGE: &str = "<!doctype html><html><head><title>Portal</title></head>\
+<body><h1>Access</h1><p>You are not permitted to view this page.</p></body></html>";
+
 /// One user with its role audit trail (admins only, no flaw in any mode).
 async fn get_user(
     State(state): State<Shared>,
@@ -1003,7 +1028,13 @@ async fn get_user(
 ) -> ApiResult {
     let caller = authenticate(&state, &headers)?;
     if caller.role != "admin" {
-        return Err(ApiError::forbidden());
+        // Secure, but answered 200 with an HTML page: only the engagement's detector rule
+        // (specs/demo-engagement.yaml) tells a judge this is a denial.
+        return Ok((
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            NOT_PERMITTED_PAGE,
+        )
+            .into_response());
     }
     let id = path_id(path)?;
     let store = state.store();

@@ -3,6 +3,7 @@
 //! [`Engagement`], whose credentials are [`Secret`]s resolved from the environment.
 
 mod auth;
+mod detector;
 mod secret;
 mod wfc;
 
@@ -10,6 +11,7 @@ pub use auth::{
     fill, fill_json, placeholders, Auth, Capture, ClientAuth, Csrf, CsrfSource, Grant, KeyLocation,
     LoginFlow, LoginStep, OAuth2Flow, SessionUse, StepBody,
 };
+pub use detector::{first_match, Answer, Detector, Means, Place};
 pub use secret::{Redactor, Secret, REDACTED};
 pub use wfc::json_pointer_to_path;
 
@@ -112,6 +114,9 @@ struct RawEngagement {
     auth_file_identities: BTreeMap<String, wfc::RawWfcIdentity>,
     #[serde(default)]
     identities: Vec<RawIdentity>,
+    /// What a denial, a grant or a lost session looks like on this target.
+    #[serde(default)]
+    detectors: Vec<detector::RawDetector>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +196,8 @@ pub struct Engagement {
     pub owner_values: Vec<Vec<String>>,
     pub seed_objects: Vec<SeedObject>,
     pub identities: Vec<Identity>,
+    /// Detector rules, in file order (the first match wins).
+    pub detectors: Vec<Detector>,
     /// Every value substituted for a `${VAR}`: all are treated as credentials.
     pub env_values: Vec<Secret>,
 }
@@ -317,6 +324,16 @@ impl Engagement {
                     format!("harvest path for `{resource}` is not valid JSONPath: {e}"),
                 )
             })?;
+        }
+
+        let mut detectors: Vec<Detector> = Vec::new();
+        for raw_detector in raw.detectors {
+            // Errors point at the rule's `name:` line after the `detectors:` key.
+            let needle = format!("name: {}", raw_detector.name_text());
+            let detector = raw_detector
+                .validate(&detectors)
+                .map_err(|message| invalid_after("detectors:", &needle, message))?;
+            detectors.push(detector);
         }
 
         let env_values = std::cell::RefCell::new(Vec::new());
@@ -498,6 +515,7 @@ impl Engagement {
             owner_values,
             seed_objects,
             identities,
+            detectors,
             env_values: env_values.into_inner(),
         })
     }
@@ -613,6 +631,31 @@ mod tests {
             flow.steps[0].captures,
             vec![("token".to_string(), Capture::Json("$.token".into()))]
         );
+    }
+
+    #[test]
+    fn detectors_are_validated_with_file_and_line() {
+        let env = EnvSource::default().with("TOK", "t").with("PW", "p");
+        let good = format!(
+            "{GOOD}detectors:\n  - name: html-denial\n    in: body\n    pattern: \"(?i)not permitted\"\n    means: denied\n  - name: gone\n    in: header:X-Session\n    pattern: expired\n    means: logged-out\n"
+        );
+        let e = Engagement::parse(&good, Path::new("e.yaml"), &env).expect("valid");
+        assert_eq!(e.detectors.len(), 2);
+        assert_eq!(e.detectors[1].place, Place::Header("X-Session".into()));
+        let bad = good.replace("(?i)not permitted", "(unclosed");
+        let msg = Engagement::parse(&bad, Path::new("e.yaml"), &env)
+            .expect_err("bad regex")
+            .to_string();
+        assert!(msg.starts_with("e.yaml:18:"), "{msg}");
+        assert!(
+            msg.contains("html-denial") && msg.contains("not a valid regex"),
+            "{msg}"
+        );
+        let bad = good.replace("means: denied", "means: maybe");
+        let msg = Engagement::parse(&bad, Path::new("e.yaml"), &env)
+            .expect_err("bad means")
+            .to_string();
+        assert!(msg.contains("e.yaml:") && msg.contains("maybe"), "{msg}");
     }
 
     #[test]

@@ -34,7 +34,13 @@ pub struct Exchange {
     pub retry_after: Option<Duration>,
     /// Connection failure, timeout, or a credential that could not be built.
     pub error: Option<String>,
+    /// Response headers for the engagement's header detectors (`Set-Cookie` left out:
+    /// it may carry a session; at most [`HEADERS_KEPT`]).
+    pub headers: Vec<(String, String)>,
 }
+
+/// Response headers kept per exchange.
+pub const HEADERS_KEPT: usize = 64;
 
 impl Exchange {
     pub fn json(&self) -> Option<serde_json::Value> {
@@ -43,6 +49,15 @@ impl Exchange {
 
     pub fn is_success(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// What a detector rule looks at.
+    pub fn answer(&self) -> crate::engagement::Answer<'_> {
+        crate::engagement::Answer {
+            status: self.status,
+            headers: &self.headers,
+            body: &self.body,
+        }
     }
 }
 
@@ -111,6 +126,8 @@ pub struct Executor {
     pub latency: LatencyBook,
     /// Off when the caller keeps its own histograms (the load engine), to spare the lock.
     record_latency: bool,
+    /// The engagement's `logged-out` detector rules.
+    logged_out: Vec<crate::engagement::Detector>,
 }
 
 impl Executor {
@@ -145,6 +162,12 @@ impl Executor {
             refreshes: AtomicUsize::new(0),
             latency: LatencyBook::default(),
             record_latency: true,
+            logged_out: engagement
+                .detectors
+                .iter()
+                .filter(|d| d.means == crate::engagement::Means::LoggedOut)
+                .cloned()
+                .collect(),
         })
     }
 
@@ -388,7 +411,7 @@ impl Executor {
         let exchange = self
             .send_attempts(request, identity, credential, operation)
             .await;
-        if credential != Credential::Normal || !looks_logged_out(&exchange) {
+        if credential != Credential::Normal || !looks_logged_out(&exchange, &self.logged_out) {
             return exchange;
         }
         let (Some(session), Some(epoch)) = (self.sessions.get(identity), epoch) else {
@@ -688,8 +711,12 @@ enum SessionCheck {
     Dead(String),
 }
 
-/// 401, 419 (Laravel's session expiry) or a redirect to a login page.
-fn looks_logged_out(exchange: &Exchange) -> bool {
+/// 401, 419 (Laravel's session expiry), a redirect to a login page, or an answer one of
+/// the engagement's `logged-out` rules matches.
+fn looks_logged_out(exchange: &Exchange, rules: &[crate::engagement::Detector]) -> bool {
+    if rules.iter().any(|r| r.matches(&exchange.answer())) {
+        return true;
+    }
     match exchange.status {
         Some(401) | Some(419) => true,
         Some(s) if (300..400).contains(&s) => exchange.location.as_deref().is_some_and(|l| {
@@ -738,6 +765,13 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
     let content_type = header(reqwest::header::CONTENT_TYPE);
     let location = header(reqwest::header::LOCATION);
     let link = header(reqwest::header::LINK);
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(k, _)| *k != reqwest::header::SET_COOKIE)
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .take(HEADERS_KEPT)
+        .collect();
     let retry_after = header(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
@@ -772,5 +806,42 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
         link,
         retry_after,
         error,
+        headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_out_rules_join_the_built_in_signs() {
+        let yaml = "target: http://127.0.0.1:9\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: a\n    role: r\n    auth:\n      bearer: t\ndetectors:\n  - name: sso\n    in: header:X-Session\n    pattern: ^expired$\n    means: logged-out\n  - name: page\n    pattern: not permitted\n    means: denied\n";
+        let engagement = Engagement::parse(
+            yaml,
+            std::path::Path::new("e.yaml"),
+            &crate::engagement::EnvSource::default(),
+        )
+        .expect("valid engagement");
+        let rules: Vec<_> = engagement
+            .detectors
+            .iter()
+            .filter(|d| d.means == crate::engagement::Means::LoggedOut)
+            .cloned()
+            .collect();
+        let answer = |status: u16, header: &str, body: &str| Exchange {
+            status: Some(status),
+            headers: vec![("x-session".into(), header.into())],
+            body: body.as_bytes().to_vec(),
+            ..Exchange::default()
+        };
+        assert!(looks_logged_out(&answer(200, "expired", "{}"), &rules));
+        assert!(!looks_logged_out(&answer(200, "live", "{}"), &rules));
+        // A `denied` rule is a refusal, not a lost session.
+        assert!(!looks_logged_out(
+            &answer(200, "live", "not permitted"),
+            &rules
+        ));
+        assert!(looks_logged_out(&answer(401, "live", "{}"), &[]));
     }
 }

@@ -1,16 +1,29 @@
 //! Judging (pure, no I/O): a probe's exchange against the policy, the owner's baseline
 //! response and, for writes, the owner's read-back before and after → a [`Judgement`].
+//!
+//! The layers, in order: transport (no answer), status class (5xx, redirects, refusals),
+//! the engagement's detector rules (a `denied` rule makes a 2xx a refusal, a `granted` one
+//! silences the soft-deny heuristics), soft-deny (a 2xx with an error-shaped body), the
+//! victim's object in the body, similarity to the owner's answer (volatile fields known by
+//! name or learned from two owner baselines set aside), other tenants' objects in the
+//! body; writes are judged by the owner's read-back before and after instead, and
+//! `existence-leak` by the caller's answer for a made-up ID (see `existence.rs`).
 
+mod existence;
 mod leak;
 mod similarity;
 
 pub use leak::body_contains;
-pub use similarity::{is_error_shaped, json_similarity, same_ignoring_volatile};
+pub use similarity::{
+    is_error_shaped, json_similarity, json_similarity_except, learn_volatile,
+    same_ignoring_volatile, MAX_LEARNED,
+};
 
 use crate::discover::ObjectCorpus;
-use crate::engagement::Identity;
+use crate::engagement::{first_match, Detector, Identity, Means};
 use crate::exec::Exchange;
 use crate::plan::{Attack, Confirm, Probe};
+use std::collections::BTreeSet;
 
 /// JSON bodies at least this similar to the owner's carry the owner's data.
 pub const SIMILAR: f64 = 0.8;
@@ -73,6 +86,10 @@ pub struct ReadBack<'a> {
 pub struct JudgeContext<'a> {
     pub corpus: &'a ObjectCorpus,
     pub identities: &'a [Identity],
+    /// The engagement's detector rules, in file order.
+    pub detectors: &'a [Detector],
+    /// JSON paths learned volatile for this probe's baseline (two owner reads differed).
+    pub volatile: &'a BTreeSet<String>,
 }
 
 pub fn judge(
@@ -93,7 +110,38 @@ pub fn judge(
     if status >= 500 {
         return Judgement::new(Verdict::ServerError, format!("answered {status}"));
     }
+    // The engagement's rules know this target's denial and grant shapes; the first match
+    // (in file order) overrides what the status class and the heuristics would say.
+    let rule = first_match(
+        ctx.detectors,
+        &exchange.answer(),
+        &[Means::Denied, Means::Granted],
+    );
+    let denied_by_rule = rule.filter(|r| r.means == Means::Denied);
+    let granted_by_rule = rule.is_some_and(|r| r.means == Means::Granted);
+    let success = (200..300).contains(&status) && denied_by_rule.is_none();
+    let refusal = |what: &str| match denied_by_rule {
+        Some(r) => format!("{what} {status}, a denial by detector `{}`", r.name),
+        None => format!("{what} {status}"),
+    };
     match probe.attack {
+        Attack::ExistenceLeak => {
+            let (foreign_id, missing_id) = probe
+                .baseline_request
+                .as_ref()
+                .map(|missing| differing_values(&probe.request, missing))
+                .unwrap_or_default();
+            return existence::judge(ctx.detectors, exchange, &foreign_id, baseline, &missing_id);
+        }
+        Attack::ListLeak if !success => {
+            return Judgement::new(
+                Verdict::OverRestricted,
+                format!(
+                    "the policy lets this role list its own records; {}",
+                    refusal("the API answered")
+                ),
+            )
+        }
         Attack::ListLeak => return judge_listing(ctx, probe, exchange, status),
         // Only a 5xx counts: a refused or an accepted bad body is the server's business.
         Attack::Malformed => {
@@ -109,12 +157,12 @@ pub fn judge(
         _ => {}
     }
     if probe.expect_granted {
-        return if (200..300).contains(&status) {
+        return if success {
             Judgement::new(Verdict::Enforced, format!("allowed as declared ({status})"))
         } else {
             Judgement::new(
                 Verdict::OverRestricted,
-                format!("the policy allows it, the API answered {status}"),
+                format!("the policy allows it, {}", refusal("the API answered")),
             )
         };
     }
@@ -137,8 +185,8 @@ pub fn judge(
             )
         };
     }
-    if !(200..300).contains(&status) {
-        return Judgement::new(Verdict::Enforced, format!("refused with {status}"));
+    if !success {
+        return Judgement::new(Verdict::Enforced, refusal("refused with"));
     }
     if let Some(write) = &probe.write {
         return judge_write(
@@ -152,7 +200,23 @@ pub fn judge(
     if probe.proves_by_victim_object() {
         return judge_pollution(ctx, probe, exchange, baseline, status);
     }
-    judge_read(ctx, probe, exchange, baseline, status)
+    judge_read(ctx, probe, exchange, baseline, status, granted_by_rule)
+}
+
+/// The first path segment or query value where two requests differ: the foreign and
+/// the made-up ID of an `existence-leak` probe.
+fn differing_values(
+    a: &crate::request::RequestSpec,
+    b: &crate::request::RequestSpec,
+) -> (String, String) {
+    let segments = a.path.split('/').zip(b.path.split('/'));
+    let values = a.query.iter().map(|(_, v)| v.as_str());
+    let values = values.zip(b.query.iter().map(|(_, v)| v.as_str()));
+    segments
+        .chain(values)
+        .find(|(x, y)| x != y)
+        .map(|(x, y)| (x.to_string(), y.to_string()))
+        .unwrap_or_default()
 }
 
 /// `param-pollution` and `id-swap` variants answer only one question: was the victim's
@@ -309,9 +373,10 @@ fn judge_read(
     exchange: &Exchange,
     baseline: Option<&Exchange>,
     status: u16,
+    granted_by_rule: bool,
 ) -> Judgement {
     let body_json = exchange.json();
-    if body_json.as_ref().is_some_and(is_error_shaped) {
+    if !granted_by_rule && body_json.as_ref().is_some_and(is_error_shaped) {
         return Judgement::new(
             Verdict::Enforced,
             format!("refused with {status} and an error body"),
@@ -340,7 +405,7 @@ fn judge_read(
         );
     };
     let baseline_json = baseline.json();
-    if !baseline.is_success() || baseline_json.as_ref().is_some_and(is_error_shaped) {
+    if existence::is_denial(baseline, ctx.detectors) {
         return Judgement::new(
             Verdict::Inconclusive,
             format!(
@@ -354,7 +419,7 @@ fn judge_read(
     }
     let mut judgement = match (&body_json, &baseline_json) {
         (Some(a), Some(b)) => {
-            let score = json_similarity(a, b);
+            let score = json_similarity_except(a, b, ctx.volatile);
             let mut j = if score >= SIMILAR {
                 Judgement::new(
                     Verdict::Violation,
@@ -476,6 +541,165 @@ mod tests {
             body: body.to_string().into_bytes(),
             ..Exchange::default()
         }
+    }
+
+    fn probe(attack: Attack) -> Probe {
+        Probe {
+            id: 0,
+            attack,
+            op: 0,
+            actor: 0,
+            credential: crate::request::Credential::Normal,
+            object: None,
+            baseline: Some(1),
+            baseline_request: None,
+            access: crate::matrix::Access::Deny,
+            expect_granted: false,
+            request: crate::request::RequestSpec {
+                method: crate::spec::Method::Get,
+                path: "/admin/users/2".into(),
+                query: vec![],
+                headers: vec![],
+                json: None,
+            },
+            write: None,
+            malformed: None,
+            detail: String::new(),
+        }
+    }
+
+    fn detector(yaml: &str) -> Vec<Detector> {
+        let text = format!(
+            "target: http://127.0.0.1:9\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: a\n    role: r\n    auth:\n      bearer: t\ndetectors:\n{yaml}"
+        );
+        let env = crate::engagement::EnvSource::default();
+        crate::engagement::Engagement::parse(&text, std::path::Path::new("e.yaml"), &env)
+            .map(|e| e.detectors)
+            .unwrap_or_default()
+    }
+
+    fn run(
+        detectors: &[Detector],
+        volatile: &BTreeSet<String>,
+        p: &Probe,
+        e: &Exchange,
+        b: Option<&Exchange>,
+    ) -> Judgement {
+        let corpus = ObjectCorpus::default();
+        let ctx = JudgeContext {
+            corpus: &corpus,
+            identities: &[],
+            detectors,
+            volatile,
+        };
+        judge(&ctx, p, e, b, None)
+    }
+
+    fn html(status: u16, text: &str) -> Exchange {
+        Exchange {
+            status: Some(status),
+            content_type: Some("text/html".into()),
+            body: text.as_bytes().to_vec(),
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn status_layer_refusals_and_server_errors() {
+        let none = BTreeSet::new();
+        let p = probe(Attack::Escalation);
+        let owner = answer(json!({"id": 2}));
+        assert_eq!(
+            run(&[], &none, &p, &html(403, "no"), Some(&owner)).verdict,
+            Verdict::Enforced
+        );
+        assert_eq!(
+            run(&[], &none, &p, &html(502, "x"), Some(&owner)).verdict,
+            Verdict::ServerError
+        );
+        let mut allowed = probe(Attack::IdSwap);
+        allowed.expect_granted = true;
+        assert_eq!(
+            run(&[], &none, &allowed, &html(404, "x"), Some(&owner)).verdict,
+            Verdict::OverRestricted
+        );
+    }
+
+    #[test]
+    fn a_denied_rule_turns_a_200_page_into_a_refusal() {
+        let none = BTreeSet::new();
+        let p = probe(Attack::Escalation);
+        let owner = answer(json!({"id": 2, "email": "b@x", "role": "client"}));
+        let page = html(200, "<p>You are not permitted to view this page.</p>");
+        // Without the rule the page reads as served: a doubt the report would show.
+        assert_eq!(
+            run(&[], &none, &p, &page, Some(&owner)).verdict,
+            Verdict::Suspicious
+        );
+        let rules = detector(
+            "  - name: html-denial\n    pattern: not permitted to view\n    means: denied\n",
+        );
+        assert_eq!(rules.len(), 1);
+        let j = run(&rules, &none, &p, &page, Some(&owner));
+        assert_eq!(j.verdict, Verdict::Enforced);
+        assert!(j.reason.contains("html-denial"), "{}", j.reason);
+        // A policy-allowed call answered with the denial page is over-restricted.
+        let mut allowed = p.clone();
+        allowed.expect_granted = true;
+        assert_eq!(
+            run(&rules, &none, &allowed, &page, Some(&owner)).verdict,
+            Verdict::OverRestricted
+        );
+    }
+
+    #[test]
+    fn soft_deny_layer_and_a_granted_rule_that_overrides_it() {
+        let none = BTreeSet::new();
+        let p = probe(Attack::IdSwap);
+        let owner = answer(json!({"ok": true, "error": null, "id": 2, "subject": "s"}));
+        let soft = answer(json!({"ok": false, "error": "ticket not available"}));
+        assert_eq!(
+            run(&[], &none, &p, &soft, Some(&owner)).verdict,
+            Verdict::Enforced
+        );
+        // This target's successes carry `"error": "none"`, which looks error-shaped: the
+        // engagement says what a grant looks like, and similarity decides.
+        let served = answer(json!({"error": "none", "id": 2}));
+        let owner = answer(json!({"error": "none", "id": 2}));
+        assert_eq!(
+            run(&[], &none, &p, &served, Some(&owner)).verdict,
+            Verdict::Enforced
+        );
+        let rules = detector(
+            "  - name: envelope-ok\n    pattern: '\"error\":\"none\"'\n    means: granted\n",
+        );
+        assert_eq!(rules.len(), 1);
+        assert_eq!(
+            run(&rules, &none, &p, &served, Some(&owner)).verdict,
+            Verdict::Violation
+        );
+    }
+
+    #[test]
+    fn learned_volatile_paths_let_similarity_see_the_same_body() {
+        let p = probe(Attack::BadAuth);
+        let me = |nonce: &str| {
+            answer(
+                json!({"id": 1, "email": "a@x", "name": "A", "role": "client", "tenant_id": "acme", "render_id": nonce}),
+            )
+        };
+        let (first, second, forged) = (me("k3v9x"), me("q8z1y"), me("m2w7z"));
+        let none = BTreeSet::new();
+        // By name alone the nonce drags the forged answer under the threshold.
+        let j = run(&[], &none, &p, &forged, Some(&first));
+        assert_eq!(j.verdict, Verdict::Suspicious, "{}", j.reason);
+        let learned = learn_volatile(
+            &first.json().unwrap_or_default(),
+            &second.json().unwrap_or_default(),
+        );
+        let j = run(&[], &learned, &p, &forged, Some(&first));
+        assert_eq!(j.verdict, Verdict::Violation, "{}", j.reason);
+        assert_eq!(j.similarity, Some(1.0));
     }
 
     #[test]

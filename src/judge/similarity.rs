@@ -1,8 +1,14 @@
 //! Body similarity: JSON compared leaf by leaf (array order and volatile fields ignored),
-//! anything else compared by content digest.
+//! anything else compared by content digest. Volatile fields are known by name
+//! (timestamps, request ids) or learned: the JSON paths whose values differ between two
+//! answers to the same request by the same caller.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Learned volatile paths kept per baseline: a body where everything differs teaches
+/// nothing more after this many.
+pub const MAX_LEARNED: usize = 256;
 
 /// Field names whose values change between two identical reads.
 fn is_volatile(key: &str) -> bool {
@@ -58,11 +64,49 @@ fn leaves(value: &Value, path: &mut String, out: &mut BTreeMap<String, usize>) {
     }
 }
 
+/// The leaf path of a `path=value` leaf key.
+fn leaf_path(leaf: &str) -> &str {
+    leaf.split_once('=').map(|(p, _)| p).unwrap_or(leaf)
+}
+
+/// One answer's leaves under one path, with their counts.
+type Leaves<'a> = BTreeMap<&'a str, usize>;
+
+/// The JSON paths (`.a.b[]`, as the similarity sees them) whose values differ between two
+/// answers to the same request: nonces, render ids, per-request blobs of any name.
+pub fn learn_volatile(first: &Value, second: &Value) -> BTreeSet<String> {
+    let (mut la, mut lb) = (BTreeMap::new(), BTreeMap::new());
+    leaves(first, &mut String::new(), &mut la);
+    leaves(second, &mut String::new(), &mut lb);
+    let mut paths: BTreeMap<&str, [Leaves<'_>; 2]> = BTreeMap::new();
+    for (leaf, n) in &la {
+        paths.entry(leaf_path(leaf)).or_default()[0].insert(leaf, *n);
+    }
+    for (leaf, n) in &lb {
+        paths.entry(leaf_path(leaf)).or_default()[1].insert(leaf, *n);
+    }
+    paths
+        .into_iter()
+        .filter(|(_, [a, b])| a != b)
+        .map(|(p, _)| p.to_string())
+        .take(MAX_LEARNED)
+        .collect()
+}
+
 /// Jaccard similarity of the (path, value) leaf multisets, in 0..=1.
 pub fn json_similarity(a: &Value, b: &Value) -> f64 {
+    json_similarity_except(a, b, &BTreeSet::new())
+}
+
+/// [`json_similarity`] with the leaves under the `volatile` paths set aside.
+pub fn json_similarity_except(a: &Value, b: &Value, volatile: &BTreeSet<String>) -> f64 {
     let (mut la, mut lb) = (BTreeMap::new(), BTreeMap::new());
     leaves(a, &mut String::new(), &mut la);
     leaves(b, &mut String::new(), &mut lb);
+    if !volatile.is_empty() {
+        la.retain(|leaf, _| !volatile.contains(leaf_path(leaf)));
+        lb.retain(|leaf, _| !volatile.contains(leaf_path(leaf)));
+    }
     if la.is_empty() && lb.is_empty() {
         return if a == b { 1.0 } else { 0.0 };
     }
@@ -150,6 +194,21 @@ mod tests {
         assert!(!is_error_shaped(&json!({"id": 1, "error": null, "a": 1})));
         assert!(!is_error_shaped(&json!({"id": 1, "subject": "s"})));
         assert!(!is_error_shaped(&json!([1])));
+    }
+
+    #[test]
+    fn learned_paths_are_set_aside() {
+        let user = |nonce: &str| json!({"id": 1, "email": "a@x", "name": "A", "role": "client", "tenant_id": "acme", "render_id": nonce});
+        let (first, second) = (user("k3v9"), user("q8z1"));
+        let learned = learn_volatile(&first, &second);
+        assert_eq!(learned, BTreeSet::from([".render_id".to_string()]));
+        // The same user seen in a third answer: by name alone the nonce drags it under
+        // the threshold; with the learned path it is the same body.
+        let third = user("m2w7");
+        assert!(json_similarity(&first, &third) < 0.8);
+        assert_eq!(json_similarity_except(&first, &third, &learned), 1.0);
+        // Stable bodies teach nothing.
+        assert!(learn_volatile(&first, &first).is_empty());
     }
 
     #[test]

@@ -97,6 +97,10 @@ pub fn from_report(report: &Value) -> Result<Observed, String> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        // An existence leak says which IDs exist, not that the caller got more access.
+        if attack == "existence-leak" {
+            continue;
+        }
         let Some(&(row, column)) = index.get(&(op, role)) else {
             continue;
         };

@@ -394,7 +394,7 @@ fn param_variant(
     }
 }
 
-fn location_name(location: ParamLocation) -> &'static str {
+pub(super) fn location_name(location: ParamLocation) -> &'static str {
     match location {
         ParamLocation::Path => "path",
         ParamLocation::Query => "query",

@@ -4,6 +4,7 @@
 
 mod bad_auth;
 mod escalation;
+mod existence_leak;
 mod id_swap;
 mod list_leak;
 mod malformed;
@@ -38,6 +39,7 @@ pub enum Attack {
     VerbSwap,
     TenantSwap,
     Malformed,
+    ExistenceLeak,
 }
 
 impl Attack {
@@ -54,6 +56,7 @@ impl Attack {
             Attack::VerbSwap => "verb-swap",
             Attack::TenantSwap => "tenant-swap",
             Attack::Malformed => "malformed",
+            Attack::ExistenceLeak => "existence-leak",
         }
     }
 }
@@ -257,6 +260,7 @@ impl PlanInput<'_> {
 fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     let mut probes = Vec::new();
     id_swap::plan(input, op, actor, &mut probes);
+    existence_leak::plan(input, op, actor, &mut probes);
     list_leak::plan(input, op, actor, &mut probes);
     escalation::plan(input, op, actor, &mut probes);
     no_auth::plan(input, op, actor, &mut probes);

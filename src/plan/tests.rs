@@ -318,6 +318,7 @@ paths:
         corpus: &corpus,
         allow_mutations: false,
         run_nonce: "t".into(),
+        tokens: Vec::new(),
     };
     let swaps: Vec<(Vec<(String, String)>, String)> = plan(&input)
         .filter(|p| p.attack == Attack::IdSwap && p.actor == 0)
@@ -601,5 +602,62 @@ fn weak_secret_probes_only_for_tokens_that_verified_offline() {
         probes[0].detail.contains("your-256-bit-secret"),
         "{}",
         probes[0].detail
+    );
+}
+
+#[test]
+fn existence_leak_pairs_a_foreign_object_with_a_made_up_id_on_reads_only() {
+    let f = fixture();
+    let probes = plan_of(&f, true);
+    let leaks: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.attack == Attack::ExistenceLeak)
+        .collect();
+    assert!(!leaks.is_empty());
+    for p in &leaks {
+        assert!(f.api.operations[p.op].method.is_safe(), "{p:?}");
+        assert!(!f.identities[p.actor].is_anonymous());
+        assert_eq!(
+            p.baseline,
+            Some(p.actor),
+            "the caller itself asks for the made-up ID"
+        );
+        let o = &f.corpus.objects[p.object.expect("object")];
+        assert_ne!(o.owner, p.actor);
+        let missing = p.baseline_request.as_ref().expect("made-up request");
+        assert_ne!(missing, &p.request);
+        assert_eq!(missing.method, p.request.method);
+    }
+    let key = |actor: usize, op: &str| {
+        leaks
+            .iter()
+            .find(|p| p.actor == actor && op_key(&f, p) == op)
+            .map(|p| {
+                let m = p.baseline_request.as_ref().expect("made-up request");
+                (p.request.path_and_query(), m.path_and_query())
+            })
+    };
+    // alice (client, acme) against bob's ticket; the made-up ID is a far larger integer.
+    let (foreign, missing) = key(0, "GET /tickets/{ticketId}").expect("ticket probe");
+    assert_eq!(foreign, "/tickets/502");
+    let made_up: u64 = missing
+        .trim_start_matches("/tickets/")
+        .parse()
+        .expect("an integer");
+    assert!(made_up > 5020, "{missing}");
+    // A UUID file ID gets a UUID-shaped made-up ID in the same query parameter.
+    let (_, missing) = key(0, "GET /files/download").expect("file probe");
+    let id = missing.trim_start_matches("/files/download?file_id=");
+    assert_eq!((id.len(), id.matches('-').count()), (36, 4), "{missing}");
+    // The admin may read everything: nothing is kept from it.
+    assert!(leaks.iter().all(|p| p.actor != 3));
+    // Without mutations the reads are still planned (existence-leak never writes).
+    let reads_only = plan_of(&f, false);
+    assert_eq!(
+        reads_only
+            .iter()
+            .filter(|p| p.attack == Attack::ExistenceLeak)
+            .count(),
+        leaks.len()
     );
 }

@@ -159,6 +159,8 @@ pub struct BuildInput<'a> {
     pub requests: usize,
     pub wall_seconds: f64,
     pub warnings: Vec<String>,
+    /// Reasons other stages know for cells they could not test (see `coverage.rs`).
+    pub extra_coverage: Option<&'a BTreeMap<(usize, String), String>>,
 }
 
 const EXCERPT_BYTES: usize = 400;
@@ -343,6 +345,8 @@ pub fn severity(verdict: Verdict, attack: Attack, relation: &str, is_write: bool
         _ => return "low",
     }
     match (relation, is_write, attack) {
+        // Which IDs exist is less than what they hold, whoever owns them.
+        (_, _, Attack::ExistenceLeak) => "low",
         ("cross-tenant", true, _) => "critical",
         ("cross-tenant", false, _) => "high",
         (_, _, Attack::MassAssignment) => "high",
@@ -356,7 +360,13 @@ pub fn owasp(verdict: Verdict, attack: Attack) -> &'static str {
         return "API8:2023 Security Misconfiguration";
     }
     match attack {
-        Attack::IdSwap | Attack::ListLeak | Attack::ParamPollution | Attack::TenantSwap => {
+        // An existence leak is object-level authorization answering differently for
+        // objects the caller may not see, so BOLA's category.
+        Attack::IdSwap
+        | Attack::ListLeak
+        | Attack::ParamPollution
+        | Attack::TenantSwap
+        | Attack::ExistenceLeak => {
             "API1:2023 BOLA"
         }
         Attack::NoAuth | Attack::BadAuth => "API2:2023 Broken Authentication",
@@ -504,6 +514,14 @@ fn shell_quote_inner(text: &str) -> String {
 }
 
 fn matrix_cells(input: &BuildInput<'_>) -> Vec<MatrixCell> {
+    let facts = super::coverage::CoverageFacts {
+        api: input.api,
+        policy: input.policy,
+        identities: input.identities,
+        corpus: input.corpus,
+        allow_mutations: input.run.allow_mutations,
+        extra: input.extra_coverage,
+    };
     let mut cells = Vec::new();
     for (op_index, op) in input.api.operations.iter().enumerate() {
         for role in &input.policy.roles {
@@ -514,18 +532,15 @@ fn matrix_cells(input: &BuildInput<'_>) -> Vec<MatrixCell> {
                 .get(&(op_index, role.clone()))
                 .copied()
                 .unwrap_or((0, 0));
-            let coverage = match (access, probes) {
-                (None, _) => "not-in-matrix",
-                (_, 0) => "untested",
-                _ => "tested",
-            };
+            let (coverage, reason) = super::coverage::cell_coverage(&facts, op_index, role, probes);
             cells.push(MatrixCell {
                 operation: op.key(),
                 role: role.clone(),
                 access: access.map(|a| a.as_str().to_string()).unwrap_or_default(),
                 probes,
                 violations,
-                coverage: coverage.to_string(),
+                coverage: coverage.as_str().to_string(),
+                reason,
             });
         }
     }

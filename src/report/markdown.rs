@@ -218,7 +218,7 @@ pub fn to_markdown(report: &Report) -> String {
     }
 
     let _ = writeln!(md, "## Role matrix\n");
-    let _ = writeln!(md, "Each cell: declared access, then what was tested (`n probes`, `✗ k violations`), or `untested`.\n");
+    let _ = writeln!(md, "Each cell: declared access, then `tested N` (probes sent, `✗ k violations`), `untestable: why` (a probe was wanted but could not be built) or `skipped: why` (nothing to test there).\n");
     let roles: Vec<String> = {
         let mut seen = Vec::new();
         for c in &report.matrix {
@@ -253,16 +253,17 @@ pub fn to_markdown(report: &Report) -> String {
             .map(|role| match cells.iter().find(|c| &c.role == role) {
                 None => "-".into(),
                 Some(c) if c.coverage == "tested" && c.violations > 0 => format!(
-                    "{} · ✗ {} violation(s) in {} probes",
-                    c.access, c.violations, c.probes
+                    "{} · tested {} · ✗ {} violation(s)",
+                    c.access, c.probes, c.violations
                 ),
                 Some(c) if c.coverage == "tested" => {
-                    format!("{} · ✓ {} probes", c.access, c.probes)
+                    format!("{} · tested {} ✓", c.access, c.probes)
                 }
                 Some(c) => format!(
-                    "{} · {}",
+                    "{} · {}: {}",
                     if c.access.is_empty() { "-" } else { &c.access },
-                    c.coverage
+                    c.coverage,
+                    cell(&c.reason)
                 ),
             })
             .collect();

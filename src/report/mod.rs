@@ -2,10 +2,12 @@
 //! Every writer's output passes through the redactor before it touches the disk.
 
 mod build;
+mod coverage;
 mod markdown;
 mod model;
 
 pub use build::{build, curl_command, Aggregate, BuildInput, ProbeResult};
+pub use coverage::{cell_coverage, Coverage, CoverageFacts};
 pub use markdown::to_markdown;
 pub use model::*;
 

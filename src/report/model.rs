@@ -131,8 +131,11 @@ pub struct MatrixCell {
     pub access: String,
     pub probes: usize,
     pub violations: usize,
-    /// `tested`, `untested` (no probe could be built) or `not-in-matrix`.
+    /// `tested`, `untestable` (a probe was wanted but could not be built) or `skipped`
+    /// (nothing to test in this cell).
     pub coverage: String,
+    /// Why: `3 probes`, `mutations not allowed`, `no object of resource `files` known`…
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
