@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::data::{now_rfc3339, unix_now, visible, Note, Store, Ticket, User};
-use super::{auth_extra, jwt, DemoOptions, ROUTES};
+use super::{accounts, auth_extra, jwt, DemoOptions, ROUTES};
 
 pub(crate) type Shared = Arc<AppState>;
 
@@ -40,6 +40,8 @@ pub(crate) struct AppState {
     store: Mutex<Store>,
     sessions: Mutex<HashMap<String, Session>>,
     pub(crate) auth: auth_extra::AuthState,
+    /// Passwords and revoked tokens: they change at run time (password change, reset).
+    pub(crate) accounts: accounts::Accounts,
 }
 
 pub(crate) struct Session {
@@ -52,11 +54,12 @@ pub(crate) struct Session {
 impl AppState {
     pub(crate) fn new(options: DemoOptions) -> Self {
         AppState {
-            options,
             secret: rand::thread_rng().gen(),
             store: Mutex::new(Store::seed()),
             sessions: Mutex::new(HashMap::new()),
             auth: Default::default(),
+            accounts: accounts::Accounts::new(&options.passwords),
+            options,
         }
     }
 
@@ -184,6 +187,7 @@ fn user_by_id(state: &AppState, id: u64) -> Option<User> {
 /// The caller behind verified credentials, or 401.
 pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
     let user_id = match presented(headers) {
+        Presented::Bearer(token) if state.accounts.is_revoked(token) => None,
         Presented::Bearer(token) => jwt::verify(token, &state.secret, unix_now())
             .and_then(|claims| claims.sub.parse::<u64>().ok()),
         Presented::Session(id) => {
@@ -240,10 +244,8 @@ async fn login(
         .cloned();
     let authenticated = user.filter(|user| {
         state
-            .options
-            .passwords
-            .get(&user.email)
-            .is_some_and(|expected| jwt::secrets_equal(&body.password, expected, &state.secret))
+            .accounts
+            .password_ok(&user.email, &body.password, &state.secret)
     });
     let Some(user) = authenticated else {
         return Err(ApiError::new(
@@ -263,6 +265,7 @@ async fn login(
         exp: iat.saturating_add(ttl.as_secs()),
     };
     let token = jwt::sign(&claims, &state.secret);
+    state.accounts.issued(user.id, &token);
 
     let session_id = URL_SAFE_NO_PAD.encode(rand::thread_rng().gen::<[u8; 32]>());
     {
@@ -886,6 +889,12 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("POST", "/auth/refresh") => post(auth_extra::refresh),
         ("POST", "/auth/logout") => post(auth_extra::logout),
         ("POST", "/oauth/token") => post(auth_extra::oauth_token),
+        ("GET", "/accounts") => get(accounts::list_accounts),
+        ("GET", "/accounts/{accountId}") => get(accounts::get_account),
+        ("PUT", "/accounts/{accountId}/password") => put(accounts::reset_password),
+        ("POST", "/me/password") => post(accounts::change_own_password),
+        ("GET", "/admin/reset") => get(accounts::reset_status),
+        ("POST", "/admin/reset") => post(accounts::reset_portal),
         _ => return None,
     })
 }

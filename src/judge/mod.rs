@@ -54,7 +54,7 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
+    pub fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
         Judgement {
             verdict,
             reason: reason.into(),
