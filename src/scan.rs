@@ -106,7 +106,11 @@ impl Shared<'_> {
             identities: self.identities,
         };
         let mut judgement = judge::judge(&ctx, &probe, &exchange, baseline.as_ref(), None);
-        if let Some(doubt) = self.refusal_in_doubt(&probe, &exchange, &judgement).await {
+        let owner_could = baseline.as_ref().is_some_and(Exchange::is_success);
+        if let Some(doubt) = self
+            .refusal_in_doubt(&probe, &exchange, &judgement, owner_could)
+            .await
+        {
             judgement = Judgement::new(Verdict::Inconclusive, doubt);
         }
         ProbeResult {
@@ -185,8 +189,11 @@ impl Shared<'_> {
         probe: &Probe,
         exchange: &Exchange,
         judgement: &judge::Judgement,
+        owner_could: bool,
     ) -> Option<String> {
-        if judgement.verdict != Verdict::Enforced
+        // Only a caller that could make the request earlier in the run is a control.
+        if !owner_could
+            || judgement.verdict != Verdict::Enforced
             || !matches!(exchange.status, Some(403) | Some(404))
             || !self.executor.disrupted()
         {

@@ -178,3 +178,57 @@ fn reprovision_errors_point_at_the_line() {
         "{err}"
     );
 }
+
+/// `GET /invoices` answers two invoices a page with a `Link: rel="next"`; discovery
+/// follows it, so root (who sees all four seeded invoices) reads every page.
+#[tokio::test]
+async fn discovery_follows_the_paginated_invoice_list() {
+    let passwords = DemoOptions::random_passwords();
+    let server = demo::spawn(
+        DemoOptions::new(passwords.clone()),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("demo portal starts");
+    let (engagement, api, policy) =
+        demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
+    let mut identities = engagement.identities.clone();
+    identities.push(rolegrid::engagement::Identity::anonymous());
+    let mut executor =
+        rolegrid::exec::Executor::new(&engagement, &api.base_path(), Redactor::new())
+            .expect("executor");
+    executor.login_all(&identities).await.expect("logins");
+    let answers = rolegrid::exec::discovery::fetch_collections(
+        &executor,
+        &api,
+        &policy,
+        &identities,
+        &engagement.harvest,
+        4,
+    )
+    .await;
+    let root = identities
+        .iter()
+        .position(|i| i.name == "root")
+        .expect("root");
+    let pages: Vec<&Value> = answers
+        .iter()
+        .filter(|(d, _)| d.identity == root && api.operations[d.op].key() == "GET /invoices")
+        .filter_map(|(_, body)| body.as_ref())
+        .collect();
+    let all: Vec<String> = answers
+        .iter()
+        .filter(|(d, _)| d.identity == root && api.operations[d.op].key() == "GET /invoices")
+        .map(|(d, b)| format!("{} {}", d.request.path_and_query(), b.is_some()))
+        .collect();
+    // Two pages hold the four invoices (a third, empty one may be asked for when the
+    // last page is full).
+    assert!(pages.len() >= 2, "{all:?}");
+    let ids: std::collections::BTreeSet<String> = pages
+        .iter()
+        .flat_map(|p| p["items"].as_array().cloned().unwrap_or_default())
+        .map(|i| i["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    server.shutdown().await;
+}

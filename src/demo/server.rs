@@ -313,16 +313,55 @@ async fn me(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
 
 // ---------------------------------------------------------------- invoices
 
-async fn list_invoices(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+/// Invoices come a page at a time: the default page is small on purpose, so the seed data
+/// spans pages and a scanner must follow the `Link: <…>; rel="next"` header.
+const INVOICE_PAGE: usize = 2;
+
+async fn list_invoices(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult {
     let caller = authenticate(&state, &headers)?;
-    let items: Vec<_> = state
+    let Query(query) = query?;
+    let number = |name: &str, default: usize, max: usize| -> ApiResult<usize> {
+        match query.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("`{name}` must be an integer from 1 to {max}"),
+                    )
+                }),
+        }
+    };
+    let page = number("page", 1, 1_000_000)?;
+    let limit = number("limit", INVOICE_PAGE, 100)?;
+    let visible_items: Vec<_> = state
         .store()
         .invoices
         .iter()
         .filter(|i| visible(&caller, &i.tenant_id, i.owner_id))
         .cloned()
         .collect();
-    Ok(list(items))
+    let total = visible_items.len();
+    let items: Vec<_> = visible_items
+        .into_iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .collect();
+    let body = Json(json!({ "items": items, "total": total, "page": page, "limit": limit }));
+    if page.saturating_mul(limit) < total {
+        let next = format!("</invoices?page={}&limit={limit}>; rel=\"next\"", page + 1);
+        if let Ok(value) = HeaderValue::from_str(&next) {
+            return Ok(([(header::LINK, value)], body).into_response());
+        }
+    }
+    Ok(body.into_response())
 }
 
 async fn get_invoice(
