@@ -5,7 +5,7 @@
 use crate::discover::{self, ObjectCorpus};
 use crate::engagement::{Auth, Engagement, Identity, Redactor};
 use crate::exec::{Exchange, Executor};
-use crate::judge::{self, JudgeContext, ReadBack, Verdict};
+use crate::judge::{self, JudgeContext, Judgement, ReadBack, Verdict};
 use crate::matrix::Policy;
 use crate::plan::{self, PlanInput, Probe};
 use crate::report::{self, Aggregate, BuildInput, IdentityInfo, ProbeResult, Report, RunInfo};
@@ -131,13 +131,20 @@ impl Shared<'_> {
             detectors: self.detectors,
             volatile: baseline.as_ref().map_or(&no_learned, |b| &b.volatile),
         };
-        let judgement = judge::judge(
+        let mut judgement = judge::judge(
             &ctx,
             &probe,
             &exchange,
             baseline.as_ref().map(|b| &b.exchange),
             None,
         );
+        let owner_could = baseline.as_ref().is_some_and(|b| b.exchange.is_success());
+        if let Some(doubt) = self
+            .refusal_in_doubt(&probe, &exchange, &judgement, owner_could)
+            .await
+        {
+            judgement = Judgement::new(Verdict::Inconclusive, doubt);
+        }
         ProbeResult {
             url: self.executor.url_for(&probe.request),
             probe,
@@ -179,7 +186,26 @@ impl Shared<'_> {
             (Some(before), Some(after)) => Some(ReadBack { before, after }),
             _ => None,
         };
-        let judgement = judge::judge(&ctx, &probe, &exchange, None, rb);
+        let mut judgement = judge::judge(&ctx, &probe, &exchange, None, rb);
+        if let (Some(owner), Some(before), Some(after)) = (owner, &before, &after) {
+            if let Some(j) = self.owner_lost_by_write(&probe, owner, &exchange, before, after) {
+                judgement = j;
+            }
+        }
+        let refused = judgement.verdict == Verdict::Enforced && !exchange.is_success();
+        if refused && self.executor.disrupted() {
+            // After sessions were lost or data wiped, a refusal may only mean the object
+            // is gone: the owner's read-back before the write must still have worked.
+            if let Some(before) = before.as_ref().filter(|b| !b.is_success()) {
+                judgement = Judgement::new(
+                    Verdict::Inconclusive,
+                    format!(
+                        "refused, but the owner's own read-back answered {} too: the object may be gone (sessions were lost or data reset during the scan)",
+                        status_text(before)
+                    ),
+                );
+            }
+        }
         ProbeResult {
             url: self.executor.url_for(&probe.request),
             probe,
@@ -187,6 +213,145 @@ impl Shared<'_> {
             judgement,
         }
     }
+}
+
+impl Shared<'_> {
+    /// After a lost session or a reset, a refusal (403, 404) is re-checked against a
+    /// positive control: the legitimate caller sends the same request again, fresh. If
+    /// that fails too, the refusal proves nothing (the object or the session is gone).
+    async fn refusal_in_doubt(
+        &self,
+        probe: &Probe,
+        exchange: &Exchange,
+        judgement: &judge::Judgement,
+        owner_could: bool,
+    ) -> Option<String> {
+        // Only a caller that could make the request earlier in the run is a control.
+        if !owner_could
+            || judgement.verdict != Verdict::Enforced
+            || !matches!(exchange.status, Some(403) | Some(404))
+            || !self.executor.disrupted()
+        {
+            return None;
+        }
+        let who = probe.baseline.filter(|&b| b != probe.actor)?;
+        let request = probe.baseline_request.as_ref().unwrap_or(&probe.request);
+        let control = self.send(request, who, Credential::Normal, probe.op).await;
+        if control.is_success() {
+            return None;
+        }
+        Some(format!(
+            "refused with {}, but the positive control by `{}` now answers {} too: the object or the session is gone (sessions were lost or data reset during the scan)",
+            status_text(exchange),
+            self.identities[who].name,
+            status_text(&control)
+        ))
+    }
+
+    /// A granted write after which the object's owner can no longer log in: the write
+    /// took over the owner's account (a password reset, a session wipe). The owner read
+    /// its object just before, so its login worked until this write.
+    fn owner_lost_by_write(
+        &self,
+        probe: &Probe,
+        owner: usize,
+        exchange: &Exchange,
+        before: &Exchange,
+        after: &Exchange,
+    ) -> Option<judge::Judgement> {
+        if probe.expect_granted || owner == probe.actor || !exchange.is_success() {
+            return None;
+        }
+        if !before.is_success() || after.is_success() {
+            return None;
+        }
+        let dead = self.executor.dead_reason(owner)?;
+        Some(judge::Judgement::new(
+            Verdict::Violation,
+            format!(
+                "write answered {}, and right after it the owner `{}` could no longer log in ({dead}): the write changed the owner's account",
+                status_text(exchange),
+                self.identities[owner].name
+            ),
+        ))
+    }
+}
+
+fn status_text(e: &Exchange) -> String {
+    e.status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "no answer".to_string())
+}
+
+/// The identities a result depends on: who sent it, whose answer is its baseline and
+/// whose read-back confirms it.
+fn involved(probe: &Probe, corpus: &ObjectCorpus) -> Vec<usize> {
+    let mut who = vec![probe.actor];
+    who.extend(probe.baseline);
+    if probe.write.is_some() {
+        who.extend(
+            probe
+                .object
+                .and_then(|i| corpus.objects.get(i))
+                .map(|o| o.owner),
+        );
+    }
+    who.sort_unstable();
+    who.dedup();
+    who
+}
+
+/// The engagement's `destructive_operations` as operation indexes; an entry that names
+/// no operation of the spec is an error pointing at its line.
+fn destructive_ops(
+    api: &Api,
+    engagement: &Engagement,
+) -> Result<std::collections::BTreeSet<usize>, ScanError> {
+    let mut out = std::collections::BTreeSet::new();
+    for (text, line) in &engagement.destructive_operations {
+        let wanted = match text.trim().split_once(' ') {
+            Some((method, path)) => format!("{} {}", method.to_ascii_uppercase(), path.trim()),
+            None => text.trim().to_string(),
+        };
+        let found = api
+            .operations
+            .iter()
+            .position(|o| o.key() == wanted || o.operation_id.as_deref() == Some(text.trim()));
+        match found {
+            Some(op) => {
+                out.insert(op);
+            }
+            None => {
+                return Err(ScanError::Setup(format!(
+                    "{}:{line}: destructive operation `{text}` is not in the spec; write it as `METHOD /path` (as in the matrix) or its operationId",
+                    engagement.source.display()
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The plan without the probes that would really run a destructive operation: those
+/// the matrix allows (a legitimate password change ends the caller's own sessions), and
+/// malformed or mass-assignment bodies sent by an allowed caller (a body the API
+/// accepts runs the operation). Probes the API must refuse are kept: refusing them is
+/// the point.
+fn sendable<'a>(
+    input: &'a PlanInput<'a>,
+    destructive: &'a std::collections::BTreeSet<usize>,
+) -> impl Iterator<Item = Probe> + 'a {
+    plan::plan(input).filter(move |p| {
+        if !destructive.contains(&p.op) {
+            return true;
+        }
+        let runs_as_allowed = p.access != crate::matrix::Access::Deny
+            && matches!(
+                p.attack,
+                plan::Attack::Malformed | plan::Attack::MassAssignment
+            );
+        !p.expect_granted && !runs_as_allowed
+    })
 }
 
 /// The first malformed body per operation that made the server fail is shrunk to a
@@ -322,6 +487,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             ));
         }
     }
+    let destructive = destructive_ops(&input.api, engagement)?;
     let run_nonce = match input.seed {
         Some(seed) => format!("{seed:x}"),
         None => format!("{:x}", rand::random::<u32>()),
@@ -337,7 +503,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     };
     // Counting costs one planning pass (cheap next to any request) and buys a progress bar
     // with a real end.
-    let planned = plan::plan(&plan_input).count();
+    let planned = sendable(&plan_input, &destructive).count();
 
     let shared = Shared {
         api: &input.api,
@@ -353,10 +519,12 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let mut complete = true;
     let mut violations = 0usize;
     let mut shrunk_ops = std::collections::BTreeSet::new();
+    // identity → (probes judged after it lost its login, of which enforced: always 0)
+    let mut after_loss: HashMap<usize, (usize, usize)> = HashMap::new();
     {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
-        let mut probes = plan::plan(&plan_input).peekable();
+        let mut probes = sendable(&plan_input, &destructive).peekable();
         let mut in_flight = FuturesUnordered::new();
         loop {
             // Keep up to `concurrency` reads in flight; the plan yields every read before
@@ -396,6 +564,31 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             {
                 shrink_server_error(&shared, &mut result).await;
             }
+            for who in involved(&result.probe, &corpus) {
+                let Some(reason) = executor.dead_reason(who) else {
+                    continue;
+                };
+                let entry = after_loss.entry(who).or_insert((0, 0));
+                entry.0 += 1;
+                // Evidence of a breach stands; anything else from a dead identity is doubt.
+                if !matches!(
+                    result.judgement.verdict,
+                    Verdict::Violation | Verdict::ServerError | Verdict::Inconclusive
+                ) {
+                    result.judgement = Judgement::new(
+                        Verdict::Inconclusive,
+                        format!(
+                            "identity `{}` lost its login during the scan ({reason}); was {}: {}",
+                            identities[who].name,
+                            result.judgement.verdict.as_str(),
+                            result.judgement.reason
+                        ),
+                    );
+                }
+                if result.judgement.verdict == Verdict::Enforced {
+                    entry.1 += 1;
+                }
+            }
             if result.judgement.verdict == Verdict::Violation {
                 violations += 1;
                 bar.set_message(format!("· {violations} violations"));
@@ -411,21 +604,44 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             executor.relogins()
         ));
     }
-    for (name, reason) in executor.dead_identities() {
-        let affected: Vec<String> = aggregate
-            .inconclusive_mentioning(&format!("`{name}`"))
-            .into_iter()
-            .map(|id| format!("#{id}"))
-            .collect();
+    let mut identities_lost = Vec::new();
+    for loss in executor.losses() {
+        let affected = if loss.reprovisioned {
+            Vec::new()
+        } else {
+            aggregate.inconclusive_mentioning(&format!("`{}`", loss.name))
+        };
+        let (probes_after, enforced_after) = if loss.reprovisioned {
+            (0, 0)
+        } else {
+            after_loss.get(&loss.identity).copied().unwrap_or((0, 0))
+        };
         warnings.push(format!(
-            "identity `{name}`: {reason}; {} probe(s) inconclusive because of it{}",
+            "identity `{}` lost its login: {}; {}{} probe(s) inconclusive because of it{}",
+            loss.name,
+            loss.reason,
+            if loss.reprovisioned {
+                "re-provisioned and logged in again; "
+            } else {
+                ""
+            },
             affected.len(),
             if affected.is_empty() {
                 String::new()
             } else {
-                format!(": {}", affected.join(", "))
+                let ids: Vec<String> = affected.iter().map(|id| format!("#{id}")).collect();
+                format!(": {}", ids.join(", "))
             }
         ));
+        identities_lost.push(report::LostIdentity {
+            identity: loss.name,
+            reason: loss.reason,
+            at_request: loss.at_request,
+            reprovisioned: loss.reprovisioned,
+            affected_probes: affected,
+            probes_after_loss: probes_after,
+            enforced_after_loss: enforced_after,
+        });
     }
 
     let report = report::build(BuildInput {
@@ -464,6 +680,8 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         warnings,
         extra_coverage: None,
     });
+    let mut report = report;
+    report.identities_lost = identities_lost;
     let files = report::write_all(&report, &input.output_dir, &redactor)?;
     Ok(ScanOutcome { report, files })
 }

@@ -200,7 +200,7 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
     ))?;
     // The spec must be valid OpenAPI 3.0 for a real parser, not just valid YAML.
     let typed: openapiv3::OpenAPI = serde_yaml_ng::from_str(&text)?;
-    assert_eq!(typed.paths.paths.len(), 21);
+    assert_eq!(typed.paths.paths.len(), 26);
     let spec: Value = serde_yaml_ng::from_str(&text)?;
     let mut refs = Vec::new();
     collect_refs(&spec, &mut refs);
@@ -257,6 +257,12 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         "refreshToken",
         "logout",
         "oauthToken",
+        "listAccounts",
+        "getAccount",
+        "resetPassword",
+        "changeOwnPassword",
+        "getResetStatus",
+        "resetPortal",
     ]
     .into_iter()
     .map(String::from)
@@ -280,7 +286,8 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         let path = template
             .replace("{invoiceId}", "1001")
             .replace("{ticketId}", "501")
-            .replace("{userId}", "1");
+            .replace("{userId}", "1")
+            .replace("{accountId}", "1");
         let (path, body) = match (*method, *template) {
             ("POST", "/auth/login") => (path, Some(json!({"email": ALICE, "password": "wrong"}))),
             ("PATCH", _) => (path, Some(json!({"status": "open"}))),

@@ -79,6 +79,7 @@ async fn violations_with(
 fn planted() -> BTreeSet<(String, String)> {
     FLAWS
         .iter()
+        .filter(|f| f.default_on())
         .map(|f| (f.operation.to_string(), f.attack.to_string()))
         .collect()
 }

@@ -77,6 +77,12 @@ struct Refresh {
 }
 
 impl AuthState {
+    /// Revokes the refresh tokens of `principal` (of everyone when `None`).
+    pub(crate) fn revoke_refresh(&self, principal: Option<u64>) {
+        self.refresh()
+            .retain(|_, r| principal.is_some_and(|p| r.principal != p));
+    }
+
     fn refresh(&self) -> MutexGuard<'_, HashMap<String, Refresh>> {
         self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -108,11 +114,7 @@ fn principal(state: &AppState, id: u64) -> Option<User> {
 }
 
 fn password_ok(state: &AppState, key: &str, given: &str) -> bool {
-    state
-        .options
-        .passwords
-        .get(key)
-        .is_some_and(|expected| jwt::secrets_equal(given, expected, &state.secret))
+    state.accounts.password_ok(key, given, &state.secret)
 }
 
 /// A user by email and password (case-insensitive email), as every sign-in checks it.
@@ -181,7 +183,7 @@ fn redeem_refresh(state: &AppState, token: &str, client: &str) -> Option<u64> {
 /// A bearer JWT for `user`, valid for the portal's token TTL.
 fn access_token(state: &AppState, user: &User) -> String {
     let iat = unix_now();
-    jwt::sign(
+    let token = jwt::sign(
         &jwt::Claims {
             sub: user.id.to_string(),
             email: user.email.clone(),
@@ -191,7 +193,9 @@ fn access_token(state: &AppState, user: &User) -> String {
             exp: iat.saturating_add(state.options.token_ttl.as_secs()),
         },
         &state.jwt_key,
-    )
+    );
+    state.accounts.issued(user.id, &token);
+    token
 }
 
 /// What `POST /auth/login` adds to its answer: a refresh token for the body and the

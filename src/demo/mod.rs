@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+mod accounts;
 mod auth_extra;
 mod data;
 mod jwt;
@@ -165,7 +166,33 @@ pub const FLAWS: &[FlawInfo] = &[
         attack: "malformed",
         description: "a note whose `text` is not a string answers 500 instead of 422",
     },
+    // ---- opt-in: these end sessions or wipe data mid-scan (see `OPT_IN_FLAWS`)
+    FlawInfo {
+        id: "password-reset-bola",
+        operation: "PUT /accounts/{accountId}/password",
+        attack: "id-swap",
+        description: "any authenticated caller resets any user's password, which ends \
+                      that user's sessions (opt-in)",
+    },
+    FlawInfo {
+        id: "admin-reset-bfla",
+        operation: "POST /admin/reset",
+        attack: "escalation",
+        description: "staff may reset the whole portal: seed data and passwords restored, \
+                      every session ended (opt-in)",
+    },
 ];
+
+/// Flaws that are off unless named (`--flaw ID`): with them on, the scan itself loses
+/// identities or data mid-run, so the default demo run stays comparable without them.
+pub const OPT_IN_FLAWS: &[&str] = &["password-reset-bola", "admin-reset-bfla"];
+
+impl FlawInfo {
+    /// Whether the flaw is on in [`DemoOptions::new`] (every flaw but the opt-in ones).
+    pub fn default_on(&self) -> bool {
+        !OPT_IN_FLAWS.contains(&self.id)
+    }
+}
 
 /// A seeded portal user. Ids are fixed so tests and engagement files can name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +261,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/auth/refresh"),
     ("POST", "/auth/logout"),
     ("POST", "/oauth/token"),
+    ("GET", "/accounts"),
+    ("GET", "/accounts/{accountId}"),
+    ("PUT", "/accounts/{accountId}/password"),
+    ("POST", "/me/password"),
+    ("GET", "/admin/reset"),
+    ("POST", "/admin/reset"),
 ];
 
 /// How to run the portal: which flaws are planted, who can log in, how long tokens live.
@@ -281,10 +314,14 @@ impl fmt::Display for UnknownFlaw {
 impl std::error::Error for UnknownFlaw {}
 
 impl DemoOptions {
-    /// All flaws enabled, tokens valid for an hour.
+    /// Every flaw but the opt-in ones enabled, tokens valid for an hour.
     pub fn new(passwords: BTreeMap<String, String>) -> Self {
         DemoOptions {
-            enabled_flaws: FLAWS.iter().map(|flaw| flaw.id.to_string()).collect(),
+            enabled_flaws: FLAWS
+                .iter()
+                .filter(|flaw| flaw.default_on())
+                .map(|flaw| flaw.id.to_string())
+                .collect(),
             passwords,
             token_ttl: Duration::from_secs(3600),
             latency: BTreeMap::new(),
@@ -393,7 +430,7 @@ pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<Ru
 }
 
 /// The flaw catalogue with each flaw's state under `options`, as a JSON array of
-/// `{id, operation, attack, enabled, description}`.
+/// `{id, operation, attack, enabled, default_on, description}`.
 pub fn flaws_json(options: &DemoOptions) -> serde_json::Value {
     FLAWS
         .iter()
@@ -403,6 +440,7 @@ pub fn flaws_json(options: &DemoOptions) -> serde_json::Value {
                 "operation": flaw.operation,
                 "attack": flaw.attack,
                 "enabled": options.has(flaw.id),
+                "default_on": flaw.default_on(),
                 "description": flaw.description,
             })
         })
@@ -416,7 +454,13 @@ mod tests {
     #[test]
     fn options_switch_flaws_and_redact() {
         let options = DemoOptions::new(DemoOptions::random_passwords());
-        assert_eq!(options.enabled_flaws.len(), FLAWS.len());
+        assert_eq!(
+            options.enabled_flaws.len(),
+            FLAWS.len() - OPT_IN_FLAWS.len()
+        );
+        assert!(OPT_IN_FLAWS
+            .iter()
+            .all(|id| FLAWS.iter().any(|f| f.id == *id) && !options.has(id)));
         let secret = options.passwords["alice@acme.test"].clone();
         assert_eq!(secret.len(), 24);
         assert!(!format!("{options:?}").contains(&secret));

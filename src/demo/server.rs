@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::data::{now_rfc3339, unix_now, visible, Note, Store, Ticket, User};
-use super::{auth_extra, jwt, DemoOptions, ROUTES};
+use super::{accounts, auth_extra, jwt, DemoOptions, ROUTES};
 
 pub(crate) type Shared = Arc<AppState>;
 
@@ -47,6 +47,8 @@ pub(crate) struct AppState {
     store: Mutex<Store>,
     sessions: Mutex<HashMap<String, Session>>,
     pub(crate) auth: auth_extra::AuthState,
+    /// Passwords and revoked tokens: they change at run time (password change, reset).
+    pub(crate) accounts: accounts::Accounts,
 }
 
 pub(crate) struct Session {
@@ -65,12 +67,13 @@ impl AppState {
             secret.to_vec()
         };
         AppState {
-            options,
             secret,
             jwt_key,
             store: Mutex::new(Store::seed()),
             sessions: Mutex::new(HashMap::new()),
             auth: Default::default(),
+            accounts: accounts::Accounts::new(&options.passwords),
+            options,
         }
     }
 
@@ -198,6 +201,7 @@ fn user_by_id(state: &AppState, id: u64) -> Option<User> {
 /// The caller behind verified credentials, or 401.
 pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
     let user_id = match presented(headers) {
+        Presented::Bearer(token) if state.accounts.is_revoked(token) => None,
         Presented::Bearer(token) => jwt::verify(token, &state.jwt_key, unix_now())
             .and_then(|claims| claims.sub.parse::<u64>().ok()),
         Presented::Session(id) => {
@@ -254,10 +258,8 @@ async fn login(
         .cloned();
     let authenticated = user.filter(|user| {
         state
-            .options
-            .passwords
-            .get(&user.email)
-            .is_some_and(|expected| jwt::secrets_equal(&body.password, expected, &state.secret))
+            .accounts
+            .password_ok(&user.email, &body.password, &state.secret)
     });
     let Some(user) = authenticated else {
         return Err(ApiError::new(
@@ -277,6 +279,7 @@ async fn login(
         exp: iat.saturating_add(ttl.as_secs()),
     };
     let token = jwt::sign(&claims, &state.jwt_key);
+    state.accounts.issued(user.id, &token);
 
     let session_id = URL_SAFE_NO_PAD.encode(rand::thread_rng().gen::<[u8; 32]>());
     {
@@ -340,16 +343,55 @@ fn me_page(user: &User) -> Response {
 
 // ---------------------------------------------------------------- invoices
 
-async fn list_invoices(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
+/// Invoices come a page at a time: the default page is small on purpose, so the seed data
+/// spans pages and a scanner must follow the `Link: <…>; rel="next"` header.
+const INVOICE_PAGE: usize = 2;
+
+async fn list_invoices(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult {
     let caller = authenticate(&state, &headers)?;
-    let items: Vec<_> = state
+    let Query(query) = query?;
+    let number = |name: &str, default: usize, max: usize| -> ApiResult<usize> {
+        match query.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("`{name}` must be an integer from 1 to {max}"),
+                    )
+                }),
+        }
+    };
+    let page = number("page", 1, 1_000_000)?;
+    let limit = number("limit", INVOICE_PAGE, 100)?;
+    let visible_items: Vec<_> = state
         .store()
         .invoices
         .iter()
         .filter(|i| visible(&caller, &i.tenant_id, i.owner_id))
         .cloned()
         .collect();
-    Ok(list(items))
+    let total = visible_items.len();
+    let items: Vec<_> = visible_items
+        .into_iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .collect();
+    let body = Json(json!({ "items": items, "total": total, "page": page, "limit": limit }));
+    if page.saturating_mul(limit) < total {
+        let next = format!("</invoices?page={}&limit={limit}>; rel=\"next\"", page + 1);
+        if let Ok(value) = HeaderValue::from_str(&next) {
+            return Ok(([(header::LINK, value)], body).into_response());
+        }
+    }
+    Ok(body.into_response())
 }
 
 async fn get_invoice(
@@ -1090,6 +1132,12 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("POST", "/auth/refresh") => post(auth_extra::refresh),
         ("POST", "/auth/logout") => post(auth_extra::logout),
         ("POST", "/oauth/token") => post(auth_extra::oauth_token),
+        ("GET", "/accounts") => get(accounts::list_accounts),
+        ("GET", "/accounts/{accountId}") => get(accounts::get_account),
+        ("PUT", "/accounts/{accountId}/password") => put(accounts::reset_password),
+        ("POST", "/me/password") => post(accounts::change_own_password),
+        ("GET", "/admin/reset") => get(accounts::reset_status),
+        ("POST", "/admin/reset") => post(accounts::reset_portal),
         _ => return None,
     })
 }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod detector;
+mod lifecycle;
 mod secret;
 mod wfc;
 
@@ -12,6 +13,7 @@ pub use auth::{
     LoginFlow, LoginStep, OAuth2Flow, SessionUse, StepBody,
 };
 pub use detector::{first_match, Answer, Detector, Means, Place};
+pub use lifecycle::{Reprovision, ReprovisionRequest};
 pub use secret::{Redactor, Secret, REDACTED};
 pub use wfc::json_pointer_to_path;
 
@@ -117,6 +119,13 @@ struct RawEngagement {
     /// What a denial, a grant or a lost session looks like on this target.
     #[serde(default)]
     detectors: Vec<detector::RawDetector>,
+    /// Operations that end sessions or wipe data (`METHOD /path` or operationId): sent
+    /// only in probes the matrix says must be refused, never as a caller it allows.
+    #[serde(default)]
+    destructive_operations: Vec<String>,
+    /// The request that gives an identity that can no longer log in its password back.
+    #[serde(default)]
+    reprovision: Option<lifecycle::RawReprovision>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +140,9 @@ struct RawIdentity {
     attributes: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     auth: Option<auth::RawAuth>,
+    /// `${VAR}` holding the identity's password, for `reprovision`'s `{password}`.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +212,9 @@ pub struct Engagement {
     pub detectors: Vec<Detector>,
     /// Every value substituted for a `${VAR}`: all are treated as credentials.
     pub env_values: Vec<Secret>,
+    /// `(operation as written, line)`: resolved against the spec when the scan starts.
+    pub destructive_operations: Vec<(String, usize)>,
+    pub reprovision: Option<Reprovision>,
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +352,9 @@ impl Engagement {
         }
 
         let env_values = std::cell::RefCell::new(Vec::new());
+        // (name, attributes, password) per identity, for `reprovision`.
+        let mut subjects: Vec<(String, BTreeMap<String, serde_json::Value>, Option<String>)> =
+            Vec::new();
         let mut owner_values = Vec::new();
         let mut identities = Vec::new();
         for raw_id in raw.identities {
@@ -386,6 +404,11 @@ impl Engagement {
                 expand: &expand_here,
                 invalid: &invalid_here,
             })?;
+            subjects.push((
+                raw_id.name.clone(),
+                raw_id.attributes.clone(),
+                raw_id.password.clone(),
+            ));
             owner_values.push(
                 raw_id
                     .attributes
@@ -442,6 +465,7 @@ impl Engagement {
                             ),
                         ));
                     }
+                    subjects.push((identity.name.clone(), attributes.clone(), None));
                     owner_values.push(
                         attributes
                             .values()
@@ -497,6 +521,35 @@ impl Engagement {
                 owner,
             });
         }
+        let names: Vec<String> = identities.iter().map(|i| i.name.clone()).collect();
+        let reprovision = match raw.reprovision {
+            None => None,
+            Some(flow) => {
+                let subjects: Vec<lifecycle::Subject<'_>> = subjects
+                    .iter()
+                    .map(|(name, attributes, password)| lifecycle::Subject {
+                        name,
+                        attributes,
+                        password: password.as_deref(),
+                    })
+                    .collect();
+                Some(flow.validate(
+                    &subjects,
+                    &names,
+                    env,
+                    &mut env_values.borrow_mut(),
+                    &invalid,
+                )?)
+            }
+        };
+        let destructive_operations = raw
+            .destructive_operations
+            .into_iter()
+            .map(|op| {
+                let line = line_of(text, &op);
+                (op, line)
+            })
+            .collect();
         Ok(Engagement {
             source: path.to_path_buf(),
             target,
@@ -517,6 +570,8 @@ impl Engagement {
             identities,
             detectors,
             env_values: env_values.into_inner(),
+            destructive_operations,
+            reprovision,
         })
     }
 

@@ -10,7 +10,7 @@ pub mod load;
 
 pub use latency::{HistogramSummary, LatencyBook, LatencySummary, Outcome};
 
-use crate::engagement::{Auth, Engagement, Identity, Redactor, Secret};
+use crate::engagement::{Auth, Engagement, Identity, Redactor, Reprovision, Secret};
 use crate::request::{ClaimSwap, Credential, Forgery, RequestSpec, TokenFacts};
 use auth::{Attach, Authenticator, Live, Parts};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -90,6 +90,19 @@ impl Session {
     }
 }
 
+/// An identity that lost its login during the run (or failed its control before it).
+#[derive(Debug, Clone)]
+pub struct Loss {
+    /// Index of the identity.
+    pub identity: usize,
+    pub name: String,
+    pub reason: String,
+    /// How many requests the run had sent when the loss was seen.
+    pub at_request: usize,
+    /// The engagement's `reprovision` request gave it its login back.
+    pub reprovisioned: bool,
+}
+
 /// Spaces requests evenly to stay under a requests-per-second ceiling.
 struct RateLimiter {
     interval: Duration,
@@ -123,6 +136,10 @@ pub struct Executor {
     rate: Option<RateLimiter>,
     relogins: AtomicUsize,
     refreshes: AtomicUsize,
+    /// Every request sent (including session checks), to date losses.
+    sent: AtomicUsize,
+    losses: std::sync::Mutex<Vec<Loss>>,
+    reprovision: Option<Reprovision>,
     pub latency: LatencyBook,
     /// Off when the caller keeps its own histograms (the load engine), to spare the lock.
     record_latency: bool,
@@ -160,6 +177,9 @@ impl Executor {
             rate,
             relogins: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
+            sent: AtomicUsize::new(0),
+            losses: std::sync::Mutex::new(Vec::new()),
+            reprovision: engagement.reprovision.clone(),
             latency: LatencyBook::default(),
             record_latency: true,
             logged_out: engagement
@@ -240,6 +260,7 @@ impl Executor {
                 if let Ok(mut d) = session.dead.write() {
                     *d = Some(reason.clone());
                 }
+                self.record_loss(identity, &reason, false);
                 failures.push((session.identity.name.clone(), reason));
             }
         }
@@ -257,6 +278,108 @@ impl Executor {
             .iter()
             .filter_map(|s| s.dead_reason().map(|r| (s.identity.name.clone(), r)))
             .collect()
+    }
+
+    /// Whether any session was lost (renewed or not) during the run: refusals are then
+    /// re-checked against a positive control before they count as enforcement.
+    pub fn disrupted(&self) -> bool {
+        self.relogins() > 0 || self.losses.lock().map(|l| !l.is_empty()).unwrap_or(true)
+    }
+
+    /// Why `identity`'s session is dead, if it is.
+    pub fn dead_reason(&self, identity: usize) -> Option<String> {
+        self.sessions.get(identity).and_then(Session::dead_reason)
+    }
+
+    /// Every identity that lost its login during the run, in the order seen.
+    pub fn losses(&self) -> Vec<Loss> {
+        self.losses.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn record_loss(&self, identity: usize, reason: &str, reprovisioned: bool) {
+        let name = self
+            .sessions
+            .get(identity)
+            .map(|s| s.identity.name.clone())
+            .unwrap_or_default();
+        if let Ok(mut losses) = self.losses.lock() {
+            losses.push(Loss {
+                identity,
+                name,
+                reason: reason.to_string(),
+                at_request: self.sent.load(Ordering::Relaxed),
+                reprovisioned,
+            });
+        }
+    }
+
+    /// Sends the engagement's `reprovision` request for `identity` as its `as` identity
+    /// (renewing that one's session once if it looks logged out). `Err` says why not.
+    async fn reprovision(&self, identity: usize) -> Result<(), String> {
+        let flow = self
+            .reprovision
+            .as_ref()
+            .ok_or("the engagement has no `reprovision` request")?;
+        let request = flow
+            .requests
+            .get(identity)
+            .ok_or("no reprovision request for this identity")?
+            .as_ref()
+            .map_err(String::clone)?;
+        // Sent without credentials when `as` is absent: the anonymous session is last.
+        let actor = flow.actor.unwrap_or(self.sessions.len().saturating_sub(1));
+        if actor == identity {
+            return Err("it is the identity `reprovision` is sent as".into());
+        }
+        let mut answer = None;
+        for attempt in 0..2 {
+            let mut builder = self.client.request(
+                request.method.clone(),
+                format!(
+                    "{}{}",
+                    self.base.as_str().trim_end_matches('/'),
+                    request.path
+                ),
+            );
+            if flow.actor.is_some() {
+                builder = self
+                    .credential_parts(actor, Credential::Normal, false)?
+                    .apply(builder);
+            }
+            if let Some(body) = &request.body {
+                builder = builder
+                    .header("content-type", "application/json")
+                    .body(body.expose().to_string());
+            }
+            self.sent.fetch_add(1, Ordering::Relaxed);
+            let status = builder
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| self.redactor.scrub(&describe_error(&e)))?;
+            answer = Some(status);
+            let logged_out = matches!(status, 401 | 419);
+            if !(logged_out && attempt == 0 && flow.actor.is_some()) {
+                break;
+            }
+            let Some(session) = self.sessions.get(actor) else {
+                break;
+            };
+            let _guard = session.relogin.lock().await;
+            let live = self.renew(session).await.map_err(|e| e.to_string())?;
+            if let Ok(mut l) = session.live.write() {
+                *l = live;
+            }
+            session.epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        match answer {
+            Some(status) if (200..300).contains(&status) => Ok(()),
+            Some(status) => Err(format!(
+                "the reprovision request {} {} answered {status}",
+                request.method, request.path
+            )),
+            None => Err("the reprovision request was not sent".into()),
+        }
     }
 
     /// How many credentials were renewed before they ran out (OAuth2 `expires_in`).
@@ -468,10 +591,28 @@ impl Executor {
                 SessionCheck::Renewed
             }
             Err(e) => {
-                let reason = format!("the session was lost and logging in again failed ({e})");
+                let mut reason = format!("the session was lost and logging in again failed ({e})");
+                if self.reprovision.is_some() {
+                    match self.reprovision(identity).await {
+                        Ok(()) => {
+                            if let Ok(live) = self.renew(session).await {
+                                if let Ok(mut l) = session.live.write() {
+                                    *l = live;
+                                }
+                                session.epoch.fetch_add(1, Ordering::AcqRel);
+                                self.relogins.fetch_add(1, Ordering::Relaxed);
+                                self.record_loss(identity, &reason, true);
+                                return SessionCheck::Renewed;
+                            }
+                            reason.push_str("; re-provisioned, yet the login still failed");
+                        }
+                        Err(why) => reason.push_str(&format!("; not re-provisioned: {why}")),
+                    }
+                }
                 if let Ok(mut d) = session.dead.write() {
                     *d = Some(reason.clone());
                 }
+                self.record_loss(identity, &reason, false);
                 SessionCheck::Dead(reason)
             }
         }
@@ -547,6 +688,7 @@ impl Executor {
                 .body(json.to_string());
         }
         let started = Instant::now();
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let result = builder.send().await;
         let mut connect_failed = false;
         let mut exchange = match result {

@@ -67,7 +67,7 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
+    pub fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
         Judgement {
             verdict,
             reason: reason.into(),

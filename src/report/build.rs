@@ -228,6 +228,7 @@ pub fn build(input: BuildInput<'_>) -> Report {
             histograms: input.histograms.clone(),
         },
         warnings: input.warnings.clone(),
+        identities_lost: Vec::new(),
     }
 }
 

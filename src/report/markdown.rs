@@ -326,6 +326,32 @@ pub fn to_markdown(report: &Report) -> String {
             );
         }
     }
+    if !report.identities_lost.is_empty() {
+        let _ = writeln!(md, "\n## Identities that lost their login\n");
+        let _ = writeln!(
+            md,
+            "| Identity | Re-provisioned | Probes made inconclusive | Why |\n|---|---|---|---|"
+        );
+        for l in &report.identities_lost {
+            let ids: Vec<String> = l
+                .affected_probes
+                .iter()
+                .map(|id| format!("#{id}"))
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                cell(&l.identity),
+                if l.reprovisioned { "yes" } else { "no" },
+                if ids.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("{}: {}", ids.len(), ids.join(", "))
+                },
+                cell(&l.reason)
+            );
+        }
+    }
     if !report.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings\n");
         for w in &report.warnings {

@@ -69,6 +69,18 @@ pub fn summary_text(report: &Report) -> String {
     if !report.run.complete {
         out.push_str("rolegrid: the run was interrupted; this report is partial\n");
     }
+    for l in &report.identities_lost {
+        out.push_str(&format!(
+            "rolegrid: identity `{}` lost its login{}; {} probe(s) inconclusive because of it\n",
+            l.identity,
+            if l.reprovisioned {
+                " and was re-provisioned"
+            } else {
+                ""
+            },
+            l.affected_probes.len()
+        ));
+    }
     if !report.findings.is_empty() {
         let width = report
             .findings

@@ -16,6 +16,26 @@ pub struct Report {
     pub matrix: Vec<MatrixCell>,
     pub latency: Latency,
     pub warnings: Vec<String>,
+    /// Identities that lost their login during the run (password changed, data wiped).
+    pub identities_lost: Vec<LostIdentity>,
+}
+
+/// One identity that could no longer log in, and what that did to the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LostIdentity {
+    pub identity: String,
+    pub reason: String,
+    /// How many requests the run had sent when the loss was seen.
+    pub at_request: usize,
+    /// The engagement's `reprovision` request gave it its login back.
+    pub reprovisioned: bool,
+    /// Probes made inconclusive because of it.
+    pub affected_probes: Vec<usize>,
+    /// Probes judged after the loss that depended on it (as actor, baseline or owner).
+    pub probes_after_loss: usize,
+    /// Of those, how many were judged `enforced`: always 0 (a dead session is never
+    /// read as enforcement); reported so a reader can check.
+    pub enforced_after_loss: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,0 +1,234 @@
+//! Identities that lose their login mid-scan, against the real demo portal on
+//! 127.0.0.1:0: a probe resets a victim's password (`password-reset-bola`) or a staff
+//! member resets the whole portal (`admin-reset-bfla`). The scan must finish, find the
+//! flaw, name the lost identities with the probes they made inconclusive, and never read
+//! a dead session as enforcement; the engagement's `reprovision` request brings a victim
+//! back.
+
+use rolegrid::demo::{self, DemoOptions};
+use rolegrid::demo_scan;
+use rolegrid::engagement::{Engagement, EnvSource, Redactor};
+use rolegrid::scan::{self, ScanInput};
+use serde_json::Value;
+use std::path::Path;
+
+/// Scans a portal with only `flaw` planted; `reprovision` keeps or drops the shipped
+/// engagement's `reprovision` request.
+async fn scan_with(flaw: Option<&str>, reprovision: bool) -> Value {
+    let passwords = DemoOptions::random_passwords();
+    let mut options = DemoOptions::new(passwords.clone()).secure();
+    if let Some(flaw) = flaw {
+        options = options.flaw(flaw, true).expect("known flaw");
+    }
+    let server = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("demo portal starts");
+    let (mut engagement, api, policy) =
+        demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
+    if !reprovision {
+        engagement.reprovision = None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outcome = scan::scan(
+        ScanInput {
+            engagement,
+            api,
+            policy,
+            output_dir: dir.path().to_path_buf(),
+            progress: false,
+            seed: Some(7),
+        },
+        Redactor::new(),
+    )
+    .await
+    .expect("the scan completes");
+    server.shutdown().await;
+    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
+    for file in ["report.json", "report.md"] {
+        let written = std::fs::read_to_string(dir.path().join(file)).expect("report");
+        for password in passwords.values() {
+            assert!(!written.contains(password.as_str()), "a password leaked");
+        }
+    }
+    assert!(outcome.report.run.complete);
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+fn findings<'a>(report: &'a Value, operation: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["operation"] == operation)
+        .collect()
+}
+
+fn lost<'a>(report: &'a Value, identity: &str) -> Vec<&'a Value> {
+    report["identities_lost"]
+        .as_array()
+        .expect("identities_lost")
+        .iter()
+        .filter(|l| l["identity"] == identity)
+        .collect()
+}
+
+/// No dead identity is ever the reason for an `enforced` verdict.
+fn no_enforced_from_the_dead(report: &Value) {
+    for l in report["identities_lost"]
+        .as_array()
+        .expect("identities_lost")
+    {
+        assert_eq!(l["enforced_after_loss"], 0, "{l}");
+    }
+}
+
+#[tokio::test]
+async fn a_password_reset_probe_loses_the_victim_and_the_run_goes_on() {
+    let report = scan_with(Some("password-reset-bola"), false).await;
+    let found = findings(&report, "PUT /accounts/{accountId}/password");
+    assert!(
+        found
+            .iter()
+            .any(|f| f["verdict"] == "violation" && f["attack"] == "id-swap"),
+        "{found:#?}"
+    );
+    let bob = lost(&report, "bob");
+    assert_eq!(bob.len(), 1, "{:#}", report["identities_lost"]);
+    let bob = bob[0];
+    assert_eq!(bob["reprovisioned"], false);
+    assert!(bob["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("logging in again failed")));
+    let affected = bob["affected_probes"].as_array().expect("affected");
+    assert!(!affected.is_empty(), "{bob}");
+    assert!(bob["probes_after_loss"].as_u64().unwrap_or(0) >= affected.len() as u64);
+    no_enforced_from_the_dead(&report);
+    // The dead identities' probes are counted as inconclusive, and said so.
+    assert!(report["stats"]["inconclusive"].as_u64().unwrap_or(0) >= affected.len() as u64);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("identity `bob` lost its login"),
+        "{warnings}"
+    );
+}
+
+#[tokio::test]
+async fn reprovisioning_brings_the_victim_back() {
+    let report = scan_with(Some("password-reset-bola"), true).await;
+    let bob = lost(&report, "bob");
+    assert_eq!(bob.len(), 1, "{:#}", report["identities_lost"]);
+    assert_eq!(bob[0]["reprovisioned"], true);
+    assert_eq!(bob[0]["affected_probes"].as_array().map(Vec::len), Some(0));
+    assert_eq!(bob[0]["probes_after_loss"], 0);
+    // Bob's later probes are judged normally: he is never among the lost for good.
+    assert!(bob.iter().all(|l| l["reprovisioned"] == true));
+    no_enforced_from_the_dead(&report);
+    assert!(findings(&report, "PUT /accounts/{accountId}/password")
+        .iter()
+        .any(|f| f["verdict"] == "violation"));
+}
+
+#[tokio::test]
+async fn a_portal_reset_by_staff_is_found_and_everyone_logs_in_again() {
+    let report = scan_with(Some("admin-reset-bfla"), false).await;
+    let found = findings(&report, "POST /admin/reset");
+    assert_eq!(found.len(), 1, "{:#}", report["findings"]);
+    assert_eq!(found[0]["verdict"], "violation");
+    assert_eq!(found[0]["attack"], "escalation");
+    assert_eq!(found[0]["actor"]["identity"], "carol");
+    // The reset restored every password: sessions were renewed, nobody was lost, and
+    // nothing became doubtful.
+    assert_eq!(report["identities_lost"], Value::Array(Vec::new()));
+    assert_eq!(report["stats"]["inconclusive"], 0, "{:#}", report["stats"]);
+    assert_eq!(report["stats"]["violations"], 1, "{:#}", report["findings"]);
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("renewed"), "{warnings}");
+}
+
+#[tokio::test]
+async fn secure_portal_with_destructive_routes_is_silent() {
+    let report = scan_with(None, true).await;
+    assert_eq!(report["findings"], Value::Array(Vec::new()));
+    assert_eq!(report["stats"]["inconclusive"], 0);
+    assert_eq!(report["identities_lost"], Value::Array(Vec::new()));
+    // The destructive operations were still probed where the matrix says "refuse".
+    for cell in report["matrix"].as_array().expect("matrix") {
+        let op = cell["operation"].as_str().unwrap_or("");
+        if op == "PUT /accounts/{accountId}/password" && cell["role"] == "client" {
+            assert!(cell["probes"].as_u64().unwrap_or(0) > 0, "{cell}");
+        }
+    }
+}
+
+#[test]
+fn reprovision_errors_point_at_the_line() {
+    let yaml = "target: http://127.0.0.1:9\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: alice\n    role: client\n    auth:\n      bearer: tok\nreprovision:\n  as: nobody\n  path: /x\n";
+    let err = Engagement::parse(yaml, Path::new("e.yaml"), &EnvSource::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("e.yaml:9") && err.contains("nobody"), "{err}");
+    let missing = "target: http://127.0.0.1:9\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: alice\n    role: client\n    password: \"${NOT_SET_ANYWHERE_42}\"\n    auth:\n      bearer: tok\nreprovision:\n  path: /reset/{password}\n";
+    let err = Engagement::parse(missing, Path::new("e.yaml"), &EnvSource::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("NOT_SET_ANYWHERE_42") && err.contains("e.yaml:7"),
+        "{err}"
+    );
+}
+
+/// `GET /invoices` answers two invoices a page with a `Link: rel="next"`; discovery
+/// follows it, so root (who sees all four seeded invoices) reads every page.
+#[tokio::test]
+async fn discovery_follows_the_paginated_invoice_list() {
+    let passwords = DemoOptions::random_passwords();
+    let server = demo::spawn(
+        DemoOptions::new(passwords.clone()),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("demo portal starts");
+    let (engagement, api, policy) =
+        demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
+    let mut identities = engagement.identities.clone();
+    identities.push(rolegrid::engagement::Identity::anonymous());
+    let mut executor =
+        rolegrid::exec::Executor::new(&engagement, &api.base_path(), Redactor::new())
+            .expect("executor");
+    executor.login_all(&identities).await.expect("logins");
+    let answers = rolegrid::exec::discovery::fetch_collections(
+        &executor,
+        &api,
+        &policy,
+        &identities,
+        &engagement.harvest,
+        4,
+    )
+    .await;
+    let root = identities
+        .iter()
+        .position(|i| i.name == "root")
+        .expect("root");
+    let pages: Vec<&Value> = answers
+        .iter()
+        .filter(|(d, _)| d.identity == root && api.operations[d.op].key() == "GET /invoices")
+        .filter_map(|(_, body)| body.as_ref())
+        .collect();
+    let all: Vec<String> = answers
+        .iter()
+        .filter(|(d, _)| d.identity == root && api.operations[d.op].key() == "GET /invoices")
+        .map(|(d, b)| format!("{} {}", d.request.path_and_query(), b.is_some()))
+        .collect();
+    // Two pages hold the four invoices (a third, empty one may be asked for when the
+    // last page is full).
+    assert!(pages.len() >= 2, "{all:?}");
+    let ids: std::collections::BTreeSet<String> = pages
+        .iter()
+        .flat_map(|p| p["items"].as_array().cloned().unwrap_or_default())
+        .map(|i| i["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    server.shutdown().await;
+}
