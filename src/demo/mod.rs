@@ -91,6 +91,12 @@ pub const FLAWS: &[FlawInfo] = &[
         description: "any authenticated caller updates any ticket, and the change is stored",
     },
     FlawInfo {
+        id: "ticket-delete-bola",
+        operation: "DELETE /tickets/{ticketId}",
+        attack: "id-swap",
+        description: "any authenticated caller deletes any ticket",
+    },
+    FlawInfo {
         id: "jwt-unverified",
         operation: "GET /me",
         attack: "bad-auth",
@@ -175,15 +181,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/invoices"),
     ("GET", "/invoices/{invoiceId}"),
     ("GET", "/tickets"),
+    ("POST", "/tickets"),
     ("GET", "/tickets/{ticketId}"),
     ("PATCH", "/tickets/{ticketId}"),
+    ("DELETE", "/tickets/{ticketId}"),
     ("POST", "/tickets/{ticketId}/notes"),
     ("GET", "/files"),
     ("GET", "/files/download"),
     ("GET", "/search"),
     ("GET", "/export/invoices.csv"),
     ("GET", "/admin/users"),
+    ("POST", "/admin/users"),
     ("GET", "/admin/users/{userId}"),
+    ("DELETE", "/admin/users/{userId}"),
     ("PUT", "/admin/users/{userId}/role"),
     ("POST", "/auth/session"),
     ("POST", "/auth/refresh"),
@@ -293,6 +303,7 @@ impl DemoOptions {
 /// [`RunningDemo::shutdown`] also stops the server (gracefully, in the background).
 pub struct RunningDemo {
     pub addr: SocketAddr,
+    state: Arc<server::AppState>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -309,6 +320,17 @@ impl RunningDemo {
     /// `http://IP:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The portal's tickets as they are stored now (JSON, in store order): lets tests see
+    /// what a scan left behind without going through the API.
+    pub fn tickets_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state.store().tickets).unwrap_or_default()
+    }
+
+    /// The portal's users as they are stored now (JSON, in store order).
+    pub fn users_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state.store().users).unwrap_or_default()
     }
 
     /// Stops accepting connections, lets in-flight requests finish (at most 5 s), and waits
@@ -330,7 +352,8 @@ impl RunningDemo {
 pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<RunningDemo> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
-    let app = server::router(Arc::new(server::AppState::new(options)));
+    let state = Arc::new(server::AppState::new(options));
+    let app = server::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -342,6 +365,7 @@ pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<Ru
     });
     Ok(RunningDemo {
         addr,
+        state,
         shutdown: tx,
         task,
     })

@@ -29,8 +29,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             match resource {
                 None => Some((actor, access, None)),
                 Some(r) => input
-                    .corpus
-                    .of_resource(r)
+                    .objects_for(op, actor, r)
                     .find(|(_, o)| o.owner == actor)
                     .map(|(i, o)| (actor, access, Some((i, o)))),
             }

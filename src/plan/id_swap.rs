@@ -29,7 +29,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
                 return;
             }
             let mut per_victim: BTreeMap<usize, usize> = BTreeMap::new();
-            for (index, object) in input.corpus.of_resource(resource) {
+            for (index, object) in input.objects_for(op, actor, resource) {
                 if input.may_reach(op, actor, object) || object.owner == actor {
                     continue;
                 }

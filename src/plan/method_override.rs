@@ -44,7 +44,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             {
                 continue;
             }
-            let object = resource.and_then(|r| input.object_for_function(r, actor));
+            let object = resource.and_then(|r| input.object_for_function(op, r, actor));
             if resource.is_some() && object.is_none() {
                 continue;
             }
@@ -64,7 +64,9 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
                     .json
                     .as_ref()
                     .is_some_and(|b| b.to_string().contains(&w.marker));
-                w.confirm = if marked {
+                w.confirm = if w.confirm == Confirm::Gone {
+                    Confirm::Gone
+                } else if marked {
                     Confirm::Marker
                 } else {
                     Confirm::AnyChange

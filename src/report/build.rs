@@ -221,6 +221,7 @@ pub fn build(input: BuildInput<'_>) -> Report {
             histograms: input.histograms.clone(),
         },
         warnings: input.warnings.clone(),
+        canaries: None,
     }
 }
 

@@ -67,6 +67,15 @@ pub fn summary_text(report: &Report) -> String {
     if !report.run.complete {
         out.push_str("rolegrid: the run was interrupted; this report is partial\n");
     }
+    if let Some(c) = &report.canaries {
+        out.push_str(&format!(
+            "canaries: {} created, {} deleted, {} deleted by probes, {} left\n",
+            c.created,
+            c.deleted,
+            c.deleted_by_probes,
+            c.left.len()
+        ));
+    }
     if !report.findings.is_empty() {
         let width = report
             .findings

@@ -16,6 +16,50 @@ pub struct Report {
     pub matrix: Vec<MatrixCell>,
     pub latency: Latency,
     pub warnings: Vec<String>,
+    /// The canary objects of a scan with mutations; absent when mutations are off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canaries: Option<CanarySection>,
+}
+
+/// What became of the objects rolegrid created so writes and deletes had targets.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CanarySection {
+    pub created: usize,
+    /// Deleted by the cleanup at the end of the run.
+    pub deleted: usize,
+    /// Already gone at cleanup: a probe deleted them (that probe's finding says so).
+    pub deleted_by_probes: usize,
+    /// The engagement's `max_canaries`, and how many canaries it kept from being created.
+    pub cap: usize,
+    pub over_cap: usize,
+    /// Creates that failed: `{resource, creator, reason}`.
+    pub failed: Vec<CanaryFailed>,
+    /// Canaries still on the target: `{resource, id, owner, reason}`.
+    pub left: Vec<CanaryLeft>,
+    /// Write/delete cells not attacked for want of a canary: `{operation, role, reason}`.
+    pub uncovered: Vec<UncoveredCell>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryFailed {
+    pub resource: String,
+    pub creator: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryLeft {
+    pub resource: String,
+    pub id: String,
+    pub owner: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UncoveredCell {
+    pub operation: String,
+    pub role: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
