@@ -183,10 +183,11 @@ pub fn sample_param(api: &Api, param: &Parameter) -> Option<String> {
         return Some(value_text(example));
     }
     let schema = api.resolve(param.schema.as_ref()?);
-    sample_schema_scalar(api, schema).map(|v| value_text(&v))
+    sample_value(api, schema).map(|v| value_text(&v))
 }
 
-fn sample_schema_scalar(api: &Api, schema: &Value) -> Option<Value> {
+/// A plausible value for `schema`: its example, default, first enum member, then one by type.
+pub fn sample_value(api: &Api, schema: &Value) -> Option<Value> {
     let schema = api.resolve(schema);
     if let Some(v) = schema.get("example").or_else(|| schema.get("default")) {
         return Some(v.clone());
@@ -233,7 +234,7 @@ pub fn sample_body(api: &Api, schema: &Value, marker: &str) -> Value {
         let value = if is_plain_string {
             Value::String(marker.to_string())
         } else {
-            match sample_schema_scalar(api, prop) {
+            match sample_value(api, prop) {
                 Some(v) => v,
                 None => continue,
             }

@@ -4,7 +4,8 @@
 
 use crate::discover::{self, ObjectCorpus};
 use crate::engagement::{Auth, Engagement, Identity, Redactor};
-use crate::exec::{Exchange, Executor};
+use crate::exec::canary::CanaryLedger;
+use crate::exec::{self, Exchange, Executor};
 use crate::judge::{self, JudgeContext, Judgement, ReadBack, Verdict};
 use crate::matrix::Policy;
 use crate::plan::{self, PlanInput, Probe};
@@ -454,7 +455,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             .map(|s| (s.resource.clone(), s.id.clone(), s.owner))
             .collect(),
     };
-    let corpus = discover::harvest(
+    let mut corpus = discover::harvest(
         &input.policy,
         &identities,
         &answers,
@@ -492,6 +493,54 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         Some(seed) => format!("{seed:x}"),
         None => format!("{:x}", rand::random::<u32>()),
     };
+    // Ctrl-C presses, counted: the first stops probing (the partial report and the canary
+    // cleanup still run), the second abandons the cleanup.
+    let (interrupts_tx, interrupts) = tokio::sync::watch::channel(0u32);
+    let listener = tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            interrupts_tx.send_modify(|n| *n += 1);
+        }
+    });
+    let pressed = |times: u32| {
+        let mut rx = interrupts.clone();
+        async move {
+            if rx.wait_for(|n| *n >= times).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+
+    // Canaries: with mutations, writes and deletes go only to objects created here.
+    let mut canaries = None;
+    if engagement.allow_mutations {
+        let orders = discover::canary::plan(
+            &input.api,
+            &input.policy,
+            &identities,
+            engagement.max_canaries,
+        );
+        if orders.over_cap > 0 {
+            warnings.push(format!(
+                "the canary cap ({}) was reached: {} more canary object(s) were not created, \
+                 and the writes that needed them were not sent (raise `max_canaries`)",
+                engagement.max_canaries, orders.over_cap
+            ));
+        }
+        let mut ledger = CanaryLedger::default();
+        tokio::select! {
+            _ = exec::canary::create_all(
+                &executor,
+                &input.api,
+                &identities,
+                &orders,
+                &run_nonce,
+                &mut corpus,
+                &mut ledger,
+            ) => {}
+            _ = pressed(1) => {}
+        }
+        canaries = Some(ledger);
+    }
     let plan_input = PlanInput {
         api: &input.api,
         policy: &input.policy,
@@ -521,8 +570,11 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let mut shrunk_ops = std::collections::BTreeSet::new();
     // identity → (probes judged after it lost its login, of which enforced: always 0)
     let mut after_loss: HashMap<usize, (usize, usize)> = HashMap::new();
-    {
-        let ctrl_c = tokio::signal::ctrl_c();
+    if *interrupts.borrow() > 0 {
+        complete = false;
+    }
+    if complete {
+        let ctrl_c = pressed(1);
         tokio::pin!(ctrl_c);
         let mut probes = sendable(&plan_input, &destructive).peekable();
         let mut in_flight = FuturesUnordered::new();
@@ -598,6 +650,36 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         }
     }
     bar.finish_and_clear();
+    if let Some(ledger) = canaries.as_mut() {
+        tokio::select! {
+            _ = exec::canary::cleanup(
+                &executor,
+                &input.api,
+                &input.policy,
+                &identities,
+                &corpus,
+                ledger,
+            ) => {}
+            _ = pressed(2) => {
+                warnings.push("the canary cleanup was interrupted (Ctrl-C twice)".into());
+            }
+        }
+        ledger.uncovered = plan::canary_gaps(&plan_input)
+            .into_iter()
+            .map(|((op, role), reason)| exec::canary::UncoveredCell {
+                operation: input.api.operations[op].key(),
+                role,
+                reason,
+            })
+            .collect();
+        if !ledger.left.is_empty() {
+            warnings.push(format!(
+                "{} canary object(s) could not be deleted; see the report's canaries section",
+                ledger.left.len()
+            ));
+        }
+    }
+    listener.abort();
     if executor.relogins() > 0 {
         warnings.push(format!(
             "sessions were lost and renewed {} time(s) during the scan",
@@ -671,7 +753,10 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
                 .collect(),
         },
         p95_target_ms: engagement.p95_target_ms,
-        requests: shared.requests.load(Ordering::Relaxed) + discovery_requests + logins,
+        requests: shared.requests.load(Ordering::Relaxed)
+            + discovery_requests
+            + logins
+            + canaries.as_ref().map_or(0, |c| c.requests),
         wall_seconds: if input.seed.is_some() {
             0.0
         } else {
@@ -682,6 +767,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     });
     let mut report = report;
     report.identities_lost = identities_lost;
+    report.canaries = canaries.map(|ledger| ledger.section(engagement.max_canaries));
     let files = report::write_all(&report, &input.output_dir, &redactor)?;
     Ok(ScanOutcome { report, files })
 }

@@ -242,8 +242,10 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         "getInvoiceReceipt",
         "createStatement",
         "listTickets",
+        "createTicket",
         "getTicket",
         "updateTicket",
+        "deleteTicket",
         "addTicketNote",
         "listFiles",
         "downloadFile",
@@ -251,7 +253,9 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
         "exportInvoices",
         "getReportSummary",
         "listUsers",
+        "createUser",
         "getUser",
+        "deleteUser",
         "setUserRole",
         "openSession",
         "refreshToken",
@@ -282,13 +286,15 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
     let alice = portal.token(ALICE).await?;
     let unknown = portal.get("/nope", Auth::Bearer(&alice)).await?;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    for (method, template) in ROUTES {
+    // Deletes last: they remove the ticket the other routes use.
+    let (deletes, others): (Vec<_>, Vec<_>) = ROUTES.iter().partition(|(m, _)| *m == "DELETE");
+    for (method, template) in others.into_iter().chain(deletes).copied() {
         let path = template
             .replace("{invoiceId}", "1001")
             .replace("{ticketId}", "501")
             .replace("{userId}", "1")
             .replace("{accountId}", "1");
-        let (path, body) = match (*method, *template) {
+        let (path, body) = match (method, template) {
             ("POST", "/auth/login") => (path, Some(json!({"email": ALICE, "password": "wrong"}))),
             ("PATCH", _) => (path, Some(json!({"status": "open"}))),
             ("POST", "/statements") => (path, Some(json!({"invoice_ids": [1001]}))),
@@ -770,6 +776,139 @@ async fn ticket_write_bola() -> TestResult {
         )
         .await?;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    portal.demo.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn ticket_create_and_delete() -> TestResult {
+    for flawed in [true, false] {
+        let portal = if flawed {
+            Portal::start(|o| o.secure().flaw("ticket-delete-bola", true)).await?
+        } else {
+            Portal::secure().await?
+        };
+        let alice = portal.token(ALICE).await?;
+        let bob = portal.token(BOB).await?;
+        let carol = portal.token(CAROL).await?;
+        let root = portal.token(ROOT).await?;
+        // Created in the caller's tenant, owned by the caller; privileged fields ignored.
+        let body = json!({"subject": "Printer on fire", "tenant_id": "globex", "owner_id": 2});
+        let created = portal
+            .send(Method::POST, "/tickets", Auth::Bearer(&alice), Some(body))
+            .await?;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        let ticket = created.json();
+        let id = ticket["id"].as_u64().ok_or("no id")?;
+        assert_eq!(created.header("location"), format!("/tickets/{id}"));
+        assert_eq!(
+            (&ticket["tenant_id"], &ticket["owner_id"], &ticket["status"]),
+            (&json!("acme"), &json!(1), &json!("open"))
+        );
+        let bad = portal
+            .send(
+                Method::POST,
+                "/tickets",
+                Auth::Bearer(&alice),
+                Some(json!({"subject": 7})),
+            )
+            .await?;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let anonymous = portal
+            .send(
+                Method::POST,
+                "/tickets",
+                Auth::None,
+                Some(json!({"subject": "x"})),
+            )
+            .await?;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+        let path = format!("/tickets/{id}");
+        let foreign = portal
+            .send(Method::DELETE, &path, Auth::Bearer(&bob), None)
+            .await?;
+        let still_there = portal.get(&path, Auth::Bearer(&alice)).await?;
+        if flawed {
+            assert_eq!(foreign.status, StatusCode::NO_CONTENT);
+            assert_eq!(still_there.status, StatusCode::NOT_FOUND);
+        } else {
+            assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+            assert_eq!(foreign.json(), json!({"error": "not found"}));
+            assert_eq!(still_there.json()["id"], json!(id));
+            // Staff of the same tenant, the owner and an admin may delete.
+            for (who, token) in [("carol", &carol), ("alice", &alice), ("root", &root)] {
+                let created = portal
+                    .send(
+                        Method::POST,
+                        "/tickets",
+                        Auth::Bearer(&alice),
+                        Some(json!({"subject": "s"})),
+                    )
+                    .await?;
+                let id = created.json()["id"].as_u64().ok_or("no id")?;
+                let path = format!("/tickets/{id}");
+                let reply = portal
+                    .send(Method::DELETE, &path, Auth::Bearer(token), None)
+                    .await?;
+                assert_eq!(reply.status, StatusCode::NO_CONTENT, "{who}");
+                let gone = portal
+                    .send(Method::DELETE, &path, Auth::Bearer(token), None)
+                    .await?;
+                assert_eq!(gone.status, StatusCode::NOT_FOUND, "{who}");
+            }
+            let anonymous = portal.send(Method::DELETE, &path, Auth::None, None).await?;
+            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+        }
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn admin_user_create_and_delete() -> TestResult {
+    let portal = Portal::flawed().await?;
+    let alice = portal.token(ALICE).await?;
+    let root = portal.token(ROOT).await?;
+    let body = json!({"email": "new.client@acme.test", "name": "New Client"});
+    let refused = portal
+        .send(
+            Method::POST,
+            "/admin/users",
+            Auth::Bearer(&alice),
+            Some(body.clone()),
+        )
+        .await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let created = portal
+        .send(
+            Method::POST,
+            "/admin/users",
+            Auth::Bearer(&root),
+            Some(body),
+        )
+        .await?;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let id = created.json()["id"].as_u64().ok_or("no id")?;
+    assert_eq!(created.json()["role"], "client");
+    let path = format!("/admin/users/{id}");
+    let refused = portal
+        .send(Method::DELETE, &path, Auth::Bearer(&alice), None)
+        .await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let seeded = portal
+        .send(Method::DELETE, "/admin/users/1", Auth::Bearer(&root), None)
+        .await?;
+    assert_eq!(seeded.status, StatusCode::CONFLICT);
+    let deleted = portal
+        .send(Method::DELETE, &path, Auth::Bearer(&root), None)
+        .await?;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = portal.get(&path, Auth::Bearer(&root)).await?;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        portal.demo.users_json().as_array().map(Vec::len),
+        Some(USERS.len())
+    );
     portal.demo.shutdown().await;
     Ok(())
 }

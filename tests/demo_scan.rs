@@ -85,7 +85,13 @@ async fn every_planted_flaw_is_reported_and_nothing_else() {
     );
     assert_eq!(report["schema_version"], "1.0");
     assert!(report["stats"]["probes"].as_u64().unwrap_or(0) > 0);
-    assert_eq!(report["stats"]["inconclusive"], 0, "{:#}", report["stats"]);
+    let doubts: Vec<&Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["verdict"] == "inconclusive")
+        .collect();
+    assert!(doubts.is_empty(), "{doubts:#?}");
     for f in report["findings"].as_array().expect("findings") {
         let curl = f["curl"].as_str().unwrap_or("");
         assert!(curl.starts_with("curl "), "{curl}");
@@ -443,9 +449,21 @@ async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
     let (report, _dir) = scan_throttled(options, passwords, Some(60.0)).await;
     assert!(report["stats"]["wall_seconds"].as_f64().is_some());
     assert_eq!(violations(&report), flaw_pairs());
+    let doubts: Vec<String> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["verdict"] == "inconclusive")
+        .map(|f| {
+            format!(
+                "{} {} {} {}",
+                f["attack"], f["operation"], f["actor"]["identity"], f["evidence"]["reason"]
+            )
+        })
+        .collect();
     assert_eq!(
         report["stats"]["inconclusive"], 0,
-        "{:#}",
+        "{:#} {doubts:#?}",
         report["warnings"]
     );
     let warnings = report["warnings"].to_string();
@@ -684,4 +702,165 @@ async fn the_detector_rule_is_what_recognises_the_html_denial() {
         "{:#}",
         report["findings"]
     );
+}
+
+/// Scans a running portal with the demo engagement as `tweak` changes it; the report as
+/// written to report.json.
+async fn scan_engagement(
+    server: &demo::RunningDemo,
+    passwords: &std::collections::BTreeMap<String, String>,
+    tweak: impl FnOnce(&mut rolegrid::engagement::Engagement),
+) -> Value {
+    let (mut engagement, api, policy) =
+        demo_scan::demo_inputs(&server.base_url(), passwords).expect("demo inputs");
+    tweak(&mut engagement);
+    let dir = tempfile::tempdir().expect("tempdir");
+    rolegrid::scan::scan(
+        rolegrid::scan::ScanInput {
+            engagement,
+            api,
+            policy,
+            output_dir: dir.path().to_path_buf(),
+            progress: false,
+            seed: Some(7),
+        },
+        Redactor::new(),
+    )
+    .await
+    .expect("scan completes");
+    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+/// Scans a fresh portal in-process (mutations as given) and returns the report with the
+/// portal's tickets and users before and after, read from the server's own store.
+async fn scan_and_inspect(
+    options: impl FnOnce(DemoOptions) -> DemoOptions,
+    allow_mutations: bool,
+) -> (Value, [Value; 4]) {
+    let passwords = DemoOptions::random_passwords();
+    let server = demo::spawn(
+        options(DemoOptions::new(passwords.clone())),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("demo portal starts");
+    let before = [server.tickets_json(), server.users_json()];
+    let report =
+        scan_engagement(&server, &passwords, |e| e.allow_mutations = allow_mutations).await;
+    let after = [server.tickets_json(), server.users_json()];
+    server.shutdown().await;
+    let [tickets_before, users_before] = before;
+    let [tickets_after, users_after] = after;
+    (
+        report,
+        [tickets_before, tickets_after, users_before, users_after],
+    )
+}
+
+fn by_id(records: &Value) -> std::collections::BTreeMap<u64, Value> {
+    records
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| (r["id"].as_u64().expect("numeric id"), r.clone()))
+        .collect()
+}
+
+/// Seeded records are untouched, and nothing rolegrid created (its canaries carry
+/// `rolegrid-canary` in their strings) is left on the portal.
+fn assert_seeds_kept_and_no_canary_left(state: &[Value; 4]) {
+    let [tickets_before, tickets_after, users_before, users_after] = state;
+    let after = by_id(tickets_after);
+    for (id, seed) in by_id(tickets_before) {
+        assert_eq!(after.get(&id), Some(&seed), "seed ticket {id} changed");
+    }
+    assert_eq!(users_after, users_before, "the users changed");
+    let left: Vec<&Value> = tickets_after
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .filter(|t| t.to_string().contains("rolegrid-canary"))
+        .collect();
+    assert!(left.is_empty(), "canaries left: {left:#?}");
+}
+
+#[tokio::test]
+async fn canaries_take_every_write_and_are_cleaned_up() {
+    for secure in [false, true] {
+        let (report, state) = scan_and_inspect(|o| if secure { o.secure() } else { o }, true).await;
+        assert_seeds_kept_and_no_canary_left(&state);
+        let c = &report["canaries"];
+        let created = c["created"].as_u64().unwrap_or(0);
+        assert!(created > 0, "{c:#}");
+        assert_eq!(
+            c["deleted"].as_u64().unwrap_or(0) + c["deleted_by_probes"].as_u64().unwrap_or(0),
+            created,
+            "{c:#}"
+        );
+        assert_eq!(c["left"], serde_json::json!([]), "{c:#}");
+        assert_eq!(c["failed"], serde_json::json!([]), "{c:#}");
+        assert_eq!(c["over_cap"], 0);
+        let by_probes = c["deleted_by_probes"].as_u64().unwrap_or(0);
+        if secure {
+            assert_eq!(by_probes, 0, "nothing deletes a foreign canary when secure");
+        } else {
+            // ticket-delete-bola: alice, bob and carol each delete what they must not.
+            assert!(by_probes >= 3, "{c:#}");
+        }
+        // Every write and delete probe aimed at a canary; none at a seeded object.
+        for f in report["findings"].as_array().expect("findings") {
+            let method = f["operation"].as_str().unwrap_or("").split(' ').next();
+            if matches!(method, Some("PATCH" | "PUT" | "DELETE")) {
+                let detail = f.to_string();
+                assert!(
+                    !detail.contains("/tickets/501") && !detail.contains("/tickets/502"),
+                    "{f:#}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_mutations_nothing_is_created_or_written() {
+    let (report, state) = scan_and_inspect(|o| o, false).await;
+    assert_seeds_kept_and_no_canary_left(&state);
+    assert_eq!(
+        state[0], state[1],
+        "no ticket was created, changed or deleted"
+    );
+    assert!(report.get("canaries").is_none(), "{:#}", report["canaries"]);
+    assert!(report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .all(|f| {
+            let op = f["operation"].as_str().unwrap_or("");
+            // `POST /statements` is marked `x-rolegrid-safe`: a read sent as POST.
+            op == "POST /statements"
+                || !matches!(
+                    op.split(' ').next(),
+                    Some("POST" | "PATCH" | "PUT" | "DELETE")
+                )
+        }));
+}
+
+#[tokio::test]
+async fn a_tiny_canary_cap_is_reported_and_leaves_cells_unattacked() {
+    let passwords = DemoOptions::random_passwords();
+    let server = demo::spawn(
+        DemoOptions::new(passwords.clone()).secure(),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("demo portal starts");
+    let report = scan_engagement(&server, &passwords, |e| e.max_canaries = 2).await;
+    server.shutdown().await;
+    let c = &report["canaries"];
+    assert_eq!(c["created"], 2, "{c:#}");
+    assert!(c["over_cap"].as_u64().unwrap_or(0) > 0, "{c:#}");
+    assert!(report["warnings"].to_string().contains("canary cap"));
+    assert!(!c["uncovered"].as_array().expect("uncovered").is_empty());
+    assert_eq!(report["stats"]["violations"], 0);
 }

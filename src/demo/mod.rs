@@ -92,6 +92,12 @@ pub const FLAWS: &[FlawInfo] = &[
         description: "any authenticated caller updates any ticket, and the change is stored",
     },
     FlawInfo {
+        id: "ticket-delete-bola",
+        operation: "DELETE /tickets/{ticketId}",
+        attack: "id-swap",
+        description: "any authenticated caller deletes any ticket",
+    },
+    FlawInfo {
         id: "jwt-unverified",
         operation: "GET /me",
         attack: "bad-auth",
@@ -246,8 +252,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/invoices/{invoiceId}/receipt"),
     ("POST", "/statements"),
     ("GET", "/tickets"),
+    ("POST", "/tickets"),
     ("GET", "/tickets/{ticketId}"),
     ("PATCH", "/tickets/{ticketId}"),
+    ("DELETE", "/tickets/{ticketId}"),
     ("POST", "/tickets/{ticketId}/notes"),
     ("GET", "/files"),
     ("GET", "/files/download"),
@@ -255,7 +263,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/export/invoices.csv"),
     ("GET", "/reports/summary"),
     ("GET", "/admin/users"),
+    ("POST", "/admin/users"),
     ("GET", "/admin/users/{userId}"),
+    ("DELETE", "/admin/users/{userId}"),
     ("PUT", "/admin/users/{userId}/role"),
     ("POST", "/auth/session"),
     ("POST", "/auth/refresh"),
@@ -375,6 +385,7 @@ impl DemoOptions {
 /// [`RunningDemo::shutdown`] also stops the server (gracefully, in the background).
 pub struct RunningDemo {
     pub addr: SocketAddr,
+    state: Arc<server::AppState>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -391,6 +402,17 @@ impl RunningDemo {
     /// `http://IP:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The portal's tickets as they are stored now (JSON, in store order): lets tests see
+    /// what a scan left behind without going through the API.
+    pub fn tickets_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state.store().tickets).unwrap_or_default()
+    }
+
+    /// The portal's users as they are stored now (JSON, in store order).
+    pub fn users_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state.store().users).unwrap_or_default()
     }
 
     /// Stops accepting connections, lets in-flight requests finish (at most 5 s), and waits
@@ -412,7 +434,8 @@ impl RunningDemo {
 pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<RunningDemo> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
-    let app = server::router(Arc::new(server::AppState::new(options)));
+    let state = Arc::new(server::AppState::new(options));
+    let app = server::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -424,6 +447,7 @@ pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<Ru
     });
     Ok(RunningDemo {
         addr,
+        state,
         shutdown: tx,
         task,
     })

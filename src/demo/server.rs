@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -617,13 +617,7 @@ async fn update_ticket(
         return Err(ApiError::unprocessable("provide subject and/or status"));
     }
     if let Some(subject) = &patch.subject {
-        let subject = subject.trim();
-        if subject.is_empty() || subject.chars().count() > 200 {
-            return Err(ApiError::unprocessable(
-                "subject must be 1 to 200 characters",
-            ));
-        }
-        ticket.subject = subject.to_string();
+        ticket.subject = valid_subject(subject)?;
     }
     if let Some(status) = patch.status {
         ticket.status = status.as_str().to_string();
@@ -631,6 +625,86 @@ async fn update_ticket(
     bind_privileged_ticket_fields(&state, ticket, &patch);
     ticket.updated_at = now_rfc3339();
     Ok(Json(ticket.clone()).into_response())
+}
+
+/// A ticket subject, trimmed: 1 to 200 characters, else 422.
+fn valid_subject(subject: &str) -> ApiResult<String> {
+    let subject = subject.trim();
+    if subject.is_empty() || subject.chars().count() > 200 {
+        return Err(ApiError::unprocessable(
+            "subject must be 1 to 200 characters",
+        ));
+    }
+    Ok(subject.to_string())
+}
+
+#[derive(Deserialize)]
+struct TicketCreate {
+    subject: String,
+    status: Option<TicketStatus>,
+}
+
+/// A new ticket in the caller's tenant, owned by the caller (a platform admin's lands
+/// under "platform"). Fields outside `TicketCreate` are ignored in every mode.
+async fn create_ticket(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Json<TicketCreate>, JsonRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let Json(body) = body?;
+    let subject = valid_subject(&body.subject)?;
+    let mut store = state.store();
+    let ticket = Ticket {
+        id: store.next_ticket_id,
+        tenant_id: caller
+            .tenant_id
+            .clone()
+            .unwrap_or_else(|| "platform".into()),
+        owner_id: caller.id,
+        subject: subject.to_string(),
+        status: body
+            .status
+            .unwrap_or(TicketStatus::Open)
+            .as_str()
+            .to_string(),
+        notes: Vec::new(),
+        updated_at: now_rfc3339(),
+    };
+    store.next_ticket_id += 1;
+    store.tickets.push(ticket.clone());
+    Ok(created(format!("/tickets/{}", ticket.id), ticket))
+}
+
+/// A 201 naming the new record in `Location`, with the record as the body.
+fn created(location: String, record: impl serde::Serialize) -> Response {
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(record),
+    )
+        .into_response()
+}
+
+/// Deletes a ticket the caller may see. Securely a ticket it may not see is a 404, as if
+/// it did not exist. FLAW ticket-delete-bola skips the visibility check.
+async fn delete_ticket(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    let id = path_id(path)?;
+    let mut store = state.store();
+    let Some(index) = store.tickets.iter().position(|t| t.id == id) else {
+        return Err(ApiError::not_found());
+    };
+    let ticket = &store.tickets[index];
+    if !state.flaw("ticket-delete-bola") && !visible(&caller, &ticket.tenant_id, ticket.owner_id) {
+        return Err(ApiError::not_found());
+    }
+    store.tickets.remove(index);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
@@ -1061,6 +1135,71 @@ async fn role_route_other_methods(
 /// What the audit view shows a non-admin, whichever user it names.
 const NOT_PERMITTED_PAGE: &str = "<!doctype html><html><head><title>Portal</title></head>\
 <body><h1>Access</h1><p>You are not permitted to view this page.</p></body></html>";
+#[derive(Deserialize)]
+struct UserCreate {
+    email: String,
+    name: String,
+    role: Option<Role>,
+    tenant_id: Option<String>,
+}
+
+/// A new portal user (admins only, no flaw in any mode). It has no password, so it can
+/// never sign in: the route exists so a scanner has users of its own to write to.
+async fn create_user(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Json<UserCreate>, JsonRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    if caller.role != "admin" {
+        return Err(ApiError::forbidden());
+    }
+    let Json(body) = body?;
+    let (email, name) = (body.email.trim(), body.name.trim());
+    if !email.contains('@') || email.len() > 200 || name.is_empty() || name.len() > 200 {
+        return Err(ApiError::unprocessable(
+            "email must contain @ and name must be 1 to 200 characters",
+        ));
+    }
+    let mut store = state.store();
+    let id = store.users.iter().map(|u| u.id).max().unwrap_or(0) + 1;
+    let user = User {
+        id,
+        email: email.to_string(),
+        name: name.to_string(),
+        role: body.role.unwrap_or(Role::Client).as_str().to_string(),
+        tenant_id: body.tenant_id.filter(|t| !t.trim().is_empty()),
+    };
+    store.users.push(user.clone());
+    Ok(created(format!("/admin/users/{id}"), user))
+}
+
+/// Deletes a user (admins only, no flaw in any mode). Seeded users cannot be deleted:
+/// the portal's logins depend on them.
+async fn delete_user(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers)?;
+    if caller.role != "admin" {
+        return Err(ApiError::forbidden());
+    }
+    let id = path_id(path)?;
+    if super::USERS.iter().any(|u| u.id == id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "seeded users cannot be deleted",
+        ));
+    }
+    let mut store = state.store();
+    let Some(index) = store.users.iter().position(|u| u.id == id) else {
+        return Err(ApiError::not_found());
+    };
+    store.users.remove(index);
+    store.role_audit.remove(&id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
 
 /// One user with its role audit trail (admins only, no flaw in any mode).
 async fn get_user(
@@ -1115,8 +1254,10 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("GET", "/invoices/{invoiceId}/receipt") => get(invoice_receipt),
         ("POST", "/statements") => post(create_statement),
         ("GET", "/tickets") => get(list_tickets),
+        ("POST", "/tickets") => post(create_ticket),
         ("GET", "/tickets/{ticketId}") => get(get_ticket),
         ("PATCH", "/tickets/{ticketId}") => patch(update_ticket),
+        ("DELETE", "/tickets/{ticketId}") => delete(delete_ticket),
         ("POST", "/tickets/{ticketId}/notes") => post(add_ticket_note),
         ("GET", "/files") => get(list_files),
         ("GET", "/files/download") => get(download_file),
@@ -1124,7 +1265,9 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("GET", "/export/invoices.csv") => get(export_invoices),
         ("GET", "/reports/summary") => get(report_summary),
         ("GET", "/admin/users") => get(list_users),
+        ("POST", "/admin/users") => post(create_user),
         ("GET", "/admin/users/{userId}") => get(get_user),
+        ("DELETE", "/admin/users/{userId}") => delete(delete_user),
         ("PUT", "/admin/users/{userId}/role") => {
             put(set_user_role).fallback(role_route_other_methods)
         }

@@ -1,8 +1,11 @@
 //! Discovery: which collection requests each identity makes, and the objects harvested
-//! from their answers (ID, owner identity, tenant, and the fields that fingerprint it).
+//! from their answers (ID, owner identity, tenant, and the fields that fingerprint it);
+//! the canary objects rolegrid creates itself join the same corpus, tagged (see `canary`).
 
+pub mod canary;
 mod paging;
 
+pub use canary::{CanaryOrder, CanaryPlan, CanaryTag};
 pub use paging::{next_page, MAX_PAGES};
 
 use crate::engagement::Identity;
@@ -45,6 +48,10 @@ pub struct ObjectCorpus {
     pub objects: Vec<Object>,
     /// resource → indexes into `objects`, so planning does not scan every object per probe.
     by_resource: BTreeMap<String, Vec<usize>>,
+    /// Index → tag, for the objects rolegrid created itself (the only ones written to).
+    canaries: BTreeMap<usize, CanaryTag>,
+    /// Resource → why it has no canary (no create operation, creation refused, …).
+    canary_gaps: BTreeMap<String, String>,
 }
 
 impl ObjectCorpus {
@@ -56,7 +63,45 @@ impl ObjectCorpus {
         ObjectCorpus {
             objects,
             by_resource,
+            canaries: BTreeMap::new(),
+            canary_gaps: BTreeMap::new(),
         }
+    }
+
+    /// Adds an object rolegrid created; returns its index.
+    pub fn add_canary(&mut self, object: Object, tag: CanaryTag) -> usize {
+        let index = self.objects.len();
+        self.by_resource
+            .entry(object.resource.clone())
+            .or_default()
+            .push(index);
+        self.objects.push(object);
+        self.canaries.insert(index, tag);
+        index
+    }
+
+    /// The canary tag of object `index`; `None` for discovered and seed objects.
+    pub fn canary(&self, index: usize) -> Option<&CanaryTag> {
+        self.canaries.get(&index)
+    }
+
+    /// Every canary: (index, object, tag), in creation order.
+    pub fn canaries(&self) -> impl Iterator<Item = (usize, &Object, &CanaryTag)> + '_ {
+        self.canaries
+            .iter()
+            .map(move |(&i, tag)| (i, &self.objects[i], tag))
+    }
+
+    /// Records why `resource` has no canary (the first reason wins).
+    pub fn set_canary_gap(&mut self, resource: &str, reason: String) {
+        self.canary_gaps
+            .entry(resource.to_string())
+            .or_insert(reason);
+    }
+
+    /// Why `resource` has no canary, when that is known.
+    pub fn canary_gap(&self, resource: &str) -> Option<&str> {
+        self.canary_gaps.get(resource).map(String::as_str)
     }
 
     pub fn of_resource<'a>(
@@ -166,6 +211,15 @@ const TENANT_KEYS: [&str; 6] = [
     "orgId",
 ];
 
+/// An object's tenant: its owner's, else what a tenant field of the object says.
+pub fn tenant_of(owner: &Identity, fields: &serde_json::Map<String, Value>) -> Option<String> {
+    owner.tenant.clone().or_else(|| {
+        TENANT_KEYS
+            .iter()
+            .find_map(|k| fields.get(*k).and_then(|v| v.as_str()).map(str::to_string))
+    })
+}
+
 /// How owners are told apart beyond who listed what.
 #[derive(Debug, Clone, Default)]
 pub struct Ownership {
@@ -243,11 +297,7 @@ pub fn harvest(
         .into_iter()
         .map(|((resource, _), (_, lister, id, fields))| {
             let owner = ownership.owner_from_fields(&fields).unwrap_or(lister);
-            let tenant = identities[owner].tenant.clone().or_else(|| {
-                TENANT_KEYS
-                    .iter()
-                    .find_map(|k| fields.get(*k).and_then(|v| v.as_str()).map(str::to_string))
-            });
+            let tenant = tenant_of(&identities[owner], &fields);
             Object {
                 resource,
                 id,

@@ -81,6 +81,10 @@ impl EnvSource {
 
 // ---- raw file shape -------------------------------------------------------------------
 
+/// Canary cap when the engagement names none: enough for a few resources × identities ×
+/// one delete canary per (victim, attacker) pair, few enough to clean up in seconds.
+pub const DEFAULT_MAX_CANARIES: usize = 64;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEngagement {
@@ -89,6 +93,9 @@ struct RawEngagement {
     matrix: PathBuf,
     #[serde(default)]
     allow_mutations: bool,
+    /// At most this many canary objects per scan (see `Engagement::max_canaries`).
+    #[serde(default)]
+    max_canaries: Option<usize>,
     #[serde(default)]
     concurrency: Option<usize>,
     #[serde(default)]
@@ -194,6 +201,8 @@ pub struct Engagement {
     pub spec: PathBuf,
     pub matrix: PathBuf,
     pub allow_mutations: bool,
+    /// The most canary objects one scan creates (writes and deletes go only to them).
+    pub max_canaries: usize,
     pub concurrency: usize,
     pub timeout: Duration,
     pub p95_target_ms: u64,
@@ -556,6 +565,7 @@ impl Engagement {
             spec: base_dir.join(raw.spec),
             matrix: base_dir.join(raw.matrix),
             allow_mutations: raw.allow_mutations,
+            max_canaries: raw.max_canaries.unwrap_or(DEFAULT_MAX_CANARIES),
             concurrency,
             timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(10_000).max(1)),
             p95_target_ms: raw.p95_target_ms.unwrap_or(500),

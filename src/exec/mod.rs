@@ -3,6 +3,7 @@
 //! A failed request is data (an exchange with an error), never a crash.
 
 mod auth;
+pub mod canary;
 pub mod discovery;
 mod forge;
 mod latency;

@@ -292,6 +292,9 @@ fn judge_write(
         return Judgement::new(Verdict::Inconclusive, "the owner's read-back was not made");
     };
     let readable = |e: &Exchange| e.is_success() && !e.json().as_ref().is_some_and(is_error_shaped);
+    if *confirm == Confirm::Gone {
+        return judge_delete(status, &rb, readable(rb.before), readable(rb.after));
+    }
     if !readable(rb.before) || !readable(rb.after) {
         return Judgement::new(
             Verdict::Inconclusive,
@@ -299,7 +302,7 @@ fn judge_write(
         );
     }
     match confirm {
-        Confirm::Marker => {}
+        Confirm::Marker | Confirm::Gone => {}
         Confirm::Fields(fields) => return judge_fields(fields, status, &rb),
         Confirm::AnyChange => {
             let changed = match (rb.before.json(), rb.after.json()) {
@@ -332,6 +335,36 @@ fn judge_write(
         Verdict::Enforced,
         format!("write answered {status} but the owner's read-back shows no change"),
     )
+}
+
+/// A delete is proven only by the object existing before (the owner read it) and being
+/// gone after (404 or 410 to its owner). Still readable after: the 2xx changed nothing.
+fn judge_delete(status: u16, rb: &ReadBack<'_>, before: bool, after: bool) -> Judgement {
+    if !before {
+        return Judgement::new(
+            Verdict::Inconclusive,
+            "the owner could not read the object before the delete, so it cannot be confirmed",
+        );
+    }
+    if after {
+        return Judgement::new(
+            Verdict::Enforced,
+            format!("delete answered {status} but the owner still reads the object"),
+        );
+    }
+    match rb.after.status {
+        Some(gone @ (404 | 410)) => Judgement::new(
+            Verdict::Violation,
+            format!("delete answered {status} and the owner's read-back now answers {gone}"),
+        ),
+        other => Judgement::new(
+            Verdict::Inconclusive,
+            format!(
+                "delete answered {status}; the owner's read-back answered {} instead of the object or 404",
+                other.map_or_else(|| "nothing".to_string(), |s| s.to_string())
+            ),
+        ),
+    }
 }
 
 /// `mass-assignment`: which privileged fields the read-back shows set to the value sent.

@@ -44,7 +44,7 @@ fn weak_secret_target(
         }
         let resource = input.id_param(op).map(|(_, r)| r);
         let object = match resource {
-            Some(r) => Some(input.object_for_function(r, actor)?),
+            Some(r) => Some(input.object_for_function(op, r, actor)?),
             None => None,
         };
         let victim = input.baseline_for(op, object.map(|(_, o)| o))?;
@@ -157,8 +157,7 @@ fn broken(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut Vec<Prob
             match resource {
                 None => Some((actor, access, None)),
                 Some(r) => input
-                    .corpus
-                    .of_resource(r)
+                    .objects_for(op, actor, r)
                     .find(|(_, o)| o.owner == actor)
                     .map(|(i, o)| (actor, access, Some((i, o)))),
             }

@@ -17,7 +17,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
                 return;
             }
             // Aim at the actor's own object when it has one: the only question is the function.
-            let object = resource.and_then(|r| input.object_for_function(r, actor));
+            let object = resource.and_then(|r| input.object_for_function(op, r, actor));
             if resource.is_some() && object.is_none() {
                 return;
             }

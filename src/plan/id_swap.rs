@@ -184,12 +184,11 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
         };
         // The actor's own object, for arrays that carry both IDs.
         let own = input
-            .corpus
-            .of_resource(resource)
+            .objects_for(op, actor, resource)
             .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
             .map(|(_, o)| o);
         let mut per_victim: BTreeMap<usize, usize> = BTreeMap::new();
-        for (index, object) in input.corpus.of_resource(resource) {
+        for (index, object) in input.objects_for(op, actor, resource) {
             if input.may_reach(op, actor, object) || object.owner == actor {
                 continue;
             }
@@ -202,7 +201,10 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
             };
             let first_of_victim = *count == 0;
             *count += 1;
-            let variants = if first_of_victim {
+            // A delete's canary is gone once a flawed target obeys the plain swap, so its
+            // other spellings would only meet a missing object.
+            let deletes = input.api.operations[op].method == crate::spec::Method::Delete;
+            let variants = if first_of_victim && !deletes {
                 variants(input, op, target, object, own, &plain)
             } else {
                 Vec::new()

@@ -198,8 +198,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
                 return None;
             }
             input
-                .corpus
-                .of_resource(resource)
+                .objects_for(op, actor, resource)
                 .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
                 .map(|(i, o)| (actor, access, i, o))
         });

@@ -161,8 +161,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
                 continue;
             }
             let Some((index, object)) = input
-                .corpus
-                .of_resource(resource)
+                .objects_for(op, actor, resource)
                 .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
             else {
                 continue;
@@ -182,6 +181,11 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             };
             let mut sent = Vec::new();
             for (name, ty) in &candidates {
+                // A caller that reaches the object through its tenant would lose it with
+                // a new tenant, and nothing would be left to read back (as with owners).
+                if access == Access::Tenant && is_tenant_field(name) {
+                    continue;
+                }
                 if let Some(value) = value_for(input, object, name, *ty) {
                     body.insert((*name).to_string(), value.clone());
                     sent.push(((*name).to_string(), value));

@@ -90,6 +90,8 @@ pub enum Confirm {
     /// The read-back changed at all, volatile fields aside: for bodies with nothing to
     /// mark (an enum set to the value it already has), seen through audit fields.
     AnyChange,
+    /// A delete: the owner read the object before and finds it gone (404/410) after.
+    Gone,
 }
 
 #[derive(Debug, Clone)]
@@ -144,7 +146,7 @@ pub struct PlanInput<'a> {
     pub tokens: Vec<TokenFacts>,
 }
 
-impl PlanInput<'_> {
+impl<'a> PlanInput<'a> {
     fn access(&self, op: usize, identity: usize) -> Option<Access> {
         self.policy.access(op, &self.identities[identity].role)
     }
@@ -158,14 +160,7 @@ impl PlanInput<'_> {
 
     /// The first ID-carrying path or query parameter and its resource.
     fn id_param(&self, op: usize) -> Option<(&Parameter, &str)> {
-        self.api.operations[op].parameters.iter().find_map(|p| {
-            let resource = p.id_resource.as_deref()?;
-            matches!(
-                p.location,
-                crate::spec::ParamLocation::Path | crate::spec::ParamLocation::Query
-            )
-            .then_some((p, resource))
-        })
+        self.api.operations[op].id_param()
     }
 
     /// Whether the policy lets `identity` reach `object` through `op`.
@@ -179,11 +174,34 @@ impl PlanInput<'_> {
         }
     }
 
+    /// Whether a probe of `op` sent by `actor` may aim at object `index` (see [`targetable`]).
+    pub fn may_target(&self, op: usize, actor: usize, index: usize) -> bool {
+        targetable(self.api, self.corpus, op, actor, index)
+    }
+
+    /// The objects of `resource` a probe of `op` sent by `actor` may aim at.
+    fn objects_for(
+        &self,
+        op: usize,
+        actor: usize,
+        resource: &str,
+    ) -> impl Iterator<Item = (usize, &'a Object)> + 'a {
+        let (api, corpus) = (self.api, self.corpus);
+        corpus
+            .of_resource(resource)
+            .filter(move |(i, _)| targetable(api, corpus, op, actor, *i))
+    }
+
     /// The object a function-level probe aims at: the actor's own when it has one (the
     /// only question is whether the role may call the function), else the first known.
-    fn object_for_function(&self, resource: &str, actor: usize) -> Option<(usize, &Object)> {
+    fn object_for_function(
+        &self,
+        op: usize,
+        resource: &str,
+        actor: usize,
+    ) -> Option<(usize, &Object)> {
         let mut first = None;
-        for (i, o) in self.corpus.of_resource(resource) {
+        for (i, o) in self.objects_for(op, actor, resource) {
             if o.owner == actor {
                 return Some((i, o));
             }
@@ -256,6 +274,23 @@ impl PlanInput<'_> {
     }
 }
 
+/// Whether a probe of `op` sent by `actor` may aim at object `index`. Reads aim at
+/// discovered objects only. Writes aim only at canaries rolegrid created: a delete at those
+/// reserved for (this delete, this caller), every other write at the unreserved ones.
+/// Discovered and seed objects are never written to.
+fn targetable(api: &Api, corpus: &ObjectCorpus, op: usize, actor: usize, index: usize) -> bool {
+    let method = api.operations[op].method;
+    let tag = corpus.canary(index);
+    if api.operations[op].is_read_only() {
+        return tag.is_none();
+    }
+    match tag {
+        None => false,
+        Some(tag) if method == Method::Delete => tag.reserved == Some((op, actor)),
+        Some(tag) => tag.reserved.is_none(),
+    }
+}
+
 /// Every probe for one operation sent by one actor: a small batch, whatever the plan's size.
 fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     let mut probes = Vec::new();
@@ -273,11 +308,29 @@ fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     probes
 }
 
-/// The probes of operations whose method is (or is not) safe, one (operation, actor)
-/// batch at a time.
-fn pass<'a>(input: &'a PlanInput<'a>, safe: bool) -> impl Iterator<Item = Probe> + 'a {
+/// Which operations a pass plans.
+#[derive(Clone, Copy, PartialEq)]
+enum Pass {
+    Reads,
+    /// Unsafe methods other than DELETE.
+    Writes,
+    Deletes,
+}
+
+impl Pass {
+    fn takes(self, op: &crate::spec::Operation) -> bool {
+        match self {
+            Pass::Reads => op.is_read_only(),
+            Pass::Writes => !op.is_read_only() && op.method != Method::Delete,
+            Pass::Deletes => !op.is_read_only() && op.method == Method::Delete,
+        }
+    }
+}
+
+/// The probes of the operations one pass takes, one (operation, actor) batch at a time.
+fn pass<'a>(input: &'a PlanInput<'a>, which: Pass) -> impl Iterator<Item = Probe> + 'a {
     (0..input.api.operations.len())
-        .filter(move |&op| input.api.operations[op].is_read_only() == safe)
+        .filter(move |&op| which.takes(&input.api.operations[op]))
         .flat_map(move |op| {
             (0..input.identities.len()).flat_map(move |actor| probes_of(input, op, actor))
         })
@@ -296,13 +349,15 @@ fn mass_assignment_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Pr
 }
 
 /// The plan, as a lazy iterator: probes are built one (operation, actor) batch at a time,
-/// so memory stays flat however large the plan. Reads come first, writes last, so no read
-/// judges data an earlier write in the same run has changed. Probe ids count from 0 in
+/// so memory stays flat however large the plan. Reads come first, then writes, mass
+/// assignment, and deletes last, so no read judges data an earlier write in the same run
+/// has changed and no write meets an object a delete removed. Probe ids count from 0 in
 /// this order; the same input gives the same sequence.
 pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
-    pass(input, true)
-        .chain(pass(input, false))
+    pass(input, Pass::Reads)
+        .chain(pass(input, Pass::Writes))
         .chain(mass_assignment_pass(input))
+        .chain(pass(input, Pass::Deletes))
         .enumerate()
         .map(move |(i, mut p)| {
             p.id = i;
@@ -338,7 +393,7 @@ fn denied_call<'a>(input: &'a PlanInput<'a>, op: usize, actor: usize) -> Option<
         return None;
     }
     let resource = input.id_param(op).map(|(_, r)| r);
-    let object = resource.and_then(|r| input.object_for_function(r, actor));
+    let object = resource.and_then(|r| input.object_for_function(op, r, actor));
     if resource.is_some() && object.is_none() {
         return None;
     }
@@ -353,13 +408,48 @@ fn denied_call<'a>(input: &'a PlanInput<'a>, op: usize, actor: usize) -> Option<
             .json
             .as_ref()
             .is_some_and(|b| b.to_string().contains(&w.marker));
-        w.confirm = if marked {
+        w.confirm = if w.confirm == Confirm::Gone {
+            Confirm::Gone
+        } else if marked {
             Confirm::Marker
         } else {
             Confirm::AnyChange
         };
     }
     Some((object, plain, write))
+}
+
+/// The (operation, role) cells that write or delete probes cannot reach because no canary
+/// of the object they name exists, each with the reason (for the coverage report). Empty
+/// when mutations are not allowed: writes are then not planned at all.
+pub fn canary_gaps(input: &PlanInput<'_>) -> std::collections::BTreeMap<(usize, String), String> {
+    let mut gaps = std::collections::BTreeMap::new();
+    if !input.allow_mutations {
+        return gaps;
+    }
+    for op in 0..input.api.operations.len() {
+        if input.api.operations[op].is_read_only() || !input.sendable(op) {
+            continue;
+        }
+        let Some((_, resource)) = input.id_param(op) else {
+            continue;
+        };
+        for (actor, identity) in input.identities.iter().enumerate() {
+            let access = input.access(op, actor);
+            let nothing_to_attack = access.is_none()
+                || (access == Some(Access::Allow)
+                    && input.api.operations[op].method == Method::Delete);
+            if nothing_to_attack || input.objects_for(op, actor, resource).next().is_some() {
+                continue;
+            }
+            let reason = input.corpus.canary_gap(resource).map_or_else(
+                || format!("no canary {resource} object for this caller (creation failed or the canary cap was reached)"),
+                str::to_string,
+            );
+            gaps.entry((op, identity.role.clone())).or_insert(reason);
+        }
+    }
+    gaps
 }
 
 /// Sets the body's top-level fields that `object` already has to their current values,
@@ -453,7 +543,9 @@ fn request_with_id(
         Some(WriteCheck {
             readback,
             marker: PLACEHOLDER_MARKER.to_string(),
-            confirm: if carries_marker || request.json.is_none() {
+            confirm: if input.api.operations[op].method == Method::Delete {
+                Confirm::Gone
+            } else if carries_marker || request.json.is_none() {
                 Confirm::Marker
             } else {
                 Confirm::AnyChange

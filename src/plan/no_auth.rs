@@ -16,7 +16,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
         }
         let object = input
             .id_param(op)
-            .map(|(_, r)| input.corpus.of_resource(r).next());
+            .map(|(_, r)| input.objects_for(op, anonymous, r).next());
         let object = match object {
             Some(None) => return,
             Some(Some(found)) => Some(found),

@@ -31,15 +31,14 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
                 continue;
             }
             let Some((_, own)) = input
-                .corpus
-                .of_resource(resource)
+                .objects_for(op, actor, resource)
                 .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
             else {
                 continue;
             };
             // One victim object per other owner is enough to show the pattern.
             let mut owners = BTreeSet::new();
-            for (index, victim) in input.corpus.of_resource(resource) {
+            for (index, victim) in input.objects_for(op, actor, resource) {
                 if victim.owner == actor
                     || input.may_reach(op, actor, victim)
                     || !owners.insert(victim.owner)

@@ -67,7 +67,7 @@ fn fixture() -> Fixture {
         false,
     )
     .expect("matrix");
-    let corpus = ObjectCorpus::new(vec![
+    let mut corpus = ObjectCorpus::new(vec![
         object("invoices", json!(1001), 0, Some("acme")),
         object("invoices", json!(2001), 1, Some("globex")),
         object("tickets", json!(501), 0, Some("acme")),
@@ -86,6 +86,20 @@ fn fixture() -> Fixture {
         ),
         object("users", json!(1), 3, None),
     ]);
+    // The canaries a scan with mutations would create: writes and deletes aim only at them.
+    let canaries = crate::discover::canary::plan(&api, &policy, &identities, 1000);
+    for (n, order) in canaries.orders.iter().enumerate() {
+        let mut o = object(
+            &order.resource,
+            json!(9000 + n),
+            order.creator,
+            identities[order.creator].tenant.as_deref(),
+        );
+        if let Some(tenant) = &o.tenant {
+            o.fields.insert("tenant_id".into(), json!(tenant));
+        }
+        corpus.add_canary(o, order.tag);
+    }
     Fixture {
         api,
         policy,
@@ -127,7 +141,9 @@ fn id_swap_aims_only_at_objects_the_actor_may_not_reach() {
     for p in &swaps {
         let o = &f.corpus.objects[p.object.expect("object")];
         assert_ne!(o.owner, p.actor);
-        assert_ne!(f.identities[p.actor].tenant, o.tenant, "{p:?}");
+        if p.access == Access::Tenant {
+            assert_ne!(f.identities[p.actor].tenant, o.tenant, "{p:?}");
+        }
         assert_eq!(p.baseline, Some(o.owner));
     }
     let alice_invoice: Vec<String> = swaps
@@ -483,9 +499,14 @@ fn method_override_posts_denied_operations_with_each_variant() {
         .contains(&("_method".into(), "PUT".into())));
     let write = role[0].write.as_ref().expect("a write");
     assert_eq!(write.confirm, Confirm::AnyChange);
+    let target = role[0].object.expect("a user");
+    assert!(f.corpus.canary(target).is_some(), "writes aim at canaries");
     assert_eq!(
-        write.readback.as_ref().map(|r| r.path.as_str()),
-        Some("/admin/users/1")
+        write.readback.as_ref().map(|r| r.path.clone()),
+        Some(format!(
+            "/admin/users/{}",
+            f.corpus.objects[target].id_text()
+        ))
     );
     // A denied read is compared with the legitimate caller's plain GET.
     let read = over
@@ -660,4 +681,99 @@ fn existence_leak_pairs_a_foreign_object_with_a_made_up_id_on_reads_only() {
             .count(),
         leaks.len()
     );
+}
+
+#[test]
+fn writes_and_deletes_aim_only_at_canaries_and_deletes_at_their_own() {
+    let f = fixture();
+    let probes = plan_of(&f, true);
+    let mut deletes = 0;
+    let mut used = std::collections::BTreeSet::new();
+    for p in probes
+        .iter()
+        .filter(|p| !f.api.operations[p.op].method.is_safe())
+    {
+        let Some(index) = p.object else { continue };
+        let tag = f
+            .corpus
+            .canary(index)
+            .unwrap_or_else(|| panic!("not a canary: {p:?}"));
+        if f.api.operations[p.op].method == Method::Delete {
+            deletes += 1;
+            assert_eq!(tag.reserved, Some((p.op, p.actor)), "{p:?}");
+            assert_eq!(
+                p.write.as_ref().map(|w| w.confirm.clone()),
+                Some(Confirm::Gone)
+            );
+            if p.attack != Attack::MethodOverride {
+                assert!(used.insert(index), "two deletes aim at one canary: {p:?}");
+            }
+        } else {
+            assert_eq!(tag.reserved, None, "{p:?}");
+        }
+    }
+    assert!(deletes > 0);
+    // Reads never aim at canaries, and deletes come last.
+    assert!(probes
+        .iter()
+        .filter(|p| f.api.operations[p.op].method.is_safe())
+        .all(|p| p.object.is_none_or(|i| f.corpus.canary(i).is_none())));
+    let first_delete = probes
+        .iter()
+        .position(|p| f.api.operations[p.op].method == Method::Delete)
+        .expect("a delete");
+    assert!(probes[first_delete..]
+        .iter()
+        .all(|p| f.api.operations[p.op].method == Method::Delete));
+}
+
+#[test]
+fn without_canaries_writes_are_not_planned_and_the_gap_says_why() {
+    let mut f = fixture();
+    let discovered: Vec<Object> = f
+        .corpus
+        .objects
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| f.corpus.canary(*i).is_none())
+        .map(|(_, o)| o.clone())
+        .collect();
+    f.corpus = ObjectCorpus::new(discovered);
+    f.corpus
+        .set_canary_gap("tickets", "canary creation failed: 403".into());
+    let input = PlanInput {
+        api: &f.api,
+        policy: &f.policy,
+        identities: &f.identities,
+        corpus: &f.corpus,
+        allow_mutations: true,
+        run_nonce: "t".into(),
+        tokens: Vec::new(),
+    };
+    assert!(plan(&input).all(|p| f.api.operations[p.op].method.is_safe() || p.object.is_none()));
+    let gaps = canary_gaps(&input);
+    let patch = f
+        .api
+        .operations
+        .iter()
+        .position(|o| o.key() == "PATCH /tickets/{ticketId}")
+        .expect("patch");
+    assert_eq!(
+        gaps.get(&(patch, "client".to_string())).map(String::as_str),
+        Some("canary creation failed: 403")
+    );
+    let role = f
+        .api
+        .operations
+        .iter()
+        .position(|o| o.key() == "PUT /admin/users/{userId}/role")
+        .expect("role");
+    assert!(gaps
+        .get(&(role, "staff".to_string()))
+        .is_some_and(|r| r.contains("no canary users")));
+    let input = PlanInput {
+        allow_mutations: false,
+        ..input
+    };
+    assert!(canary_gaps(&input).is_empty());
 }

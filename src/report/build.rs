@@ -229,6 +229,7 @@ pub fn build(input: BuildInput<'_>) -> Report {
         },
         warnings: input.warnings.clone(),
         identities_lost: Vec::new(),
+        canaries: None,
     }
 }
 

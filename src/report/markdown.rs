@@ -352,6 +352,52 @@ pub fn to_markdown(report: &Report) -> String {
             );
         }
     }
+    if let Some(c) = &report.canaries {
+        let _ = writeln!(md, "\n## Canary objects\n");
+        let _ = writeln!(
+            md,
+            "Writes and deletes went only to objects rolegrid created: {} created, {} deleted \
+             at the end, {} deleted by probes, {} left on the target (cap {}{}).",
+            c.created,
+            c.deleted,
+            c.deleted_by_probes,
+            c.left.len(),
+            c.cap,
+            if c.over_cap > 0 {
+                format!(", {} not created because of it", c.over_cap)
+            } else {
+                String::new()
+            }
+        );
+        for l in &c.left {
+            let _ = writeln!(
+                md,
+                "- left: {} `{}` (owner {}): {}",
+                cell(&l.resource),
+                cell(&l.id),
+                cell(&l.owner),
+                cell(&l.reason)
+            );
+        }
+        for f in &c.failed {
+            let _ = writeln!(
+                md,
+                "- not created: {} as {}: {}",
+                cell(&f.resource),
+                cell(&f.creator),
+                cell(&f.reason)
+            );
+        }
+        for u in &c.uncovered {
+            let _ = writeln!(
+                md,
+                "- not attacked: `{}` as {}: {}",
+                cell(&u.operation),
+                cell(&u.role),
+                cell(&u.reason)
+            );
+        }
+    }
     if !report.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings\n");
         for w in &report.warnings {

@@ -81,6 +81,15 @@ pub fn summary_text(report: &Report) -> String {
             l.affected_probes.len()
         ));
     }
+    if let Some(c) = &report.canaries {
+        out.push_str(&format!(
+            "canaries: {} created, {} deleted, {} deleted by probes, {} left\n",
+            c.created,
+            c.deleted,
+            c.deleted_by_probes,
+            c.left.len()
+        ));
+    }
     if !report.findings.is_empty() {
         let width = report
             .findings

@@ -202,6 +202,16 @@ impl Operation {
             .filter(|p| p.location == ParamLocation::Path)
     }
 
+    /// The first path or query parameter that carries an object ID, and its resource:
+    /// the object this operation names.
+    pub fn id_param(&self) -> Option<(&Parameter, &str)> {
+        self.parameters.iter().find_map(|p| {
+            let resource = p.id_resource.as_deref()?;
+            matches!(p.location, ParamLocation::Path | ParamLocation::Query)
+                .then_some((p, resource))
+        })
+    }
+
     /// The first request-body media type that is JSON, if any.
     pub fn json_body(&self) -> Option<&MediaType> {
         self.request_body
