@@ -650,6 +650,8 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         }
     }
     bar.finish_and_clear();
+    // Write cells no canary could serve: in the canaries section and in each cell's coverage.
+    let canary_gaps = plan::canary_gaps(&plan_input);
     if let Some(ledger) = canaries.as_mut() {
         tokio::select! {
             _ = exec::canary::cleanup(
@@ -664,12 +666,12 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
                 warnings.push("the canary cleanup was interrupted (Ctrl-C twice)".into());
             }
         }
-        ledger.uncovered = plan::canary_gaps(&plan_input)
-            .into_iter()
+        ledger.uncovered = canary_gaps
+            .iter()
             .map(|((op, role), reason)| exec::canary::UncoveredCell {
-                operation: input.api.operations[op].key(),
-                role,
-                reason,
+                operation: input.api.operations[*op].key(),
+                role: role.clone(),
+                reason: reason.clone(),
             })
             .collect();
         if !ledger.left.is_empty() {
@@ -763,7 +765,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             started.elapsed().as_secs_f64()
         },
         warnings,
-        extra_coverage: None,
+        extra_coverage: Some(&canary_gaps),
     });
     let mut report = report;
     report.identities_lost = identities_lost;

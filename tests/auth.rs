@@ -371,8 +371,18 @@ async fn a_secure_scan_with_every_kind_finds_nothing() {
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let text = engagement_text(&demo.base_url(), &identities);
-    let engagement =
+    let mut engagement =
         Engagement::parse(&text, Path::new("auth.yaml"), &env(&passwords)).expect("engagement");
+    // The portal has routes that end sessions or reset it: as in the shipped engagement,
+    // they are sent only where the matrix says "refuse".
+    engagement.destructive_operations = [
+        "POST /me/password",
+        "PUT /accounts/{accountId}/password",
+        "POST /admin/reset",
+    ]
+    .iter()
+    .map(|op| (op.to_string(), 1))
+    .collect();
     let api = rolegrid::spec::load_str(
         rolegrid::demo_scan::DEMO_SPEC,
         Path::new("specs/demo-portal.yaml"),
