@@ -540,6 +540,27 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             _ = pressed(1) => {}
         }
         canaries = Some(ledger);
+        if engagement.write_discovered_objects {
+            corpus.set_write_discovered(true);
+            let written: std::collections::BTreeSet<&str> = input
+                .api
+                .operations
+                .iter()
+                .filter(|o| !o.is_read_only() && o.method != crate::spec::Method::Delete)
+                .filter_map(|o| o.id_param().map(|(_, resource)| resource))
+                .collect();
+            let resources: std::collections::BTreeSet<&str> = (0..corpus.objects.len())
+                .filter(|&i| corpus.discovered_writable(i))
+                .map(|i| corpus.objects[i].resource.as_str())
+                .filter(|r| written.contains(r))
+                .collect();
+            for resource in resources {
+                warnings.push(format!(
+                    "write_discovered_objects: writes to `{resource}` (no canary) aim at \
+                     discovered objects of the target, which they may change"
+                ));
+            }
+        }
     }
     let plan_input = PlanInput {
         api: &input.api,
@@ -726,6 +747,16 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             probes_after_loss: probes_after,
             enforced_after_loss: enforced_after,
         });
+    }
+    // Whatever left probes undecided (a wiped target, a canary gone, a lost login), the
+    // reader gets the reasons and the probes, not just a count.
+    for (reason, count, ids) in aggregate.inconclusive_by_reason(10) {
+        let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
+        warnings.push(format!(
+            "{count} probe(s) inconclusive: {reason} ({}{})",
+            ids.join(", "),
+            if count > ids.len() { ", …" } else { "" }
+        ));
     }
 
     let report = report::build(BuildInput {

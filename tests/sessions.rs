@@ -116,12 +116,14 @@ async fn a_password_reset_probe_loses_the_victim_and_the_run_goes_on() {
 async fn reprovisioning_brings_the_victim_back() {
     let report = scan_with(Some("password-reset-bola"), true).await;
     let bob = lost(&report, "bob");
-    assert_eq!(bob.len(), 1, "{:#}", report["identities_lost"]);
-    assert_eq!(bob[0]["reprovisioned"], true);
-    assert_eq!(bob[0]["affected_probes"].as_array().map(Vec::len), Some(0));
-    assert_eq!(bob[0]["probes_after_loss"], 0);
-    // Bob's later probes are judged normally: he is never among the lost for good.
-    assert!(bob.iter().all(|l| l["reprovisioned"] == true));
+    // Each spelling of the swapped account ID (plain, leading zero…) resets the password
+    // again; every time bob comes back and nothing of his is left doubtful.
+    assert!(!bob.is_empty(), "{:#}", report["identities_lost"]);
+    for loss in &bob {
+        assert_eq!(loss["reprovisioned"], true, "{loss}");
+        assert_eq!(loss["affected_probes"].as_array().map(Vec::len), Some(0));
+        assert_eq!(loss["probes_after_loss"], 0);
+    }
     no_enforced_from_the_dead(&report);
     assert!(findings(&report, "PUT /accounts/{accountId}/password")
         .iter()
@@ -139,10 +141,21 @@ async fn a_portal_reset_by_staff_is_found_and_everyone_logs_in_again() {
     // The reset restored every password: sessions were renewed, nobody was lost, and
     // nothing became doubtful.
     assert_eq!(report["identities_lost"], Value::Array(Vec::new()));
-    assert_eq!(report["stats"]["inconclusive"], 0, "{:#}", report["stats"]);
     assert_eq!(report["stats"]["violations"], 1, "{:#}", report["findings"]);
     let warnings = report["warnings"].to_string();
     assert!(warnings.contains("renewed"), "{warnings}");
+    // The reset also wiped rolegrid's canaries: the writes aimed at them afterwards cannot
+    // be decided (never `enforced`), and the report names them with the reason.
+    let inconclusive = report["stats"]["inconclusive"].as_u64().unwrap_or(0);
+    if inconclusive > 0 {
+        assert!(
+            warnings.contains(&format!("{inconclusive} probe(s) inconclusive"))
+                && warnings.contains("the object may be gone"),
+            "{warnings}"
+        );
+    }
+    let canaries = &report["canaries"];
+    assert_eq!(canaries["left"], Value::Array(Vec::new()), "{canaries:#}");
 }
 
 #[tokio::test]

@@ -52,6 +52,9 @@ pub struct ObjectCorpus {
     canaries: BTreeMap<usize, CanaryTag>,
     /// Resource → why it has no canary (no create operation, creation refused, …).
     canary_gaps: BTreeMap<String, String>,
+    /// The engagement's `write_discovered_objects`: writes to resources without any canary
+    /// may aim at discovered objects.
+    write_discovered: bool,
 }
 
 impl ObjectCorpus {
@@ -65,6 +68,7 @@ impl ObjectCorpus {
             by_resource,
             canaries: BTreeMap::new(),
             canary_gaps: BTreeMap::new(),
+            write_discovered: false,
         }
     }
 
@@ -97,6 +101,22 @@ impl ObjectCorpus {
         self.canary_gaps
             .entry(resource.to_string())
             .or_insert(reason);
+    }
+
+    /// Lets writes (not deletes) aim at discovered objects of resources that have no canary
+    /// (the engagement's `write_discovered_objects`, for disposable targets).
+    pub fn set_write_discovered(&mut self, allowed: bool) {
+        self.write_discovered = allowed;
+    }
+
+    /// Whether a write may aim at the discovered object `index`: only with
+    /// `write_discovered_objects`, and only when its resource has no canary at all.
+    pub fn discovered_writable(&self, index: usize) -> bool {
+        self.write_discovered
+            && !self.canaries.contains_key(&index)
+            && !self
+                .of_resource(&self.objects[index].resource)
+                .any(|(i, _)| self.canaries.contains_key(&i))
     }
 
     /// Why `resource` has no canary, when that is known.

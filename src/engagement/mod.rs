@@ -96,6 +96,9 @@ struct RawEngagement {
     /// At most this many canary objects per scan (see `Engagement::max_canaries`).
     #[serde(default)]
     max_canaries: Option<usize>,
+    /// Writes (never deletes) may go to discovered objects of resources no canary exists for.
+    #[serde(default)]
+    write_discovered_objects: bool,
     #[serde(default)]
     concurrency: Option<usize>,
     #[serde(default)]
@@ -203,6 +206,9 @@ pub struct Engagement {
     pub allow_mutations: bool,
     /// The most canary objects one scan creates (writes and deletes go only to them).
     pub max_canaries: usize,
+    /// For disposable targets: writes (never deletes) to resources the spec cannot create go
+    /// to discovered objects instead of not being sent. Off by default.
+    pub write_discovered_objects: bool,
     pub concurrency: usize,
     pub timeout: Duration,
     pub p95_target_ms: u64,
@@ -566,6 +572,7 @@ impl Engagement {
             matrix: base_dir.join(raw.matrix),
             allow_mutations: raw.allow_mutations,
             max_canaries: raw.max_canaries.unwrap_or(DEFAULT_MAX_CANARIES),
+            write_discovered_objects: raw.write_discovered_objects,
             concurrency,
             timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(10_000).max(1)),
             p95_target_ms: raw.p95_target_ms.unwrap_or(500),

@@ -285,7 +285,7 @@ fn targetable(api: &Api, corpus: &ObjectCorpus, op: usize, actor: usize, index: 
         return tag.is_none();
     }
     match tag {
-        None => false,
+        None => method != Method::Delete && corpus.discovered_writable(index),
         Some(tag) if method == Method::Delete => tag.reserved == Some((op, actor)),
         Some(tag) => tag.reserved.is_none(),
     }

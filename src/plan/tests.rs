@@ -691,7 +691,7 @@ fn writes_and_deletes_aim_only_at_canaries_and_deletes_at_their_own() {
     let mut used = std::collections::BTreeSet::new();
     for p in probes
         .iter()
-        .filter(|p| !f.api.operations[p.op].method.is_safe())
+        .filter(|p| !f.api.operations[p.op].is_read_only())
     {
         let Some(index) = p.object else { continue };
         let tag = f
@@ -716,7 +716,7 @@ fn writes_and_deletes_aim_only_at_canaries_and_deletes_at_their_own() {
     // Reads never aim at canaries, and deletes come last.
     assert!(probes
         .iter()
-        .filter(|p| f.api.operations[p.op].method.is_safe())
+        .filter(|p| f.api.operations[p.op].is_read_only())
         .all(|p| p.object.is_none_or(|i| f.corpus.canary(i).is_none())));
     let first_delete = probes
         .iter()
@@ -750,7 +750,7 @@ fn without_canaries_writes_are_not_planned_and_the_gap_says_why() {
         run_nonce: "t".into(),
         tokens: Vec::new(),
     };
-    assert!(plan(&input).all(|p| f.api.operations[p.op].method.is_safe() || p.object.is_none()));
+    assert!(plan(&input).all(|p| f.api.operations[p.op].is_read_only() || p.object.is_none()));
     let gaps = canary_gaps(&input);
     let patch = f
         .api

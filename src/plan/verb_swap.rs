@@ -5,7 +5,8 @@
 //! Only writes are swapped, and only to POST, PUT and PATCH: a swapped write is judged by
 //! the owner's read-back, as any write; a swapped read has no legitimate answer to compare
 //! with (the spec declares none), so it could only ever be "suspicious". DELETE is never
-//! sent: it would hit a real object, and rolegrid deletes only objects it created.
+//! sent, and a declared DELETE is not swapped either: another verb on it would not delete,
+//! and nothing else it might do can be confirmed by the read-back.
 //! A 404 or 405 is a denial. Bodies are kept idempotent as for `method-override`.
 
 use super::{Attack, PlanInput, Probe};
@@ -18,7 +19,7 @@ const SWAPS: [Method; 3] = [Method::Post, Method::Put, Method::Patch];
 
 pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
     let declared = input.api.operations[op].method;
-    if !input.allow_mutations || declared.is_safe() {
+    if !input.allow_mutations || declared.is_safe() || declared == Method::Delete {
         return;
     }
     let Some((object, plain, write)) = super::denied_call(input, op, actor) else {

@@ -132,6 +132,28 @@ impl Aggregate {
         }
     }
 
+    /// The inconclusive probes grouped by reason (most frequent first, at most
+    /// `max_reasons`), each with its count and up to 20 probe ids: a reader sees which
+    /// probes a wiped target or a lost login left undecided, and why.
+    pub fn inconclusive_by_reason(&self, max_reasons: usize) -> Vec<(String, usize, Vec<usize>)> {
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (id, reason) in &self.inconclusive {
+            groups.entry(reason.as_str()).or_default().push(*id);
+        }
+        let mut groups: Vec<(String, usize, Vec<usize>)> = groups
+            .into_iter()
+            .map(|(reason, mut ids)| {
+                ids.sort_unstable();
+                let count = ids.len();
+                ids.truncate(20);
+                (reason.to_string(), count, ids)
+            })
+            .collect();
+        groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        groups.truncate(max_reasons);
+        groups
+    }
+
     /// Inconclusive probes whose reason mentions `needle`, by id.
     pub fn inconclusive_mentioning(&self, needle: &str) -> Vec<usize> {
         self.inconclusive
@@ -368,9 +390,7 @@ pub fn owasp(verdict: Verdict, attack: Attack) -> &'static str {
         | Attack::ListLeak
         | Attack::ParamPollution
         | Attack::TenantSwap
-        | Attack::ExistenceLeak => {
-            "API1:2023 BOLA"
-        }
+        | Attack::ExistenceLeak => "API1:2023 BOLA",
         Attack::NoAuth | Attack::BadAuth => "API2:2023 Broken Authentication",
         Attack::MassAssignment => "API3:2023 BOPLA",
         Attack::Escalation | Attack::MethodOverride | Attack::VerbSwap => "API5:2023 BFLA",
