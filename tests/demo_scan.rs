@@ -239,8 +239,21 @@ async fn new_attack_findings_carry_their_evidence() {
             .contains("X-HTTP-Method-Override: PUT"),
         "{over:#}"
     );
-    let malformed = find("malformed");
-    assert_eq!(malformed["verdict"], "server-error");
+    // `ticket-subject-unvalidated`: a 200 that kept a subject the schema forbids.
+    let stored = findings
+        .iter()
+        .find(|f| f["attack"] == "malformed" && f["verdict"] == "violation")
+        .expect("a stored invalid value");
+    assert_eq!(stored["operation"], "PATCH /tickets/{ticketId}");
+    let reason = stored["evidence"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("invalid value(s) stored: `subject`"),
+        "{reason}"
+    );
+    let malformed = findings
+        .iter()
+        .find(|f| f["attack"] == "malformed" && f["verdict"] == "server-error")
+        .expect("a malformed server error");
     assert_eq!(malformed["owasp"], "API8:2023 Security Misconfiguration");
     let reason = malformed["evidence"]["reason"].as_str().unwrap_or("");
     assert!(reason.contains("shrunk"), "{reason}");

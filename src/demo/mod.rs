@@ -172,6 +172,13 @@ pub const FLAWS: &[FlawInfo] = &[
         attack: "malformed",
         description: "a note whose `text` is not a string answers 500 instead of 422",
     },
+    FlawInfo {
+        id: "ticket-subject-unvalidated",
+        operation: "PATCH /tickets/{ticketId}",
+        attack: "malformed",
+        description: "a ticket update stores any subject, empty or past the 200 characters \
+                      the spec allows, and answers 200",
+    },
     // ---- opt-in: these end sessions or wipe data mid-scan (see `OPT_IN_FLAWS`)
     FlawInfo {
         id: "password-reset-bola",

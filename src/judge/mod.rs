@@ -143,8 +143,23 @@ pub fn judge(
             )
         }
         Attack::ListLeak => return judge_listing(ctx, probe, exchange, status),
-        // Only a 5xx counts: a refused or an accepted bad body is the server's business.
+        // A 5xx (above), or an accepted bad body that the read-back shows stored.
         Attack::Malformed => {
+            if let (true, Some(w), Some(rb)) = (success, &probe.write, &readback) {
+                if let Confirm::Fields(fields) = &w.confirm {
+                    let stored = stored_fields(fields, rb);
+                    if !stored.is_empty() {
+                        return Judgement::new(
+                            Verdict::Violation,
+                            format!(
+                                "accepted the schema-violating body ({status}) and the read-back \
+                                 shows the invalid value(s) stored: {}",
+                                stored.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
             return Judgement::new(
                 Verdict::Enforced,
                 if (200..300).contains(&status) {
@@ -152,7 +167,7 @@ pub fn judge(
                 } else {
                     format!("refused the schema-violating body with {status}")
                 },
-            )
+            );
         }
         _ => {}
     }
@@ -367,21 +382,37 @@ fn judge_delete(status: u16, rb: &ReadBack<'_>, before: bool, after: bool) -> Ju
     }
 }
 
+/// The `fields` the read-back shows set to the value sent, having had another before,
+/// as `` `name` = value ``.
+fn stored_fields(fields: &[(String, serde_json::Value)], rb: &ReadBack<'_>) -> Vec<String> {
+    let (before, after) = (rb.before.json(), rb.after.json());
+    let field = |v: &Option<serde_json::Value>, k: &str| v.as_ref().and_then(|v| v.get(k)).cloned();
+    fields
+        .iter()
+        .filter(|(k, sent)| {
+            field(&after, k).as_ref() == Some(sent) && field(&before, k).as_ref() != Some(sent)
+        })
+        .map(|(k, sent)| {
+            // A huge invalid value says what it is in its first characters.
+            let text = sent.to_string();
+            let chars = text.chars().count();
+            if chars > 120 {
+                let head: String = text.chars().take(100).collect();
+                format!("`{k}` = {head}… ({chars} characters)")
+            } else {
+                format!("`{k}` = {text}")
+            }
+        })
+        .collect()
+}
+
 /// `mass-assignment`: which privileged fields the read-back shows set to the value sent.
 fn judge_fields(
     fields: &[(String, serde_json::Value)],
     status: u16,
     rb: &ReadBack<'_>,
 ) -> Judgement {
-    let (before, after) = (rb.before.json(), rb.after.json());
-    let field = |v: &Option<serde_json::Value>, k: &str| v.as_ref().and_then(|v| v.get(k)).cloned();
-    let stored: Vec<String> = fields
-        .iter()
-        .filter(|(k, sent)| {
-            field(&after, k).as_ref() == Some(sent) && field(&before, k).as_ref() != Some(sent)
-        })
-        .map(|(k, sent)| format!("`{k}` = {sent}"))
-        .collect();
+    let stored = stored_fields(fields, rb);
     if stored.is_empty() {
         return Judgement::new(
             Verdict::Enforced,

@@ -208,9 +208,11 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
         if actor != for_actor {
             continue;
         }
-        let Some((request, _)) = request_for(input, op, Some(object)) else {
+        let Some((request, plain_write)) = request_for(input, op, Some(object)) else {
             continue;
         };
+        // The owner's read of the object, to see whether an accepted invalid value stuck.
+        let readback = plain_write.and_then(|w| w.readback);
         let Some(mut base) = request.json.clone() else {
             continue;
         };
@@ -231,6 +233,30 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             }
             seen.push(body.clone());
             case.index = n;
+            // The top-level fields this body sets to something other than the valid base:
+            // a 2xx after which the read-back shows one of them stored kept invalid data.
+            let invalid: Vec<(String, Value)> = match (&body, &case.base) {
+                (Value::Object(sent), Value::Object(base)) => sent
+                    .iter()
+                    .filter(|(k, v)| base.get(k.as_str()) != Some(v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let write = match (&readback, invalid.is_empty()) {
+                (Some(readback), false) => WriteCheck {
+                    readback: Some(readback.clone()),
+                    marker: PLACEHOLDER_MARKER.to_string(),
+                    confirm: Confirm::Fields(invalid),
+                },
+                // A write (sent after every read, one at a time) with nothing to confirm:
+                // only the status matters.
+                _ => WriteCheck {
+                    readback: None,
+                    marker: PLACEHOLDER_MARKER.to_string(),
+                    confirm: Confirm::Marker,
+                },
+            };
             let mut probe_request = request.clone();
             probe_request.json = Some(body);
             out.push(Probe {
@@ -245,13 +271,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
                 access,
                 expect_granted: false,
                 request: probe_request,
-                // A write (sent after every read, one at a time), but nothing to confirm:
-                // only the status matters.
-                write: Some(WriteCheck {
-                    readback: None,
-                    marker: PLACEHOLDER_MARKER.to_string(),
-                    confirm: Confirm::Marker,
-                }),
+                write: Some(write),
                 malformed: Some(case.clone()),
                 detail: format!("schema-violating body #{n}"),
             });
