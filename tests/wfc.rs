@@ -194,9 +194,20 @@ fn errors_inside_the_document() {
         err.contains("wfc-auth.yaml:5:") && err.contains("colour"),
         "{err}"
     );
-    let err = with_document("auth:\n  - name: u\n    fixedHeaders:\n      - {name: X-A, value: a1234}\n      - {name: X-B, value: b1234}\n")
-        .expect_err("two headers");
-    assert!(err.contains("2 fixedHeaders"), "{err}");
+    let err = with_document("auth:\n  - name: u\n    fixedHeaders:\n      - {name: X-A, value: a1234}\n      - {name: x-a, value: b1234}\n")
+        .expect_err("one header twice");
+    assert!(
+        err.contains("wfc-auth.yaml:5:") && err.contains("`x-a` twice"),
+        "{err}"
+    );
+    let err = with_document("auth:\n  - name: u\n    createUsers: [{username: u}]\n    fixedHeaders:\n      - {name: X-A, value: a1234}\n")
+        .expect_err("createUsers");
+    assert!(
+        err.contains("wfc-auth.yaml:3:")
+            && err.contains("not part of the Web Fuzzing Commons auth schema")
+            && err.contains("create them in the target beforehand"),
+        "{err}"
+    );
     let err = with_document("auth:\n  - name: u\n    loginEndpointAuth:\n      endpoint: /l\n      verb: POST\n      token: {extractFrom: body, extractSelector: /t, sendIn: query, sendName: t}\n")
         .expect_err("query");
     assert!(err.contains("sendIn `query`"), "{err}");
@@ -259,5 +270,152 @@ async fn identities_from_the_document_log_in_to_the_demo_portal() {
         let none = executor.send(&me, i, Credential::Omitted, "GET /me").await;
         assert_eq!(none.status, Some(401), "{}", identity.name);
     }
+    portal.shutdown().await;
+}
+
+#[test]
+fn several_fixed_headers_are_one_identity_and_all_secret() {
+    let e = with_document("auth:\n  - name: u\n    fixedHeaders:\n      - {name: Authorization, value: Bearer tok-multi-1111}\n      - {name: X-Api-Key, value: key-multi-2222}\n")
+        .expect("two headers");
+    let Auth::Headers(headers) = &e.identities[0].auth else {
+        panic!("several headers expected: {:?}", e.identities[0].auth)
+    };
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.expose()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("Authorization", "Bearer tok-multi-1111"),
+            ("X-Api-Key", "key-multi-2222")
+        ]
+    );
+    assert_eq!(e.identities[0].auth.kind(), "headers");
+    // No single token: no forgery is planned for it.
+    assert!(!e.identities[0].auth.carries_token());
+    let redactor = Redactor::new();
+    e.register_secrets(&redactor);
+    let out = redactor.scrub("a tok-multi-1111 b key-multi-2222 c");
+    assert!(
+        !out.contains("tok-multi-1111") && !out.contains("key-multi-2222"),
+        "{out}"
+    );
+    // The reproduction command names a variable per header, never a value.
+    let request = RequestSpec {
+        method: Method::Post,
+        path: "/x".into(),
+        query: vec![],
+        headers: vec![],
+        json: None,
+    };
+    let curl = rolegrid::report::curl_command(
+        "http://127.0.0.1:9/x",
+        &request,
+        &e.identities[0],
+        Credential::Normal,
+    );
+    assert!(
+        curl.contains("-H \"Authorization: $ROLEGRID_U_CREDENTIAL_1\"")
+            && curl.contains("-H \"X-Api-Key: $ROLEGRID_U_CREDENTIAL_2\""),
+        "{curl}"
+    );
+    let bare = rolegrid::report::curl_command(
+        "http://127.0.0.1:9/x",
+        &request,
+        &e.identities[0],
+        Credential::Omitted,
+    );
+    assert!(!bare.contains("-H"), "{bare}");
+}
+
+/// A cookie session of the demo portal whose unsafe requests need `X-CSRF-Token` too: an
+/// identity with both as fixed headers gets through only if both are sent.
+#[tokio::test]
+async fn several_fixed_headers_are_all_sent() {
+    let mut passwords = DemoOptions::random_passwords();
+    passwords.insert("carol@acme.test".into(), "carol-wfc-pass-3".into());
+    let portal = demo::spawn(
+        DemoOptions::new(passwords),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("portal starts");
+    let base = portal.base_url();
+    let login = reqwest::Client::new()
+        .post(format!("{}/auth/session", base.trim_end_matches('/')))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=carol%40acme.test&password=carol-wfc-pass-3")
+        .send()
+        .await
+        .expect("session login");
+    assert_eq!(login.status().as_u16(), 200);
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("portal_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let body: serde_json::Value =
+        serde_json::from_str(&login.text().await.expect("body")).expect("JSON");
+    let csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
+
+    let tmp = std::env::temp_dir().join(format!("rolegrid-wfc-multi-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    std::fs::write(
+        tmp.join("wfc-auth.yaml"),
+        "auth:\n  - name: both\n    fixedHeaders:\n      - {name: Cookie, value: \"portal_session=${SID}\"}\n      - {name: X-CSRF-Token, value: \"${CSRF}\"}\n  - name: cookie_only\n    fixedHeaders:\n      - {name: Cookie, value: \"portal_session=${SID}\"}\n",
+    )
+    .expect("write");
+    let text = format!("target: {base}\nspec: s.yaml\nmatrix: m.csv\nauth_file: wfc-auth.yaml\nauth_file_identities:\n  both: {{role: staff, tenant: acme}}\n  cookie_only: {{role: staff, tenant: acme}}\n");
+    let env = EnvSource::default()
+        .with("SID", &session)
+        .with("CSRF", &csrf);
+    let e = Engagement::parse(&text, &tmp.join("e.yaml"), &env).expect("valid");
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(matches!(&e.identities[0].auth, Auth::Headers(h) if h.len() == 2));
+
+    let redactor = Redactor::new();
+    e.register_secrets(&redactor);
+    let scrubbed = redactor.scrub(&format!("{session} {csrf}"));
+    assert!(
+        !scrubbed.contains(&session) && !scrubbed.contains(&csrf),
+        "{scrubbed}"
+    );
+    let mut executor = Executor::new(&e, "", redactor).expect("executor");
+    executor.login_all(&e.identities).await.expect("static");
+    let request = |method: Method, path: &str| RequestSpec {
+        method,
+        path: path.into(),
+        query: vec![],
+        headers: vec![],
+        json: None,
+    };
+    let me = request(Method::Get, "/me");
+    let answer = executor.send(&me, 0, Credential::Normal, "GET /me").await;
+    assert_eq!(answer.status, Some(200), "{answer:?}");
+    assert_eq!(answer.json().expect("JSON")["email"], "carol@acme.test");
+    let none = executor.send(&me, 0, Credential::Omitted, "GET /me").await;
+    assert_eq!(
+        none.status,
+        Some(401),
+        "omitted means every header is left out"
+    );
+    // An unsafe request: the cookie alone is refused for want of the CSRF header...
+    let logout = request(Method::Post, "/auth/logout");
+    let alone = executor
+        .send(&logout, 1, Credential::Normal, "POST /auth/logout")
+        .await;
+    assert_eq!(alone.status, Some(403), "{alone:?}");
+    // ...and both headers together get through (and end the session).
+    let both = executor
+        .send(&logout, 0, Credential::Normal, "POST /auth/logout")
+        .await;
+    assert_eq!(both.status, Some(204), "{both:?}");
+    let after = executor.send(&me, 0, Credential::Normal, "GET /me").await;
+    assert_eq!(after.status, Some(401), "{after:?}");
     portal.shutdown().await;
 }

@@ -17,6 +17,11 @@ pub enum Auth {
         name: String,
         value: Secret,
     },
+    /// Several headers with fixed values, all sent on every request (a WFC `fixedHeaders`
+    /// list of more than one: `Authorization` plus `X-Tenant-Id`, two API keys). They are
+    /// omitted together, and never forged: there is no single token to imitate, and a
+    /// forged header next to a genuine second key would still be let in.
+    Headers(Vec<(String, Secret)>),
     Cookie {
         name: String,
         value: Secret,
@@ -43,7 +48,11 @@ impl Auth {
         match self {
             Auth::Header { .. } | Auth::OAuth2(_) => true,
             Auth::Login(flow) => matches!(flow.session, SessionUse::Header { .. }),
-            Auth::None | Auth::Cookie { .. } | Auth::Basic { .. } | Auth::ApiKey { .. } => false,
+            Auth::None
+            | Auth::Headers(_)
+            | Auth::Cookie { .. }
+            | Auth::Basic { .. }
+            | Auth::ApiKey { .. } => false,
         }
     }
 
@@ -61,6 +70,7 @@ impl Auth {
         match self {
             Auth::None => "none",
             Auth::Header { .. } => "header",
+            Auth::Headers(_) => "headers",
             Auth::Cookie { .. } => "cookie",
             Auth::Basic { .. } => "basic",
             Auth::ApiKey { location, .. } => match location {

@@ -599,10 +599,10 @@ impl Engagement {
                 Auth::None => {}
                 Auth::Header { value, .. }
                 | Auth::Cookie { value, .. }
-                | Auth::ApiKey { value, .. } => {
-                    redactor.register(value.expose());
-                    if let Some(token) = value.expose().strip_prefix("Bearer ") {
-                        redactor.register(token);
+                | Auth::ApiKey { value, .. } => register_static(redactor, value),
+                Auth::Headers(headers) => {
+                    for (_, value) in headers {
+                        register_static(redactor, value);
                     }
                 }
                 Auth::Basic { username, password } => {
@@ -631,6 +631,14 @@ impl Engagement {
         for value in &self.env_values {
             redactor.register(value.expose());
         }
+    }
+}
+
+/// A static credential value and, for `Bearer …`, the bare token (both can be echoed).
+fn register_static(redactor: &Redactor, value: &Secret) {
+    redactor.register(value.expose());
+    if let Some(token) = value.expose().strip_prefix("Bearer ") {
+        redactor.register(token);
     }
 }
 

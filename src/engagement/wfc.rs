@@ -53,8 +53,6 @@ struct WfcEntry {
     fixed_headers: Option<Vec<WfcHeader>>,
     #[serde(default)]
     login_endpoint_auth: Option<WfcLogin>,
-    #[serde(default)]
-    create_users: Option<serde_yaml_ng::Value>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -136,13 +134,7 @@ impl WfcEntry {
     /// Applies `authTemplate`: what the entry does not give, the template does (field by
     /// field, inside `loginEndpointAuth` and its `token` too).
     fn merged(mut self, template: &WfcEntry) -> WfcEntry {
-        merge_fields!(
-            self,
-            template,
-            require_mock_handling,
-            fixed_headers,
-            create_users
-        );
+        merge_fields!(self, template, require_mock_handling, fixed_headers);
         match (&mut self.login_endpoint_auth, &template.login_endpoint_auth) {
             (Some(login), Some(t)) => {
                 merge_fields!(
@@ -249,7 +241,11 @@ pub(super) fn load(
             path: path.clone(),
             line,
             column,
-            message: format!("{e} (a Web Fuzzing Commons auth document)"),
+            message: if e.to_string().contains("unknown field `createUsers`") {
+                format!("{e}: `createUsers` is not part of the Web Fuzzing Commons auth schema (an entry has name, requireMockHandling, fixedHeaders, loginEndpointAuth) and rolegrid creates no users; create them in the target beforehand and give each with `fixedHeaders` or `loginEndpointAuth`")
+            } else {
+                format!("{e} (a Web Fuzzing Commons auth document)")
+            },
         }
     })?;
     let file = WfcFile { path, text };
@@ -411,12 +407,6 @@ impl EntryCx<'_> {
                     .into(),
             ));
         }
-        if entry.create_users.is_some() {
-            return Err(self.invalid(
-                "createUsers:",
-                "`createUsers` is not supported; give existing users with `fixedHeaders` or `loginEndpointAuth`".into(),
-            ));
-        }
         match (entry.fixed_headers, entry.login_endpoint_auth) {
             (Some(_), Some(_)) => Err(self.invalid(
                 "fixedHeaders:",
@@ -434,6 +424,7 @@ impl EntryCx<'_> {
                     ));
                 }
                 match headers.as_slice() {
+                    [] => Err(self.invalid("fixedHeaders:", "`fixedHeaders` is empty".into())),
                     [one] => {
                         self.header_name(&one.name)?;
                         let value = self.secret(&one.value)?;
@@ -442,14 +433,24 @@ impl EntryCx<'_> {
                             value,
                         })
                     }
-                    [] => Err(self.invalid("fixedHeaders:", "`fixedHeaders` is empty".into())),
-                    many => Err(self.invalid(
-                        "fixedHeaders:",
-                        format!(
-                            "has {} fixedHeaders; rolegrid sends exactly one credential header per identity (its forgeries and omissions act on that one): keep the header that authenticates",
-                            many.len()
-                        ),
-                    )),
+                    many => {
+                        let mut out: Vec<(String, Secret)> = Vec::with_capacity(many.len());
+                        for header in many {
+                            self.header_name(&header.name)?;
+                            if out.iter().any(|(n, _)| n.eq_ignore_ascii_case(&header.name)) {
+                                return Err(self.invalid(
+                                    &header.name,
+                                    format!(
+                                        "`fixedHeaders` gives `{}` twice; give each header once",
+                                        header.name
+                                    ),
+                                ));
+                            }
+                            let value = self.secret(&header.value)?;
+                            out.push((header.name.clone(), value));
+                        }
+                        Ok(Auth::Headers(out))
+                    }
                 }
             }
             (None, Some(login)) => self.login(login, given, target),

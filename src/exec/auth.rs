@@ -43,6 +43,8 @@ pub(super) enum Attach {
         name: String,
         value: Secret,
     },
+    /// Several fixed headers, sent together ([`Auth::Headers`]).
+    Headers(Vec<(String, Secret)>),
     Cookie {
         name: String,
         value: Secret,
@@ -83,6 +85,7 @@ impl Attach {
         match self {
             Attach::None => {}
             Attach::Header { name, value } => parts.headers.push((name, value)),
+            Attach::Headers(headers) => parts.headers.extend(headers),
             Attach::Cookie { name, value } => parts.headers.push((
                 "cookie".into(),
                 Secret::new(format!("{name}={}", value.expose())),
@@ -114,6 +117,7 @@ impl Authenticator<'_> {
                 name: name.clone(),
                 value: value.clone(),
             }),
+            Auth::Headers(headers) => Live::attach(Attach::Headers(headers.clone())),
             Auth::Cookie { name, value } => Live::attach(Attach::Cookie {
                 name: name.clone(),
                 value: value.clone(),

@@ -759,6 +759,13 @@ impl Executor {
                 };
                 let forged = match live.credential {
                     Attach::None => return Err("the identity has no credential to forge".into()),
+                    // Never planned (`carries_token` is false): several headers are no token.
+                    Attach::Headers(_) => {
+                        return Err(
+                            "the identity sends several fixed headers, no single token to forge"
+                                .into(),
+                        )
+                    }
                     Attach::Header { name, value } => {
                         let (prefix, token) = match value.expose().split_once(' ') {
                             Some((scheme, token)) => (format!("{scheme} "), token.to_string()),
@@ -811,7 +818,7 @@ const ROLE_CLAIMS: &[&str] = &["role", "roles"];
 /// The token an identity's live credential carries (without its `Bearer ` scheme).
 fn live_token(live: &Live) -> Option<Secret> {
     match &live.credential {
-        Attach::None => None,
+        Attach::None | Attach::Headers(_) => None,
         Attach::Header { value, .. } => Some(match value.expose().split_once(' ') {
             Some((_, token)) => Secret::new(token.to_string()),
             None => value.clone(),

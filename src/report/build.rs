@@ -403,6 +403,8 @@ pub fn owasp(verdict: Verdict, attack: Attack) -> &'static str {
 enum Slot {
     /// `-H "name: prefix$VAR"`.
     Header { name: String, prefix: String },
+    /// `-H "name: $VAR_1" -H "other: $VAR_2"`: one variable per fixed header.
+    Headers(Vec<String>),
     /// `-H "Cookie: name=$VAR"`, plus the CSRF header on unsafe methods when the session
     /// has one.
     Cookie { name: String, csrf: Option<String> },
@@ -424,6 +426,9 @@ fn credential_slot(identity: &Identity) -> Option<Slot> {
     match &identity.auth {
         Auth::None => None,
         Auth::Header { name, .. } => Some(header(name)),
+        Auth::Headers(headers) => Some(Slot::Headers(
+            headers.iter().map(|(name, _)| name.clone()).collect(),
+        )),
         Auth::Cookie { name, .. } => Some(cookie(name)),
         Auth::Basic { .. } => Some(Slot::Basic),
         Auth::ApiKey { location, name, .. } => Some(match location {
@@ -479,6 +484,11 @@ pub fn curl_command(
         None | Some(Slot::Query { .. }) => {}
         Some(Slot::Header { name, prefix }) => {
             cmd.push_str(&format!(" -H \"{name}: {prefix}${variable}\""));
+        }
+        Some(Slot::Headers(names)) => {
+            for (n, name) in names.iter().enumerate() {
+                cmd.push_str(&format!(" -H \"{name}: ${variable}_{}\"", n + 1));
+            }
         }
         Some(Slot::Cookie { name, csrf }) => {
             cmd.push_str(&format!(" -H \"Cookie: {name}=${variable}\""));
