@@ -608,28 +608,9 @@ async fn scan_secure_adjusted(
     )
     .await
     .expect("demo portal starts");
-    let (mut engagement, api, policy) =
-        demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
-    adjust(&mut engagement);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let outcome = rolegrid::scan::scan(
-        rolegrid::scan::ScanInput {
-            engagement,
-            api,
-            policy,
-            output_dir: dir.path().to_path_buf(),
-            progress: false,
-            seed: Some(7),
-        },
-        Redactor::new(),
-    )
-    .await
-    .expect("scan completes");
+    let scanned = scan_engagement_with_markdown(&server, &passwords, adjust).await;
     server.shutdown().await;
-    (
-        serde_json::to_value(&outcome.report).expect("report serialises"),
-        rolegrid::report::to_markdown(&outcome.report),
-    )
+    scanned
 }
 
 #[tokio::test]
@@ -724,6 +705,17 @@ async fn scan_engagement(
     passwords: &std::collections::BTreeMap<String, String>,
     tweak: impl FnOnce(&mut rolegrid::engagement::Engagement),
 ) -> Value {
+    scan_engagement_with_markdown(server, passwords, tweak)
+        .await
+        .0
+}
+
+/// [`scan_engagement`], also returning report.md as written.
+async fn scan_engagement_with_markdown(
+    server: &demo::RunningDemo,
+    passwords: &std::collections::BTreeMap<String, String>,
+    tweak: impl FnOnce(&mut rolegrid::engagement::Engagement),
+) -> (Value, String) {
     let (mut engagement, api, policy) =
         demo_scan::demo_inputs(&server.base_url(), passwords).expect("demo inputs");
     tweak(&mut engagement);
@@ -742,7 +734,8 @@ async fn scan_engagement(
     .await
     .expect("scan completes");
     let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    serde_json::from_str(&text).expect("report is JSON")
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report.md");
+    (serde_json::from_str(&text).expect("report is JSON"), md)
 }
 
 /// Scans a fresh portal in-process (mutations as given) and returns the report with the
