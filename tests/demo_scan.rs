@@ -461,7 +461,6 @@ async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
     options.token_ttl = std::time::Duration::from_secs(1);
     let (report, _dir) = scan_throttled(options, passwords, Some(60.0)).await;
     assert!(report["stats"]["wall_seconds"].as_f64().is_some());
-    assert_eq!(violations(&report), flaw_pairs());
     let doubts: Vec<String> = report["findings"]
         .as_array()
         .expect("findings")
@@ -474,6 +473,12 @@ async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
             )
         })
         .collect();
+    assert_eq!(
+        violations(&report),
+        flaw_pairs(),
+        "{doubts:#?} {:#}",
+        report["warnings"]
+    );
     assert_eq!(
         report["stats"]["inconclusive"], 0,
         "{:#} {doubts:#?}",

@@ -190,7 +190,7 @@ fn access_token(state: &AppState, user: &User) -> String {
             role: user.role.clone(),
             tenant: user.tenant_id.clone(),
             iat,
-            exp: iat.saturating_add(state.options.token_ttl.as_secs()),
+            exp: jwt::expiry(iat, state.options.token_ttl),
         },
         &state.jwt_key,
     );

@@ -62,6 +62,14 @@ pub(crate) fn verify(token: &str, secret: &[u8], now: u64) -> Option<Claims> {
     (now < claims.exp).then_some(claims)
 }
 
+/// The `exp` of a token issued at `iat` (whole seconds) that lives `ttl`: one second more,
+/// because `iat` is rounded down. Without it a token issued at 12.99 s with a 1 s lifetime
+/// would die at 13 s, ten milliseconds later, and a client that just renewed it could
+/// not use it once.
+pub(crate) fn expiry(iat: u64, ttl: std::time::Duration) -> u64 {
+    iat.saturating_add(ttl.as_secs()).saturating_add(1)
+}
+
 /// Compares two secrets without leaking where they differ through timing: both sides
 /// are MACed under `key` and the tags are compared with `verify_slice` (constant time).
 pub(crate) fn secrets_equal(given: &str, expected: &str, key: &[u8]) -> bool {

@@ -276,7 +276,7 @@ async fn login(
         role: user.role.clone(),
         tenant: user.tenant_id.clone(),
         iat,
-        exp: iat.saturating_add(ttl.as_secs()),
+        exp: jwt::expiry(iat, ttl),
     };
     let token = jwt::sign(&claims, &state.jwt_key);
     state.accounts.issued(user.id, &token);
