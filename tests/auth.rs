@@ -294,7 +294,7 @@ async fn oauth2_tokens_are_refreshed_before_they_expire() {
         .collect();
     let (executor, _) = executor(&demo, &passwords, &oauth).await;
     for round in 0..3 {
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
         for (i, (name, ..)) in oauth.iter().enumerate() {
             let answer = executor
                 .send(

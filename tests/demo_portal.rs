@@ -1505,7 +1505,8 @@ async fn expired_credentials_are_rejected() -> TestResult {
     })
     .await?;
     let (token, cookie) = portal.login(ALICE).await?;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A 1 s token lives 1 to 2 s (`exp` is rounded up past `iat`'s whole second).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     for auth in [Auth::Bearer(&token), Auth::Cookie(&cookie)] {
         let reply = portal.get("/invoices", auth).await?;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
