@@ -109,6 +109,7 @@ fn main() {
         operations,
         security_schemes: BTreeMap::new(),
         collections,
+        resources: BTreeMap::new(),
         document: serde_json::Value::Null,
     };
 

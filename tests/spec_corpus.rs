@@ -148,3 +148,43 @@ fn dangling_refs(doc: &serde_json::Value, value: &serde_json::Value) -> usize {
         _ => 0,
     }
 }
+
+/// The share of identifier parameters (path, query, header and body) whose values some
+/// operation of the same description yields: what discovery can fill without hints.
+#[test]
+fn identifier_parameters_linked_to_a_producer() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openapi-corpus");
+    let Ok(text) = std::fs::read_to_string(corpus.join("MANIFEST.tsv")) else {
+        println!("skipping: ../shared/openapi-corpus not found");
+        return;
+    };
+    let (mut identifiers, mut linked) = (0usize, 0usize);
+    for line in text.lines().skip(1) {
+        let Some(file) = line.split('\t').next() else {
+            continue;
+        };
+        let Ok(Ok(api)) = catch_unwind(AssertUnwindSafe(|| spec::load(&corpus.join(file)))) else {
+            continue;
+        };
+        for op in &api.operations {
+            let resources = op
+                .parameters
+                .iter()
+                .filter_map(|p| p.id_resource.as_deref())
+                .chain(op.body_ids.iter().map(|b| b.resource.as_str()));
+            for resource in resources {
+                identifiers += 1;
+                // RG_LIST_UNLINKED=1 lists what is left, for working on the model.
+                let unlinked = !api.resources.get(resource).is_some_and(|r| r.linked);
+                if unlinked && std::env::var_os("RG_LIST_UNLINKED").is_some() {
+                    println!("UNLINKED {file} {} {} -> {resource}", op.method, op.path);
+                }
+                linked += usize::from(api.resources.get(resource).is_some_and(|r| r.linked));
+            }
+        }
+    }
+    println!(
+        "identifier parameters linked to a producer: {linked} of {identifiers} ({:.1} %)",
+        100.0 * linked as f64 / identifiers.max(1) as f64
+    );
+}

@@ -22,6 +22,32 @@ pub struct DiscoveryRequest {
     pub identity: usize,
     pub resource: String,
     pub request: RequestSpec,
+    /// Where the answer holds the items and which fields identify them.
+    pub shape: ItemShape,
+}
+
+/// Where a producer's answer holds its items, from the resource model.
+#[derive(Debug, Clone, Default)]
+pub struct ItemShape {
+    /// JSON path of the items (`$.Articles[*]`) when the response schema says.
+    pub items_path: Option<String>,
+    /// The fields that may hold the identifier, most telling first.
+    pub id_fields: Vec<String>,
+}
+
+impl ItemShape {
+    pub fn of(api: &Api, resource: &str, op: usize) -> ItemShape {
+        let producer = api.producer(resource, op);
+        let mut id_fields = api.id_fields(resource);
+        if let Some(field) = producer.and_then(|p| p.field.clone()) {
+            id_fields.retain(|f| *f != field);
+            id_fields.insert(0, field);
+        }
+        ItemShape {
+            items_path: producer.and_then(|p| p.items_path.clone()),
+            id_fields,
+        }
+    }
 }
 
 /// A concrete resource instance.
@@ -164,6 +190,7 @@ pub fn discovery_requests(
                         identity: i,
                         resource: resource.clone(),
                         request,
+                        shape: ItemShape::of(api, resource, op),
                     });
                 }
             }
@@ -178,13 +205,17 @@ const WRAPPER_KEYS: [&str; 8] = [
 ];
 
 /// The objects in a collection body: by the engagement's JSONPath when given (it must
-/// yield the IDs), else the array at the top or under a common wrapper key.
+/// yield the IDs); else at the items path the response schema gave; else the array at
+/// the top, under a common wrapper key, or under any key (two levels deep at most) whose
+/// items carry one of the ID fields. Each item's ID is its first ID field that holds a
+/// string or number.
 pub fn items_of(
     body: &Value,
     json_path: Option<&str>,
+    shape: &ItemShape,
 ) -> Vec<(Value, serde_json::Map<String, Value>)> {
+    use jsonpath_rust::JsonPath;
     if let Some(path) = json_path {
-        use jsonpath_rust::JsonPath;
         return body
             .query(path)
             .map(|ids| {
@@ -195,31 +226,62 @@ pub fn items_of(
             })
             .unwrap_or_default();
     }
+    let id_of = |obj: &serde_json::Map<String, Value>| -> Option<Value> {
+        shape
+            .id_fields
+            .iter()
+            .find_map(|k| obj.get(k.as_str()))
+            .filter(|v| (v.is_string() && v.as_str() != Some("")) || v.is_number())
+            .cloned()
+    };
+    let from_items = |items: Vec<&Value>| -> Vec<(Value, serde_json::Map<String, Value>)> {
+        items
+            .into_iter()
+            .filter_map(|item| {
+                let obj = item.as_object()?;
+                Some((id_of(obj)?, obj.clone()))
+            })
+            .collect()
+    };
+    if let Some(path) = &shape.items_path {
+        if let Ok(found) = body.query(path) {
+            let items = from_items(found);
+            if !items.is_empty() {
+                return items;
+            }
+        }
+    }
+    let carries_id = |a: &Vec<Value>| {
+        a.iter()
+            .any(|x| x.as_object().is_some_and(|o| id_of(o).is_some()))
+    };
     let array = match body {
         Value::Array(a) => Some(a),
         Value::Object(o) => WRAPPER_KEYS
             .iter()
-            .find_map(|k| o.get(*k).and_then(|v| v.as_array()))
+            .find_map(|k| {
+                o.get(*k)
+                    .and_then(|v| v.as_array())
+                    .filter(|a| carries_id(a))
+            })
             .or_else(|| {
                 o.values()
-                    .find_map(|v| v.as_array().filter(|a| a.iter().any(|x| x.is_object())))
+                    .find_map(|v| v.as_array().filter(|a| carries_id(a)))
+            })
+            .or_else(|| {
+                // `{"data": {"items": [...]}}`
+                o.values().filter_map(Value::as_object).find_map(|inner| {
+                    inner
+                        .values()
+                        .find_map(|v| v.as_array().filter(|a| carries_id(a)))
+                })
             }),
         _ => None,
     };
-    let Some(array) = array else {
-        return Vec::new();
-    };
-    array
-        .iter()
-        .filter_map(|item| {
-            let obj = item.as_object()?;
-            let id = ["id", "uuid", "_id", "key", "slug"]
-                .iter()
-                .find_map(|k| obj.get(*k))
-                .filter(|v| v.is_string() || v.is_number())?;
-            Some((id.clone(), obj.clone()))
-        })
-        .collect()
+    match array {
+        Some(array) => from_items(array.iter().collect()),
+        None => Vec::new(),
+    }
 }
 
 const TENANT_KEYS: [&str; 6] = [
@@ -294,7 +356,7 @@ pub fn harvest(
             continue;
         };
         let path = harvest_paths.get(&request.resource).map(String::as_str);
-        for (id, fields) in items_of(body, path) {
+        for (id, fields) in items_of(body, path, &request.shape) {
             let key = (request.resource.clone(), crate::request::value_text(&id));
             let replace = match seen.get(&key) {
                 None => true,
@@ -338,12 +400,38 @@ mod tests {
     #[test]
     fn finds_items_at_top_level_or_under_a_wrapper() {
         let top = json!([{"id": 1, "a": "x"}, {"id": 2}]);
-        assert_eq!(items_of(&top, None).len(), 2);
+        let generic = ItemShape {
+            items_path: None,
+            id_fields: crate::spec::GENERIC_ID_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        assert_eq!(items_of(&top, None, &generic).len(), 2);
         let wrapped = json!({"total": 1, "items": [{"id": "u-1"}]});
-        assert_eq!(items_of(&wrapped, None)[0].0, json!("u-1"));
+        assert_eq!(items_of(&wrapped, None, &generic)[0].0, json!("u-1"));
         let odd = json!({"invoices": [{"uuid": "x"}]});
-        assert_eq!(items_of(&odd, None)[0].0, json!("x"));
-        assert!(items_of(&json!({"error": "no"}), None).is_empty());
+        assert_eq!(items_of(&odd, None, &generic)[0].0, json!("x"));
+        assert!(items_of(&json!({"error": "no"}), None, &generic).is_empty());
+    }
+
+    #[test]
+    fn natural_keys_and_resource_id_fields_under_any_wrapper() {
+        let shape = ItemShape {
+            items_path: None,
+            id_fields: vec!["title".into(), "id".into()],
+        };
+        let body = json!({"Articles": [{"title": "Q3 plan", "body": "x"}], "count": 1});
+        assert_eq!(items_of(&body, None, &shape)[0].0, json!("Q3 plan"));
+        let jobs = ItemShape {
+            items_path: Some("$.jobs[*]".into()),
+            id_fields: vec!["job_id".into(), "id".into()],
+        };
+        let body = json!({"jobs": [{"job_id": 7, "team_id": 2}], "total_entries": 1});
+        assert_eq!(items_of(&body, None, &jobs)[0].0, json!(7));
+        let nested = json!({"data": {"rows": [{"job_id": 9}]}});
+        assert_eq!(items_of(&nested, None, &shape).len(), 0);
+        assert_eq!(items_of(&nested, None, &jobs)[0].0, json!(9));
     }
 
     #[test]
@@ -380,6 +468,7 @@ mod tests {
             identity: 2,
             resource: "orders".into(),
             request: crate::request::build_request(&api, 0, None, "").expect("request"),
+            shape: ItemShape::of(&api, "orders", 0),
         };
         let body = json!({"items": [{"id": 10, "owner_id": 1}, {"id": 20, "owner_id": "b@x"}, {"id": 30, "owner_id": 99}]});
         let ownership = Ownership {
@@ -422,7 +511,7 @@ mod tests {
     #[test]
     fn engagement_json_path_wins() {
         let body = json!({"page": {"rows": [{"ref": "A1"}, {"ref": "B2"}]}});
-        let ids: Vec<Value> = items_of(&body, Some("$.page.rows[*].ref"))
+        let ids: Vec<Value> = items_of(&body, Some("$.page.rows[*].ref"), &ItemShape::default())
             .into_iter()
             .map(|(id, _)| id)
             .collect();

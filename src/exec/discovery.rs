@@ -44,6 +44,7 @@ pub async fn fetch_collections(
                             discover::items_of(
                                 b,
                                 harvest_paths.get(&current.resource).map(String::as_str),
+                                &current.shape,
                             )
                         })
                         .unwrap_or_default();

@@ -29,12 +29,23 @@ fn id_alone_is_unique(id: &str) -> bool {
 pub fn json_contains(body: &Value, object: &Object) -> bool {
     let id = object.id_text();
     let others = distinguishing_values(object);
+    // The field the object's ID came from (`build_error_id`, `title`), and the generic ones.
+    let id_keys: Vec<&str> = ["id", "uuid", "_id"]
+        .into_iter()
+        .chain(
+            object
+                .fields
+                .iter()
+                .filter(|(_, v)| crate::request::value_text(v) == id)
+                .map(|(k, _)| k.as_str()),
+        )
+        .collect();
     let mut stack = vec![body];
     while let Some(v) = stack.pop() {
         match v {
             Value::Object(o) => {
                 let id_matches = o.iter().any(|(k, x)| {
-                    (k == "id" || k == "uuid" || k == "_id") && crate::request::value_text(x) == id
+                    id_keys.contains(&k.as_str()) && crate::request::value_text(x) == id
                 });
                 if id_matches {
                     if others.is_empty() && id_alone_is_unique(&id) {
@@ -107,6 +118,22 @@ mod tests {
         assert!(!json_contains(&body, &invoice()));
         let amount = json!({"id": 7, "amount_cents": 2001});
         assert!(!json_contains(&amount, &invoice()));
+    }
+
+    #[test]
+    fn finds_an_object_by_its_own_id_field() {
+        let fields = json!({"build_error_id": 31, "team_id": 2, "message": "linker failed"});
+        let object = Object {
+            resource: "build_errors".into(),
+            id: json!(31),
+            owner: 1,
+            tenant: None,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        };
+        let leaked = json!({"build_errors": [{"build_error_id": 31, "message": "linker failed"}]});
+        assert!(json_contains(&leaked, &object));
+        let other = json!({"build_errors": [{"build_error_id": 31, "message": "other"}]});
+        assert!(!json_contains(&other, &object));
     }
 
     #[test]

@@ -83,7 +83,26 @@ pub fn build(
         }
     }
 
-    let collections = ids::annotate(&mut operations, &doc);
+    let mut collections = ids::annotate(&mut operations, &doc);
+    let resources = super::links::resources(&operations, &doc);
+    // Producers the resource model found (wrapped lists, natural keys, version segments)
+    // come first; the older rule's listings stay behind them.
+    for (name, resource) in &resources {
+        let mut ops: Vec<usize> = resource
+            .producers
+            .iter()
+            .map(|p| p.op)
+            .filter(|&op| operations[op].method == super::model::Method::Get)
+            .collect();
+        for op in collections.remove(name).unwrap_or_default() {
+            if !ops.contains(&op) {
+                ops.push(op);
+            }
+        }
+        if !ops.is_empty() {
+            collections.insert(name.clone(), ops);
+        }
+    }
     let security_schemes = security_schemes(&doc);
     Ok(Api {
         family,
@@ -93,6 +112,7 @@ pub fn build(
         operations,
         security_schemes,
         collections,
+        resources,
         document: doc,
     })
 }

@@ -91,14 +91,14 @@ impl SegmentIndex {
     }
 }
 
-fn squash(text: &str) -> String {
+pub(super) fn squash(text: &str) -> String {
     text.chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
         .collect()
 }
 
-fn is_version(seg: &str) -> bool {
+pub(super) fn is_version(seg: &str) -> bool {
     let lower = seg.to_ascii_lowercase();
     if lower == "api" || lower == "rest" {
         return true;
@@ -127,8 +127,22 @@ fn is_transport_header(name: &str) -> bool {
     .any(|w| lower.contains(w))
 }
 
+/// Names of request bookkeeping (`requestId`, `trace_id`), in any location.
+fn is_request_bookkeeping(name: &str) -> bool {
+    let stem = name_stem(name);
+    matches!(
+        stem.first().map(String::as_str),
+        Some("request" | "correlation" | "trace" | "span" | "idempotency" | "nonce")
+    )
+}
+
 fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option<String> {
     if param.location == ParamLocation::Header && is_transport_header(&param.name) {
+        return None;
+    }
+    // `requestId`, `idempotency_key`, `correlationId` name requests, not objects, wherever
+    // they are sent.
+    if param.location == ParamLocation::Query && is_request_bookkeeping(&param.name) {
         return None;
     }
     let id_name = is_id_name(&param.name);
@@ -314,13 +328,18 @@ fn names_a_property(name: &str) -> bool {
     })
 }
 
-/// The literal segment right before `{name}`, unless it is a template or a version.
+/// The literal segment before `{name}` (version segments skipped), unless it is a template.
 fn segment_before<'a>(path: &'a str, name: &str) -> Option<&'a str> {
     let target = format!("{{{name}}}");
     let segs: Vec<&str> = path.split('/').collect();
     let i = segs.iter().position(|s| *s == target)?;
-    let prev = *segs.get(i.checked_sub(1)?)?;
-    (!prev.is_empty() && !prev.contains('{') && !is_version(prev)).then_some(prev)
+    // `/articles/v1/{article_title}`: a version segment between the collection and the
+    // identifier is skipped.
+    let prev = segs[..i]
+        .iter()
+        .rev()
+        .find(|s| !s.is_empty() && !is_version(s))?;
+    (!prev.contains('{')).then_some(*prev)
 }
 
 /// `id`, `*_id`, `*-id`, `*Id`, `*ID`, `uuid`, `slug`, `username` and their kin.
@@ -377,7 +396,7 @@ pub fn name_stem(name: &str) -> Vec<String> {
 }
 
 /// Splits camelCase, snake_case, kebab-case and dotted names into lower-case words.
-fn words(text: &str) -> Vec<String> {
+pub(super) fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut prev_lower = false;

@@ -2,8 +2,9 @@
 //!
 //! The stages, in order: read the text into a `serde_json::Value` ([`read`]), copy every
 //! external `$ref` target into the document ([`refs`]), bring 2.0 and 3.1 into 3.0 shape
-//! ([`normalize`]), walk the result into the model ([`build`]), and mark ID parameters and
-//! the collections that list them ([`ids`]).
+//! ([`normalize`]), walk the result into the model ([`build`]), mark ID parameters
+//! ([`ids`]), and link each resource to the operations that yield its identifiers
+//! ([`links`]).
 //!
 //! ```no_run
 //! let api = rolegrid::spec::load(std::path::Path::new("specs/portal.yaml"))?;
@@ -16,6 +17,7 @@
 mod build;
 mod error;
 mod ids;
+mod links;
 mod model;
 mod normalize;
 mod read;
@@ -24,6 +26,7 @@ mod summary;
 mod walk;
 
 pub use error::SpecError;
+pub use links::{id_field_candidates, singular, Producer, Resource, GENERIC_ID_FIELDS};
 pub use model::*;
 pub use refs::EXTERNAL_KEY;
 pub use summary::{operation_summaries, security_text, Capability, OperationSummary};

@@ -234,6 +234,8 @@ pub struct Api {
     /// For each resource name used in `Parameter::id_resource`: indexes into `operations`
     /// of the operations that list such objects (collections to harvest IDs from).
     pub collections: BTreeMap<String, Vec<usize>>,
+    /// Each resource an identifier names: its ID fields, producers and creates.
+    pub resources: BTreeMap<String, super::links::Resource>,
     /// The normalised document; every `$ref` in a [`Schema`] points into it.
     #[serde(skip)]
     pub document: serde_json::Value,
@@ -276,6 +278,28 @@ impl Api {
             return String::new();
         }
         path.trim_end_matches('/').to_string()
+    }
+
+    /// The fields that hold `resource`'s identifier in answers, most telling first.
+    pub fn id_fields(&self, resource: &str) -> Vec<String> {
+        self.resources
+            .get(resource)
+            .map(|r| r.id_fields.clone())
+            .unwrap_or_else(|| {
+                super::links::GENERIC_ID_FIELDS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            })
+    }
+
+    /// The producer of `resource` that `op` is, when it is one.
+    pub fn producer(&self, resource: &str, op: usize) -> Option<&super::links::Producer> {
+        self.resources
+            .get(resource)?
+            .producers
+            .iter()
+            .find(|p| p.op == op)
     }
 
     pub fn operation(&self, key: &str) -> Option<&Operation> {
