@@ -187,3 +187,49 @@ async fn newsdesk_secure_twin_is_clean() {
     server.stop().await;
     assert_clean("newsdesk (secure)", &report);
 }
+
+fn marketplace_env() -> Vec<(&'static str, &'static str)> {
+    b_marketplace::USERS.iter().map(|u| (u.2, u.1)).collect()
+}
+
+/// Fixture B's planted flaws as findings.
+fn marketplace_expected() -> Pairs {
+    expected(&[
+        // product_read_bola: a seller reads another seller's product by `product_id`; the
+        // products are learned from bare-array lists and from `PUT /products` creates.
+        ("GET /products/{product_id}", "id-swap"),
+        // product_delete_by_seller: the matrix denies sellers the delete; the API checks only
+        // the session, so a seller's delete of a canary product (created with `PUT
+        // /products`) succeeds and its owner's read-back gets 404: function level.
+        ("DELETE /products/{product_id}", "escalation"),
+        // profile_subject_in_body: `PUT /profile` has no ID parameter; the subject is the
+        // body's `username`. A seller's update naming another user changes that user's email,
+        // which the victim's own `GET /profile` read-back shows: a swap of the body subject.
+        ("PUT /profile", "id-swap"),
+        // role_change_by_seller: the matrix denies sellers `PUT /users/{username}/role`; with
+        // a real role value (`"Manager"`, `"Seller"`: the only ones the API accepts, seen in
+        // `GET /users`; anything else is a 400 naming the field) a seller changes the role
+        // of a canary user (created by the manager with `PUT /users`): function level.
+        ("PUT /users/{username}/role", "escalation"),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketplace_every_planted_flaw_is_found() {
+    let server = b_marketplace::spawn(b_marketplace::Flaws::all()).await;
+    let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
+    server.stop().await;
+    assert_finds(
+        "marketplace (all flaws)",
+        &report,
+        &marketplace_expected(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketplace_secure_twin_is_clean() {
+    let server = b_marketplace::spawn(b_marketplace::Flaws::none()).await;
+    let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
+    server.stop().await;
+    assert_clean("marketplace (secure)", &report);
+}
