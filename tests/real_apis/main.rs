@@ -233,3 +233,42 @@ async fn marketplace_secure_twin_is_clean() {
     server.stop().await;
     assert_clean("marketplace (secure)", &report);
 }
+
+fn ci_env() -> Vec<(&'static str, &'static str)> {
+    c_ci_teams::USERS.iter().map(|u| (u.2, u.1)).collect()
+}
+
+/// Fixture C's planted flaws as findings.
+fn ci_expected() -> Pairs {
+    expected(&[
+        // job_read_bola: a member reads another team's job by `job_id` (the ID learned from
+        // the other team's paged `{"jobs": [...], "total_entries": n}` list): cross-tenant read.
+        ("GET /api/jobs/{job_id}", "id-swap"),
+        // build_errors_list_leak: the tenant-scoped `{"build_errors": [...]}` list answers
+        // another team's `build_error_id`s (blue's bob sees red's errors on the first page).
+        ("GET /api/build_errors", "list-leak"),
+        // me_mass_assignment: `PATCH /api/me` (a self-update with no ID) stores `is_admin:
+        // true` / `role` sent beside `display_name`; the caller's `GET /api/me` read-back
+        // shows the privileged field changed.
+        ("PATCH /api/me", "mass-assignment"),
+        // register_admin_flag: the sign-up stores `is_admin: true` (or `admin: true`) from
+        // its body; the created user (the 201 answer) is an admin.
+        ("POST /api/users/register", "mass-assignment"),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_teams_every_planted_flaw_is_found() {
+    let server = c_ci_teams::spawn(c_ci_teams::Flaws::all()).await;
+    let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
+    server.stop().await;
+    assert_finds("ci teams (all flaws)", &report, &ci_expected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_teams_secure_twin_is_clean() {
+    let server = c_ci_teams::spawn(c_ci_teams::Flaws::none()).await;
+    let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
+    server.stop().await;
+    assert_clean("ci teams (secure)", &report);
+}
