@@ -14,6 +14,7 @@
 //! each scan of the secure twin must find no violation and nothing suspicious.
 
 mod a_newsdesk;
+mod behaviour;
 mod b_marketplace;
 mod c_ci_teams;
 mod common;
