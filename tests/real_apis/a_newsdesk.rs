@@ -44,6 +44,18 @@ impl Flaws {
     pub fn none() -> Self {
         Flaws::default()
     }
+
+    /// Only the flaw named (a field name), every other one off.
+    pub fn only(name: &str) -> Self {
+        let mut flaws = Flaws::none();
+        match name {
+            "article_read_bola" => flaws.article_read_bola = true,
+            "account_read_bola" => flaws.account_read_bola = true,
+            "accounts_list_leak" => flaws.accounts_list_leak = true,
+            other => panic!("no flaw `{other}` in this fixture"),
+        }
+        flaws
+    }
 }
 
 /// Passwords the test hands to the engagement (`${NEWSDESK_*_PASSWORD}`).
@@ -111,14 +123,36 @@ fn seed() -> Data {
         json!({"name": "north-trading", "display_name": "North Trading Co.", "plan": "gold", "seats": 12, "billing_email": "billing@north-trading.example"}),
         json!({"name": "south-freight", "display_name": "South Freight Ltd", "plan": "silver", "seats": 4, "billing_email": "ap@south-freight.example"}),
     ];
-    let article = |title: &str, account: &str, byline: &str, body: &str, words: u32| {
-        json!({"title": title, "account": account, "byline": byline, "body": body, "word_count": words, "embargoed": true})
-    };
+    let article = |title: &str, account: &str, byline: &str, body: &str, words: u32| json!({"title": title, "account": account, "byline": byline, "body": body, "word_count": words, "embargoed": true});
     let articles = vec![
-        article("Harbour Expansion Plans", "north-trading", "A. Lindqvist", "The port authority will double berth capacity by 2028.", 840),
-        article("north-q3-results", "north-trading", "A. Lindqvist", "Revenue rose 14% on container volumes.", 512),
-        article("Rail Strike Impact", "south-freight", "B. Okafor", "Freight delays of up to nine days expected.", 655),
-        article("south-q3-results", "south-freight", "B. Okafor", "Margins held despite fuel costs.", 430),
+        article(
+            "Harbour Expansion Plans",
+            "north-trading",
+            "A. Lindqvist",
+            "The port authority will double berth capacity by 2028.",
+            840,
+        ),
+        article(
+            "north-q3-results",
+            "north-trading",
+            "A. Lindqvist",
+            "Revenue rose 14% on container volumes.",
+            512,
+        ),
+        article(
+            "Rail Strike Impact",
+            "south-freight",
+            "B. Okafor",
+            "Freight delays of up to nine days expected.",
+            655,
+        ),
+        article(
+            "south-q3-results",
+            "south-freight",
+            "B. Okafor",
+            "Margins held despite fuel costs.",
+            430,
+        ),
     ];
     Data {
         users,
@@ -157,18 +191,20 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response()
 }
 
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
     let encoded = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .ok_or_else(unauthorized)?;
+        .ok_or_else(|| Box::new(unauthorized()))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(unauthorized)?;
-    let (name, password) = decoded.split_once(':').ok_or_else(unauthorized)?;
+        .ok_or_else(|| Box::new(unauthorized()))?;
+    let (name, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| Box::new(unauthorized()))?;
     let data = state.data.lock().expect("newsdesk state");
     match data.users.get(name) {
         Some(user) if user.password == password => Ok(if user.admin {
@@ -176,7 +212,7 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
         } else {
             user.account.map(str::to_string)
         }),
-        _ => Err(unauthorized()),
+        _ => Err(Box::new(unauthorized())),
     }
 }
 
@@ -187,7 +223,7 @@ fn visible(caller: &Caller, account: &Value) -> bool {
 async fn list_articles(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let who = match caller(&state, &headers) {
         Ok(who) => who,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     let data = state.data.lock().expect("newsdesk state");
     let articles: Vec<&Value> = data
@@ -205,7 +241,7 @@ async fn read_article(
 ) -> Response {
     let who = match caller(&state, &headers) {
         Ok(who) => who,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     let data = state.data.lock().expect("newsdesk state");
     let found = data.articles.iter().find(|a| a["title"] == title.as_str());
@@ -220,7 +256,7 @@ async fn read_article(
 async fn list_accounts(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let who = match caller(&state, &headers) {
         Ok(who) => who,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     let data = state.data.lock().expect("newsdesk state");
     let accounts: Vec<&Value> = data
@@ -238,7 +274,7 @@ async fn read_account(
 ) -> Response {
     let who = match caller(&state, &headers) {
         Ok(who) => who,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     let data = state.data.lock().expect("newsdesk state");
     let found = data.accounts.iter().find(|a| a["name"] == name.as_str());

@@ -51,6 +51,19 @@ impl Flaws {
     pub fn none() -> Self {
         Flaws::default()
     }
+
+    /// Only the flaw named (a field name), every other one off.
+    pub fn only(name: &str) -> Self {
+        let mut flaws = Flaws::none();
+        match name {
+            "product_read_bola" => flaws.product_read_bola = true,
+            "product_delete_by_seller" => flaws.product_delete_by_seller = true,
+            "profile_subject_in_body" => flaws.profile_subject_in_body = true,
+            "role_change_by_seller" => flaws.role_change_by_seller = true,
+            other => panic!("no flaw `{other}` in this fixture"),
+        }
+        flaws
+    }
 }
 
 /// (username, password, env variable) of the scan's identities.
@@ -141,7 +154,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// The caller's username and whether it is a manager.
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<(String, bool), Response> {
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<(String, bool), Box<Response>> {
     let sid = headers
         .get_all(header::COOKIE)
         .iter()
@@ -151,7 +164,7 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<(String, bool), Respo
     let data = state.data.lock().expect("marketplace state");
     let user = sid
         .and_then(|sid| data.sessions.get(sid))
-        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "please log in"))?;
+        .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "please log in")))?;
     let manager = data.users.get(user).is_some_and(|u| u.role == "Manager");
     Ok((user.clone(), manager))
 }
@@ -160,7 +173,7 @@ macro_rules! caller_or_return {
     ($state:expr, $headers:expr) => {
         match caller(&$state, &$headers) {
             Ok(who) => who,
-            Err(denied) => return denied,
+            Err(denied) => return *denied,
         }
     };
 }
@@ -254,14 +267,14 @@ struct NewUser {
     role: String,
 }
 
-fn check_role(role: &str) -> Result<(), Response> {
+fn check_role(role: &str) -> Result<(), Box<Response>> {
     if ROLES.contains(&role) {
         Ok(())
     } else {
-        Err(error(
+        Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             &format!("unknown value for field `role`: expected one of {ROLES:?}"),
-        ))
+        )))
     }
 }
 
@@ -275,10 +288,13 @@ async fn create_user(
         return error(StatusCode::FORBIDDEN, "managers only");
     }
     if let Err(bad) = check_role(&body.role) {
-        return bad;
+        return *bad;
     }
     if body.username.is_empty() || body.password.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "username and password are required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "username and password are required",
+        );
     }
     let mut data = state.data.lock().expect("marketplace state");
     if data.users.contains_key(&body.username) {
@@ -346,7 +362,7 @@ async fn set_role(
         return error(StatusCode::FORBIDDEN, "managers only");
     }
     if let Err(bad) = check_role(&body.role) {
-        return bad;
+        return *bad;
     }
     let mut data = state.data.lock().expect("marketplace state");
     match data.users.get_mut(&name) {

@@ -40,8 +40,12 @@ async fn newsdesk_flaws_and_twins() {
         let (status, list) = status_and_json(alice("/articles/v1")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(list["Articles"].as_array().map(Vec::len), Some(2));
-        let (status, own) = status_and_json(alice("/articles/v1/Harbour%20Expansion%20Plans")).await;
-        assert_eq!((status, &own["account"]), (StatusCode::OK, &json!("north-trading")));
+        let (status, own) =
+            status_and_json(alice("/articles/v1/Harbour%20Expansion%20Plans")).await;
+        assert_eq!(
+            (status, &own["account"]),
+            (StatusCode::OK, &json!("north-trading"))
+        );
         // Another account's article, and one that exists nowhere.
         let (other, _) = status_and_json(alice("/articles/v1/Rail%20Strike%20Impact")).await;
         let (missing, _) = status_and_json(alice("/articles/v1/No%20Such%20Title")).await;
@@ -100,11 +104,15 @@ async fn marketplace_flaws_and_twins() {
         assert_eq!(other.is_success(), flawed, "product_read_bola");
         // Creates are PUT on the collection.
         let (status, created) = status_and_json(
-            call(M::PUT, "/products", &bob).json(&json!({"name": "Wool scarf", "price_cents": 1800})),
+            call(M::PUT, "/products", &bob)
+                .json(&json!({"name": "Wool scarf", "price_cents": 1800})),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED);
-        let id = created["product_id"].as_str().expect("product_id").to_string();
+        let id = created["product_id"]
+            .as_str()
+            .expect("product_id")
+            .to_string();
         let (status, _) =
             status_and_json(call(M::DELETE, &format!("/products/{id}"), &alice)).await;
         assert_eq!(status.is_success(), flawed, "product_delete_by_seller");
@@ -124,11 +132,13 @@ async fn marketplace_flaws_and_twins() {
             })),
         )
         .await;
-        assert_eq!((status, &user["role"]), (StatusCode::CREATED, &json!("Seller")));
-        let (status, body) = status_and_json(
-            call(M::PUT, "/users/sam/role", &mia).json(&json!({"role": "Boss"})),
-        )
-        .await;
+        assert_eq!(
+            (status, &user["role"]),
+            (StatusCode::CREATED, &json!("Seller"))
+        );
+        let (status, body) =
+            status_and_json(call(M::PUT, "/users/sam/role", &mia).json(&json!({"role": "Boss"})))
+                .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body["error"].as_str().is_some_and(|e| e.contains("`role`")));
         let (status, _) = status_and_json(
@@ -149,7 +159,10 @@ async fn ci_token(http: &Client, base: &str, email: &str, password: &str) -> Str
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    body["access_token"].as_str().expect("access_token").to_string()
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }
 
 #[tokio::test]

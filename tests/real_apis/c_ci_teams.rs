@@ -46,6 +46,19 @@ impl Flaws {
     pub fn none() -> Self {
         Flaws::default()
     }
+
+    /// Only the flaw named (a field name), every other one off.
+    pub fn only(name: &str) -> Self {
+        let mut flaws = Flaws::none();
+        match name {
+            "job_read_bola" => flaws.job_read_bola = true,
+            "build_errors_list_leak" => flaws.build_errors_list_leak = true,
+            "me_mass_assignment" => flaws.me_mass_assignment = true,
+            "register_admin_flag" => flaws.register_admin_flag = true,
+            other => panic!("no flaw `{other}` in this fixture"),
+        }
+        flaws
+    }
 }
 
 /// (email, password, env variable) of the scan's identities.
@@ -109,9 +122,7 @@ fn seed() -> Data {
         json!({"team_id": 10, "name": "red-platform", "plan": "enterprise"}),
         json!({"team_id": 20, "name": "blue-mobile", "plan": "team"}),
     ];
-    let job = |job_id: u64, team: u64, pipeline: &str, status: &str, by: u64| {
-        json!({"job_id": job_id, "team_id": team, "pipeline": pipeline, "status": status, "triggered_by": by})
-    };
+    let job = |job_id: u64, team: u64, pipeline: &str, status: &str, by: u64| json!({"job_id": job_id, "team_id": team, "pipeline": pipeline, "status": status, "triggered_by": by});
     let jobs = vec![
         job(501, 10, "api-server", "passed", 101),
         job(502, 10, "api-server", "failed", 102),
@@ -119,13 +130,29 @@ fn seed() -> Data {
         job(601, 20, "ios-app", "failed", 201),
         job(602, 20, "android-app", "passed", 202),
     ];
-    let error = |id: u64, job: u64, team: u64, file: &str, message: &str| {
-        json!({"build_error_id": id, "job_id": job, "team_id": team, "file": file, "message": message})
-    };
+    let error = |id: u64, job: u64, team: u64, file: &str, message: &str| json!({"build_error_id": id, "job_id": job, "team_id": team, "file": file, "message": message});
     let build_errors = vec![
-        error(9001, 502, 10, "src/auth/session.rs", "cannot find value `SIGNING_KEY` in this scope"),
-        error(9002, 503, 10, "web/src/billing.ts", "Property 'iban' does not exist on type 'Card'"),
-        error(9101, 601, 20, "ios/Payments/Keychain.swift", "use of unresolved identifier 'merchantSecret'"),
+        error(
+            9001,
+            502,
+            10,
+            "src/auth/session.rs",
+            "cannot find value `SIGNING_KEY` in this scope",
+        ),
+        error(
+            9002,
+            503,
+            10,
+            "web/src/billing.ts",
+            "Property 'iban' does not exist on type 'Card'",
+        ),
+        error(
+            9101,
+            601,
+            20,
+            "ios/Payments/Keychain.swift",
+            "use of unresolved identifier 'merchantSecret'",
+        ),
     ];
     let audit = vec![
         json!({"event_id": 1, "team_id": 10, "actor_id": 102, "action": "secret.rotated"}),
@@ -172,7 +199,7 @@ fn not_found() -> Response {
 }
 
 /// The caller's user_id and a copy of its record.
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<(u64, User), Response> {
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<(u64, User), Box<Response>> {
     let unauthorized = || {
         (
             StatusCode::UNAUTHORIZED,
@@ -185,10 +212,17 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<(u64, User), Response
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(unauthorized)?;
+        .ok_or_else(|| Box::new(unauthorized()))?;
     let data = state.data.lock().expect("ci state");
-    let id = *data.tokens.get(token.trim()).ok_or_else(unauthorized)?;
-    let user = data.users.get(&id).cloned().ok_or_else(unauthorized)?;
+    let id = *data
+        .tokens
+        .get(token.trim())
+        .ok_or_else(|| Box::new(unauthorized()))?;
+    let user = data
+        .users
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| Box::new(unauthorized()))?;
     Ok((id, user))
 }
 
@@ -196,7 +230,7 @@ macro_rules! caller_or_return {
     ($state:expr, $headers:expr) => {
         match caller(&$state, &$headers) {
             Ok(who) => who,
-            Err(denied) => return denied,
+            Err(denied) => return *denied,
         }
     };
 }
@@ -251,8 +285,7 @@ async fn token(State(state): State<Shared>, Json(body): Json<Credentials>) -> Re
     };
     let token = state.tokens.next("ci_");
     data.tokens.insert(token.clone(), id);
-    Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 3600}))
-        .into_response()
+    Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 3600})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -267,7 +300,10 @@ struct Registration {
 }
 
 async fn register(State(state): State<Shared>, Json(body): Json<Registration>) -> Response {
-    if !body.email.contains('@') || body.password.chars().count() < 8 || body.display_name.is_empty() {
+    if !body.email.contains('@')
+        || body.password.chars().count() < 8
+        || body.display_name.is_empty()
+    {
         return detail(
             StatusCode::UNPROCESSABLE_ENTITY,
             "email must contain @, password 8 characters or more, display_name not empty",
@@ -342,8 +378,19 @@ async fn update_me(
 async fn list_teams(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let (_, me) = caller_or_return!(state, headers);
     let data = state.data.lock().expect("ci state");
-    let teams = data.teams.iter().filter(|t| sees(&me, &t["team_id"])).collect();
-    page("teams", teams, &Paging { offset: None, limit: Some(50) })
+    let teams = data
+        .teams
+        .iter()
+        .filter(|t| sees(&me, &t["team_id"]))
+        .collect();
+    page(
+        "teams",
+        teams,
+        &Paging {
+            offset: None,
+            limit: Some(50),
+        },
+    )
 }
 
 async fn list_members(
@@ -383,7 +430,14 @@ async fn audit_log(
         .iter()
         .filter(|e| e["team_id"] == team_id)
         .collect();
-    page("events", events, &Paging { offset: None, limit: Some(50) })
+    page(
+        "events",
+        events,
+        &Paging {
+            offset: None,
+            limit: Some(50),
+        },
+    )
 }
 
 async fn list_jobs(
@@ -393,7 +447,11 @@ async fn list_jobs(
 ) -> Response {
     let (_, me) = caller_or_return!(state, headers);
     let data = state.data.lock().expect("ci state");
-    let jobs = data.jobs.iter().filter(|j| sees(&me, &j["team_id"])).collect();
+    let jobs = data
+        .jobs
+        .iter()
+        .filter(|j| sees(&me, &j["team_id"]))
+        .collect();
     page("jobs", jobs, &paging)
 }
 

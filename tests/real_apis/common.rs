@@ -66,6 +66,9 @@ impl Tokens {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        format!("{prefix}{z:016x}{:08x}", n.wrapping_mul(2_654_435_761) as u32)
+        format!(
+            "{prefix}{z:016x}{:08x}",
+            n.wrapping_mul(2_654_435_761) as u32
+        )
     }
 }

@@ -14,8 +14,8 @@
 //! each scan of the secure twin must find no violation and nothing suspicious.
 
 mod a_newsdesk;
-mod behaviour;
 mod b_marketplace;
+mod behaviour;
 mod c_ci_teams;
 mod common;
 
@@ -88,9 +88,13 @@ fn pairs(report: &Value, verdicts: &[&str]) -> Pairs {
         .collect()
 }
 
-fn expected(list: &[(&str, &str)]) -> Pairs {
+/// A planted flaw: its name (the `Flaws` field), and the (operation, attack) it must be
+/// reported as.
+type Planted = &'static [(&'static str, &'static str, &'static str)];
+
+fn expected(list: Planted) -> Pairs {
     list.iter()
-        .map(|(op, attack)| (op.to_string(), attack.to_string()))
+        .map(|(_, op, attack)| (op.to_string(), attack.to_string()))
         .collect()
 }
 
@@ -155,30 +159,53 @@ fn assert_clean(name: &str, report: &Value) {
     );
 }
 
+/// With one flaw on, the scan reports that flaw's finding and nothing else; a difference is
+/// recorded in `differ` (every flaw of the fixture is scanned before the test fails).
+fn check_alone(
+    fixture: &str,
+    planted: (&str, &str, &str),
+    report: &Value,
+    differ: &mut Vec<String>,
+) {
+    let (flaw, op, attack) = planted;
+    let found = pairs(report, &["violation", "server-error"]);
+    let want: Pairs = [(op.to_string(), attack.to_string())].into_iter().collect();
+    if found != want {
+        eprintln!("{}", explain(&format!("{fixture} (only {flaw})"), report));
+        differ.push(format!("{flaw}: want {want:?}, found {found:?}"));
+    }
+}
+
 fn newsdesk_env() -> Vec<(&'static str, &'static str)> {
     a_newsdesk::USERS.iter().map(|u| (u.2, u.1)).collect()
 }
 
-/// Fixture A's planted flaws as findings.
-fn newsdesk_expected() -> Pairs {
-    expected(&[
-        // article_read_bola: a customer reads another account's article by its title (a
-        // natural key behind a version segment): an object read across tenants.
-        ("GET /articles/v1/{article_title}", "id-swap"),
-        // account_read_bola: a customer reads another account by its name.
-        ("GET /accounts/v2/{account_name}", "id-swap"),
-        // accounts_list_leak: the `{"accounts": [...]}` list a customer gets holds every
-        // account, not only its own (tenant-scoped collection answering other tenants).
-        ("GET /accounts/v2", "list-leak"),
-    ])
-}
+/// Fixture A's planted flaws and the findings they must give.
+const NEWSDESK_FLAWS: Planted = &[
+    // article_read_bola: a customer reads another account's article by its title (a
+    // natural key behind a version segment): an object read across tenants.
+    (
+        "article_read_bola",
+        "GET /articles/v1/{article_title}",
+        "id-swap",
+    ),
+    // account_read_bola: a customer reads another account by its name.
+    (
+        "account_read_bola",
+        "GET /accounts/v2/{account_name}",
+        "id-swap",
+    ),
+    // accounts_list_leak: the `{"accounts": [...]}` list a customer gets holds every
+    // account, not only its own (tenant-scoped collection answering other tenants).
+    ("accounts_list_leak", "GET /accounts/v2", "list-leak"),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newsdesk_every_planted_flaw_is_found() {
     let server = a_newsdesk::spawn(a_newsdesk::Flaws::all()).await;
     let report = scan_fixture("a_newsdesk", &server.base_url, &newsdesk_env()).await;
     server.stop().await;
-    assert_finds("newsdesk (all flaws)", &report, &newsdesk_expected());
+    assert_finds("newsdesk (all flaws)", &report, &expected(NEWSDESK_FLAWS));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,27 +220,33 @@ fn marketplace_env() -> Vec<(&'static str, &'static str)> {
     b_marketplace::USERS.iter().map(|u| (u.2, u.1)).collect()
 }
 
-/// Fixture B's planted flaws as findings.
-fn marketplace_expected() -> Pairs {
-    expected(&[
-        // product_read_bola: a seller reads another seller's product by `product_id`; the
-        // products are learned from bare-array lists and from `PUT /products` creates.
-        ("GET /products/{product_id}", "id-swap"),
-        // product_delete_by_seller: the matrix denies sellers the delete; the API checks only
-        // the session, so a seller's delete of a canary product (created with `PUT
-        // /products`) succeeds and its owner's read-back gets 404: function level.
-        ("DELETE /products/{product_id}", "escalation"),
-        // profile_subject_in_body: `PUT /profile` has no ID parameter; the subject is the
-        // body's `username`. A seller's update naming another user changes that user's email,
-        // which the victim's own `GET /profile` read-back shows: a swap of the body subject.
-        ("PUT /profile", "id-swap"),
-        // role_change_by_seller: the matrix denies sellers `PUT /users/{username}/role`; with
-        // a real role value (`"Manager"`, `"Seller"`: the only ones the API accepts, seen in
-        // `GET /users`; anything else is a 400 naming the field) a seller changes the role
-        // of a canary user (created by the manager with `PUT /users`): function level.
-        ("PUT /users/{username}/role", "escalation"),
-    ])
-}
+/// Fixture B's planted flaws and the findings they must give.
+const MARKETPLACE_FLAWS: Planted = &[
+    // product_read_bola: a seller reads another seller's product by `product_id`; the
+    // products are learned from bare-array lists and from `PUT /products` creates.
+    ("product_read_bola", "GET /products/{product_id}", "id-swap"),
+    // product_delete_by_seller: the matrix denies sellers the delete; the API checks only
+    // the session, so a seller's delete of a canary product (created with `PUT
+    // /products`) succeeds and its owner's read-back gets 404: function level.
+    (
+        "product_delete_by_seller",
+        "DELETE /products/{product_id}",
+        "escalation",
+    ),
+    // profile_subject_in_body: `PUT /profile` has no ID parameter; the subject is the
+    // body's `username`. A seller's update naming another user changes that user's email,
+    // which the victim's own `GET /profile` read-back shows: a swap of the body subject.
+    ("profile_subject_in_body", "PUT /profile", "id-swap"),
+    // role_change_by_seller: the matrix denies sellers `PUT /users/{username}/role`; with
+    // a real role value (`"Manager"`, `"Seller"`: the only ones the API accepts, seen in
+    // `GET /users`; anything else is a 400 naming the field) a seller changes the role
+    // of a canary user (created by the manager with `PUT /users`): function level.
+    (
+        "role_change_by_seller",
+        "PUT /users/{username}/role",
+        "escalation",
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marketplace_every_planted_flaw_is_found() {
@@ -223,7 +256,7 @@ async fn marketplace_every_planted_flaw_is_found() {
     assert_finds(
         "marketplace (all flaws)",
         &report,
-        &marketplace_expected(),
+        &expected(MARKETPLACE_FLAWS),
     );
 }
 
@@ -239,31 +272,37 @@ fn ci_env() -> Vec<(&'static str, &'static str)> {
     c_ci_teams::USERS.iter().map(|u| (u.2, u.1)).collect()
 }
 
-/// Fixture C's planted flaws as findings.
-fn ci_expected() -> Pairs {
-    expected(&[
-        // job_read_bola: a member reads another team's job by `job_id` (the ID learned from
-        // the other team's paged `{"jobs": [...], "total_entries": n}` list): cross-tenant read.
-        ("GET /api/jobs/{job_id}", "id-swap"),
-        // build_errors_list_leak: the tenant-scoped `{"build_errors": [...]}` list answers
-        // another team's `build_error_id`s (blue's bob sees red's errors on the first page).
-        ("GET /api/build_errors", "list-leak"),
-        // me_mass_assignment: `PATCH /api/me` (a self-update with no ID) stores `is_admin:
-        // true` / `role` sent beside `display_name`; the caller's `GET /api/me` read-back
-        // shows the privileged field changed.
-        ("PATCH /api/me", "mass-assignment"),
-        // register_admin_flag: the sign-up stores `is_admin: true` (or `admin: true`) from
-        // its body; the created user (the 201 answer) is an admin.
-        ("POST /api/users/register", "mass-assignment"),
-    ])
-}
+/// Fixture C's planted flaws and the findings they must give.
+const CI_FLAWS: Planted = &[
+    // job_read_bola: a member reads another team's job by `job_id` (the ID learned from
+    // the other team's paged `{"jobs": [...], "total_entries": n}` list): cross-tenant read.
+    ("job_read_bola", "GET /api/jobs/{job_id}", "id-swap"),
+    // build_errors_list_leak: the tenant-scoped `{"build_errors": [...]}` list answers
+    // another team's `build_error_id`s (blue's bob sees red's errors on the first page).
+    (
+        "build_errors_list_leak",
+        "GET /api/build_errors",
+        "list-leak",
+    ),
+    // me_mass_assignment: `PATCH /api/me` (a self-update with no ID) stores `is_admin:
+    // true` / `role` sent beside `display_name`; the caller's `GET /api/me` read-back
+    // shows the privileged field changed.
+    ("me_mass_assignment", "PATCH /api/me", "mass-assignment"),
+    // register_admin_flag: the sign-up stores `is_admin: true` (or `admin: true`) from
+    // its body; the created user (the 201 answer) is an admin.
+    (
+        "register_admin_flag",
+        "POST /api/users/register",
+        "mass-assignment",
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_teams_every_planted_flaw_is_found() {
     let server = c_ci_teams::spawn(c_ci_teams::Flaws::all()).await;
     let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
     server.stop().await;
-    assert_finds("ci teams (all flaws)", &report, &ci_expected());
+    assert_finds("ci teams (all flaws)", &report, &expected(CI_FLAWS));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,4 +311,52 @@ async fn ci_teams_secure_twin_is_clean() {
     let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
     server.stop().await;
     assert_clean("ci teams (secure)", &report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newsdesk_each_flaw_alone_is_found_alone() {
+    let mut differ = Vec::new();
+    for &planted in NEWSDESK_FLAWS {
+        let server = a_newsdesk::spawn(a_newsdesk::Flaws::only(planted.0)).await;
+        let report = scan_fixture("a_newsdesk", &server.base_url, &newsdesk_env()).await;
+        server.stop().await;
+        check_alone("newsdesk", planted, &report, &mut differ);
+    }
+    assert!(
+        differ.is_empty(),
+        "newsdesk, one flaw at a time:\n  {}",
+        differ.join("\n  ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketplace_each_flaw_alone_is_found_alone() {
+    let mut differ = Vec::new();
+    for &planted in MARKETPLACE_FLAWS {
+        let server = b_marketplace::spawn(b_marketplace::Flaws::only(planted.0)).await;
+        let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
+        server.stop().await;
+        check_alone("marketplace", planted, &report, &mut differ);
+    }
+    assert!(
+        differ.is_empty(),
+        "marketplace, one flaw at a time:\n  {}",
+        differ.join("\n  ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_teams_each_flaw_alone_is_found_alone() {
+    let mut differ = Vec::new();
+    for &planted in CI_FLAWS {
+        let server = c_ci_teams::spawn(c_ci_teams::Flaws::only(planted.0)).await;
+        let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
+        server.stop().await;
+        check_alone("ci_teams", planted, &report, &mut differ);
+    }
+    assert!(
+        differ.is_empty(),
+        "ci_teams, one flaw at a time:\n  {}",
+        differ.join("\n  ")
+    );
 }
