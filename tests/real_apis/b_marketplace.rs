@@ -1,0 +1,450 @@
+//! Fixture B, "marketplace": a seller back office in a house style unlike the demo portal's
+//! and unlike fixture A's:
+//! - a form login (`application/x-www-form-urlencoded`) answering a `sid` session cookie;
+//! - creates are `PUT` on the collection (`PUT /products`, `PUT /users`);
+//! - lists are bare JSON arrays; products are named by `product_id` (`"P-1001"`), users by
+//!   `username`;
+//! - the subject of a profile update is in its body (`PUT /profile {"username": …}`);
+//! - a role is a free string (`"Seller"`, `"Manager"`; no enum in the description): an
+//!   unknown value is a 400 naming the field.
+//!
+//! Sellers own products; a manager runs the platform. Another seller's product is a 404,
+//! like a product that exists nowhere; another user's account is a 403 whether it exists
+//! or not.
+
+use super::common::{serve, Server, Tokens};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// The planted flaws; each off is its secure twin.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flaws {
+    /// `GET /products/{product_id}` serves any seller's product (BOLA).
+    pub product_read_bola: bool,
+    /// `DELETE /products/{product_id}` checks the session, not the role: sellers delete
+    /// products (function-level: only managers may).
+    pub product_delete_by_seller: bool,
+    /// `PUT /profile` updates the user its body names, not the caller (subject in the body).
+    pub profile_subject_in_body: bool,
+    /// `PUT /users/{username}/role` checks the session, not the role: any seller sets
+    /// anyone's role.
+    pub role_change_by_seller: bool,
+}
+
+impl Flaws {
+    pub fn all() -> Self {
+        Flaws {
+            product_read_bola: true,
+            product_delete_by_seller: true,
+            profile_subject_in_body: true,
+            role_change_by_seller: true,
+        }
+    }
+
+    pub fn none() -> Self {
+        Flaws::default()
+    }
+
+    /// Only the flaw named (a field name), every other one off.
+    pub fn only(name: &str) -> Self {
+        let mut flaws = Flaws::none();
+        match name {
+            "product_read_bola" => flaws.product_read_bola = true,
+            "product_delete_by_seller" => flaws.product_delete_by_seller = true,
+            "profile_subject_in_body" => flaws.profile_subject_in_body = true,
+            "role_change_by_seller" => flaws.role_change_by_seller = true,
+            other => panic!("no flaw `{other}` in this fixture"),
+        }
+        flaws
+    }
+}
+
+/// (username, password, env variable) of the scan's identities.
+pub const USERS: &[(&str, &str, &str)] = &[
+    ("alice", "alice-tandem-41", "MARKET_ALICE_PASSWORD"),
+    ("bob", "bob-quartz-88", "MARKET_BOB_PASSWORD"),
+    ("mia", "mia-lantern-15", "MARKET_MIA_PASSWORD"),
+];
+
+/// The roles the platform knows. The description gives `role` as a plain string.
+const ROLES: &[&str] = &["Seller", "Manager"];
+
+struct User {
+    password: String,
+    email: String,
+    role: String,
+}
+
+struct Data {
+    users: BTreeMap<String, User>,
+    sessions: BTreeMap<String, String>,
+    /// product_id → (seller, name, price_cents)
+    products: BTreeMap<String, (String, String, i64)>,
+    next_product: u32,
+}
+
+struct AppState {
+    flaws: Flaws,
+    tokens: Tokens,
+    data: Mutex<Data>,
+}
+
+type Shared = Arc<AppState>;
+
+fn seed() -> Data {
+    let mut users = BTreeMap::new();
+    for (name, password, _) in USERS {
+        let role = if *name == "mia" { "Manager" } else { "Seller" };
+        users.insert(
+            name.to_string(),
+            User {
+                password: password.to_string(),
+                email: format!("{name}@market.example"),
+                role: role.to_string(),
+            },
+        );
+    }
+    let mut products = BTreeMap::new();
+    for (id, seller, name, price) in [
+        ("P-1001", "alice", "Walnut desk organiser", 3900),
+        ("P-1002", "alice", "Brass pen holder", 1450),
+        ("P-2001", "bob", "Linen tote bag", 2200),
+        ("P-2002", "bob", "Canvas apron", 2750),
+    ] {
+        products.insert(id.to_string(), (seller.into(), name.into(), price));
+    }
+    Data {
+        users,
+        sessions: BTreeMap::new(),
+        products,
+        next_product: 3001,
+    }
+}
+
+pub async fn spawn(flaws: Flaws) -> Server {
+    let state = Arc::new(AppState {
+        flaws,
+        tokens: Tokens::default(),
+        data: Mutex::new(seed()),
+    });
+    let app = Router::new()
+        .route("/login", axum::routing::post(login))
+        .route("/profile", get(read_profile).put(update_profile))
+        .route("/users", get(list_users).put(create_user))
+        .route("/users/{username}", get(read_user).delete(delete_user))
+        .route("/users/{username}/role", put(set_role))
+        .route("/products", get(list_products).put(create_product))
+        .route(
+            "/products/{product_id}",
+            get(read_product).delete(delete_product),
+        )
+        .with_state(state);
+    serve(app).await
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The caller's username and whether it is a manager.
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<(String, bool), Box<Response>> {
+    let sid = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("sid="));
+    let data = state.data.lock().expect("marketplace state");
+    let user = sid
+        .and_then(|sid| data.sessions.get(sid))
+        .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "please log in")))?;
+    let manager = data.users.get(user).is_some_and(|u| u.role == "Manager");
+    Ok((user.clone(), manager))
+}
+
+macro_rules! caller_or_return {
+    ($state:expr, $headers:expr) => {
+        match caller(&$state, &$headers) {
+            Ok(who) => who,
+            Err(denied) => return *denied,
+        }
+    };
+}
+
+fn user_json(name: &str, user: &User) -> Value {
+    json!({"username": name, "email": user.email, "role": user.role})
+}
+
+fn product_json(id: &str, (seller, name, price): &(String, String, i64)) -> Value {
+    json!({"product_id": id, "seller": seller, "name": name, "price_cents": price})
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Response {
+    let mut data = state.data.lock().expect("marketplace state");
+    let ok = data
+        .users
+        .get(&form.username)
+        .is_some_and(|u| u.password == form.password);
+    if !ok {
+        return error(StatusCode::UNAUTHORIZED, "wrong username or password");
+    }
+    let sid = state.tokens.next("");
+    data.sessions.insert(sid.clone(), form.username.clone());
+    (
+        [(
+            header::SET_COOKIE,
+            format!("sid={sid}; Path=/; HttpOnly; SameSite=Lax"),
+        )],
+        Json(json!({"status": "logged in", "username": form.username})),
+    )
+        .into_response()
+}
+
+async fn read_profile(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let (me, _) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("marketplace state");
+    match data.users.get(&me) {
+        Some(user) => Json(user_json(&me, user)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such user"),
+    }
+}
+
+#[derive(Deserialize)]
+struct ProfileUpdate {
+    username: String,
+    email: String,
+}
+
+async fn update_profile(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<ProfileUpdate>,
+) -> Response {
+    let (me, _) = caller_or_return!(state, headers);
+    if body.username != me && !state.flaws.profile_subject_in_body {
+        return error(StatusCode::FORBIDDEN, "you can only edit your own profile");
+    }
+    let mut data = state.data.lock().expect("marketplace state");
+    match data.users.get_mut(&body.username) {
+        Some(user) => {
+            user.email = body.email;
+            Json(user_json(&body.username, user)).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "no such user"),
+    }
+}
+
+async fn list_users(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let (me, manager) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("marketplace state");
+    let users: Vec<Value> = data
+        .users
+        .iter()
+        .filter(|(name, _)| manager || **name == me)
+        .map(|(name, user)| user_json(name, user))
+        .collect();
+    Json(users).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    email: String,
+    role: String,
+}
+
+fn check_role(role: &str) -> Result<(), Box<Response>> {
+    if ROLES.contains(&role) {
+        Ok(())
+    } else {
+        Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            &format!("unknown value for field `role`: expected one of {ROLES:?}"),
+        )))
+    }
+}
+
+async fn create_user(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<NewUser>,
+) -> Response {
+    let (_, manager) = caller_or_return!(state, headers);
+    if !manager {
+        return error(StatusCode::FORBIDDEN, "managers only");
+    }
+    if let Err(bad) = check_role(&body.role) {
+        return *bad;
+    }
+    if body.username.is_empty() || body.password.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "username and password are required",
+        );
+    }
+    let mut data = state.data.lock().expect("marketplace state");
+    if data.users.contains_key(&body.username) {
+        return error(StatusCode::CONFLICT, "username taken");
+    }
+    let user = User {
+        password: body.password,
+        email: body.email,
+        role: body.role,
+    };
+    let answer = user_json(&body.username, &user);
+    data.users.insert(body.username, user);
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+async fn read_user(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let (me, manager) = caller_or_return!(state, headers);
+    if !manager && name != me {
+        return error(StatusCode::FORBIDDEN, "not allowed");
+    }
+    let data = state.data.lock().expect("marketplace state");
+    match data.users.get(&name) {
+        Some(user) => Json(user_json(&name, user)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such user"),
+    }
+}
+
+async fn delete_user(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let (me, manager) = caller_or_return!(state, headers);
+    if !manager {
+        return error(StatusCode::FORBIDDEN, "managers only");
+    }
+    if name == me {
+        return error(StatusCode::CONFLICT, "you cannot delete yourself");
+    }
+    let mut data = state.data.lock().expect("marketplace state");
+    if data.users.remove(&name).is_none() {
+        return error(StatusCode::NOT_FOUND, "no such user");
+    }
+    data.sessions.retain(|_, user| *user != name);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct RoleChange {
+    role: String,
+}
+
+async fn set_role(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Json(body): Json<RoleChange>,
+) -> Response {
+    let (_, manager) = caller_or_return!(state, headers);
+    if !manager && !state.flaws.role_change_by_seller {
+        return error(StatusCode::FORBIDDEN, "managers only");
+    }
+    if let Err(bad) = check_role(&body.role) {
+        return *bad;
+    }
+    let mut data = state.data.lock().expect("marketplace state");
+    match data.users.get_mut(&name) {
+        Some(user) => {
+            user.role = body.role;
+            Json(user_json(&name, user)).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "no such user"),
+    }
+}
+
+async fn list_products(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let (me, manager) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("marketplace state");
+    let products: Vec<Value> = data
+        .products
+        .iter()
+        .filter(|(_, p)| manager || p.0 == me)
+        .map(|(id, p)| product_json(id, p))
+        .collect();
+    Json(products).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewProduct {
+    name: String,
+    price_cents: i64,
+}
+
+async fn create_product(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<NewProduct>,
+) -> Response {
+    let (me, _) = caller_or_return!(state, headers);
+    if body.price_cents < 0 || body.name.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "name must not be empty and price_cents not negative",
+        );
+    }
+    let mut data = state.data.lock().expect("marketplace state");
+    let id = format!("P-{}", data.next_product);
+    data.next_product += 1;
+    let product = (me, body.name, body.price_cents);
+    let answer = product_json(&id, &product);
+    data.products.insert(id.clone(), product);
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/products/{id}"))],
+        Json(answer),
+    )
+        .into_response()
+}
+
+async fn read_product(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (me, manager) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("marketplace state");
+    match data.products.get(&id) {
+        Some(p) if manager || p.0 == me || state.flaws.product_read_bola => {
+            Json(product_json(&id, p)).into_response()
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such product"),
+    }
+}
+
+async fn delete_product(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (_, manager) = caller_or_return!(state, headers);
+    if !manager && !state.flaws.product_delete_by_seller {
+        return error(StatusCode::FORBIDDEN, "managers only");
+    }
+    let mut data = state.data.lock().expect("marketplace state");
+    if data.products.remove(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, "no such product");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}

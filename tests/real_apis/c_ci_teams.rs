@@ -1,0 +1,503 @@
+//! Fixture C, "ci teams": a CI service's API in a third house style (FastAPI-like):
+//! - every object is named by a `<resource>_id` field (`job_id`, `build_error_id`,
+//!   `team_id`, `user_id`), never `id`;
+//! - lists are paged with `offset`/`limit` (two entries a page unless asked) and wrapped
+//!   with the total: `{"jobs": [...], "total_entries": 3}`;
+//! - teams (the tenants) have members (`member`) and owners (`owner`); every list must be
+//!   filtered to the caller's team, and another team's object is a 404 like a missing one;
+//! - a bearer token from a JSON login (`POST /api/auth/token`), errors as `{"detail": …}`;
+//! - a self-update without an ID (`PATCH /api/me`) and a sign-up (`POST
+//!   /api/users/register`) that must ignore privileged fields.
+
+use super::common::{serve, Server, Tokens};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// The planted flaws; each off is its secure twin.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flaws {
+    /// `GET /api/jobs/{job_id}` serves any team's job (BOLA).
+    pub job_read_bola: bool,
+    /// `GET /api/build_errors` lists every team's build errors, not only the caller's team's.
+    pub build_errors_list_leak: bool,
+    /// `PATCH /api/me` stores `role` and `is_admin` from the body (mass assignment).
+    pub me_mass_assignment: bool,
+    /// `POST /api/users/register` honours `is_admin` (or `admin`) in the body.
+    pub register_admin_flag: bool,
+}
+
+impl Flaws {
+    pub fn all() -> Self {
+        Flaws {
+            job_read_bola: true,
+            build_errors_list_leak: true,
+            me_mass_assignment: true,
+            register_admin_flag: true,
+        }
+    }
+
+    pub fn none() -> Self {
+        Flaws::default()
+    }
+
+    /// Only the flaw named (a field name), every other one off.
+    pub fn only(name: &str) -> Self {
+        let mut flaws = Flaws::none();
+        match name {
+            "job_read_bola" => flaws.job_read_bola = true,
+            "build_errors_list_leak" => flaws.build_errors_list_leak = true,
+            "me_mass_assignment" => flaws.me_mass_assignment = true,
+            "register_admin_flag" => flaws.register_admin_flag = true,
+            other => panic!("no flaw `{other}` in this fixture"),
+        }
+        flaws
+    }
+}
+
+/// (email, password, env variable) of the scan's identities.
+pub const USERS: &[(&str, &str, &str)] = &[
+    ("alice@ci.example", "alice-pipeline-2", "CI_ALICE_PASSWORD"),
+    ("olga@ci.example", "olga-artifact-6", "CI_OLGA_PASSWORD"),
+    ("bob@ci.example", "bob-runner-5", "CI_BOB_PASSWORD"),
+];
+
+#[derive(Clone)]
+struct User {
+    email: String,
+    password: String,
+    display_name: String,
+    team_id: Option<u64>,
+    role: String,
+    is_admin: bool,
+}
+
+struct Data {
+    users: BTreeMap<u64, User>,
+    tokens: BTreeMap<String, u64>,
+    teams: Vec<Value>,
+    jobs: Vec<Value>,
+    build_errors: Vec<Value>,
+    audit: Vec<Value>,
+    next_user: u64,
+}
+
+struct AppState {
+    flaws: Flaws,
+    tokens: Tokens,
+    data: Mutex<Data>,
+}
+
+type Shared = Arc<AppState>;
+
+fn seed() -> Data {
+    let password = |email: &str| {
+        USERS
+            .iter()
+            .find(|u| u.0 == email)
+            .map_or("bram-cache-0", |u| u.1)
+            .to_string()
+    };
+    let user = |email: &str, name: &str, team: u64, role: &str| User {
+        email: email.into(),
+        password: password(email),
+        display_name: name.into(),
+        team_id: Some(team),
+        role: role.into(),
+        is_admin: false,
+    };
+    let users = BTreeMap::from([
+        (101, user("alice@ci.example", "Alice", 10, "member")),
+        (102, user("olga@ci.example", "Olga", 10, "owner")),
+        (201, user("bob@ci.example", "Bob", 20, "member")),
+        (202, user("bram@ci.example", "Bram", 20, "owner")),
+    ]);
+    let teams = vec![
+        json!({"team_id": 10, "name": "red-platform", "plan": "enterprise"}),
+        json!({"team_id": 20, "name": "blue-mobile", "plan": "team"}),
+    ];
+    let job = |job_id: u64, team: u64, pipeline: &str, status: &str, by: u64| json!({"job_id": job_id, "team_id": team, "pipeline": pipeline, "status": status, "triggered_by": by});
+    let jobs = vec![
+        job(501, 10, "api-server", "passed", 101),
+        job(502, 10, "api-server", "failed", 102),
+        job(503, 10, "web-console", "failed", 101),
+        job(601, 20, "ios-app", "failed", 201),
+        job(602, 20, "android-app", "passed", 202),
+    ];
+    let error = |id: u64, job: u64, team: u64, file: &str, message: &str| json!({"build_error_id": id, "job_id": job, "team_id": team, "file": file, "message": message});
+    let build_errors = vec![
+        error(
+            9001,
+            502,
+            10,
+            "src/auth/session.rs",
+            "cannot find value `SIGNING_KEY` in this scope",
+        ),
+        error(
+            9002,
+            503,
+            10,
+            "web/src/billing.ts",
+            "Property 'iban' does not exist on type 'Card'",
+        ),
+        error(
+            9101,
+            601,
+            20,
+            "ios/Payments/Keychain.swift",
+            "use of unresolved identifier 'merchantSecret'",
+        ),
+    ];
+    let audit = vec![
+        json!({"event_id": 1, "team_id": 10, "actor_id": 102, "action": "secret.rotated"}),
+        json!({"event_id": 2, "team_id": 20, "actor_id": 202, "action": "member.added"}),
+    ];
+    Data {
+        users,
+        tokens: BTreeMap::new(),
+        teams,
+        jobs,
+        build_errors,
+        audit,
+        next_user: 1001,
+    }
+}
+
+pub async fn spawn(flaws: Flaws) -> Server {
+    let state = Arc::new(AppState {
+        flaws,
+        tokens: Tokens::default(),
+        data: Mutex::new(seed()),
+    });
+    let app = Router::new()
+        .route("/api/auth/token", post(token))
+        .route("/api/users/register", post(register))
+        .route("/api/me", get(read_me).patch(update_me))
+        .route("/api/teams", get(list_teams))
+        .route("/api/teams/{team_id}/members", get(list_members))
+        .route("/api/teams/{team_id}/audit_log", get(audit_log))
+        .route("/api/jobs", get(list_jobs))
+        .route("/api/jobs/{job_id}", get(read_job))
+        .route("/api/build_errors", get(list_build_errors))
+        .route("/api/build_errors/{build_error_id}", get(read_build_error))
+        .with_state(state);
+    serve(app).await
+}
+
+fn detail(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "detail": message }))).into_response()
+}
+
+fn not_found() -> Response {
+    detail(StatusCode::NOT_FOUND, "Not found")
+}
+
+/// The caller's user_id and a copy of its record.
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<(u64, User), Box<Response>> {
+    let unauthorized = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({"detail": "Not authenticated"})),
+        )
+            .into_response()
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Box::new(unauthorized()))?;
+    let data = state.data.lock().expect("ci state");
+    let id = *data
+        .tokens
+        .get(token.trim())
+        .ok_or_else(|| Box::new(unauthorized()))?;
+    let user = data
+        .users
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| Box::new(unauthorized()))?;
+    Ok((id, user))
+}
+
+macro_rules! caller_or_return {
+    ($state:expr, $headers:expr) => {
+        match caller(&$state, &$headers) {
+            Ok(who) => who,
+            Err(denied) => return *denied,
+        }
+    };
+}
+
+/// May `user` see objects of `team`? Its own team's, or every team's for an admin.
+fn sees(user: &User, team: &Value) -> bool {
+    user.is_admin || (user.team_id.is_some() && team.as_u64() == user.team_id)
+}
+
+fn me_json(id: u64, user: &User) -> Value {
+    json!({
+        "user_id": id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "team_id": user.team_id,
+        "role": user.role,
+        "is_admin": user.is_admin,
+    })
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// One page of `items` under `key`, with `total_entries`.
+fn page(key: &str, items: Vec<&Value>, paging: &Paging) -> Response {
+    let offset = paging.offset.unwrap_or(0);
+    let limit = paging.limit.unwrap_or(2).clamp(1, 50);
+    let total = items.len();
+    let slice: Vec<&Value> = items.into_iter().skip(offset).take(limit).collect();
+    Json(json!({ key: slice, "total_entries": total, "offset": offset, "limit": limit }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+async fn token(State(state): State<Shared>, Json(body): Json<Credentials>) -> Response {
+    let mut data = state.data.lock().expect("ci state");
+    let found = data
+        .users
+        .iter()
+        .find(|(_, u)| u.email == body.email && u.password == body.password)
+        .map(|(id, _)| *id);
+    let Some(id) = found else {
+        return detail(StatusCode::UNAUTHORIZED, "Incorrect email or password");
+    };
+    let token = state.tokens.next("ci_");
+    data.tokens.insert(token.clone(), id);
+    Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 3600})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    email: String,
+    password: String,
+    display_name: String,
+    #[serde(default)]
+    is_admin: Option<bool>,
+    #[serde(default)]
+    admin: Option<bool>,
+}
+
+async fn register(State(state): State<Shared>, Json(body): Json<Registration>) -> Response {
+    if !body.email.contains('@')
+        || body.password.chars().count() < 8
+        || body.display_name.is_empty()
+    {
+        return detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email must contain @, password 8 characters or more, display_name not empty",
+        );
+    }
+    let mut data = state.data.lock().expect("ci state");
+    if data.users.values().any(|u| u.email == body.email) {
+        return detail(StatusCode::CONFLICT, "Email already registered");
+    }
+    let is_admin = state.flaws.register_admin_flag
+        && (body.is_admin == Some(true) || body.admin == Some(true));
+    let id = data.next_user;
+    data.next_user += 1;
+    let user = User {
+        email: body.email,
+        password: body.password,
+        display_name: body.display_name,
+        team_id: None,
+        role: "member".into(),
+        is_admin,
+    };
+    let answer = me_json(id, &user);
+    data.users.insert(id, user);
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+async fn read_me(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let (id, user) = caller_or_return!(state, headers);
+    Json(me_json(id, &user)).into_response()
+}
+
+#[derive(Deserialize)]
+struct MeUpdate {
+    display_name: Option<String>,
+    // Read only when `me_mass_assignment` is planted; the secure twin ignores them.
+    role: Option<String>,
+    is_admin: Option<bool>,
+}
+
+async fn update_me(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<MeUpdate>,
+) -> Response {
+    let (id, _) = caller_or_return!(state, headers);
+    if let Some(name) = &body.display_name {
+        if name.is_empty() || name.chars().count() > 64 {
+            return detail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "display_name must be 1 to 64 characters",
+            );
+        }
+    }
+    let mut data = state.data.lock().expect("ci state");
+    let Some(user) = data.users.get_mut(&id) else {
+        return not_found();
+    };
+    if let Some(name) = body.display_name {
+        user.display_name = name;
+    }
+    if state.flaws.me_mass_assignment {
+        if let Some(role) = body.role {
+            user.role = role;
+        }
+        if let Some(flag) = body.is_admin {
+            user.is_admin = flag;
+        }
+    }
+    Json(me_json(id, user)).into_response()
+}
+
+async fn list_teams(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("ci state");
+    let teams = data
+        .teams
+        .iter()
+        .filter(|t| sees(&me, &t["team_id"]))
+        .collect();
+    page(
+        "teams",
+        teams,
+        &Paging {
+            offset: None,
+            limit: Some(50),
+        },
+    )
+}
+
+async fn list_members(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(team_id): Path<u64>,
+) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    if !sees(&me, &json!(team_id)) {
+        return not_found();
+    }
+    let data = state.data.lock().expect("ci state");
+    let members: Vec<Value> = data
+        .users
+        .iter()
+        .filter(|(_, u)| u.team_id == Some(team_id))
+        .map(|(id, u)| json!({"user_id": id, "display_name": u.display_name, "role": u.role}))
+        .collect();
+    Json(json!({"members": members, "total_entries": members.len()})).into_response()
+}
+
+async fn audit_log(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(team_id): Path<u64>,
+) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    if me.role != "owner" && !me.is_admin {
+        return detail(StatusCode::FORBIDDEN, "Team owners only");
+    }
+    if !sees(&me, &json!(team_id)) {
+        return not_found();
+    }
+    let data = state.data.lock().expect("ci state");
+    let events = data
+        .audit
+        .iter()
+        .filter(|e| e["team_id"] == team_id)
+        .collect();
+    page(
+        "events",
+        events,
+        &Paging {
+            offset: None,
+            limit: Some(50),
+        },
+    )
+}
+
+async fn list_jobs(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(paging): Query<Paging>,
+) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("ci state");
+    let jobs = data
+        .jobs
+        .iter()
+        .filter(|j| sees(&me, &j["team_id"]))
+        .collect();
+    page("jobs", jobs, &paging)
+}
+
+async fn read_job(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(job_id): Path<u64>,
+) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("ci state");
+    match data.jobs.iter().find(|j| j["job_id"] == job_id) {
+        Some(j) if state.flaws.job_read_bola || sees(&me, &j["team_id"]) => {
+            Json(j.clone()).into_response()
+        }
+        _ => not_found(),
+    }
+}
+
+async fn list_build_errors(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(paging): Query<Paging>,
+) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("ci state");
+    let errors = data
+        .build_errors
+        .iter()
+        .filter(|e| state.flaws.build_errors_list_leak || sees(&me, &e["team_id"]))
+        .collect();
+    page("build_errors", errors, &paging)
+}
+
+async fn read_build_error(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(build_error_id): Path<u64>,
+) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    let data = state.data.lock().expect("ci state");
+    match data
+        .build_errors
+        .iter()
+        .find(|e| e["build_error_id"] == build_error_id)
+    {
+        Some(e) if sees(&me, &e["team_id"]) => Json(e.clone()).into_response(),
+        _ => not_found(),
+    }
+}

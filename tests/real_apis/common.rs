@@ -1,0 +1,74 @@
+//! What the three fixture servers share: serving a router on `127.0.0.1:0`, stopping it,
+//! and a deterministic session-token generator (no randomness: the same run gives the same
+//! tokens, so a failing scan can be replayed).
+
+use axum::Router;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A fixture API serving on a loopback port until [`Server::stop`] (or until dropped).
+pub struct Server {
+    pub base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Serves `app` on a port the OS picks.
+pub async fn serve(app: Router) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("bound address");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Server {
+        base_url: format!("http://{addr}"),
+        shutdown: Some(tx),
+        task: Some(task),
+    }
+}
+
+/// Opaque session tokens: a counter run through splitmix64, so they look random, never
+/// repeat within a server, and are the same from run to run.
+#[derive(Default)]
+pub struct Tokens(AtomicU64);
+
+impl Tokens {
+    pub fn next(&self, prefix: &str) -> String {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut z = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        format!(
+            "{prefix}{z:016x}{:08x}",
+            n.wrapping_mul(2_654_435_761) as u32
+        )
+    }
+}
