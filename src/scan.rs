@@ -421,6 +421,26 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     executor.login_all(&identities).await?;
     let logins: usize = identities.iter().map(|i| i.auth.login_requests()).sum();
 
+    // What each identity's own self-read says about it (`GET /me`): its user ID, name,
+    // team. Declared attributes win; learned ones fill the gaps.
+    let (self_facts, self_reads) =
+        crate::exec::discovery::fetch_self_facts(&executor, &input.api, &input.policy, &identities)
+            .await;
+    let mut owner_names: Vec<Vec<String>> = vec![Vec::new(); identities.len()];
+    for (i, facts) in self_facts.into_iter().enumerate() {
+        if let Some(name) = discover::facts::login_name(&identities[i]) {
+            owner_names[i].push(name);
+        }
+        for (k, v) in facts {
+            if discover::facts::is_identifying(&k) {
+                if let Some(text) = v.as_str() {
+                    owner_names[i].push(text.to_string());
+                }
+            }
+            identities[i].attributes.entry(k).or_insert(v);
+        }
+    }
+
     // Discovery: every identity reads the collections it may read, page by page.
     let answers = crate::exec::discovery::fetch_collections(
         &executor,
@@ -431,7 +451,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         engagement.concurrency,
     )
     .await;
-    let discovery_requests = answers.len();
+    let discovery_requests = answers.len() + self_reads;
     // Positive controls: each identity's first successful collection read. A probe that
     // later looks logged out is re-checked against it before being believed.
     let mut controls = Vec::new();
@@ -446,6 +466,15 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let control_failures = executor.check_controls(controls).await;
     let mut owner_values = engagement.owner_values.clone();
     owner_values.resize(identities.len(), Vec::new());
+    // Learned identifying facts count as owner values too (`owner_id: 5` for user_id 5).
+    for (i, identity) in identities.iter().enumerate() {
+        for (k, v) in &identity.attributes {
+            let text = crate::request::value_text(v);
+            if discover::facts::is_identifying(k) && !owner_values[i].contains(&text) {
+                owner_values[i].push(text);
+            }
+        }
+    }
     let ownership = discover::Ownership {
         owner_fields: engagement.owner_fields.clone(),
         owner_values,
@@ -454,6 +483,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             .iter()
             .map(|s| (s.resource.clone(), s.id.clone(), s.owner))
             .collect(),
+        owner_names,
     };
     let mut corpus = discover::harvest(
         &input.policy,

@@ -42,9 +42,14 @@ pub struct CanaryPlan {
     pub over_cap: usize,
 }
 
-/// The create operation of `resource`: a POST on the path its listings use, or on the
-/// path in front of the ID segment of an operation that names one of its objects.
+/// The create operation of `resource`: what the resource model found (a POST or PUT on
+/// its collection path, or an operation whose body is its item schema), else a POST on
+/// the path its listings use, or on the path in front of the ID segment of an operation
+/// that names one of its objects.
 pub fn create_operation(api: &Api, resource: &str) -> Option<usize> {
+    if let Some(&op) = api.resources.get(resource).and_then(|r| r.creates.first()) {
+        return Some(op);
+    }
     let mut paths: BTreeSet<String> = api
         .collections
         .get(resource)
@@ -241,12 +246,12 @@ pub fn body(api: &Api, schema: &Value, label: &str) -> Value {
     Value::Object(body)
 }
 
-/// The new object's ID and fields from a create answer: the field the operations name
-/// it by (`ticketId`), else `id`-like fields, at the top or under a wrapper; else the last
-/// segment of `Location`.
+/// The new object's ID and fields from a create answer: the resource's ID fields
+/// (`title`, `job_id`, `id`…), at the top or under a wrapper; else the last segment of
+/// `Location`.
 pub fn created_object(
     answer: Option<&Value>,
-    id_field: Option<&str>,
+    id_fields: &[String],
     location: Option<&str>,
 ) -> Option<(Value, serde_json::Map<String, Value>)> {
     let object = answer.and_then(|a| {
@@ -255,13 +260,14 @@ pub fn created_object(
             .iter()
             .find_map(|k| top.get(*k).and_then(Value::as_object));
         Some(match nested {
-            Some(n) if !has_id(top, id_field) => n.clone(),
+            Some(n) if !has_id(top, id_fields) => n.clone(),
             _ => top.clone(),
         })
     });
     let fields = object.unwrap_or_default();
-    let from_body = id_field
-        .into_iter()
+    let from_body = id_fields
+        .iter()
+        .map(String::as_str)
         .chain(["id", "uuid", "_id", "key", "slug"])
         .find_map(|k| fields.get(k))
         .filter(|v| v.is_string() || v.is_number())
@@ -280,9 +286,10 @@ pub fn created_object(
     Some((id, fields))
 }
 
-fn has_id(map: &serde_json::Map<String, Value>, id_field: Option<&str>) -> bool {
-    id_field
-        .into_iter()
+fn has_id(map: &serde_json::Map<String, Value>, id_fields: &[String]) -> bool {
+    id_fields
+        .iter()
+        .map(String::as_str)
         .chain(["id", "uuid", "_id"])
         .any(|k| map.get(k).is_some())
 }
@@ -306,23 +313,23 @@ mod tests {
     fn reads_the_new_id_from_body_wrapper_or_location() {
         let body = json!({"id": 504, "subject": "x"});
         assert_eq!(
-            created_object(Some(&body), Some("ticketId"), None).map(|(id, _)| id),
+            created_object(Some(&body), &["ticketId".to_string()], None).map(|(id, _)| id),
             Some(json!(504))
         );
         let wrapped = json!({"data": {"ticketId": "t-9"}});
         assert_eq!(
-            created_object(Some(&wrapped), Some("ticketId"), None).map(|(id, _)| id),
+            created_object(Some(&wrapped), &["ticketId".to_string()], None).map(|(id, _)| id),
             Some(json!("t-9"))
         );
         assert_eq!(
-            created_object(None, None, Some("/api/tickets/77?x=1")).map(|(id, _)| id),
+            created_object(None, &[], Some("/api/tickets/77?x=1")).map(|(id, _)| id),
             Some(json!(77))
         );
         assert_eq!(
-            created_object(Some(&json!({})), None, Some("/t/a%20b")).map(|(id, _)| id),
+            created_object(Some(&json!({})), &[], Some("/t/a%20b")).map(|(id, _)| id),
             Some(json!("a b"))
         );
-        assert!(created_object(Some(&json!({"ok": true})), None, None).is_none());
+        assert!(created_object(Some(&json!({"ok": true})), &[], None).is_none());
     }
 
     #[test]

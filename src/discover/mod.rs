@@ -3,6 +3,7 @@
 //! the canary objects rolegrid creates itself join the same corpus, tagged (see `canary`).
 
 pub mod canary;
+pub mod facts;
 mod paging;
 
 pub use canary::{CanaryOrder, CanaryPlan, CanaryTag};
@@ -81,6 +82,9 @@ pub struct ObjectCorpus {
     /// The engagement's `write_discovered_objects`: writes to resources without any canary
     /// may aim at discovered objects.
     write_discovered: bool,
+    /// Objects whose owner the answers could not tell (several identities listed them
+    /// alike and nothing in them names an owner): left out of the plan, listed in the report.
+    pub ambiguous: Vec<String>,
 }
 
 impl ObjectCorpus {
@@ -95,6 +99,7 @@ impl ObjectCorpus {
             canaries: BTreeMap::new(),
             canary_gaps: BTreeMap::new(),
             write_discovered: false,
+            ambiguous: Vec::new(),
         }
     }
 
@@ -284,19 +289,10 @@ pub fn items_of(
     }
 }
 
-const TENANT_KEYS: [&str; 6] = [
-    "tenant_id",
-    "tenantId",
-    "tenant",
-    "org_id",
-    "organization_id",
-    "orgId",
-];
-
 /// An object's tenant: its owner's, else what a tenant field of the object says.
 pub fn tenant_of(owner: &Identity, fields: &serde_json::Map<String, Value>) -> Option<String> {
     owner.tenant.clone().or_else(|| {
-        TENANT_KEYS
+        facts::TENANT_FIELDS
             .iter()
             .find_map(|k| fields.get(*k).and_then(|v| v.as_str()).map(str::to_string))
     })
@@ -311,6 +307,9 @@ pub struct Ownership {
     pub owner_values: Vec<Vec<String>>,
     /// Objects nothing lists: (resource, id, owner identity index).
     pub seeds: Vec<(String, Value, usize)>,
+    /// Per identity index: the names it goes by (login name, username, email), matched in
+    /// any string field of a listing (`seller: "alice"`), not only in owner fields.
+    pub owner_names: Vec<Vec<String>>,
 }
 
 impl Ownership {
@@ -330,15 +329,34 @@ impl Ownership {
                 return Some(owner);
             }
         }
+        // A name (three characters or more) that exactly one identity goes by.
+        for value in fields.values() {
+            let Some(text) = value.as_str().filter(|t| t.chars().count() >= 3) else {
+                continue;
+            };
+            let mut claimants = self
+                .owner_names
+                .iter()
+                .enumerate()
+                .filter(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(text)));
+            if let (Some((owner, _)), None) = (claimants.next(), claimants.next()) {
+                return Some(owner);
+            }
+        }
         None
     }
 }
 
 /// Turns the discovery answers into objects. An object's owner is, in order: the
 /// identity an owner field names (`owner_id: 7` matched against the identities'
-/// declared attributes); else the identity with the narrowest access (own < tenant <
-/// allow) whose listing returned it: an admin sees everything, but owns only what nobody
-/// narrower sees. Seed objects from the engagement are added as given.
+/// attributes, declared or learned from their self-reads); else the one listing identity
+/// of the tenant a tenant field names (`team_id: 2`); else the identity with the narrowest
+/// access (own < tenant < allow) whose listing returned it: an admin sees everything, but
+/// owns only what nobody narrower sees. When several identities of that narrowest access
+/// (and of different tenants) all list it, which is what a flawed listing does, the
+/// object takes the owner of an object it references (a `<resource>_id`, or a distinctive
+/// value shared with exactly one owned object); failing that its owner is ambiguous: it is
+/// listed in [`ObjectCorpus::ambiguous`], never guessed. Seed objects are added as given.
 pub fn harvest(
     policy: &Policy,
     identities: &[Identity],
@@ -346,8 +364,12 @@ pub fn harvest(
     harvest_paths: &BTreeMap<String, String>,
     ownership: &Ownership,
 ) -> ObjectCorpus {
-    // (resource, id text) → (best access, identity, id, fields)
-    type Seen = (Access, usize, Value, serde_json::Map<String, Value>);
+    struct Seen {
+        access: Access,
+        listers: Vec<usize>,
+        id: Value,
+        fields: serde_json::Map<String, Value>,
+    }
     let mut seen: BTreeMap<(String, String), Seen> = BTreeMap::new();
     for (request, body) in answers {
         let Some(body) = body else { continue };
@@ -358,12 +380,24 @@ pub fn harvest(
         let path = harvest_paths.get(&request.resource).map(String::as_str);
         for (id, fields) in items_of(body, path, &request.shape) {
             let key = (request.resource.clone(), crate::request::value_text(&id));
-            let replace = match seen.get(&key) {
-                None => true,
-                Some((best, _, _, _)) => access < *best,
-            };
-            if replace {
-                seen.insert(key, (access, request.identity, id, fields));
+            match seen.get_mut(&key) {
+                Some(s) if access == s.access => {
+                    if !s.listers.contains(&request.identity) {
+                        s.listers.push(request.identity);
+                    }
+                }
+                Some(s) if access > s.access => {}
+                _ => {
+                    seen.insert(
+                        key,
+                        Seen {
+                            access,
+                            listers: vec![request.identity],
+                            id,
+                            fields,
+                        },
+                    );
+                }
             }
         }
     }
@@ -372,24 +406,182 @@ pub fn harvest(
         // A seed is the engagement's word: it wins over what a listing suggested.
         seen.insert(
             key,
-            (Access::Deny, *owner, id.clone(), serde_json::Map::new()),
+            Seen {
+                access: Access::Deny,
+                listers: vec![*owner],
+                id: id.clone(),
+                fields: serde_json::Map::new(),
+            },
         );
     }
-    let objects: Vec<Object> = seen
-        .into_iter()
-        .map(|((resource, _), (_, lister, id, fields))| {
-            let owner = ownership.owner_from_fields(&fields).unwrap_or(lister);
-            let tenant = tenant_of(&identities[owner], &fields);
-            Object {
-                resource,
-                id,
-                owner,
-                tenant,
-                fields,
+    let mut objects: Vec<Object> = Vec::new();
+    let mut pending: Vec<(String, Seen)> = Vec::new();
+    for ((resource, _), s) in seen {
+        let owner = ownership.owner_from_fields(&s.fields).or_else(|| {
+            let tenant = tenant_from_fields(identities, &s.fields)?;
+            s.listers
+                .iter()
+                .copied()
+                .find(|&i| identities[i].tenant.as_deref() == Some(tenant.as_str()))
+                .or_else(|| {
+                    identities
+                        .iter()
+                        .position(|i| i.tenant.as_deref() == Some(tenant.as_str()))
+                })
+        });
+        let tenants: std::collections::BTreeSet<Option<&str>> = s
+            .listers
+            .iter()
+            .map(|&i| identities[i].tenant.as_deref())
+            .collect();
+        let ambiguous = match s.access {
+            Access::Own => s.listers.len() > 1,
+            Access::Tenant => tenants.len() > 1,
+            Access::Allow | Access::Deny => false,
+        };
+        let owner = match owner {
+            Some(o) => o,
+            None if !ambiguous => s.listers[0],
+            None => {
+                pending.push((resource, s));
+                continue;
             }
-        })
-        .collect();
-    ObjectCorpus::new(objects)
+        };
+        let tenant = tenant_of(&identities[owner], &s.fields);
+        objects.push(Object {
+            resource,
+            id: s.id,
+            owner,
+            tenant,
+            fields: s.fields,
+        });
+    }
+    let mut ambiguous = Vec::new();
+    for (resource, s) in pending {
+        match referenced_owner(&objects, &resource, &s.fields, &s.id) {
+            Some(owner) => {
+                let tenant = tenant_of(&identities[owner], &s.fields);
+                objects.push(Object {
+                    resource,
+                    id: s.id,
+                    owner,
+                    tenant,
+                    fields: s.fields,
+                });
+            }
+            None => {
+                let names: Vec<&str> = s
+                    .listers
+                    .iter()
+                    .map(|&i| identities[i].name.as_str())
+                    .collect();
+                ambiguous.push(format!(
+                    "{resource} {}: listed by {} alike, and nothing in it names its owner",
+                    crate::request::value_text(&s.id),
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    objects.sort_by(|a, b| {
+        (&a.resource, crate::request::value_text(&a.id))
+            .cmp(&(&b.resource, crate::request::value_text(&b.id)))
+    });
+    let mut corpus = ObjectCorpus::new(objects);
+    corpus.ambiguous = ambiguous;
+    corpus
+}
+
+/// The tenant a tenant field of `fields` names, when exactly one tenant's identities
+/// carry that value (in a tenant attribute, or as the tenant's name).
+fn tenant_from_fields(
+    identities: &[Identity],
+    fields: &serde_json::Map<String, Value>,
+) -> Option<String> {
+    for key in facts::TENANT_FIELDS {
+        let Some(value) = fields.get(key).filter(|v| v.is_string() || v.is_number()) else {
+            continue;
+        };
+        let text = crate::request::value_text(value);
+        let tenants: std::collections::BTreeSet<&str> = identities
+            .iter()
+            .filter(|i| {
+                i.tenant.as_deref() == Some(text.as_str())
+                    || facts::TENANT_FIELDS.iter().any(|k| {
+                        i.attributes
+                            .get(*k)
+                            .is_some_and(|v| crate::request::value_text(v) == text)
+                    })
+            })
+            .filter_map(|i| i.tenant.as_deref())
+            .collect();
+        if tenants.len() == 1 {
+            return tenants.into_iter().next().map(str::to_string);
+        }
+    }
+    // Any string field that is exactly one tenant's name (`account: "north-trading"`).
+    for value in fields.values() {
+        let Some(text) = value.as_str().filter(|t| t.chars().count() >= 3) else {
+            continue;
+        };
+        let tenants: std::collections::BTreeSet<&str> = identities
+            .iter()
+            .filter_map(|i| i.tenant.as_deref())
+            .filter(|t| t.eq_ignore_ascii_case(text))
+            .collect();
+        if tenants.len() == 1 {
+            return tenants.into_iter().next().map(str::to_string);
+        }
+    }
+    None
+}
+
+/// The owner of the object that `fields` references: a `<resource>_id` (or `…Id`) whose
+/// value is the ID of a known object of that resource, else a distinctive value (six
+/// characters or more) that exactly one known object of another resource also holds.
+fn referenced_owner(
+    objects: &[Object],
+    resource: &str,
+    fields: &serde_json::Map<String, Value>,
+    own_id: &Value,
+) -> Option<usize> {
+    let own = crate::request::value_text(own_id);
+    for (key, value) in fields {
+        let lower = key.to_ascii_lowercase();
+        let Some(stem) = lower
+            .strip_suffix("_id")
+            .or_else(|| lower.strip_suffix("id"))
+            .filter(|s| !s.is_empty())
+        else {
+            continue;
+        };
+        let text = crate::request::value_text(value);
+        let stem = stem.trim_end_matches(['_', '-']);
+        let owners: Vec<usize> = objects
+            .iter()
+            .filter(|o| o.resource != resource)
+            .filter(|o| crate::spec::singular(&o.resource).replace(['-', '_'], "") == stem.replace(['-', '_'], ""))
+            .filter(|o| o.id_text() == text)
+            .map(|o| o.owner)
+            .collect();
+        if let [owner] = owners.as_slice() {
+            return Some(*owner);
+        }
+    }
+    for value in fields.values() {
+        let Some(text) = value.as_str().filter(|t| t.chars().count() >= 6 && *t != own) else {
+            continue;
+        };
+        let holders: Vec<&Object> = objects
+            .iter()
+            .filter(|o| o.resource != resource)
+            .filter(|o| o.fields.values().any(|v| v.as_str() == Some(text)))
+            .collect();
+        if let [holder] = holders.as_slice() {
+            return Some(holder.owner);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -475,6 +667,7 @@ mod tests {
             owner_fields: vec!["owner_id".into()],
             owner_values: vec![vec!["1".into()], vec!["b@x".into()], vec![]],
             seeds: vec![("orders".into(), json!(40), 1)],
+            owner_names: Vec::new(),
         };
         let corpus = harvest(
             &policy,

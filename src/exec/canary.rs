@@ -70,16 +70,15 @@ pub async fn create_all(
             .send(&request, order.creator, Credential::Normal, &op.key())
             .await;
         ledger.requests += 1;
-        let id_field = api
-            .operations
-            .iter()
-            .filter_map(|o| o.id_param())
-            .find(|(_, r)| *r == order.resource)
-            .map(|(p, _)| p.name.as_str());
+        let id_fields = api.id_fields(&order.resource);
         let created = answer
             .is_success()
             .then(|| {
-                canary::created_object(answer.json().as_ref(), id_field, answer.location.as_deref())
+                canary::created_object(
+                    answer.json().as_ref(),
+                    &id_fields,
+                    answer.location.as_deref(),
+                )
             })
             .flatten();
         let Some((id, fields)) = created else {

@@ -78,3 +78,44 @@ pub async fn fetch_collections(
             .await;
     pages.into_iter().flatten().collect()
 }
+
+/// Each identity's self-read (`GET /me` and kin, where the matrix does not deny it): the
+/// facts its answer states about the identity, per identity index (empty when none),
+/// and how many requests that took.
+pub async fn fetch_self_facts(
+    executor: &Executor,
+    api: &Api,
+    policy: &Policy,
+    identities: &[Identity],
+) -> (Vec<BTreeMap<String, serde_json::Value>>, usize) {
+    let mut out = vec![BTreeMap::new(); identities.len()];
+    let mut sent = 0;
+    let ops = discover::facts::self_read_operations(api);
+    for (i, identity) in identities.iter().enumerate() {
+        if identity.is_anonymous() {
+            continue;
+        }
+        for &op in &ops {
+            if policy
+                .access(op, &identity.role)
+                .is_some_and(|a| a == crate::matrix::Access::Deny)
+                || policy.untested.contains(&op)
+            {
+                continue;
+            }
+            let Some(request) = crate::request::build_request(api, op, None, "") else {
+                continue;
+            };
+            let exchange = executor
+                .send(&request, i, Credential::Normal, &api.operations[op].key())
+                .await;
+            sent += 1;
+            if let Some(body) = exchange.is_success().then(|| exchange.json()).flatten() {
+                for (k, v) in discover::facts::facts_of(&body) {
+                    out[i].entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+    (out, sent)
+}
