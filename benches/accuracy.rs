@@ -38,8 +38,11 @@ fn main() {
         run_load(&executor, &[common::invoices_target()], &options).await
     });
     let cell = &report.cells[0];
-    let reported = cell.latency.p95_ms;
-    let service = cell.service_time.as_ref().map_or(f64::NAN, |d| d.p95_ms);
+    let reported = cell.latency.percentiles.p95_ms;
+    let service = cell
+        .service_time
+        .as_ref()
+        .map_or(f64::NAN, |d| d.percentiles.p95_ms);
 
     // The portal drew its delays from StdRng(SEED) in arrival order; the multiset of the
     // first N draws is the same whatever the order, so their p95 is known exactly here.
@@ -65,9 +68,9 @@ fn main() {
     );
     println!(
         "reported p50 {:.2} ms (true {:.2}), p99 {:.2} ms (true {:.2}); service-time p95 {service:.2} ms",
-        cell.latency.p50_ms,
+        cell.latency.percentiles.p50_ms,
         model.true_quantile(0.5),
-        cell.latency.p99_ms,
+        cell.latency.percentiles.p99_ms,
         model.true_quantile(0.99)
     );
     println!(

@@ -9,6 +9,7 @@
 //! [`spec`] → [`engagement`] → [`matrix`] → [`discover`] → [`plan`] → [`exec`] →
 //! [`judge`] → [`report`]; [`scan`] wires them together, [`demo`] is the embedded
 //! client portal with planted flaws that the README's main command scans.
+//! [`latency_stats`] is plain data that exec, report and the CLI share, owned by no stage.
 
 pub mod demo;
 pub mod demo_scan;
@@ -16,6 +17,7 @@ pub mod discover;
 pub mod engagement;
 pub mod exec;
 pub mod judge;
+pub mod latency_stats;
 pub mod matrix;
 pub mod plan;
 pub mod report;

@@ -112,7 +112,11 @@ async fn test_server() -> TestServer {
 }
 
 fn histogram_total(report: &LoadReport) -> u64 {
-    report.cells.iter().map(|c| c.latency.count).sum()
+    report
+        .cells
+        .iter()
+        .map(|c| c.latency.percentiles.count)
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,16 +158,20 @@ async fn knob_delays_follow_the_model() {
     let truth = model.true_quantile(0.95);
     eprintln!(
         "knob: GET /invoices p95 {} ms, model {truth} ms",
-        invoices.p95_ms
+        invoices.percentiles.p95_ms
     );
     // 500 draws: the sample p95 itself is within about ±6 % (one sigma) of the truth.
     assert!(
-        (invoices.p95_ms / truth - 1.0).abs() < 0.2,
+        (invoices.percentiles.p95_ms / truth - 1.0).abs() < 0.2,
         "p95 {} ms vs model {truth} ms",
-        invoices.p95_ms
+        invoices.percentiles.p95_ms
     );
     // The other route is not delayed.
-    assert!(me.p50_ms < 10.0, "GET /me p50 {} ms", me.p50_ms);
+    assert!(
+        me.percentiles.p50_ms < 10.0,
+        "GET /me p50 {} ms",
+        me.percentiles.p50_ms
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,8 +261,13 @@ async fn a_stall_raises_the_corrected_p95_above_the_uncorrected() {
     let report = run_load(&executor, &[target("/stall", "GET /stall")], &options).await;
     assert_eq!(report.completed, 300, "{report:?}");
     let cell = &report.cells[0];
-    let corrected = cell.latency.p95_ms;
-    let uncorrected = cell.service_time.as_ref().expect("fixed rate").p95_ms;
+    let corrected = cell.latency.percentiles.p95_ms;
+    let uncorrected = cell
+        .service_time
+        .as_ref()
+        .expect("fixed rate")
+        .percentiles
+        .p95_ms;
     // About 60 requests were due during the 300 ms stall: a fifth of the run waited, yet
     // only the few in flight saw it as service time.
     assert!(corrected > 100.0, "corrected p95 {corrected} ms");

@@ -187,9 +187,10 @@ pub fn render(report: &LoadReport, target_ms: f64) -> String {
         "operation", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"
     );
     for (op, d) in &rows {
+        let p = &d.percentiles;
         text.push_str(&format!(
             "{op:<width$}  {:>7}  {:>9.2}  {:>9.2}  {:>9.2}  {:>9.2}\n",
-            d.count, d.p50_ms, d.p95_ms, d.p99_ms, d.max_ms
+            p.count, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms
         ));
     }
     let mode = match report.rate_per_second {

@@ -2,6 +2,7 @@
 //! × identity, and each split into allowed (2xx) and denied (any other answer), so the
 //! p95 of the calls users really make is not diluted by fast refusals.
 
+use crate::latency_stats::Percentiles;
 use base64::Engine;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 use hdrhistogram::Histogram;
@@ -70,11 +71,8 @@ pub struct LatencyBook {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LatencySummary {
     pub operation: String,
-    pub count: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
+    #[serde(flatten)]
+    pub percentiles: Percentiles,
 }
 
 /// One histogram's figures and its exact encoding, for reports and merging.
@@ -85,11 +83,8 @@ pub struct HistogramSummary {
     pub identity: String,
     /// `allowed`, `denied` or `all`.
     pub outcome: &'static str,
-    pub count: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
+    #[serde(flatten)]
+    pub percentiles: Percentiles,
     /// HdrHistogram V2 encoding (microseconds), base64: merge shards with
     /// `Histogram::add` after decoding.
     pub hdr_v2_base64: String,
@@ -148,11 +143,7 @@ impl LatencyBook {
                 let h = &book.overall.all;
                 LatencySummary {
                     operation: operation.clone(),
-                    count: h.len(),
-                    p50_ms: ms(h.value_at_quantile(0.50)),
-                    p95_ms: ms(h.value_at_quantile(0.95)),
-                    p99_ms: ms(h.value_at_quantile(0.99)),
-                    max_ms: ms(h.max()),
+                    percentiles: Percentiles::of(h).rounded(),
                 }
             })
             .collect()
@@ -185,11 +176,7 @@ impl LatencyBook {
                         operation: operation.clone(),
                         identity: identity.to_string(),
                         outcome,
-                        count: h.len(),
-                        p50_ms: ms(h.value_at_quantile(0.50)),
-                        p95_ms: ms(h.value_at_quantile(0.95)),
-                        p99_ms: ms(h.value_at_quantile(0.99)),
-                        max_ms: ms(h.max()),
+                        percentiles: Percentiles::of(h).rounded(),
                         hdr_v2_base64: encoded,
                     });
                 }
@@ -197,10 +184,6 @@ impl LatencyBook {
         }
         out
     }
-}
-
-fn ms(micros: u64) -> f64 {
-    (micros as f64 / 1000.0 * 100.0).round() / 100.0
 }
 
 #[cfg(test)]
@@ -215,10 +198,10 @@ mod tests {
             book.record("GET /x", Duration::from_millis(ms));
         }
         let s = &book.summaries()[0];
-        assert_eq!(s.count, 100);
-        assert!((s.p50_ms - 50.0).abs() < 0.1, "{s:?}");
-        assert!((s.p95_ms - 95.0).abs() < 0.1, "{s:?}");
-        assert!((s.max_ms - 100.0).abs() < 0.1, "{s:?}");
+        assert_eq!(s.percentiles.count, 100);
+        assert!((s.percentiles.p50_ms - 50.0).abs() < 0.1, "{s:?}");
+        assert!((s.percentiles.p95_ms - 95.0).abs() < 0.1, "{s:?}");
+        assert!((s.percentiles.max_ms - 100.0).abs() < 0.1, "{s:?}");
     }
 
     #[test]
@@ -242,10 +225,10 @@ mod tests {
                 .find(|h| h.identity == identity && h.outcome == outcome)
                 .unwrap_or_else(|| panic!("{identity} {outcome} missing in {all:?}"))
         };
-        assert_eq!(find("*", "all").count, 2);
-        assert_eq!(find("*", "allowed").count, 1);
-        assert!((find("alice", "allowed").p95_ms - 100.0).abs() < 0.2);
-        assert_eq!(find("bob", "denied").count, 1);
+        assert_eq!(find("*", "all").percentiles.count, 2);
+        assert_eq!(find("*", "allowed").percentiles.count, 1);
+        assert!((find("alice", "allowed").percentiles.p95_ms - 100.0).abs() < 0.2);
+        assert_eq!(find("bob", "denied").percentiles.count, 1);
         assert_eq!(book.summaries().len(), 1);
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&find("*", "all").hdr_v2_base64)

@@ -8,6 +8,7 @@
 use super::Executor;
 use crate::discover;
 use crate::engagement::{Engagement, Identity, Redactor};
+use crate::latency_stats::Percentiles;
 use crate::matrix::{Access, Policy};
 use crate::request::{build_request, Credential, RequestSpec};
 use crate::spec::{Api, Method, ParamLocation};
@@ -165,23 +166,15 @@ fn new_histogram() -> Histogram<u64> {
 /// A latency distribution: the usual quantiles (ms) and the exact histogram (µs).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Distribution {
-    pub count: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
+    #[serde(flatten)]
+    pub percentiles: Percentiles,
     pub histogram: EncodedHistogram,
 }
 
 impl Distribution {
     pub fn from_histogram(histogram: Histogram<u64>) -> Self {
-        let ms = |micros: u64| micros as f64 / 1000.0;
         Distribution {
-            count: histogram.len(),
-            p50_ms: ms(histogram.value_at_quantile(0.50)),
-            p95_ms: ms(histogram.value_at_quantile(0.95)),
-            p99_ms: ms(histogram.value_at_quantile(0.99)),
-            max_ms: ms(histogram.max()),
+            percentiles: Percentiles::of(&histogram),
             histogram: EncodedHistogram(histogram),
         }
     }
@@ -261,8 +254,8 @@ impl LoadReport {
     pub fn over_target(&self, target_ms: f64) -> Vec<(String, f64)> {
         self.per_operation()
             .into_iter()
-            .filter(|(_, d)| d.count > 0 && d.p95_ms > target_ms)
-            .map(|(op, d)| (op, d.p95_ms))
+            .filter(|(_, d)| d.percentiles.count > 0 && d.percentiles.p95_ms > target_ms)
+            .map(|(op, d)| (op, d.percentiles.p95_ms))
             .collect()
     }
 
@@ -667,8 +660,12 @@ mod tests {
         merged.merge(&b);
         let whole = distribution(&(1..=100).collect::<Vec<_>>());
         assert_eq!(merged.histogram.0, whole.histogram.0);
-        assert_eq!(merged.count, 100);
-        assert!((merged.p95_ms - 95.0).abs() < 0.1, "{}", merged.p95_ms);
+        assert_eq!(merged.percentiles.count, 100);
+        assert!(
+            (merged.percentiles.p95_ms - 95.0).abs() < 0.1,
+            "{}",
+            merged.percentiles.p95_ms
+        );
     }
 
     #[test]

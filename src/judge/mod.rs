@@ -608,28 +608,14 @@ mod tests {
     }
 
     fn probe(attack: Attack) -> Probe {
-        Probe {
-            id: 0,
-            attack,
-            op: 0,
-            actor: 0,
-            credential: crate::request::Credential::Normal,
-            object: None,
-            baseline: Some(1),
-            baseline_request: None,
-            access: crate::matrix::Access::Deny,
-            expect_granted: false,
-            request: crate::request::RequestSpec {
-                method: crate::spec::Method::Get,
-                path: "/admin/users/2".into(),
-                query: vec![],
-                headers: vec![],
-                json: None,
-            },
-            write: None,
-            malformed: None,
-            detail: String::new(),
-        }
+        let request = crate::request::RequestSpec {
+            method: crate::spec::Method::Get,
+            path: "/admin/users/2".into(),
+            query: vec![],
+            headers: vec![],
+            json: None,
+        };
+        Probe::new(attack, 0, 0, request).baseline(1)
     }
 
     fn detector(yaml: &str) -> Vec<Detector> {

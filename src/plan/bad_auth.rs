@@ -117,22 +117,12 @@ impl Target {
         request: crate::request::RequestSpec,
         detail: String,
     ) -> Probe {
-        Probe {
-            id: 0,
-            attack: Attack::BadAuth,
-            op: self.op,
-            actor: self.actor,
-            credential: Credential::Forged(forgery),
-            object: self.object,
-            baseline: Some(self.baseline),
-            baseline_request: None,
-            access: self.access,
-            expect_granted: false,
-            request,
-            write: None,
-            malformed: None,
-            detail,
-        }
+        Probe::new(Attack::BadAuth, self.op, self.actor, request)
+            .credential(Credential::Forged(forgery))
+            .object(self.object)
+            .baseline(self.baseline)
+            .access(self.access)
+            .detail(detail)
     }
 }
 

@@ -2,7 +2,6 @@
 
 use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
-use crate::request::Credential;
 
 pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
     {
@@ -24,25 +23,13 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
             let Some((request, write)) = request_for(input, op, object.map(|(_, o)| o)) else {
                 return;
             };
-            out.push(Probe {
-                id: 0,
-                attack: Attack::Escalation,
-                op,
-                actor,
-                credential: Credential::Normal,
-                object: object.map(|(i, _)| i),
-                baseline: input.baseline_for(op, object.map(|(_, o)| o)),
-                baseline_request: None,
-                access: Access::Deny,
-                expect_granted: false,
-                request,
-                write,
-                malformed: None,
-                detail: format!(
+            let probe = Probe::new(Attack::Escalation, op, actor, request)
+                .write(write)
+                .detail(format!(
                     "role `{}` calls an operation it is denied",
                     input.identities[actor].role
-                ),
-            });
+                ));
+            out.push(input.aim(probe, object));
         }
     }
 }

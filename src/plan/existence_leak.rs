@@ -8,7 +8,6 @@
 
 use super::{request_for, Attack, PlanInput, Probe};
 use crate::discover::Object;
-use crate::request::Credential;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -57,28 +56,20 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
     ) else {
         return;
     };
-    out.push(Probe {
-        id: 0,
-        attack: Attack::ExistenceLeak,
-        op,
-        actor,
-        credential: Credential::Normal,
-        object: Some(index),
-        baseline: Some(actor),
-        baseline_request: Some(missing_request),
-        access,
-        expect_granted: false,
-        request,
-        write: None,
-        malformed: None,
-        detail: format!(
-            "{} parameter `{}`: existing {} vs made-up {}",
-            super::id_swap::location_name(param.location),
-            param.name,
-            object.id_text(),
-            missing.id_text()
-        ),
-    });
+    out.push(
+        Probe::new(Attack::ExistenceLeak, op, actor, request)
+            .object(index)
+            .baseline(actor)
+            .baseline_request(missing_request)
+            .access(access)
+            .detail(format!(
+                "{} parameter `{}`: existing {} vs made-up {}",
+                super::id_swap::location_name(param.location),
+                param.name,
+                object.id_text(),
+                missing.id_text()
+            )),
+    );
 }
 
 /// An ID shaped like `like` that none of `known` is: integers go far beyond the largest

@@ -12,7 +12,7 @@
 use super::{request_for, request_with_id, Attack, PlanInput, Probe, WriteCheck};
 use crate::discover::Object;
 use crate::matrix::Access;
-use crate::request::{encode_segment, value_text, Credential, RequestSpec};
+use crate::request::{encode_segment, value_text, RequestSpec};
 use crate::spec::{BodyId, ParamLocation, Parameter};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -212,24 +212,17 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
             let baseline = input.baseline_for(op, Some(object));
             let plain_request = plain.request.clone();
             for (n, s) in std::iter::once(plain).chain(variants).enumerate() {
-                out.push(Probe {
-                    id: 0,
-                    attack: Attack::IdSwap,
-                    op,
-                    actor,
-                    credential: Credential::Normal,
-                    object: Some(index),
-                    baseline,
-                    // Variants compare with the owner asking plainly (see
-                    // `Probe::proves_by_victim_object`).
-                    baseline_request: (n > 0).then(|| plain_request.clone()),
-                    access,
-                    expect_granted: false,
-                    request: s.request,
-                    write: s.write,
-                    malformed: None,
-                    detail: s.detail,
-                });
+                out.push(
+                    Probe::new(Attack::IdSwap, op, actor, s.request)
+                        .object(index)
+                        .baseline(baseline)
+                        // Variants compare with the owner asking plainly (see
+                        // `Probe::proves_by_victim_object`).
+                        .baseline_request((n > 0).then(|| plain_request.clone()))
+                        .access(access)
+                        .write(s.write)
+                        .detail(s.detail),
+                );
             }
         }
     }

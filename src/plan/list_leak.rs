@@ -3,7 +3,6 @@
 
 use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
-use crate::request::Credential;
 
 pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
     {
@@ -30,22 +29,12 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
             let Some((request, _)) = request_for(input, op, None) else {
                 return;
             };
-            out.push(Probe {
-                id: 0,
-                attack: Attack::ListLeak,
-                op,
-                actor,
-                credential: Credential::Normal,
-                object: None,
-                baseline: None,
-                baseline_request: None,
-                access,
-                expect_granted: true,
-                request,
-                write: None,
-                malformed: None,
-                detail: "the answer must hold no other tenant's objects".into(),
-            });
+            out.push(
+                Probe::new(Attack::ListLeak, op, actor, request)
+                    .access(access)
+                    .expect_granted()
+                    .detail("the answer must hold no other tenant's objects"),
+            );
         }
     }
 }

@@ -8,7 +8,6 @@
 use super::{keep_current_values, properties, request_for, Attack, Confirm, PlanInput, Probe};
 use super::{WriteCheck, PLACEHOLDER_MARKER};
 use crate::matrix::Access;
-use crate::request::Credential;
 use crate::spec::Api;
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, Just, Union, ValueTree};
@@ -259,22 +258,14 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             };
             let mut probe_request = request.clone();
             probe_request.json = Some(body);
-            out.push(Probe {
-                id: 0,
-                attack: Attack::Malformed,
-                op,
-                actor,
-                credential: Credential::Normal,
-                object: Some(index),
-                baseline: None,
-                baseline_request: None,
-                access,
-                expect_granted: false,
-                request: probe_request,
-                write: Some(write),
-                malformed: Some(case.clone()),
-                detail: format!("schema-violating body #{n}"),
-            });
+            out.push(
+                Probe::new(Attack::Malformed, op, actor, probe_request)
+                    .object(index)
+                    .access(access)
+                    .write(write)
+                    .malformed(case.clone())
+                    .detail(format!("schema-violating body #{n}")),
+            );
         }
     }
 }

@@ -9,7 +9,6 @@ use super::{
 };
 use crate::discover::Object;
 use crate::matrix::Access;
-use crate::request::Credential;
 use serde_json::{json, Value};
 
 const FIELDS: &str = include_str!("../../corpora/mass-assignment-fields.txt");
@@ -196,25 +195,17 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             }
             let names: Vec<String> = sent.iter().map(|(n, _)| format!("`{n}`")).collect();
             write.confirm = Confirm::Fields(sent);
-            out.push(Probe {
-                id: 0,
-                attack: Attack::MassAssignment,
-                op,
-                actor,
-                credential: Credential::Normal,
-                object: Some(index),
-                baseline: Some(actor),
-                baseline_request: None,
-                access,
-                expect_granted: false,
-                request,
-                write: Some(write),
-                malformed: None,
-                detail: format!(
-                    "the caller's own object with extra fields {}",
-                    names.join(", ")
-                ),
-            });
+            out.push(
+                Probe::new(Attack::MassAssignment, op, actor, request)
+                    .object(index)
+                    .baseline(actor)
+                    .access(access)
+                    .write(write)
+                    .detail(format!(
+                        "the caller's own object with extra fields {}",
+                        names.join(", ")
+                    )),
+            );
         }
     }
 }

@@ -8,8 +8,6 @@
 //! the object changing under the rest of the scan (no identity's role really moves).
 
 use super::{Attack, PlanInput, Probe};
-use crate::matrix::Access;
-use crate::request::Credential;
 use crate::spec::Method;
 
 /// The ways of naming the real method: a header, or the `_method` query parameter.
@@ -57,21 +55,10 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
                 format!("POST with `?{name}={method}`")
             }
         };
-        out.push(Probe {
-            id: 0,
-            attack: Attack::MethodOverride,
-            op,
-            actor,
-            credential: Credential::Normal,
-            object: object.map(|(i, _)| i),
-            baseline: input.baseline_for(op, object.map(|(_, o)| o)),
-            baseline_request: write.is_none().then(|| plain.clone()),
-            access: Access::Deny,
-            expect_granted: false,
-            request,
-            write: write.clone(),
-            malformed: None,
-            detail,
-        });
+        let probe = Probe::new(Attack::MethodOverride, op, actor, request)
+            .baseline_request(write.is_none().then(|| plain.clone()))
+            .write(write.clone())
+            .detail(detail);
+        out.push(input.aim(probe, object));
     }
 }

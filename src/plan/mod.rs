@@ -12,126 +12,18 @@ mod mass_assignment;
 mod method_override;
 mod no_auth;
 mod param_pollution;
+mod probe;
 mod tenant_swap;
 mod verb_swap;
 
 pub use malformed::{shrink_body, MalformedCase};
+pub use probe::{Attack, Confirm, Probe, WriteCheck};
 
 use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::Identity;
 use crate::matrix::{Access, Policy};
-use crate::request::{Credential, RequestSpec, TokenFacts};
+use crate::request::{RequestSpec, TokenFacts};
 use crate::spec::{Api, Method, Parameter};
-use std::fmt;
-
-/// The attack kinds of DESIGN.md's vocabulary that the planner generates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Attack {
-    IdSwap,
-    ListLeak,
-    NoAuth,
-    BadAuth,
-    Escalation,
-    MassAssignment,
-    ParamPollution,
-    MethodOverride,
-    VerbSwap,
-    TenantSwap,
-    Malformed,
-    ExistenceLeak,
-}
-
-impl Attack {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Attack::IdSwap => "id-swap",
-            Attack::ListLeak => "list-leak",
-            Attack::NoAuth => "no-auth",
-            Attack::BadAuth => "bad-auth",
-            Attack::Escalation => "escalation",
-            Attack::MassAssignment => "mass-assignment",
-            Attack::ParamPollution => "param-pollution",
-            Attack::MethodOverride => "method-override",
-            Attack::VerbSwap => "verb-swap",
-            Attack::TenantSwap => "tenant-swap",
-            Attack::Malformed => "malformed",
-            Attack::ExistenceLeak => "existence-leak",
-        }
-    }
-}
-
-impl fmt::Display for Attack {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How a write is confirmed: the owner re-reads the object before and after the probe
-/// and looks for the marker the probe wrote.
-#[derive(Debug, Clone)]
-pub struct WriteCheck {
-    /// `None` when the spec has no read of the object: a granted write is then only
-    /// `suspicious`, never confirmed.
-    pub readback: Option<RequestSpec>,
-    pub marker: String,
-    /// How the read-back shows that the write landed.
-    pub confirm: Confirm,
-}
-
-/// What in the read-back proves a write.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Confirm {
-    /// The marker appears after, not before (the body carried it in a string).
-    Marker,
-    /// Any of these top-level fields took the value sent, having had another before
-    /// (`mass-assignment`: privileged fields the caller must not set).
-    Fields(Vec<(String, serde_json::Value)>),
-    /// The read-back changed at all, volatile fields aside: for bodies with nothing to
-    /// mark (an enum set to the value it already has), seen through audit fields.
-    AnyChange,
-    /// A delete: the owner read the object before and finds it gone (404/410) after.
-    Gone,
-}
-
-#[derive(Debug, Clone)]
-pub struct Probe {
-    pub id: usize,
-    pub attack: Attack,
-    pub op: usize,
-    /// Index of the identity that sends the probe.
-    pub actor: usize,
-    pub credential: Credential,
-    /// The object at stake, when the request names one.
-    pub object: Option<usize>,
-    /// The identity whose response is the baseline (the owner, or a legitimate caller).
-    pub baseline: Option<usize>,
-    /// The request the baseline identity sends, when it is not the probe's own request
-    /// (a polluted query or an overridden method must be compared with the plain one).
-    pub baseline_request: Option<RequestSpec>,
-    /// The policy cell for the actor's role on this operation.
-    pub access: Access,
-    /// What the policy says must happen: `false` = the API must refuse.
-    pub expect_granted: bool,
-    pub request: RequestSpec,
-    pub write: Option<WriteCheck>,
-    /// For `malformed`: how to regenerate (and shrink) the body this probe sends.
-    pub malformed: Option<MalformedCase>,
-    /// Where the swapped ID or forged credential went, for the report.
-    pub detail: String,
-}
-
-impl Probe {
-    /// Whether only the victim's object in the answer (or exactly its owner's body) proves
-    /// a leak. So for `param-pollution`, and for `id-swap` variants (the probes that carry
-    /// a `baseline_request`: an encoded ID, or the victim's ID next to the actor's own):
-    /// a server may ignore the odd form or serve the actor's own object, and an answer of
-    /// the same shape as the owner's then proves nothing.
-    pub fn proves_by_victim_object(&self) -> bool {
-        self.attack == Attack::ParamPollution
-            || (self.attack == Attack::IdSwap && self.baseline_request.is_some())
-    }
-}
 
 pub struct PlanInput<'a> {
     pub api: &'a Api,
@@ -231,6 +123,13 @@ impl<'a> PlanInput<'a> {
             }
         }
         best.map(|(_, i)| i)
+    }
+
+    /// `probe` aimed at `object` (index and object, when the request names one) and
+    /// compared with the answer of the baseline identity for it ([`Self::baseline_for`]).
+    fn aim(&self, probe: Probe, object: Option<(usize, &Object)>) -> Probe {
+        let baseline = self.baseline_for(probe.op, object.map(|(_, o)| o));
+        probe.object(object.map(|(i, _)| i)).baseline(baseline)
     }
 
     fn token(&self, identity: usize) -> TokenFacts {

@@ -25,21 +25,10 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
         let Some((request, write)) = request_for(input, op, object.map(|(_, o)| o)) else {
             return;
         };
-        out.push(Probe {
-            id: 0,
-            attack: Attack::NoAuth,
-            op,
-            actor: anonymous,
-            credential: Credential::Omitted,
-            object: object.map(|(i, _)| i),
-            baseline: input.baseline_for(op, object.map(|(_, o)| o)),
-            baseline_request: None,
-            access: Access::Deny,
-            expect_granted: false,
-            request,
-            write,
-            malformed: None,
-            detail: "no credentials".into(),
-        });
+        let probe = Probe::new(Attack::NoAuth, op, anonymous, request)
+            .credential(Credential::Omitted)
+            .write(write)
+            .detail("no credentials");
+        out.push(input.aim(probe, object));
     }
 }

@@ -4,7 +4,6 @@
 
 use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
-use crate::request::Credential;
 use crate::spec::ParamLocation;
 use std::collections::BTreeSet;
 
@@ -68,22 +67,14 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
                         at.min(request.query.len()),
                         (param.name.clone(), first.clone()),
                     );
-                    out.push(Probe {
-                        id: 0,
-                        attack: Attack::ParamPollution,
-                        op,
-                        actor,
-                        credential: Credential::Normal,
-                        object: Some(index),
-                        baseline: input.baseline_for(op, Some(victim)),
-                        baseline_request: Some(plain.clone()),
-                        access,
-                        expect_granted: false,
-                        request,
-                        write: None,
-                        malformed: None,
-                        detail: format!("query parameter `{}` twice: {order}", param.name),
-                    });
+                    out.push(
+                        Probe::new(Attack::ParamPollution, op, actor, request)
+                            .object(index)
+                            .baseline(input.baseline_for(op, Some(victim)))
+                            .baseline_request(plain.clone())
+                            .access(access)
+                            .detail(format!("query parameter `{}` twice: {order}", param.name)),
+                    );
                 }
             }
         }

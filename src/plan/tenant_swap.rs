@@ -10,7 +10,6 @@
 
 use super::{request_for, Attack, PlanInput, Probe};
 use crate::matrix::Access;
-use crate::request::Credential;
 use crate::spec::ParamLocation;
 
 /// Header names (lower case) that choose a tenant; any header naming a tenant counts too.
@@ -86,24 +85,14 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
             .unwrap_or_else(|| tenant.to_string());
         let mut request = plain.clone();
         request.headers.push((header.name.clone(), value.clone()));
-        out.push(Probe {
-            id: 0,
-            attack: Attack::TenantSwap,
-            op,
-            actor,
-            credential: Credential::Normal,
-            object: None,
-            baseline: Some(victim),
-            baseline_request: None,
-            access,
-            expect_granted: false,
-            request,
-            write: None,
-            malformed: None,
-            detail: format!(
-                "`{}: {value}` (the tenant of `{}`) with `{}`'s credential",
-                header.name, other.name, who.name
-            ),
-        });
+        out.push(
+            Probe::new(Attack::TenantSwap, op, actor, request)
+                .baseline(victim)
+                .access(access)
+                .detail(format!(
+                    "`{}: {value}` (the tenant of `{}`) with `{}`'s credential",
+                    header.name, other.name, who.name
+                )),
+        );
     }
 }

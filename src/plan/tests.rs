@@ -4,6 +4,7 @@ use super::*;
 use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::{Auth, Identity, Secret};
 use crate::matrix::Policy;
+use crate::request::Credential;
 use serde_json::json;
 use std::path::Path;
 

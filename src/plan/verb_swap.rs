@@ -10,8 +10,6 @@
 //! A 404 or 405 is a denial. Bodies are kept idempotent as for `method-override`.
 
 use super::{Attack, PlanInput, Probe};
-use crate::matrix::Access;
-use crate::request::Credential;
 use crate::spec::Method;
 
 /// The methods a denied write is retried with, when the spec does not declare them.
@@ -37,21 +35,9 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
         }
         let mut request = plain.clone();
         request.method = method;
-        out.push(Probe {
-            id: 0,
-            attack: Attack::VerbSwap,
-            op,
-            actor,
-            credential: Credential::Normal,
-            object: object.map(|(i, _)| i),
-            baseline: input.baseline_for(op, object.map(|(_, o)| o)),
-            baseline_request: None,
-            access: Access::Deny,
-            expect_granted: false,
-            request,
-            write: write.clone(),
-            malformed: None,
-            detail: format!("{method} instead of the declared {declared}"),
-        });
+        let probe = Probe::new(Attack::VerbSwap, op, actor, request)
+            .write(write.clone())
+            .detail(format!("{method} instead of the declared {declared}"));
+        out.push(input.aim(probe, object));
     }
 }

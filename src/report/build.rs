@@ -225,12 +225,8 @@ pub fn build(input: BuildInput<'_>) -> Report {
         .iter()
         .map(|l| OperationLatency {
             operation: l.operation.clone(),
-            count: l.count,
-            p50_ms: l.p50_ms,
-            p95_ms: l.p95_ms,
-            p99_ms: l.p99_ms,
-            max_ms: l.max_ms,
-            pass: l.p95_ms <= input.p95_target_ms as f64,
+            percentiles: l.percentiles,
+            pass: l.percentiles.p95_ms <= input.p95_target_ms as f64,
         })
         .collect();
     Report {

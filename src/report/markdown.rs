@@ -285,15 +285,16 @@ pub fn to_markdown(report: &Report) -> String {
     );
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---|");
     for o in &l.operations {
+        let p = &o.percentiles;
         let _ = writeln!(
             md,
             "| `{}` | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
             cell(&o.operation),
-            o.count,
-            o.p50_ms,
-            o.p95_ms,
-            o.p99_ms,
-            o.max_ms,
+            p.count,
+            p.p50_ms,
+            p.p95_ms,
+            p.p99_ms,
+            p.max_ms,
             if o.pass { "yes" } else { "**no**" }
         );
     }
@@ -313,16 +314,17 @@ pub fn to_markdown(report: &Report) -> String {
         );
         let _ = writeln!(md, "|---|---|---|---:|---:|---:|---:|");
         for h in split {
+            let p = &h.percentiles;
             let _ = writeln!(
                 md,
                 "| `{}` | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
                 cell(&h.operation),
                 cell(&h.identity),
                 h.outcome,
-                h.count,
-                h.p50_ms,
-                h.p95_ms,
-                h.max_ms
+                p.count,
+                p.p50_ms,
+                p.p95_ms,
+                p.max_ms
             );
         }
     }

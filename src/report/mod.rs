@@ -136,7 +136,7 @@ pub fn summary_text(report: &Report) -> String {
         for o in failing {
             out.push_str(&format!(
                 "latency: {} p95 {:.1} ms exceeds the {} ms target\n",
-                o.operation, o.p95_ms, report.latency.p95_target_ms
+                o.operation, o.percentiles.p95_ms, report.latency.p95_target_ms
             ));
         }
     }

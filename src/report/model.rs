@@ -216,10 +216,7 @@ pub struct Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct OperationLatency {
     pub operation: String,
-    pub count: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
+    #[serde(flatten)]
+    pub percentiles: crate::latency_stats::Percentiles,
     pub pass: bool,
 }
