@@ -2,12 +2,14 @@
 //! executor: logins, CSRF, OAuth2 refresh on expiry, a lost session, and redaction of
 //! every credential in what a scan prints and writes.
 
-use rolegrid::demo::{self, DemoOptions, RunningDemo};
+mod common;
+
+use common::Passwords;
+use rolegrid::demo::{self, RunningDemo};
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
 use rolegrid::exec::Executor;
 use rolegrid::request::{Credential, RequestSpec};
 use rolegrid::spec::Method;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -98,28 +100,25 @@ fn engagement_text(target: &str, identities: &[(&str, &str, Option<&str>, String
     text
 }
 
-fn env(passwords: &BTreeMap<String, String>) -> EnvSource {
-    passwords
-        .iter()
-        .fold(EnvSource::default(), |env, (p, pw)| env.with(&var(p), pw))
+/// The passwords under the variables [`var`] names.
+fn env(passwords: &Passwords) -> EnvSource {
+    common::env_with(passwords.iter().map(|(p, pw)| (var(p), pw)))
 }
 
-async fn start(ttl: Duration, secure: bool) -> (RunningDemo, BTreeMap<String, String>) {
-    let passwords = DemoOptions::random_passwords();
-    let mut options = DemoOptions::new(passwords.clone());
-    if secure {
-        options = options.secure();
-    }
-    options.token_ttl = ttl;
-    let demo = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("portal starts");
-    (demo, passwords)
+async fn start(ttl: Duration, secure: bool) -> (RunningDemo, Passwords) {
+    common::portal(|mut options| {
+        if secure {
+            options = options.secure();
+        }
+        options.token_ttl = ttl;
+        options
+    })
+    .await
 }
 
 async fn executor(
     demo: &RunningDemo,
-    passwords: &BTreeMap<String, String>,
+    passwords: &Passwords,
     identities: &[(&str, &str, Option<&str>, String)],
 ) -> (Executor, Engagement) {
     let text = engagement_text(&demo.base_url(), identities);
@@ -127,11 +126,7 @@ async fn executor(
         Engagement::parse(&text, Path::new("auth.yaml"), &env(passwords)).expect("engagement");
     let redactor = Redactor::new();
     engagement.register_secrets(&redactor);
-    let mut executor = Executor::new(&engagement, "", redactor).expect("executor");
-    executor
-        .login_all(&engagement.identities)
-        .await
-        .expect("every identity logs in");
+    let executor = common::logged_in(&engagement, &engagement.identities, "", redactor).await;
     (executor, engagement)
 }
 
@@ -369,7 +364,6 @@ async fn a_secure_scan_with_every_kind_finds_nothing() {
         ("root", "admin", None, by_name("steps_token")),
         ("reports", "staff", Some("acme"), by_name("key_query")),
     ];
-    let dir = tempfile::tempdir().expect("tempdir");
     let text = engagement_text(&demo.base_url(), &identities);
     let mut engagement =
         Engagement::parse(&text, Path::new("auth.yaml"), &env(&passwords)).expect("engagement");
@@ -402,24 +396,9 @@ async fn a_secure_scan_with_every_kind_finds_nothing() {
     )
     .expect("matrix");
     let redactor = Redactor::new();
-    let outcome = rolegrid::scan::scan(
-        rolegrid::scan::ScanInput {
-            engagement,
-            api,
-            policy,
-            output_dir: dir.path().to_path_buf(),
-            progress: false,
-            seed: Some(3),
-        },
-        redactor.clone(),
-    )
-    .await
-    .expect("scan");
+    let scanned = common::scan(engagement, api, policy, 3, redactor.clone()).await;
     demo.shutdown().await;
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("report.json")).expect("report"),
-    )
-    .expect("JSON");
+    let (outcome, report) = (&scanned.outcome, &scanned.report);
     assert!(
         outcome.report.findings.is_empty(),
         "{:#}",
@@ -461,20 +440,11 @@ async fn no_credential_of_any_kind_is_printed_or_written() {
         ("reports", "staff", Some("acme"), by_name("oauth_cc")),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
-    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let text = engagement_text(&demo.base_url(), &identities)
-        .replace(
-            "spec: demo-portal.yaml",
-            &format!("spec: {}", specs.join("demo-portal.yaml").display()),
-        )
-        .replace(
-            "matrix: demo-matrix.csv",
-            &format!("matrix: {}", specs.join("demo-matrix.csv").display()),
-        );
+    let text = common::with_spec_paths(&engagement_text(&demo.base_url(), &identities));
     let engagement_file = dir.path().join("engagement.yaml");
     std::fs::write(&engagement_file, text).expect("write");
     let out_dir = dir.path().join("out");
-    let mut cmd = assert_cmd::Command::cargo_bin("rolegrid").expect("binary");
+    let mut cmd = common::rolegrid();
     cmd.args(["scan", "--no-progress", "-c"])
         .arg(&engagement_file)
         .arg("-o")

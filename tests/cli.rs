@@ -1,14 +1,10 @@
 //! The real binary: exit codes, stdout/stderr, error messages, and redaction of
 //! credentials in everything it prints or writes.
 
-use assert_cmd::Command;
-use rolegrid::demo::{self, DemoOptions, FLAWS};
+mod common;
 
-fn rolegrid() -> Command {
-    let mut cmd = Command::cargo_bin("rolegrid").expect("binary built");
-    cmd.env_remove("ROLEGRID_DEMO_PASSWORD");
-    cmd
-}
+use common::rolegrid;
+use rolegrid::demo::{self, DemoOptions, FLAWS};
 
 #[test]
 fn list_flaws_prints_every_flaw_as_json() {
@@ -93,20 +89,10 @@ fn demo_secure_reports_zero_violations() {
 }
 
 fn write_engagement(dir: &std::path::Path, target: &str, extra: &str) -> std::path::PathBuf {
-    let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let text = rolegrid::demo_scan::DEMO_ENGAGEMENT
-        .replace(
-            "target: http://127.0.0.1:8080",
-            &format!("target: {target}\n{extra}"),
-        )
-        .replace(
-            "spec: demo-portal.yaml",
-            &format!("spec: {}", specs.join("demo-portal.yaml").display()),
-        )
-        .replace(
-            "matrix: demo-matrix.csv",
-            &format!("matrix: {}", specs.join("demo-matrix.csv").display()),
-        );
+    let text = common::with_spec_paths(&rolegrid::demo_scan::DEMO_ENGAGEMENT.replace(
+        "target: http://127.0.0.1:8080",
+        &format!("target: {target}\n{extra}"),
+    ));
     let path = dir.join("engagement.yaml");
     std::fs::write(&path, text).expect("write engagement");
     path
@@ -124,9 +110,7 @@ async fn scan_exits_1_on_violations_and_0_when_secure() {
         if secure {
             options = options.secure();
         }
-        let server = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("starts");
+        let server = common::spawn_portal(options).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let engagement = write_engagement(dir.path(), &server.base_url(), "");
         let mut cmd = rolegrid();

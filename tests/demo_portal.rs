@@ -2,6 +2,8 @@
 //! reqwest. Each planted flaw is shown present when on and absent under `secure()`, and the
 //! secure behaviours that trip naive judges are checked in both modes.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -62,7 +64,7 @@ impl Portal {
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let passwords = DemoOptions::random_passwords();
         let options = options(DemoOptions::new(passwords.clone()))?;
-        let demo = demo::spawn(options, "127.0.0.1:0".parse()?).await?;
+        let demo = common::spawn_portal(options).await;
         Ok(Portal {
             demo,
             http: reqwest::Client::new(),
@@ -805,24 +807,23 @@ async fn ticket_create_and_delete() -> TestResult {
             (&ticket["tenant_id"], &ticket["owner_id"], &ticket["status"]),
             (&json!("acme"), &json!(1), &json!("open"))
         );
-        let bad = portal
-            .send(
-                Method::POST,
-                "/tickets",
+        for (auth, body, expected) in [
+            (
                 Auth::Bearer(&alice),
-                Some(json!({"subject": 7})),
-            )
-            .await?;
-        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-        let anonymous = portal
-            .send(
-                Method::POST,
-                "/tickets",
+                json!({"subject": 7}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
                 Auth::None,
-                Some(json!({"subject": "x"})),
-            )
-            .await?;
-        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+                json!({"subject": "x"}),
+                StatusCode::UNAUTHORIZED,
+            ),
+        ] {
+            let reply = portal
+                .send(Method::POST, "/tickets", auth, Some(body.clone()))
+                .await?;
+            assert_eq!(reply.status, expected, "{body}");
+        }
         let path = format!("/tickets/{id}");
         let foreign = portal
             .send(Method::DELETE, &path, Auth::Bearer(&bob), None)
@@ -891,20 +892,24 @@ async fn admin_user_create_and_delete() -> TestResult {
     let id = created.json()["id"].as_u64().ok_or("no id")?;
     assert_eq!(created.json()["role"], "client");
     let path = format!("/admin/users/{id}");
-    let refused = portal
-        .send(Method::DELETE, &path, Auth::Bearer(&alice), None)
-        .await?;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    let seeded = portal
-        .send(Method::DELETE, "/admin/users/1", Auth::Bearer(&root), None)
-        .await?;
-    assert_eq!(seeded.status, StatusCode::CONFLICT);
-    let deleted = portal
-        .send(Method::DELETE, &path, Auth::Bearer(&root), None)
-        .await?;
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let gone = portal.get(&path, Auth::Bearer(&root)).await?;
-    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    // In this order: a client may not delete, a seeded user may not be deleted, the new
+    // one is deleted by root and then gone.
+    for (method, path, token, expected) in [
+        (Method::DELETE, path.as_str(), &alice, StatusCode::FORBIDDEN),
+        (
+            Method::DELETE,
+            "/admin/users/1",
+            &root,
+            StatusCode::CONFLICT,
+        ),
+        (Method::DELETE, path.as_str(), &root, StatusCode::NO_CONTENT),
+        (Method::GET, path.as_str(), &root, StatusCode::NOT_FOUND),
+    ] {
+        let reply = portal
+            .send(method.clone(), path, Auth::Bearer(token), None)
+            .await?;
+        assert_eq!(reply.status, expected, "{method} {path}");
+    }
     assert_eq!(
         portal.demo.users_json().as_array().map(Vec::len),
         Some(USERS.len())
@@ -1079,24 +1084,20 @@ async fn notes_malformed_500() -> TestResult {
             assert_eq!(reply.status, expected, "{body}");
         }
         // Missing text and valid notes behave the same in both modes.
-        let missing = portal
-            .send(
-                Method::POST,
-                "/tickets/501/notes",
-                Auth::Bearer(&alice),
-                Some(json!({})),
-            )
-            .await?;
-        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
-        let ok = portal
-            .send(
-                Method::POST,
-                "/tickets/501/notes",
-                Auth::Bearer(&alice),
-                Some(json!({"text": "still here"})),
-            )
-            .await?;
-        assert_eq!(ok.status, StatusCode::CREATED);
+        for (body, expected) in [
+            (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
+            (json!({"text": "still here"}), StatusCode::CREATED),
+        ] {
+            let reply = portal
+                .send(
+                    Method::POST,
+                    "/tickets/501/notes",
+                    Auth::Bearer(&alice),
+                    Some(body.clone()),
+                )
+                .await?;
+            assert_eq!(reply.status, expected, "{body}");
+        }
         portal.demo.shutdown().await;
     }
     Ok(())
@@ -1390,44 +1391,36 @@ async fn secure_behaviours_hold_in_both_modes() -> TestResult {
         assert_eq!(ids(&tickets["items"]), vec![501, 503], "{mode}");
 
         // Role changes are for admins only, in every mode.
-        let escalate = portal
-            .send(
-                Method::PUT,
-                "/admin/users/2/role",
-                Auth::Bearer(&bob),
-                Some(json!({"role": "admin"})),
-            )
-            .await?;
-        assert_eq!(escalate.status, StatusCode::FORBIDDEN, "{mode}");
         let root = portal.token(ROOT).await?;
-        let promote = portal
-            .send(
-                Method::PUT,
+        for (token, path, role, expected) in [
+            (&bob, "/admin/users/2/role", "admin", StatusCode::FORBIDDEN),
+            (&root, "/admin/users/3/role", "admin", StatusCode::OK),
+            (
+                &root,
                 "/admin/users/3/role",
-                Auth::Bearer(&root),
-                Some(json!({"role": "admin"})),
-            )
-            .await?;
-        assert_eq!(promote.status, StatusCode::OK);
-        assert_eq!(promote.json()["role"], "admin");
-        let bad_role = portal
-            .send(
-                Method::PUT,
-                "/admin/users/3/role",
-                Auth::Bearer(&root),
-                Some(json!({"role": "god"})),
-            )
-            .await?;
-        assert_eq!(bad_role.status, StatusCode::UNPROCESSABLE_ENTITY);
-        let nobody = portal
-            .send(
-                Method::PUT,
+                "god",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                &root,
                 "/admin/users/99/role",
-                Auth::Bearer(&root),
-                Some(json!({"role": "staff"})),
-            )
-            .await?;
-        assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+                "staff",
+                StatusCode::NOT_FOUND,
+            ),
+        ] {
+            let reply = portal
+                .send(
+                    Method::PUT,
+                    path,
+                    Auth::Bearer(token),
+                    Some(json!({ "role": role })),
+                )
+                .await?;
+            assert_eq!(reply.status, expected, "{mode}: PUT {path} {role}");
+            if expected == StatusCode::OK {
+                assert_eq!(reply.json()["role"], role);
+            }
+        }
 
         // No credentials: 401 everywhere except the flawed export.
         let me = portal.get("/me", Auth::None).await?;

@@ -1,27 +1,25 @@
 //! End to end: the demo portal on 127.0.0.1:0, scanned in-process with the shipped
 //! engagement and matrix; assertions read the written report.json.
 
+mod common;
+
+use common::{planted, violations, Passwords};
 use rolegrid::demo::{self, DemoOptions, FLAWS};
 use rolegrid::demo_scan::{self, DemoScan};
 use rolegrid::engagement::Redactor;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-async fn scan(
-    options: DemoOptions,
-    passwords: std::collections::BTreeMap<String, String>,
-) -> (Value, tempfile::TempDir) {
+async fn scan(options: DemoOptions, passwords: Passwords) -> (Value, tempfile::TempDir) {
     scan_throttled(options, passwords, None).await
 }
 
 async fn scan_throttled(
     options: DemoOptions,
-    passwords: std::collections::BTreeMap<String, String>,
+    passwords: Passwords,
     rate_limit: Option<f64>,
 ) -> (Value, tempfile::TempDir) {
-    let server = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("demo portal starts");
+    let server = common::spawn_portal(options).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let outcome = demo_scan::run(
         DemoScan {
@@ -49,40 +47,11 @@ async fn scan_with(options: impl FnOnce(DemoOptions) -> DemoOptions) -> Value {
         .0
 }
 
-/// (operation, attack) of every violation finding, and of every server error (what a
-/// `malformed` flaw is reported as).
-fn violations(report: &Value) -> BTreeSet<(String, String)> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["verdict"] == "violation" || f["verdict"] == "server-error")
-        .map(|f| {
-            (
-                f["operation"].as_str().unwrap_or("").to_string(),
-                f["attack"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
-fn flaw_pairs() -> BTreeSet<(String, String)> {
-    FLAWS
-        .iter()
-        .filter(|f| f.default_on())
-        .map(|f| (f.operation.to_string(), f.attack.to_string()))
-        .collect()
-}
-
 #[tokio::test]
 async fn every_planted_flaw_is_reported_and_nothing_else() {
     let report = scan_with(|o| o).await;
     let found = violations(&report);
-    assert_eq!(
-        found,
-        flaw_pairs(),
-        "violations differ from the planted flaws"
-    );
+    assert_eq!(found, planted(), "violations differ from the planted flaws");
     assert_eq!(report["schema_version"], "1.0");
     assert!(report["stats"]["probes"].as_u64().unwrap_or(0) > 0);
     let doubts: Vec<&Value> = report["findings"]
@@ -116,7 +85,7 @@ async fn secure_mode_reports_no_violation_and_no_doubt() {
 async fn turning_off_one_flaw_removes_exactly_its_finding() {
     for flaw in FLAWS.iter().filter(|f| f.default_on()) {
         let report = scan_with(|o| o.flaw(flaw.id, false).expect("known flaw")).await;
-        let mut expected = flaw_pairs();
+        let mut expected = planted();
         expected.remove(&(flaw.operation.to_string(), flaw.attack.to_string()));
         assert_eq!(violations(&report), expected, "with `{}` off", flaw.id);
     }
@@ -475,7 +444,7 @@ async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
         .collect();
     assert_eq!(
         violations(&report),
-        flaw_pairs(),
+        planted(),
         "{doubts:#?} {:#}",
         report["warnings"]
     );
@@ -606,13 +575,7 @@ async fn oracle_flaws_alone_are_the_only_finding() {
 async fn scan_secure_adjusted(
     adjust: impl FnOnce(&mut rolegrid::engagement::Engagement),
 ) -> (Value, String) {
-    let passwords = DemoOptions::random_passwords();
-    let server = demo::spawn(
-        DemoOptions::new(passwords.clone()).secure(),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("demo portal starts");
+    let (server, passwords) = common::portal(DemoOptions::secure).await;
     let scanned = scan_engagement_with_markdown(&server, &passwords, adjust).await;
     server.shutdown().await;
     scanned
@@ -707,7 +670,7 @@ async fn the_detector_rule_is_what_recognises_the_html_denial() {
 /// written to report.json.
 async fn scan_engagement(
     server: &demo::RunningDemo,
-    passwords: &std::collections::BTreeMap<String, String>,
+    passwords: &Passwords,
     tweak: impl FnOnce(&mut rolegrid::engagement::Engagement),
 ) -> Value {
     scan_engagement_with_markdown(server, passwords, tweak)
@@ -718,29 +681,15 @@ async fn scan_engagement(
 /// [`scan_engagement`], also returning report.md as written.
 async fn scan_engagement_with_markdown(
     server: &demo::RunningDemo,
-    passwords: &std::collections::BTreeMap<String, String>,
+    passwords: &Passwords,
     tweak: impl FnOnce(&mut rolegrid::engagement::Engagement),
 ) -> (Value, String) {
     let (mut engagement, api, policy) =
         demo_scan::demo_inputs(&server.base_url(), passwords).expect("demo inputs");
     tweak(&mut engagement);
-    let dir = tempfile::tempdir().expect("tempdir");
-    rolegrid::scan::scan(
-        rolegrid::scan::ScanInput {
-            engagement,
-            api,
-            policy,
-            output_dir: dir.path().to_path_buf(),
-            progress: false,
-            seed: Some(7),
-        },
-        Redactor::new(),
-    )
-    .await
-    .expect("scan completes");
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report.md");
-    (serde_json::from_str(&text).expect("report is JSON"), md)
+    let scanned = common::scan(engagement, api, policy, 7, Redactor::new()).await;
+    let md = scanned.file("report.md");
+    (scanned.report, md)
 }
 
 /// Scans a fresh portal in-process (mutations as given) and returns the report with the
@@ -749,13 +698,7 @@ async fn scan_and_inspect(
     options: impl FnOnce(DemoOptions) -> DemoOptions,
     allow_mutations: bool,
 ) -> (Value, [Value; 4]) {
-    let passwords = DemoOptions::random_passwords();
-    let server = demo::spawn(
-        options(DemoOptions::new(passwords.clone())),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("demo portal starts");
+    let (server, passwords) = common::portal(options).await;
     let before = [server.tickets_json(), server.users_json()];
     let report =
         scan_engagement(&server, &passwords, |e| e.allow_mutations = allow_mutations).await;
@@ -859,13 +802,7 @@ async fn without_mutations_nothing_is_created_or_written() {
 
 #[tokio::test]
 async fn a_tiny_canary_cap_is_reported_and_leaves_cells_unattacked() {
-    let passwords = DemoOptions::random_passwords();
-    let server = demo::spawn(
-        DemoOptions::new(passwords.clone()).secure(),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("demo portal starts");
+    let (server, passwords) = common::portal(DemoOptions::secure).await;
     let report = scan_engagement(&server, &passwords, |e| e.max_canaries = 2).await;
     server.shutdown().await;
     let c = &report["canaries"];

@@ -1,6 +1,8 @@
 //! Discovery against a small paginated API served on 127.0.0.1:0: objects that only a
 //! later page lists are found and attacked, following Link headers and page numbers.
 
+mod common;
+
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,7 +10,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
 use rolegrid::matrix::Policy;
-use rolegrid::scan::{scan, ScanInput};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -113,22 +114,10 @@ async fn objects_on_later_pages_are_discovered_and_attacked() {
         false,
     )
     .expect("matrix");
-    let outcome = scan(
-        ScanInput {
-            engagement,
-            api,
-            policy,
-            output_dir: dir.path().join("out"),
-            progress: false,
-            seed: Some(1),
-        },
-        Redactor::new(),
-    )
-    .await
-    .expect("scan");
+    let scanned = common::scan(engagement, api, policy, 1, Redactor::new()).await;
     server.abort();
 
-    let report = outcome.report;
+    let report = &scanned.outcome.report;
     assert_eq!(
         report.stats.objects, 10,
         "all five notes of each user, over three pages"
@@ -139,6 +128,6 @@ async fn objects_on_later_pages_are_discovered_and_attacked() {
         .find(|f| f.operation == "GET /notes/{noteId}" && f.verdict == "violation")
         .expect("the missing owner check is found");
     assert_eq!(swap.attack, "id-swap");
-    let text = std::fs::read_to_string(dir.path().join("out/report.json")).expect("report");
+    let text = scanned.file("report.json");
     assert!(!text.contains("token-one-xxxxxxxx") && !text.contains("token-two-yyyyyyyy"));
 }

@@ -2,10 +2,12 @@
 //! knob, the load engine's counts, bounds and fixed-rate schedule, the coordinated-omission
 //! correction (a stalled server), and the CLI's exit codes against a p95 target.
 
-use assert_cmd::Command;
+mod common;
+
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
+use common::rolegrid;
 use rolegrid::demo::{self, DemoOptions, LatencyModel};
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
 use rolegrid::exec::load::{run_load, LoadOptions, LoadReport, LoadTarget, StopReason};
@@ -46,12 +48,7 @@ async fn executor(base_url: &str, concurrency: usize, alice: bool) -> Executor {
     );
     let env = EnvSource::default().with("PW", PASSWORD);
     let engagement = Engagement::parse(&yaml, Path::new("t.yaml"), &env).expect("engagement");
-    let mut executor = Executor::new(&engagement, "", Redactor::new()).expect("executor");
-    executor
-        .login_all(&engagement.identities)
-        .await
-        .expect("login");
-    executor
+    common::logged_in(&engagement, &engagement.identities, "", Redactor::new()).await
 }
 
 /// A tiny server: `GET /hit` counts, `GET /slow` takes 20 ms, `GET /stall` answers at
@@ -130,9 +127,7 @@ async fn knob_delays_follow_the_model() {
     );
     options.latency.insert("GET /invoices".into(), model);
     options.latency_seed = Some(7);
-    let portal = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("portal");
+    let portal = common::spawn_portal(options).await;
     let executor = executor(&portal.base_url(), 64, true).await;
     // Fixed rate well below capacity, so queueing does not add to the knob's delays.
     let load = LoadOptions {
@@ -276,12 +271,6 @@ async fn a_stall_raises_the_corrected_p95_above_the_uncorrected() {
         "corrected {corrected} ms vs uncorrected {uncorrected} ms"
     );
     assert!(report.max_schedule_lag_ms.unwrap_or(0.0) > 200.0);
-}
-
-fn rolegrid() -> Command {
-    let mut cmd = Command::cargo_bin("rolegrid").expect("binary built");
-    cmd.env_remove("ROLEGRID_DEMO_PASSWORD");
-    cmd
 }
 
 #[test]

@@ -5,53 +5,39 @@
 //! a dead session as enforcement; the engagement's `reprovision` request brings a victim
 //! back.
 
-use rolegrid::demo::{self, DemoOptions};
+mod common;
+
 use rolegrid::demo_scan;
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
-use rolegrid::scan::{self, ScanInput};
 use serde_json::Value;
 use std::path::Path;
 
 /// Scans a portal with only `flaw` planted; `reprovision` keeps or drops the shipped
 /// engagement's `reprovision` request.
 async fn scan_with(flaw: Option<&str>, reprovision: bool) -> Value {
-    let passwords = DemoOptions::random_passwords();
-    let mut options = DemoOptions::new(passwords.clone()).secure();
-    if let Some(flaw) = flaw {
-        options = options.flaw(flaw, true).expect("known flaw");
-    }
-    let server = demo::spawn(options, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("demo portal starts");
+    let (server, passwords) = common::portal(|o| {
+        let secure = o.secure();
+        match flaw {
+            Some(flaw) => secure.flaw(flaw, true).expect("known flaw"),
+            None => secure,
+        }
+    })
+    .await;
     let (mut engagement, api, policy) =
         demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
     if !reprovision {
         engagement.reprovision = None;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let outcome = scan::scan(
-        ScanInput {
-            engagement,
-            api,
-            policy,
-            output_dir: dir.path().to_path_buf(),
-            progress: false,
-            seed: Some(7),
-        },
-        Redactor::new(),
-    )
-    .await
-    .expect("the scan completes");
+    let scanned = common::scan(engagement, api, policy, 7, Redactor::new()).await;
     server.shutdown().await;
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
     for file in ["report.json", "report.md"] {
-        let written = std::fs::read_to_string(dir.path().join(file)).expect("report");
+        let written = scanned.file(file);
         for password in passwords.values() {
             assert!(!written.contains(password.as_str()), "a password leaked");
         }
     }
-    assert!(outcome.report.run.complete);
-    serde_json::from_str(&text).expect("report is JSON")
+    assert!(scanned.outcome.report.run.complete);
+    scanned.report
 }
 
 fn findings<'a>(report: &'a Value, operation: &str) -> Vec<&'a Value> {
@@ -196,21 +182,13 @@ fn reprovision_errors_point_at_the_line() {
 /// follows it, so root (who sees all four seeded invoices) reads every page.
 #[tokio::test]
 async fn discovery_follows_the_paginated_invoice_list() {
-    let passwords = DemoOptions::random_passwords();
-    let server = demo::spawn(
-        DemoOptions::new(passwords.clone()),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("demo portal starts");
+    let (server, passwords) = common::portal(|o| o).await;
     let (engagement, api, policy) =
         demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
     let mut identities = engagement.identities.clone();
     identities.push(rolegrid::engagement::Identity::anonymous());
-    let mut executor =
-        rolegrid::exec::Executor::new(&engagement, &api.base_path(), Redactor::new())
-            .expect("executor");
-    executor.login_all(&identities).await.expect("logins");
+    let executor =
+        common::logged_in(&engagement, &identities, &api.base_path(), Redactor::new()).await;
     let answers = rolegrid::exec::discovery::fetch_collections(
         &executor,
         &api,

@@ -1,11 +1,12 @@
 //! Identities read from a Web Fuzzing Commons auth document (`auth_file`): every supported
 //! shape parsed into the expected `Auth`, the errors, and a login against the demo portal.
 
-use rolegrid::demo::{self, DemoOptions};
+mod common;
+
+use rolegrid::demo::DemoOptions;
 use rolegrid::engagement::{
     Auth, Capture, Engagement, EnvSource, Redactor, SessionUse, StepBody, REDACTED,
 };
-use rolegrid::exec::Executor;
 use rolegrid::request::{Credential, RequestSpec};
 use rolegrid::spec::Method;
 use std::collections::BTreeMap;
@@ -15,8 +16,9 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wfc")
 }
 
-fn env() -> EnvSource {
-    EnvSource::default().with("BOB_PW", "bob-wfc-pass-2")
+/// The one variable the fixture engagement reads.
+fn bob_env() -> EnvSource {
+    common::env_with([("BOB_PW", "bob-wfc-pass-2")])
 }
 
 fn fixture_text(target: &str) -> String {
@@ -26,7 +28,7 @@ fn fixture_text(target: &str) -> String {
 }
 
 fn parse(text: &str) -> Result<Engagement, String> {
-    Engagement::parse(text, &dir().join("engagement.yaml"), &env()).map_err(|e| e.to_string())
+    Engagement::parse(text, &dir().join("engagement.yaml"), &bob_env()).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -161,7 +163,7 @@ fn with_document(doc: &str) -> Result<Engagement, String> {
     std::fs::create_dir_all(&tmp).expect("tmp");
     std::fs::write(tmp.join("wfc-auth.yaml"), doc).expect("write");
     let text = "target: http://127.0.0.1:9\nspec: s.yaml\nmatrix: m.csv\nauth_file: wfc-auth.yaml\nauth_file_identities:\n  u: {role: client}\n";
-    let out = Engagement::parse(text, &tmp.join("e.yaml"), &env()).map_err(|e| e.to_string());
+    let out = Engagement::parse(text, &tmp.join("e.yaml"), &bob_env()).map_err(|e| e.to_string());
     let _ = std::fs::remove_dir_all(&tmp);
     out
 }
@@ -229,20 +231,11 @@ async fn identities_from_the_document_log_in_to_the_demo_portal() {
     ] {
         passwords.insert(who.to_string(), pw.to_string());
     }
-    let portal = demo::spawn(
-        DemoOptions::new(passwords.clone()),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("portal starts");
+    let portal = common::spawn_portal(DemoOptions::new(passwords.clone())).await;
     let e = parse(&fixture_text(&portal.base_url())).expect("valid");
     let redactor = Redactor::new();
     e.register_secrets(&redactor);
-    let mut executor = Executor::new(&e, "", redactor).expect("executor");
-    executor
-        .login_all(&e.identities)
-        .await
-        .expect("every WFC identity logs in");
+    let executor = common::logged_in(&e, &e.identities, "", redactor).await;
     let me = RequestSpec {
         method: Method::Get,
         path: "/me".into(),
@@ -335,12 +328,7 @@ fn several_fixed_headers_are_one_identity_and_all_secret() {
 async fn several_fixed_headers_are_all_sent() {
     let mut passwords = DemoOptions::random_passwords();
     passwords.insert("carol@acme.test".into(), "carol-wfc-pass-3".into());
-    let portal = demo::spawn(
-        DemoOptions::new(passwords),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("portal starts");
+    let portal = common::spawn_portal(DemoOptions::new(passwords)).await;
     let base = portal.base_url();
     let login = reqwest::Client::new()
         .post(format!("{}/auth/session", base.trim_end_matches('/')))
@@ -385,8 +373,7 @@ async fn several_fixed_headers_are_all_sent() {
         !scrubbed.contains(&session) && !scrubbed.contains(&csrf),
         "{scrubbed}"
     );
-    let mut executor = Executor::new(&e, "", redactor).expect("executor");
-    executor.login_all(&e.identities).await.expect("static");
+    let executor = common::logged_in(&e, &e.identities, "", redactor).await;
     let request = |method: Method, path: &str| RequestSpec {
         method,
         path: path.into(),

@@ -7,7 +7,7 @@ use crate::matrix::Access;
 use crate::request::{Credential, RequestSpec};
 use std::fmt;
 
-/// The attack kinds of DESIGN.md's vocabulary that the planner generates.
+/// The attack kinds the planner generates (the `attack` table in README's "What it does").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Attack {
