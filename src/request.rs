@@ -117,6 +117,9 @@ pub struct TokenFacts {
     pub subject: bool,
     /// The token is a JWT with a role claim (`role`, `roles`).
     pub role_claim: bool,
+    /// The live token is known not to be a JWT (an opaque session token): the forgeries
+    /// that re-encode a JWT cannot be built for it.
+    pub not_jwt: bool,
 }
 
 /// A concrete request: the path already filled, relative to the engagement's target.

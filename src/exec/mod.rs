@@ -398,11 +398,14 @@ impl Executor {
                 let Some(token) = live_token(&s.live()) else {
                     return TokenFacts::default();
                 };
-                let claims = forge::claims(token.expose()).unwrap_or_default();
+                let parsed = forge::claims(token.expose());
+                let not_jwt = parsed.is_err();
+                let claims = parsed.unwrap_or_default();
                 TokenFacts {
                     weak_secret: forge::weak_secret_line(token.expose()),
                     subject: claims.contains_key("sub"),
                     role_claim: ROLE_CLAIMS.iter().any(|c| claims.contains_key(*c)),
+                    not_jwt,
                 }
             })
             .collect()

@@ -151,13 +151,26 @@ pub fn is_error_shaped(value: &Value) -> bool {
         o.get(*k)
             .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
     });
-    flag_false || status_error || (error_key && o.len() <= 4)
+    // A resource may carry a `status` of its own (a CI job that `failed`): only a small
+    // body, or one that also explains itself, is an error answer.
+    let explains = ["message", "msg", "detail", "reason", "error", "description"]
+        .iter()
+        .any(|k| o.contains_key(*k));
+    flag_false || (status_error && (o.len() <= 2 || explains)) || (error_key && o.len() <= 4)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_resource_status_is_not_an_error_answer() {
+        let job = json!({"job_id": 502, "team_id": 10, "pipeline": "api", "status": "failed"});
+        assert!(!is_error_shaped(&job));
+        assert!(is_error_shaped(&json!({"status": "error", "message": "denied"})));
+        assert!(is_error_shaped(&json!({"status": "forbidden"})));
+    }
 
     #[test]
     fn identical_bodies_with_different_timestamps_are_the_same() {

@@ -168,7 +168,16 @@ fn broken(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut Vec<Prob
             baseline: actor,
             access,
         };
+        // An opaque token has no header, claims or signature to re-encode.
+        let opaque = input.token(actor).not_jwt;
         for forgery in FORGERIES {
+            let jwt_only = matches!(
+                forgery,
+                Forgery::AlgNone | Forgery::Expired | Forgery::WrongSignature
+            );
+            if opaque && jwt_only {
+                continue;
+            }
             out.push(target.probe(forgery, request.clone(), forgery.describe()));
         }
     }

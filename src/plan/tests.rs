@@ -593,6 +593,7 @@ fn weak_secret_probes_only_for_tokens_that_verified_offline() {
         weak_secret: None,
         subject: true,
         role_claim: true,
+        not_jwt: false,
     };
     let weak = TokenFacts {
         weak_secret: Some(7),
