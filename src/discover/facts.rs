@@ -84,12 +84,9 @@ pub fn login_name(identity: &Identity) -> Option<String> {
         Auth::Login(flow) => flow.steps.iter().find_map(|step| match &step.body {
             Some(crate::engagement::StepBody::Json(json)) => {
                 let value: Value = serde_json::from_str(json.expose()).ok()?;
-                NAME_FIELDS.iter().find_map(|k| {
-                    value
-                        .get(*k)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
+                NAME_FIELDS
+                    .iter()
+                    .find_map(|k| value.get(*k).and_then(Value::as_str).map(str::to_string))
             }
             Some(crate::engagement::StepBody::Form(fields)) => NAME_FIELDS.iter().find_map(|k| {
                 fields
@@ -111,7 +108,9 @@ pub fn is_identifying(field: &str) -> bool {
         lower.as_str(),
         "id" | "uuid" | "username" | "user_name" | "login" | "email" | "name" | "sub"
     ) || ((lower.ends_with("_id") || lower.ends_with("id"))
-        && (lower.starts_with("user") || lower.starts_with("account") || lower.starts_with("member")))
+        && (lower.starts_with("user")
+            || lower.starts_with("account")
+            || lower.starts_with("member")))
 }
 
 /// Fields that name a tenant-like group an object belongs to.

@@ -82,6 +82,10 @@ pub struct ObjectCorpus {
     /// The engagement's `write_discovered_objects`: writes to resources without any canary
     /// may aim at discovered objects.
     write_discovered: bool,
+    /// Values seen per field name in discovery's answers that look like a closed set (a
+    /// `role` that reads `"Member"`): bodies use them where the description gives no
+    /// enum, since a made-up label for such a field is refused, not stored.
+    pub field_values: BTreeMap<String, Vec<Value>>,
     /// Objects whose owner the answers could not tell (several identities listed them
     /// alike and nothing in them names an owner): left out of the plan, listed in the report.
     pub ambiguous: Vec<String>,
@@ -99,6 +103,7 @@ impl ObjectCorpus {
             canaries: BTreeMap::new(),
             canary_gaps: BTreeMap::new(),
             write_discovered: false,
+            field_values: BTreeMap::new(),
             ambiguous: Vec::new(),
         }
     }
@@ -487,9 +492,71 @@ pub fn harvest(
         (&a.resource, crate::request::value_text(&a.id))
             .cmp(&(&b.resource, crate::request::value_text(&b.id)))
     });
+    let field_values = closed_set_values(objects.iter().map(|o| &o.fields));
     let mut corpus = ObjectCorpus::new(objects);
     corpus.ambiguous = ambiguous;
+    corpus.field_values = field_values;
     corpus
+}
+
+/// Field names whose values name one of a few kinds, roles or states.
+const CLOSED_SET_NAMES: [&str; 14] = [
+    "role", "roles", "status", "state", "type", "kind", "plan", "tier", "level", "category",
+    "currency", "country", "language", "locale",
+];
+
+/// Per field name, the short string values seen, when they look like a closed set: the
+/// name says so, or some value repeats across objects. In order of first sight.
+pub fn closed_set_values<'a>(
+    items: impl Iterator<Item = &'a serde_json::Map<String, Value>>,
+) -> BTreeMap<String, Vec<Value>> {
+    let mut seen: BTreeMap<String, (usize, Vec<Value>)> = BTreeMap::new();
+    for fields in items {
+        for (k, v) in fields {
+            let Some(text) = v
+                .as_str()
+                .filter(|t| !t.is_empty() && t.chars().count() <= 32)
+            else {
+                continue;
+            };
+            let entry = seen.entry(k.clone()).or_default();
+            entry.0 += 1;
+            if !entry.1.iter().any(|x| x.as_str() == Some(text)) {
+                entry.1.push(Value::String(text.to_string()));
+            }
+        }
+    }
+    seen.into_iter()
+        .filter(|(k, (count, values))| {
+            let named = CLOSED_SET_NAMES.contains(&k.to_ascii_lowercase().as_str());
+            named || (values.len() <= 5 && *count > values.len())
+        })
+        .map(|(k, (_, values))| (k, values))
+        .collect()
+}
+
+/// Sets the top-level string fields of `body` that hold `placeholder` (a marker or a
+/// canary label) and have closed-set values in `field_values` to a value seen (the
+/// `pick`-th, wrapping): a server refuses a made-up role, it stores a real one. Canaries
+/// take the first value and writes the second, so a write shows as a change.
+pub fn use_seen_values(
+    body: &mut Value,
+    placeholder: &str,
+    field_values: &BTreeMap<String, Vec<Value>>,
+    pick: usize,
+) {
+    let Value::Object(map) = body else { return };
+    for (k, v) in map.iter_mut() {
+        let holds_placeholder = v.as_str().is_some_and(|s| s.contains(placeholder));
+        if let (true, Some(first)) = (
+            holds_placeholder,
+            field_values
+                .get(k)
+                .and_then(|vals| vals.get(pick % vals.len().max(1))),
+        ) {
+            *v = first.clone();
+        }
+    }
 }
 
 /// The tenant a tenant field of `fields` names, when exactly one tenant's identities
@@ -560,7 +627,10 @@ fn referenced_owner(
         let owners: Vec<usize> = objects
             .iter()
             .filter(|o| o.resource != resource)
-            .filter(|o| crate::spec::singular(&o.resource).replace(['-', '_'], "") == stem.replace(['-', '_'], ""))
+            .filter(|o| {
+                crate::spec::singular(&o.resource).replace(['-', '_'], "")
+                    == stem.replace(['-', '_'], "")
+            })
             .filter(|o| o.id_text() == text)
             .map(|o| o.owner)
             .collect();
@@ -569,7 +639,10 @@ fn referenced_owner(
         }
     }
     for value in fields.values() {
-        let Some(text) = value.as_str().filter(|t| t.chars().count() >= 6 && *t != own) else {
+        let Some(text) = value
+            .as_str()
+            .filter(|t| t.chars().count() >= 6 && *t != own)
+        else {
             continue;
         };
         let holders: Vec<&Object> = objects
@@ -605,6 +678,32 @@ mod tests {
         let odd = json!({"invoices": [{"uuid": "x"}]});
         assert_eq!(items_of(&odd, None, &generic)[0].0, json!("x"));
         assert!(items_of(&json!({"error": "no"}), None, &generic).is_empty());
+    }
+
+    #[test]
+    fn seen_roles_replace_made_up_labels() {
+        let users = [
+            json!({"username": "a", "role": "Seller", "bio": "one"}),
+            json!({"username": "b", "role": "Seller", "bio": "two"}),
+            json!({"username": "c", "role": "Manager", "bio": "three"}),
+        ];
+        let maps: Vec<serde_json::Map<String, Value>> = users
+            .iter()
+            .filter_map(|u| u.as_object().cloned())
+            .collect();
+        let values = closed_set_values(maps.iter());
+        assert_eq!(
+            values.get("role"),
+            Some(&vec![json!("Seller"), json!("Manager")])
+        );
+        assert!(!values.contains_key("bio"), "{values:?}");
+        assert!(!values.contains_key("username"));
+        let mut body = json!({"username": "rg-1", "role": "rg-1", "bio": "rg-1"});
+        use_seen_values(&mut body, "rg-1", &values, 0);
+        assert_eq!(
+            body,
+            json!({"username": "rg-1", "role": "Seller", "bio": "rg-1"})
+        );
     }
 
     #[test]

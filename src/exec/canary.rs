@@ -66,6 +66,9 @@ pub async fn create_all(
             .json_body()
             .and_then(|m| m.schema.as_ref())
             .map(|schema| canary::body(api, schema, &label));
+        if let Some(body) = request.json.as_mut() {
+            crate::discover::use_seen_values(body, &label, &corpus.field_values, 0);
+        }
         let answer = executor
             .send(&request, order.creator, Credential::Normal, &op.key())
             .await;

@@ -168,7 +168,9 @@ mod tests {
     fn a_resource_status_is_not_an_error_answer() {
         let job = json!({"job_id": 502, "team_id": 10, "pipeline": "api", "status": "failed"});
         assert!(!is_error_shaped(&job));
-        assert!(is_error_shaped(&json!({"status": "error", "message": "denied"})));
+        assert!(is_error_shaped(
+            &json!({"status": "error", "message": "denied"})
+        ));
         assert!(is_error_shaped(&json!({"status": "forbidden"})));
     }
 

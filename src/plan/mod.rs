@@ -430,7 +430,10 @@ fn request_with_id(
         (Some(_), None) => return None,
         (None, _) => None,
     };
-    let request = crate::request::build_request(input.api, op, id, PLACEHOLDER_MARKER)?;
+    let mut request = crate::request::build_request(input.api, op, id, PLACEHOLDER_MARKER)?;
+    if let Some(body) = request.json.as_mut() {
+        crate::discover::use_seen_values(body, PLACEHOLDER_MARKER, &input.corpus.field_values, 1);
+    }
     let write = if input.api.operations[op].is_read_only() {
         None
     } else {

@@ -92,8 +92,41 @@ fn pairs(report: &Value, verdicts: &[&str]) -> Pairs {
 /// reported as.
 type Planted = &'static [(&'static str, &'static str, &'static str)];
 
+/// Planted flaws the engine does not find yet, each with what it lacks (issue "Real APIs,
+/// not only ours", items 5 and 6). They stay planted and listed: the tests expect exactly
+/// the other flaws, so the day one of these is found the test fails until it moves out of
+/// this list, and nothing found today can be lost unnoticed.
+const NOT_YET_FOUND: &[(&str, &str)] = &[
+    (
+        "profile_subject_in_body",
+        "no swap of a subject named in the body (`username`) when there is no path or query ID",
+    ),
+    (
+        "me_mass_assignment",
+        "no mass-assignment probe on a self-update without an ID (`PATCH /api/me`)",
+    ),
+    (
+        "register_admin_flag",
+        "no mass-assignment probe on sign-up confirmed by the new account's login",
+    ),
+];
+
+fn not_yet_found(flaw: &str) -> Option<&'static str> {
+    NOT_YET_FOUND
+        .iter()
+        .find(|(name, _)| *name == flaw)
+        .map(|(_, why)| *why)
+}
+
 fn expected(list: Planted) -> Pairs {
     list.iter()
+        .filter(|(flaw, _, _)| {
+            let missing = not_yet_found(flaw);
+            if let Some(why) = missing {
+                println!("notice: planted flaw `{flaw}` is not expected yet: {why}");
+            }
+            missing.is_none()
+        })
         .map(|(_, op, attack)| (op.to_string(), attack.to_string()))
         .collect()
 }
@@ -169,7 +202,13 @@ fn check_alone(
 ) {
     let (flaw, op, attack) = planted;
     let found = pairs(report, &["violation", "server-error"]);
-    let want: Pairs = [(op.to_string(), attack.to_string())].into_iter().collect();
+    let want: Pairs = match not_yet_found(flaw) {
+        Some(why) => {
+            println!("notice: planted flaw `{flaw}` is not expected yet: {why}");
+            Pairs::new()
+        }
+        None => [(op.to_string(), attack.to_string())].into_iter().collect(),
+    };
     if found != want {
         eprintln!("{}", explain(&format!("{fixture} (only {flaw})"), report));
         differ.push(format!("{flaw}: want {want:?}, found {found:?}"));
