@@ -9,12 +9,14 @@
 //! [`spec`] → [`engagement`] → [`matrix`] → [`discover`] → [`plan`] → [`exec`] →
 //! [`judge`] → [`report`]; [`scan`] wires them together, [`demo`] is the embedded
 //! client portal with planted flaws that the README's main command scans.
-//! [`latency_stats`] is plain data that exec, report and the CLI share, owned by no stage.
+//! [`exchange`] and [`latency_stats`] are plain data that exec hands on to judge, report
+//! and the CLI, owned by no stage.
 
 pub mod demo;
 pub mod demo_scan;
 pub mod discover;
 pub mod engagement;
+pub mod exchange;
 pub mod exec;
 pub mod judge;
 pub mod latency_stats;

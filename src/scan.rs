@@ -4,8 +4,9 @@
 
 use crate::discover::{self, ObjectCorpus};
 use crate::engagement::{Auth, Engagement, Identity, Redactor};
+use crate::exchange::Exchange;
 use crate::exec::canary::CanaryLedger;
-use crate::exec::{self, Exchange, Executor};
+use crate::exec::{self, Executor};
 use crate::judge::{self, JudgeContext, Judgement, ReadBack, Verdict};
 use crate::matrix::Policy;
 use crate::plan::{self, PlanInput, Probe};
@@ -830,7 +831,8 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     });
     let mut report = report;
     report.identities_lost = identities_lost;
-    report.canaries = canaries.map(|ledger| ledger.section(engagement.max_canaries));
+    report.canaries =
+        canaries.map(|ledger| report::canary_section(ledger, engagement.max_canaries));
     let files = report::write_all(&report, &input.output_dir, &redactor)?;
     Ok(ScanOutcome { report, files })
 }

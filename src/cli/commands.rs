@@ -1,7 +1,7 @@
 //! `scan` and `demo`: validated inputs → library calls → summary on stdout → exit code.
 
 use super::args::{Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
-use super::exit;
+use super::exit::{self, fail};
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
@@ -140,11 +140,6 @@ fn ops_command(args: OpsArgs) -> u8 {
     }
     print_stdout(&out);
     exit::CLEAN
-}
-
-fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
-    eprintln!("rolegrid: {message}");
-    code
 }
 
 /// Writes to stdout; a closed pipe (`rolegrid … | head`) is not an error.

@@ -1,7 +1,7 @@
 //! `rolegrid latency` and `rolegrid demo --latency-mode`: flags → load options → a latency
 //! run → per-operation table, pass/fail against the p95 target, `latency.json`, exit code.
 
-use super::exit;
+use super::exit::{self, fail};
 use clap::Args;
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan;
@@ -48,11 +48,6 @@ pub struct LatencyArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub load: LoadFlags,
-}
-
-fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
-    eprintln!("rolegrid: {message}");
-    code
 }
 
 fn load_options(flags: &LoadFlags, engagement_concurrency: usize) -> Result<LoadOptions, String> {

@@ -1,6 +1,7 @@
 //! Canary objects (I/O part): creating the canaries `discover::canary::plan` asks for,
 //! one request at a time as their creators, and deleting the survivors at the end of a
 //! scan (complete or interrupted) through the spec's delete operation, as their owners.
+//! What became of them is kept in a [`CanaryLedger`]; the report turns it into its section.
 
 use super::Executor;
 use crate::discover::canary::{self, CanaryPlan};
@@ -10,9 +11,6 @@ use crate::matrix::{Access, Policy};
 use crate::request::{build_request, Credential};
 use crate::spec::Api;
 use std::time::{Duration, Instant};
-
-// The ledger's entries are the report's own rows: they go into report.json unchanged.
-pub use crate::report::{CanaryFailed as CanaryFailure, CanaryLeft, UncoveredCell};
 
 /// The whole cleanup gives up after this long; what is left is reported, not retried.
 pub const CLEANUP_BUDGET: Duration = Duration::from_secs(60);
@@ -34,6 +32,31 @@ pub struct CanaryLedger {
     pub uncovered: Vec<UncoveredCell>,
     /// Requests sent to create and delete canaries.
     pub requests: usize,
+}
+
+/// A canary create the target refused or answered without a usable ID.
+#[derive(Debug, Clone)]
+pub struct CanaryFailure {
+    pub resource: String,
+    pub creator: String,
+    pub reason: String,
+}
+
+/// A canary still on the target after the cleanup.
+#[derive(Debug, Clone)]
+pub struct CanaryLeft {
+    pub resource: String,
+    pub id: String,
+    pub owner: String,
+    pub reason: String,
+}
+
+/// A write or delete cell left unattacked for want of a canary.
+#[derive(Debug, Clone)]
+pub struct UncoveredCell {
+    pub operation: String,
+    pub role: String,
+    pub reason: String,
 }
 
 /// Creates the planned canaries and adds them to `corpus`; resources left without any get
@@ -115,22 +138,6 @@ pub async fn create_all(
     for (resource, reason) in refused {
         if corpus.canaries().all(|(_, o, _)| o.resource != resource) {
             corpus.set_canary_gap(&resource, reason);
-        }
-    }
-}
-
-impl CanaryLedger {
-    /// The report's `canaries` section.
-    pub fn section(&self, cap: usize) -> crate::report::CanarySection {
-        crate::report::CanarySection {
-            created: self.created,
-            deleted: self.deleted,
-            deleted_by_probes: self.deleted_by_probes,
-            cap,
-            over_cap: self.over_cap,
-            failed: self.failed.clone(),
-            left: self.left.clone(),
-            uncovered: self.uncovered.clone(),
         }
     }
 }

@@ -9,6 +9,8 @@ mod forge;
 mod latency;
 pub mod load;
 
+// What exec returns; defined apart so judge and report need nothing else of exec.
+pub use crate::exchange::Exchange;
 pub use latency::{HistogramSummary, LatencyBook, LatencySummary, Outcome};
 
 use crate::engagement::{Auth, Engagement, Identity, Redactor, Reprovision, Secret};
@@ -20,47 +22,8 @@ use std::time::{Duration, Instant};
 /// Bodies are kept whole up to this size; the rest is cut (and the exchange says so).
 pub const BODY_CAP: usize = 1 << 20;
 
-/// One request and what came back.
-#[derive(Debug, Clone, Default)]
-pub struct Exchange {
-    pub status: Option<u16>,
-    pub content_type: Option<String>,
-    pub location: Option<String>,
-    pub body: Vec<u8>,
-    pub truncated: bool,
-    pub latency: Duration,
-    /// The `Link` header, for pagination.
-    pub link: Option<String>,
-    /// From a 429/503's Retry-After (seconds form).
-    pub retry_after: Option<Duration>,
-    /// Connection failure, timeout, or a credential that could not be built.
-    pub error: Option<String>,
-    /// Response headers for the engagement's header detectors (`Set-Cookie` left out:
-    /// it may carry a session; at most [`HEADERS_KEPT`]).
-    pub headers: Vec<(String, String)>,
-}
-
 /// Response headers kept per exchange.
 pub const HEADERS_KEPT: usize = 64;
-
-impl Exchange {
-    pub fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-
-    pub fn is_success(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s))
-    }
-
-    /// What a detector rule looks at.
-    pub fn answer(&self) -> crate::engagement::Answer<'_> {
-        crate::engagement::Answer {
-            status: self.status,
-            headers: &self.headers,
-            body: &self.body,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {

@@ -4,7 +4,7 @@
 
 use super::{is_error_shaped, json_similarity, Judgement, Verdict};
 use crate::engagement::{first_match, Detector, Means};
-use crate::exec::Exchange;
+use crate::exchange::Exchange;
 use std::collections::BTreeSet;
 
 /// Bodies less alike than this (after the IDs are set aside) are clearly different.

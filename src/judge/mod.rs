@@ -21,7 +21,7 @@ pub use similarity::{
 
 use crate::discover::ObjectCorpus;
 use crate::engagement::{first_match, Detector, Identity, Means};
-use crate::exec::Exchange;
+use crate::exchange::Exchange;
 use crate::plan::{Attack, Confirm, Probe};
 use std::collections::BTreeSet;
 

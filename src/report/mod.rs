@@ -6,7 +6,7 @@ mod coverage;
 mod markdown;
 mod model;
 
-pub use build::{build, curl_command, Aggregate, BuildInput, ProbeResult};
+pub use build::{build, canary_section, curl_command, Aggregate, BuildInput, ProbeResult};
 pub use coverage::{cell_coverage, Coverage, CoverageFacts};
 pub use markdown::to_markdown;
 pub use model::*;
