@@ -15,6 +15,7 @@ pub mod demo_scan;
 pub mod discover;
 pub mod engagement;
 pub mod exec;
+pub mod inputs;
 pub mod judge;
 pub mod matrix;
 pub mod plan;

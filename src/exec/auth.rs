@@ -160,7 +160,12 @@ impl Authenticator<'_> {
         Ok(live)
     }
 
+    /// A path on the target, or an absolute URL the engagement's scope check let through
+    /// (a WFC `externalEndpointURL` on an identity provider listed in `scope`).
     fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            return path.to_string();
+        }
         format!("{}{path}", self.base.as_str().trim_end_matches('/'))
     }
 
@@ -212,10 +217,12 @@ impl Authenticator<'_> {
                 }
             }
             let method = &step.method;
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| format!("login {label}{method} {path}: {e}"))?;
+            let response = builder.send().await.map_err(|e| {
+                format!(
+                    "login {label}{method} {path}: {}",
+                    super::describe_error(&e)
+                )
+            })?;
             let status = response.status();
             let answer = Answer::read(response).await;
             for (name, value) in &answer.cookies {
@@ -338,7 +345,12 @@ impl Authenticator<'_> {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("oauth2 {grant} grant at {url}: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "oauth2 {grant} grant at {url}: {}",
+                    super::describe_error(&e)
+                )
+            })?;
         let status = response.status();
         let answer = Answer::read(response).await;
         let json = answer.json.clone().unwrap_or_default();
