@@ -309,6 +309,11 @@ proxy: {}
         plan.identities.join(", "),
         plan.per_attack.values().sum::<usize>()
     ));
+    // The HTTP client is built (TLS files, proxy) without sending anything.
+    let mut executor = match Executor::new(engagement, &inputs.api.base_path(), redactor.clone()) {
+        Ok(e) => e,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
     print_stdout(&text);
     for warning in engagement.standing_warnings() {
         eprintln!("rolegrid: warning: {warning}");
@@ -321,10 +326,6 @@ proxy: {}
         return exit::CLEAN;
     }
     announce(engagement);
-    let mut executor = match Executor::new(engagement, &inputs.api.base_path(), redactor.clone()) {
-        Ok(e) => e,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
     let mut identities = engagement.identities.clone();
     identities.push(rolegrid::engagement::Identity::anonymous());
     match executor.login_all(&identities).await {

@@ -545,4 +545,29 @@ mod tests {
             .expect_err("half mTLS");
         assert!(err.contains("both `client_cert` and `client_key`"), "{err}");
     }
+
+    #[test]
+    fn a_wfc_login_on_another_origin_needs_scope() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("wfc.yaml"),
+            "auth:\n  - name: u\n    loginEndpointAuth:\n      externalEndpointURL: https://idp.example.com/login\n      verb: POST\n      token: {extractFrom: header, extractSelector: X-Auth-Token, sendIn: header, sendName: Authorization}\n",
+        )
+        .expect("write");
+        let text = "target: https://api.example.com\nspec: s.yaml\nmatrix: m.csv\nauth_file: wfc.yaml\nauth_file_identities:\n  u: {role: client}\n";
+        let path = dir.path().join("e.yaml");
+        let err = Engagement::parse(text, &path, &EnvSource::default())
+            .expect_err("outside scope")
+            .to_string();
+        assert!(
+            err.contains("wfc.yaml:4:") && err.contains("outside the scope"),
+            "{err}"
+        );
+        let scoped = format!("{text}scope: [\"https://idp.example.com\"]\n");
+        let e = Engagement::parse(&scoped, &path, &EnvSource::default()).expect("in scope");
+        let Auth::Login(flow) = &e.identities[0].auth else {
+            panic!("login")
+        };
+        assert_eq!(flow.steps[0].path, "https://idp.example.com/login");
+    }
 }

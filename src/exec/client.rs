@@ -66,11 +66,19 @@ pub fn tls_hint(error_text: &str) -> Option<&'static str> {
     let t = error_text.to_ascii_lowercase();
     if t.contains("certificaterequired")
         || t.contains("certificate required")
-        || t.contains("handshakefailure") && t.contains("alert")
+        || (t.contains("handshakefailure") && t.contains("alert"))
     {
         return Some(
             "the server asks for a client certificate (mutual TLS): set `tls.client_cert` and `tls.client_key` in the engagement to PEM files the server's CA signed",
         );
+    }
+    if t.contains("notvalidforname") || t.contains("not valid for name") {
+        return Some(
+            "the target's certificate does not name the host in `target`: use the host name the certificate was issued for",
+        );
+    }
+    if t.contains("expired") && t.contains("certificate") {
+        return Some("the target's certificate has expired (or this machine's clock is wrong)");
     }
     if t.contains("unknownissuer")
         || t.contains("unknown issuer")
@@ -83,13 +91,21 @@ pub fn tls_hint(error_text: &str) -> Option<&'static str> {
             "the target's certificate is not signed by a trusted CA: set `tls.ca_cert` in the engagement to the PEM of the CA that signed it (for a proxy such as Burp or ZAP, its CA); `tls.insecure_skip_verify: true` skips the check, for throw-away test deployments only",
         );
     }
-    if t.contains("notvalidforname") || t.contains("not valid for name") {
-        return Some(
-            "the target's certificate does not name the host in `target`: use the host name the certificate was issued for",
-        );
-    }
-    if t.contains("expired") && t.contains("certificate") {
-        return Some("the target's certificate has expired (or the clock is wrong)");
-    }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_errors_name_the_key_that_fixes_them() {
+        let unknown = "connection failed: error sending request: client error (Connect): invalid peer certificate: UnknownIssuer";
+        assert!(tls_hint(unknown).is_some_and(|h| h.contains("tls.ca_cert")));
+        let mtls = "request failed: connection error: received fatal alert: CertificateRequired";
+        assert!(tls_hint(mtls).is_some_and(|h| h.contains("tls.client_cert")));
+        let name = "invalid peer certificate: NotValidForName";
+        assert!(tls_hint(name).is_some_and(|h| h.contains("host name")));
+        assert!(tls_hint("connection failed: Connection refused (os error 111)").is_none());
+    }
 }
