@@ -710,3 +710,89 @@ async fn a_forward_proxy_sees_every_request_of_a_scan() {
     }
     assert_eq!(landed.load(Ordering::SeqCst), 0);
 }
+
+// ---- scope -------------------------------------------------------------------------------
+
+/// An OAuth2 token endpoint on its own origin: client `alice-svc` gets alice's token.
+async fn token_server() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = Router::new().route(
+        "/oauth/token",
+        axum::routing::post(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                Json(serde_json::json!({
+                    "access_token": ALICE,
+                    "token_type": "bearer",
+                    "expires_in": 3600
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind token server");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_on_another_origin_is_used_only_when_in_scope() {
+    let (landing, _) = landing().await;
+    let (addr, notes) = serve_notes("127.0.0.1:0".parse().expect("addr"), landing).await;
+    let (idp, issued) = token_server().await;
+    let target = format!("http://{addr}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = engagement(dir.path(), "");
+    // alice's bearer token comes from the identity provider instead.
+    let text = std::fs::read_to_string(&path).expect("read").replace(
+        "auth: {bearer: \"${NOTES_ALICE}\"}",
+        "auth: {oauth2: {token_url: \"${NOTES_IDP}/oauth/token\", grant: client_credentials, client_id: alice-svc, client_secret: \"${NOTES_IDP_SECRET}\"}}",
+    );
+    std::fs::write(&path, &text).expect("write");
+    let command = || {
+        let mut cmd = rolegrid(&target);
+        cmd.env("NOTES_IDP", &idp)
+            .env("NOTES_IDP_SECRET", "idp-client-secret-42");
+        cmd
+    };
+
+    let mut cmd = command();
+    scan_args(&mut cmd, &path, &dir.path().join("refused"));
+    let refused = run(cmd).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("outside the scope") && refused.stderr.contains(&idp),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("idp-client-secret-42"));
+    assert_eq!(issued.load(Ordering::SeqCst), 0);
+    assert_eq!(notes.hits.load(Ordering::SeqCst), 0);
+
+    std::fs::write(
+        &path,
+        text.replacen("identities:", "scope: [\"${NOTES_IDP}\"]\nidentities:", 1),
+    )
+    .expect("write");
+    let out = dir.path().join("scoped");
+    let mut cmd = command();
+    scan_args(&mut cmd, &path, &out);
+    let ok = run(cmd).await;
+    scanned(&ok);
+    assert!(
+        !ok.stdout.contains("idp-client-secret-42") && !ok.stderr.contains("idp-client-secret-42")
+    );
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        1,
+        "one token request for alice"
+    );
+    assert!(notes.hits.load(Ordering::SeqCst) > 0);
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report");
+    assert!(!text.contains("idp-client-secret-42"));
+}
