@@ -64,6 +64,8 @@ const MATRIX: &str = "operation,anonymous,user\nGET /notes,deny,own\nGET /notes/
 struct Notes {
     hits: AtomicUsize,
     elsewhere: String,
+    /// `User-Agent` and `X-Gateway-Key` of every request, in arrival order.
+    seen_headers: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 fn caller(request_headers: &axum::http::HeaderMap) -> Option<&'static str> {
@@ -82,6 +84,21 @@ fn notes_router(state: Arc<Notes>) -> Router {
         next: axum::middleware::Next,
     ) -> Response {
         state.hits.fetch_add(1, Ordering::SeqCst);
+        // Read before the await: a borrowed request (its body is not Sync) must not live across it.
+        let pair = {
+            let get = |name: &str| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            (get("user-agent"), get("x-gateway-key"))
+        };
+        if let Ok(mut seen) = state.seen_headers.lock() {
+            seen.push(pair);
+        }
         next.run(request).await
     }
     async fn list(headers: axum::http::HeaderMap) -> Response {
@@ -151,6 +168,7 @@ async fn landing() -> (String, Arc<AtomicUsize>) {
 async fn serve_notes(bind: SocketAddr, elsewhere: String) -> (SocketAddr, Arc<Notes>) {
     let state = Arc::new(Notes {
         hits: AtomicUsize::new(0),
+        seen_headers: Default::default(),
         elsewhere,
     });
     let listener = tokio::net::TcpListener::bind(bind)
@@ -489,6 +507,7 @@ async fn serve_notes_tls(pki: &Pki, mtls: bool) -> (SocketAddr, Arc<Notes>, Arc<
     .expect("server config");
     let state = Arc::new(Notes {
         hits: AtomicUsize::new(0),
+        seen_headers: Default::default(),
         elsewhere: "https://example.invalid/".into(),
     });
     let failed = Arc::new(AtomicUsize::new(0));
@@ -795,4 +814,64 @@ async fn a_token_endpoint_on_another_origin_is_used_only_when_in_scope() {
     assert!(notes.hits.load(Ordering::SeqCst) > 0);
     let text = std::fs::read_to_string(out.join("report.json")).expect("report");
     assert!(!text.contains("idp-client-secret-42"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_carries_the_user_agent_and_the_engagement_headers() {
+    let (landing, _) = landing().await;
+    let (addr, notes) = serve_notes("127.0.0.1:0".parse().expect("addr"), landing).await;
+    let target = format!("http://{addr}");
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // By default: rolegrid and its version.
+    let path = engagement(dir.path(), "");
+    let mut cmd = rolegrid(&target);
+    scan_args(&mut cmd, &path, &dir.path().join("default"));
+    scanned(&run(cmd).await);
+    let seen = notes
+        .seen_headers
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    assert!(!seen.is_empty());
+    let expected = format!("rolegrid/{}", env!("CARGO_PKG_VERSION"));
+    assert!(seen.iter().all(|(ua, _)| *ua == expected), "{seen:?}");
+
+    // With `headers:`: a secret gateway key on every request (never printed) and another agent.
+    if let Ok(mut s) = notes.seen_headers.lock() {
+        s.clear();
+    }
+    let path = engagement(
+        dir.path(),
+        "headers:\n  - {name: X-Gateway-Key, value: \"${NOTES_GATEWAY}\", secret: true}\n  - {name: User-Agent, value: \"rolegrid-ci (security@example.com)\"}\n",
+    );
+    let out = dir.path().join("headers");
+    let mut cmd = rolegrid(&target);
+    cmd.env("NOTES_GATEWAY", "gw-key-31337-abcdef");
+    scan_args(&mut cmd, &path, &out);
+    let result = run(cmd).await;
+    scanned(&result);
+    let seen = notes
+        .seen_headers
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter()
+            .all(|(ua, key)| ua == "rolegrid-ci (security@example.com)"
+                && key == "gw-key-31337-abcdef"),
+        "{seen:?}"
+    );
+    for text in [
+        result.stdout,
+        result.stderr,
+        std::fs::read_to_string(out.join("report.json")).expect("report"),
+        std::fs::read_to_string(out.join("report.md")).expect("report.md"),
+    ] {
+        assert!(
+            !text.contains("gw-key-31337-abcdef"),
+            "the gateway key leaked"
+        );
+    }
 }
