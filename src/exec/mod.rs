@@ -133,6 +133,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub struct Executor {
     client: reqwest::Client,
     base: url::Url,
+    /// The engagement's `scope:` origins besides the target's (logins may go there).
+    scope: Vec<url::Url>,
     sessions: Vec<Session>,
     redactor: Redactor,
     rate: Option<RateLimiter>,
@@ -175,6 +177,7 @@ impl Executor {
         Ok(Executor {
             client,
             base,
+            scope: engagement.scope.clone(),
             sessions: Vec::new(),
             redactor,
             rate,
@@ -512,6 +515,7 @@ impl Executor {
         Authenticator {
             client: &self.client,
             base: &self.base,
+            scope: &self.scope,
             redactor: &self.redactor,
         }
     }
