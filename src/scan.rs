@@ -826,6 +826,8 @@ pub struct DryPlan {
     pub seed_objects: usize,
     /// attack → planned probes.
     pub per_attack: std::collections::BTreeMap<String, usize>,
+    /// operation (`METHOD /path`) → planned probes, in spec order.
+    pub per_operation: Vec<(String, usize)>,
     /// One line per probe: `#id attack METHOD url as identity (credential)`.
     pub requests: Vec<String>,
 }
@@ -870,9 +872,13 @@ pub fn dry_plan(
         base.set_path(base_path.trim_end_matches('/'));
     }
     let mut per_attack = std::collections::BTreeMap::new();
+    let mut per_op = vec![0usize; api.operations.len()];
     let mut requests = Vec::new();
     for probe in sendable(&plan_input, &destructive) {
         *per_attack.entry(probe.attack.to_string()).or_insert(0) += 1;
+        if let Some(n) = per_op.get_mut(probe.op) {
+            *n += 1;
+        }
         let credential = match probe.credential {
             Credential::Normal => "own credential".to_string(),
             Credential::Omitted => "no credential".to_string(),
@@ -895,6 +901,12 @@ pub fn dry_plan(
         discovery_requests: discover::discovery_requests(api, policy, &identities).len(),
         seed_objects: corpus.objects.len(),
         per_attack,
+        per_operation: api
+            .operations
+            .iter()
+            .zip(per_op)
+            .map(|(op, n)| (op.key(), n))
+            .collect(),
         requests,
     })
 }
@@ -920,6 +932,16 @@ impl DryPlan {
         out.push_str("probes per attack:\n");
         for (attack, n) in &self.per_attack {
             out.push_str(&format!("  {attack:<18} {n}\n"));
+        }
+        out.push_str("probes per operation:\n");
+        let width = self
+            .per_operation
+            .iter()
+            .map(|(op, _)| op.len())
+            .max()
+            .unwrap_or(0);
+        for (op, n) in &self.per_operation {
+            out.push_str(&format!("  {op:<width$} {n}\n"));
         }
         out.push_str("requests:\n");
         for line in &self.requests {

@@ -18,6 +18,8 @@ const BOB: &str = "tok-bob-5678efgh";
 
 const SPEC: &str = r##"openapi: 3.0.3
 info: {title: notes, version: '1'}
+# Ignored but for its path: rolegrid sends only to the engagement's target.
+servers: [{url: 'https://production.example.invalid'}]
 components:
   securitySchemes:
     bearer: {type: http, scheme: bearer}
@@ -370,6 +372,16 @@ async fn check_and_dry_run_send_nothing() {
     assert!(dry.stdout.contains("probes per attack"), "{}", dry.stdout);
     assert!(dry.stdout.contains("seed object"), "{}", dry.stdout);
     assert!(dry.stdout.contains("no-auth"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("probes per operation"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        !dry.stdout.contains("production.example.invalid"),
+        "{}",
+        dry.stdout
+    );
     assert!(
         dry.stdout
             .contains(&format!("GET {target}/elsewhere as anonymous")),
