@@ -71,7 +71,7 @@ pub struct OpsArgs {
 /// Where requests go, from the command line (CI): checked as the engagement's keys are.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ReachFlags {
-    /// Scan this base URL instead of the engagement's `target` (scope follows it).
+    /// Send to this base URL instead of the engagement's `target` (checked as `target` is).
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     /// Send every request through this HTTP proxy (Burp, ZAP) instead of the engagement's
