@@ -64,19 +64,19 @@ pub fn demo_inputs(
         &env,
     )
     .map_err(|e| input(&e))?;
-    engagement.target = url::Url::parse(base_url).map_err(|e| input(&e))?;
+    engagement
+        .apply_overrides(crate::engagement::Overrides {
+            target: Some(base_url.to_string()),
+            ..Default::default()
+        })
+        .map_err(|e| input(&e))?;
     let api =
         spec::load_str(DEMO_SPEC, Path::new("specs/demo-portal.yaml")).map_err(|e| input(&e))?;
-    let roles: Vec<String> = engagement
-        .identities
-        .iter()
-        .map(|i| i.role.clone())
-        .collect();
     let policy = Policy::parse(
         DEMO_MATRIX,
         Path::new("specs/demo-matrix.csv"),
         &api,
-        &roles,
+        &crate::inputs::roles(&engagement.identities),
         false,
     )
     .map_err(|e| input(&e))?;
@@ -85,7 +85,12 @@ pub fn demo_inputs(
 
 pub async fn run(options: DemoScan, redactor: Redactor) -> Result<ScanOutcome, DemoScanError> {
     let (mut engagement, api, policy) = demo_inputs(&options.base_url, &options.passwords)?;
-    engagement.rate_limit = options.rate_limit.or(engagement.rate_limit);
+    engagement
+        .apply_overrides(crate::engagement::Overrides {
+            rate_limit: options.rate_limit,
+            ..Default::default()
+        })
+        .map_err(|e| DemoScanError::Input(e.to_string()))?;
     let scan_input = ScanInput {
         engagement,
         api,

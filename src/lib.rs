@@ -18,6 +18,7 @@ pub mod discover;
 pub mod engagement;
 pub mod exchange;
 pub mod exec;
+pub mod inputs;
 pub mod judge;
 pub mod latency_stats;
 pub mod matrix;

@@ -152,11 +152,12 @@ fn unknown_engagement_key_is_bad_input_with_file_and_line() {
 }
 
 #[test]
-fn a_non_loopback_target_is_refused() {
+fn a_non_loopback_target_is_accepted_and_check_sends_nothing() {
+    // TEST-NET-1: nothing answers there, so a request sent would hang or fail the run.
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_engagement(dir.path(), "http://192.0.2.10", "");
     let out = rolegrid()
-        .args(["scan", "-c"])
+        .args(["check", "-c"])
         .arg(&path)
         .env("ROLEGRID_DEMO_PASSWORD_ALICE", "x")
         .env("ROLEGRID_DEMO_PASSWORD_BOB", "x")
@@ -164,8 +165,15 @@ fn a_non_loopback_target_is_refused() {
         .env("ROLEGRID_DEMO_PASSWORD_ROOT", "x")
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("http://192.0.2.10"), "{stdout}");
+    assert!(stdout.contains("nothing was sent"), "{stdout}");
 }
 
 #[test]
@@ -217,7 +225,7 @@ fn unreachable_target_is_a_run_failure() {
 }
 
 #[test]
-fn an_oauth2_token_endpoint_off_this_machine_is_refused() {
+fn an_oauth2_token_endpoint_outside_the_scope_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
     let text = format!(
@@ -235,10 +243,37 @@ fn an_oauth2_token_endpoint_off_this_machine_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("token_url") && stderr.contains("loopback"),
+        stderr.contains("token_url")
+            && stderr.contains("outside the scope")
+            && stderr.contains("scope:"),
         "{stderr}"
     );
     assert!(!stderr.contains("s3cret-value"), "{stderr}");
+    // Listed in `scope:`, the identity provider is allowed.
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replacen(
+            "identities:",
+            "scope: [\"http://192.0.2.7\"]\nidentities:",
+            1,
+        ),
+    )
+    .expect("write");
+    let out = rolegrid()
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("http://192.0.2.7"), "{stdout}");
+    assert!(!stdout.contains("s3cret-value"), "{stdout}");
 }
 
 #[test]

@@ -175,11 +175,11 @@ fn errors_inside_the_document() {
     };
     let err = with_document(&login("https://idp.example.com/login")).expect_err("remote");
     assert!(
-        err.contains("wfc-auth.yaml:4:") && err.contains("not on a loopback host"),
+        err.contains("wfc-auth.yaml:4:") && err.contains("outside the scope"),
         "{err}"
     );
     let err = with_document(&login("http://127.0.0.1:7777/login")).expect_err("other port");
-    assert!(err.contains("other than the target"), "{err}");
+    assert!(err.contains("outside the scope"), "{err}");
     let e = with_document(&login("http://127.0.0.1:9/auth/login")).expect("same server");
     let Auth::Login(flow) = &e.identities[0].auth else {
         panic!("login")

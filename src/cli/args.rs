@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Scan a target described by an engagement file.
     Scan(ScanArgs),
+    /// Validate an engagement, its spec and its matrix; send nothing (logins with --login).
+    Check(CheckArgs),
     /// Start the embedded demo client portal and scan it (or only serve it).
     Demo(DemoArgs),
     /// List a spec's operations: security, ID parameters, and what the planner can do.
@@ -66,11 +68,40 @@ pub struct OpsArgs {
     pub json: bool,
 }
 
+/// Where requests go, from the command line (CI): checked as the engagement's keys are.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReachFlags {
+    /// Send to this base URL instead of the engagement's `target` (checked as `target` is).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Send every request through this HTTP proxy (Burp, ZAP) instead of the engagement's
+    /// `proxy` or HTTPS_PROXY/HTTP_PROXY; its CA goes in the engagement's `tls.ca_cert`.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Engagement file (YAML): target, spec, matrix, identities.
+    #[arg(short = 'c', long = "config", value_name = "ENGAGEMENT")]
+    pub engagement: PathBuf,
+    /// Also log every identity in (the only requests `check` sends).
+    #[arg(long)]
+    pub login: bool,
+    #[command(flatten)]
+    pub reach: ReachFlags,
+}
+
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Engagement file (YAML): target, spec, matrix, identities.
     #[arg(short = 'c', long = "config", value_name = "ENGAGEMENT")]
     pub engagement: PathBuf,
+    #[command(flatten)]
+    pub reach: ReachFlags,
+    /// Print the plan (probes per attack, the requests) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Output folder for report.json and report.md [default: reports/<engagement name>].
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,

@@ -1,11 +1,12 @@
 //! `scan` and `demo`: validated inputs → library calls → summary on stdout → exit code.
 
-use super::args::{Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
+use super::args::{CheckArgs, Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
 use super::exit::{self, fail};
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
-use rolegrid::engagement::{Engagement, EnvSource, Redactor};
-use rolegrid::matrix::Policy;
+use rolegrid::engagement::{Engagement, EnvSource, Overrides, Redactor};
+use rolegrid::exec::Executor;
+use rolegrid::inputs::Inputs;
 use rolegrid::scan::{self, ScanError, ScanInput, ScanOutcome};
 use rolegrid::spec;
 use std::io::{IsTerminal, Write};
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Scan(args) => scan_command(args).await,
+        Command::Check(args) => check_command(args).await,
         Command::Demo(args) => demo_command(args).await,
         Command::Ops(args) => ops_command(args),
         Command::Matrix(command) => matrix_command(command),
@@ -163,37 +165,52 @@ fn scan_error_code(e: &ScanError) -> u8 {
     }
 }
 
+/// Names a target that is not this machine (and the scope, proxy and TLS exceptions) on
+/// stdout before the first request; standing warnings go to stderr.
+pub(super) fn announce(engagement: &Engagement) {
+    if !engagement.target_is_local() {
+        let mut text = format!(
+            "rolegrid: target {} is not this machine; requests go only to {}",
+            engagement.target,
+            engagement.scope_text()
+        );
+        if let Some(proxy) = &engagement.proxy {
+            text.push_str(&format!(", through the proxy {proxy}"));
+        }
+        text.push('\n');
+        print_stdout(&text);
+    }
+    for warning in engagement.standing_warnings() {
+        eprintln!("rolegrid: warning: {warning}");
+    }
+}
+
+fn overrides(args: &ScanArgs) -> Overrides {
+    Overrides {
+        target: args.reach.target.clone(),
+        proxy: args.reach.proxy.clone(),
+        concurrency: args.concurrency,
+        rate_limit: args.rate_limit,
+        p95_target_ms: args.p95_target_ms,
+    }
+}
+
 async fn scan_command(args: ScanArgs) -> u8 {
     let redactor = Redactor::new();
-    let mut engagement = match Engagement::load(&args.engagement, &EnvSource::process()) {
-        Ok(e) => e,
+    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides(&args)) {
+        Ok(i) => i,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
-    if let Some(ms) = args.p95_target_ms {
-        engagement.p95_target_ms = ms;
+    if args.dry_run {
+        return match scan::dry_plan(&inputs.engagement, &inputs.api, &inputs.policy, &redactor) {
+            Ok(plan) => {
+                print_stdout(&plan.render());
+                exit::CLEAN
+            }
+            Err(e) => fail(exit::BAD_INPUT, redactor.scrub(&e.to_string())),
+        };
     }
-    if let Some(n) = args.concurrency {
-        if n == 0 {
-            return fail(exit::BAD_INPUT, "--concurrency must be at least 1");
-        }
-        engagement.concurrency = n;
-    }
-    if let Some(rate) = args.rate_limit {
-        if !(rate.is_finite() && rate > 0.0) {
-            return fail(
-                exit::BAD_INPUT,
-                "--rate-limit must be a positive number of requests per second",
-            );
-        }
-        engagement.rate_limit = Some(rate);
-    }
-    if let Err(message) = check_engagement_hosts(&engagement) {
-        return fail(exit::BAD_INPUT, message);
-    }
-    let (api, policy) = match load_spec_and_policy(&engagement) {
-        Ok(inputs) => inputs,
-        Err(code) => return code,
-    };
+    announce(&inputs.engagement);
     let output_dir = args.output.unwrap_or_else(|| {
         let name = args
             .engagement
@@ -203,9 +220,9 @@ async fn scan_command(args: ScanArgs) -> u8 {
         PathBuf::from("reports").join(name)
     });
     let input = ScanInput {
-        engagement,
-        api,
-        policy,
+        engagement: inputs.engagement,
+        api: inputs.api,
+        policy: inputs.policy,
         output_dir,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         seed: args.seed,
@@ -225,54 +242,98 @@ async fn scan_command(args: ScanArgs) -> u8 {
     }
 }
 
-/// The target, and any OAuth2 token endpoint (it would receive credentials), must be on
-/// this machine.
-pub(super) fn check_engagement_hosts(engagement: &Engagement) -> Result<(), String> {
-    check_loopback(&engagement.target)?;
-    for identity in &engagement.identities {
-        if let rolegrid::engagement::Auth::OAuth2(flow) = &identity.auth {
-            if let Ok(url) = url::Url::parse(&flow.token_url) {
-                check_loopback(&url).map_err(|message| {
-                    format!("identity `{}`: oauth2 token_url: {message}", identity.name)
-                })?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The engagement's spec and matrix, validated against each other; the error is already
-/// printed and the exit code returned.
-pub(super) fn load_spec_and_policy(
-    engagement: &Engagement,
-) -> Result<(rolegrid::spec::Api, Policy), u8> {
-    let api = spec::load(&engagement.spec).map_err(|e| fail(exit::BAD_INPUT, e))?;
-    let roles: Vec<String> = engagement
-        .identities
-        .iter()
-        .map(|i| i.role.clone())
-        .collect();
-    let untested = engagement.missing_rows == rolegrid::engagement::MissingRows::Untested;
-    let policy = Policy::load(&engagement.matrix, &api, &roles, untested)
-        .map_err(|e| fail(exit::BAD_INPUT, e))?;
-    Ok((api, policy))
-}
-
-/// Targets are limited to this machine: rolegrid is pointed at test deployments the
-/// user runs, and an accidental scan of a real host is the worst mistake it could make.
-pub(super) fn check_loopback(target: &url::Url) -> Result<(), String> {
-    let loopback = match target.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+/// `rolegrid check`: every input validated as a scan would; nothing is sent but the
+/// identities' logins, and those only with `--login`.
+async fn check_command(args: CheckArgs) -> u8 {
+    let redactor = Redactor::new();
+    let overrides = Overrides {
+        target: args.reach.target.clone(),
+        proxy: args.reach.proxy.clone(),
+        ..Overrides::default()
     };
-    if loopback {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{target}` is not a loopback address; this build of rolegrid only talks to 127.0.0.0/8, ::1 and localhost"
-        ))
+    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides) {
+        Ok(i) => i,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let engagement = &inputs.engagement;
+    // Planning resolves what only the spec can (destructive operations) and proves the
+    // planner accepts these inputs.
+    let plan = match scan::dry_plan(engagement, &inputs.api, &inputs.policy, &redactor) {
+        Ok(plan) => plan,
+        Err(e) => return fail(exit::BAD_INPUT, redactor.scrub(&e.to_string())),
+    };
+    let tls = &engagement.tls;
+    let mut text = format!(
+        "engagement {}: ok
+spec {}: ok ({} operations)
+matrix {}: ok
+target {}; requests may go to {}
+",
+        engagement.source.display(),
+        engagement.spec.display(),
+        inputs.api.operations.len(),
+        engagement.matrix.display(),
+        engagement.target,
+        engagement.scope_text()
+    );
+    text.push_str(&format!(
+        "tls: {}{}{}
+proxy: {}
+",
+        match &tls.ca_cert {
+            Some((path, _)) => format!("system roots + {}", path.display()),
+            None => "system roots".into(),
+        },
+        match &tls.client_identity {
+            Some((path, _)) => format!(", client certificate {}", path.display()),
+            None => String::new(),
+        },
+        if tls.insecure_skip_verify {
+            ", CERTIFICATES NOT CHECKED (insecure_skip_verify)"
+        } else {
+            ""
+        },
+        match &engagement.proxy {
+            Some(p) => p.to_string(),
+            None => "none set (HTTPS_PROXY/HTTP_PROXY/NO_PROXY apply if set)".into(),
+        }
+    ));
+    text.push_str(&format!(
+        "identities: {}; {} probes planned before discovery
+",
+        plan.identities.join(", "),
+        plan.per_attack.values().sum::<usize>()
+    ));
+    // The HTTP client is built (TLS files, proxy) without sending anything.
+    let mut executor = match Executor::new(engagement, &inputs.api.base_path(), redactor.clone()) {
+        Ok(e) => e,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    print_stdout(&text);
+    for warning in engagement.standing_warnings() {
+        eprintln!("rolegrid: warning: {warning}");
+    }
+    if !args.login {
+        print_stdout(
+            "logins: not tried (add --login to log every identity in); nothing was sent
+",
+        );
+        return exit::CLEAN;
+    }
+    announce(engagement);
+    let mut identities = engagement.identities.clone();
+    identities.push(rolegrid::engagement::Identity::anonymous());
+    match executor.login_all(&identities).await {
+        Ok(()) => {
+            print_stdout(&format!(
+                "logins: ok ({} identities, {} login request(s) sent)
+",
+                engagement.identities.len(),
+                plan.logins
+            ));
+            exit::CLEAN
+        }
+        Err(e) => fail(exit::RUN_FAILURE, redactor.scrub(&e.to_string())),
     }
 }
 
@@ -415,20 +476,4 @@ async fn serve_demo(args: &DemoArgs) -> u8 {
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     exit::CLEAN
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_targets_are_accepted() {
-        let ok = |u: &str| check_loopback(&url::Url::parse(u).expect("url")).is_ok();
-        assert!(ok("http://127.0.0.1:8080"));
-        assert!(ok("http://127.8.9.1/"));
-        assert!(ok("http://localhost:1"));
-        assert!(ok("http://[::1]:3000"));
-        assert!(!ok("http://10.0.0.1"));
-        assert!(!ok("https://example.com"));
-    }
 }

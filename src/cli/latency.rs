@@ -5,8 +5,9 @@ use super::exit::{self, fail};
 use clap::Args;
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan;
-use rolegrid::engagement::{Engagement, EnvSource, Redactor};
+use rolegrid::engagement::{Engagement, EnvSource, Overrides, Redactor};
 use rolegrid::exec::load::{self, LatencyError, LatencyInput, LoadOptions, LoadReport};
+use rolegrid::inputs::Inputs;
 use rolegrid::matrix::Policy;
 use rolegrid::spec;
 use std::io::Write;
@@ -47,6 +48,8 @@ pub struct LatencyArgs {
     #[arg(short, long, value_name = "DIR", default_value = "reports/latency")]
     pub output: PathBuf,
     #[command(flatten)]
+    pub reach: super::args::ReachFlags,
+    #[command(flatten)]
     pub load: LoadFlags,
 }
 
@@ -69,18 +72,26 @@ fn load_options(flags: &LoadFlags, engagement_concurrency: usize) -> Result<Load
 }
 
 pub async fn latency_command(args: LatencyArgs) -> u8 {
-    let engagement = match Engagement::load(&args.engagement, &EnvSource::process()) {
-        Ok(e) => e,
+    let overrides = Overrides {
+        target: args.reach.target.clone(),
+        proxy: args.reach.proxy.clone(),
+        concurrency: args.load.concurrency,
+        p95_target_ms: args.load.p95_target_ms,
+        ..Overrides::default()
+    };
+    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides) {
+        Ok(i) => i,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
-    if let Err(message) = super::commands::check_engagement_hosts(&engagement) {
-        return fail(exit::BAD_INPUT, message);
-    }
-    let (api, policy) = match super::commands::load_spec_and_policy(&engagement) {
-        Ok(inputs) => inputs,
-        Err(code) => return code,
-    };
-    run(engagement, api, policy, &args.load, &args.output).await
+    super::commands::announce(&inputs.engagement);
+    run(
+        inputs.engagement,
+        inputs.api,
+        inputs.policy,
+        &args.load,
+        &args.output,
+    )
+    .await
 }
 
 /// `rolegrid demo --latency-mode`: the shipped engagement against the embedded portal,

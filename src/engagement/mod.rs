@@ -5,6 +5,7 @@
 mod auth;
 mod detector;
 mod lifecycle;
+mod reach;
 mod secret;
 mod wfc;
 
@@ -14,6 +15,7 @@ pub use auth::{
 };
 pub use detector::{first_match, Answer, Detector, Means, Place};
 pub use lifecycle::{Reprovision, ReprovisionRequest};
+pub use reach::{ExtraHeader, Overrides, Tls, MAX_CONCURRENCY, USER_AGENT};
 pub use secret::{Redactor, Secret, REDACTED};
 pub use wfc::json_pointer_to_path;
 
@@ -45,6 +47,9 @@ pub enum EngagementError {
         line: usize,
         message: String,
     },
+    /// A command-line override that fails the check its engagement key passes.
+    #[error("{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
 }
 
 /// Where `${VAR}` references are looked up: explicit values first (the demo passes its
@@ -91,6 +96,17 @@ struct RawEngagement {
     target: String,
     spec: PathBuf,
     matrix: PathBuf,
+    /// Origins besides the target's that requests may go to (an identity provider).
+    #[serde(default)]
+    scope: Vec<String>,
+    #[serde(default)]
+    tls: Option<reach::RawTls>,
+    /// An HTTP(S) proxy every request goes through (Burp, ZAP).
+    #[serde(default)]
+    proxy: Option<String>,
+    /// Extra headers on every request.
+    #[serde(default)]
+    headers: Vec<reach::RawHeader>,
     #[serde(default)]
     allow_mutations: bool,
     /// At most this many canary objects per scan (see `Engagement::max_canaries`).
@@ -201,6 +217,13 @@ pub enum MissingRows {
 pub struct Engagement {
     pub source: PathBuf,
     pub target: url::Url,
+    /// Origins besides the target's that requests may go to (`scope:`); nothing else is.
+    pub scope: Vec<url::Url>,
+    pub tls: Tls,
+    /// `proxy:` or `--proxy`; without it, `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` apply.
+    pub proxy: Option<url::Url>,
+    /// Extra headers on every request (`User-Agent` among them overrides rolegrid's).
+    pub headers: Vec<ExtraHeader>,
     pub spec: PathBuf,
     pub matrix: PathBuf,
     pub allow_mutations: bool,
@@ -283,7 +306,7 @@ impl Engagement {
     }
 
     pub fn parse(text: &str, path: &Path, env: &EnvSource) -> Result<Engagement, EngagementError> {
-        let raw: RawEngagement = serde_yaml_ng::from_str(text).map_err(|e| {
+        let syntax = |e: serde_yaml_ng::Error| {
             let (line, column) = e
                 .location()
                 .map(|l| (l.line(), l.column()))
@@ -294,7 +317,23 @@ impl Engagement {
                 column,
                 message: e.to_string(),
             }
-        })?;
+        };
+        // Read once as written (errors keep their line), then with `${VAR}` expanded in
+        // every string that is no credential (credentials are expanded where they are read).
+        let mut raw: RawEngagement = serde_yaml_ng::from_str(text).map_err(syntax)?;
+        if text.contains("${") {
+            let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(syntax)?;
+            reach::expand_plain(&mut value, env, 0, false).map_err(|var| {
+                EngagementError::Invalid {
+                    path: path.to_path_buf(),
+                    line: line_of(text, &format!("${{{var}}}")),
+                    message: format!(
+                        "environment variable `{var}` is not set; export it before running"
+                    ),
+                }
+            })?;
+            raw = serde_yaml_ng::from_value(value).map_err(syntax)?;
+        }
         let invalid = |needle: &str, message: String| EngagementError::Invalid {
             path: path.to_path_buf(),
             line: line_of(text, needle),
@@ -315,38 +354,24 @@ impl Engagement {
         };
         let base_dir = path.parent().unwrap_or(Path::new("."));
 
-        let target = url::Url::parse(&raw.target).map_err(|e| {
-            invalid(
-                "target:",
-                format!(
-                    "target `{}` is not a URL ({e}); write e.g. http://127.0.0.1:8080",
-                    raw.target
-                ),
-            )
-        })?;
-        if !matches!(target.scheme(), "http" | "https") {
-            return Err(invalid(
-                "target:",
-                format!("target `{target}` must be http or https"),
-            ));
-        }
+        let target = reach::check_target(&raw.target).map_err(|m| invalid("target:", m))?;
         let concurrency = raw.concurrency.unwrap_or(8);
-        if concurrency == 0 || concurrency > 1024 {
-            return Err(invalid(
-                "concurrency:",
-                "concurrency must be between 1 and 1024".into(),
-            ));
-        }
+        reach::check_concurrency(concurrency).map_err(|m| invalid("concurrency:", m))?;
         if let Some(rate) = raw.rate_limit {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err(invalid(
-                    "rate_limit:",
-                    format!(
-                        "rate_limit must be a positive number of requests per second, not {rate}"
-                    ),
-                ));
-            }
+            reach::check_rate(rate).map_err(|m| invalid("rate_limit:", m))?;
         }
+        let mut scope = Vec::new();
+        for entry in &raw.scope {
+            scope.push(reach::check_origin(entry).map_err(|m| invalid(entry, m))?);
+        }
+        let proxy = match &raw.proxy {
+            Some(text) => Some(reach::check_proxy(text).map_err(|m| invalid("proxy:", m))?),
+            None => None,
+        };
+        let headers = reach::headers(std::mem::take(&mut raw.headers))
+            .map_err(|(needle, m)| invalid_after("headers:", &needle, m))?;
+        let tls = reach::tls(raw.tls.take(), base_dir)
+            .map_err(|(needle, m)| invalid_after("tls:", &needle, m))?;
         for (resource, json_path) in &raw.harvest {
             validate_json_path(json_path).map_err(|e| {
                 invalid(
@@ -445,6 +470,7 @@ impl Engagement {
                 let origin = wfc::Origin {
                     engagement: path,
                     engagement_text: text,
+                    scope: &scope,
                 };
                 let loaded = wfc::load(
                     &origin,
@@ -565,9 +591,13 @@ impl Engagement {
                 (op, line)
             })
             .collect();
-        Ok(Engagement {
+        let engagement = Engagement {
             source: path.to_path_buf(),
             target,
+            scope,
+            tls,
+            proxy,
+            headers,
             spec: base_dir.join(raw.spec),
             matrix: base_dir.join(raw.matrix),
             allow_mutations: raw.allow_mutations,
@@ -589,7 +619,11 @@ impl Engagement {
             env_values: env_values.into_inner(),
             destructive_operations,
             reprovision,
-        })
+        };
+        engagement
+            .check_scope()
+            .map_err(|(needle, m)| invalid(&needle, m))?;
+        Ok(engagement)
     }
 
     /// Every credential value this engagement holds, for the redactor.
@@ -630,6 +664,12 @@ impl Engagement {
         }
         for value in &self.env_values {
             redactor.register(value.expose());
+        }
+        for header in self.headers.iter().filter(|h| h.secret) {
+            redactor.register(header.value.expose());
+        }
+        if let Some((_, pem)) = &self.tls.client_identity {
+            redactor.register(pem.expose());
         }
     }
 }
@@ -762,7 +802,7 @@ mod tests {
 
     fn one(auth_yaml: &str, env: &EnvSource) -> Result<Auth, String> {
         let text = format!(
-            "target: http://h\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: x\n    role: r\n    auth:\n{auth_yaml}"
+            "target: http://h\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: x\n    role: r\n    auth:\n{auth_yaml}scope: [\"https://idp.test\"]\n"
         );
         Engagement::parse(&text, Path::new("e.yaml"), env)
             .map(|mut e| e.identities.remove(0).auth)

@@ -183,6 +183,8 @@ impl WfcEntry {
 pub(super) struct Origin<'a> {
     pub engagement: &'a Path,
     pub engagement_text: &'a str,
+    /// The engagement's `scope:` origins (besides the target's).
+    pub scope: &'a [url::Url],
 }
 
 impl Origin<'_> {
@@ -286,6 +288,7 @@ pub(super) fn load(
         };
         let auth = EntryCx {
             file: &file,
+            scope: origin.scope,
             name: &name,
             env,
             env_values: &mut *env_values,
@@ -351,6 +354,7 @@ impl WfcFile {
 
 struct EntryCx<'a> {
     file: &'a WfcFile,
+    scope: &'a [url::Url],
     name: &'a str,
     env: &'a EnvSource,
     env_values: &'a mut Vec<Secret>,
@@ -568,7 +572,8 @@ impl EntryCx<'_> {
         }))
     }
 
-    /// An external login URL becomes a path on the target; only loopback hosts are taken.
+    /// An external login URL on the target's origin becomes a path on the target; one on
+    /// another origin stays a URL, which the engagement's scope check must then allow.
     fn external_path(&self, url: &str, target: &url::Url) -> Result<String, EngagementError> {
         let parsed = url::Url::parse(url).map_err(|e| {
             self.invalid(
@@ -576,34 +581,33 @@ impl EntryCx<'_> {
                 format!("externalEndpointURL `{url}` is not a URL ({e})"),
             )
         })?;
-        let loopback = match parsed.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        if !loopback {
+        if !matches!(parsed.scheme(), "http" | "https") {
             return Err(self.invalid(
                 "externalEndpointURL:",
-                format!(
-                    "externalEndpointURL `{url}` is not on a loopback host; rolegrid sends credentials only to the target or to 127.0.0.1/::1/localhost: use `endpoint` with a path on the target"
-                ),
+                format!("externalEndpointURL `{url}` must be http or https"),
             ));
         }
         let base = target.as_str().trim_end_matches('/');
-        let same_origin = parsed.scheme() == target.scheme()
-            && parsed.port_or_known_default() == target.port_or_known_default()
-            && parsed.host_str() == target.host_str();
-        let full = parsed.as_str();
-        match full.strip_prefix(base) {
-            Some(rest) if same_origin && rest.starts_with('/') => Ok(rest.to_string()),
-            _ => Err(self.invalid(
-                "externalEndpointURL:",
-                format!(
-                    "externalEndpointURL `{url}` is a loopback server other than the target {target}; rolegrid sends logins to the target only, so point it at the target or use `endpoint`"
-                ),
-            )),
+        match parsed.as_str().strip_prefix(base) {
+            Some(rest) if parsed.origin() == target.origin() && rest.starts_with('/') => {
+                return Ok(rest.to_string());
+            }
+            _ => {}
         }
+        if self.scope.iter().any(|s| s.origin() == parsed.origin()) {
+            return Ok(parsed.to_string());
+        }
+        let origin = parsed.origin().ascii_serialization();
+        Err(self.invalid(
+            "externalEndpointURL:",
+            format!(
+                "externalEndpointURL `{url}` is outside the scope (the target {}{}); it would receive credentials, so add `{origin}` to the engagement's `scope:` if you mean it, or use `endpoint` with a path on the target",
+                target.origin().ascii_serialization(),
+                if self.scope.is_empty() { String::new() } else {
+                    format!(" and {}", self.scope.iter().map(|s| s.origin().ascii_serialization()).collect::<Vec<_>>().join(", "))
+                }
+            ),
+        ))
     }
 
     fn body(&mut self, login: &WfcLogin) -> Result<Option<StepBody>, EngagementError> {

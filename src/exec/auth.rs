@@ -96,10 +96,13 @@ impl Attach {
     }
 }
 
-/// Where logins go: the shared client, the target's base URL and the redactor.
+/// Where logins go: the shared client, the target's base URL, the other origins in scope
+/// and the redactor.
 pub(super) struct Authenticator<'a> {
     pub client: &'a reqwest::Client,
     pub base: &'a url::Url,
+    /// `scope:` origins: an absolute login or token URL must be on one of them or the base's.
+    pub scope: &'a [url::Url],
     pub redactor: &'a Redactor,
 }
 
@@ -160,8 +163,26 @@ impl Authenticator<'_> {
         Ok(live)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base.as_str().trim_end_matches('/'))
+    /// A path on the target, or an absolute URL on an origin in scope (an OAuth2
+    /// `token_url`, a WFC `externalEndpointURL`). The engagement checked this when it
+    /// loaded; the guard is repeated here, where credentials are about to be sent.
+    fn url(&self, path: &str) -> Result<String, String> {
+        if !(path.starts_with("http://") || path.starts_with("https://")) {
+            return Ok(format!(
+                "{}{path}",
+                self.base.as_str().trim_end_matches('/')
+            ));
+        }
+        let url = url::Url::parse(path).map_err(|e| format!("`{path}` is not a URL ({e})"))?;
+        let origin = url.origin();
+        if origin == self.base.origin() || self.scope.iter().any(|s| s.origin() == origin) {
+            Ok(path.to_string())
+        } else {
+            Err(format!(
+                "`{}` is outside the scope; not sent (add its origin to `scope:` to allow it)",
+                origin.ascii_serialization()
+            ))
+        }
     }
 
     fn register(&self, value: &str) {
@@ -179,7 +200,7 @@ impl Authenticator<'_> {
                 String::new()
             };
             let path = fill(&step.path, &captured);
-            let url = self.url(&path);
+            let url = self.url(&path)?;
             let mut builder = self.client.request(step.method.clone(), &url);
             if !jar.is_empty() {
                 let cookies: Vec<String> = jar
@@ -212,10 +233,12 @@ impl Authenticator<'_> {
                 }
             }
             let method = &step.method;
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| format!("login {label}{method} {path}: {e}"))?;
+            let response = builder.send().await.map_err(|e| {
+                format!(
+                    "login {label}{method} {path}: {}",
+                    super::describe_error(&e)
+                )
+            })?;
             let status = response.status();
             let answer = Answer::read(response).await;
             for (name, value) in &answer.cookies {
@@ -288,11 +311,7 @@ impl Authenticator<'_> {
     /// One request to the token endpoint: the refresh_token grant when `refresh` is given,
     /// else the configured grant.
     async fn token(&self, flow: &OAuth2Flow, refresh: Option<&Secret>) -> Result<Live, String> {
-        let url = if flow.token_url.starts_with('/') {
-            self.url(&flow.token_url)
-        } else {
-            flow.token_url.clone()
-        };
+        let url = self.url(&flow.token_url)?;
         let grant = if refresh.is_some() {
             "refresh_token"
         } else {
@@ -338,7 +357,12 @@ impl Authenticator<'_> {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("oauth2 {grant} grant at {url}: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "oauth2 {grant} grant at {url}: {}",
+                    super::describe_error(&e)
+                )
+            })?;
         let status = response.status();
         let answer = Answer::read(response).await;
         let json = answer.json.clone().unwrap_or_default();
@@ -493,6 +517,32 @@ mod tests {
         assert_eq!(parts.headers[0].1.expose(), "sid=v");
     }
 
+    #[test]
+    fn absolute_login_urls_must_be_in_scope() {
+        let client = reqwest::Client::new();
+        let base = url::Url::parse("https://api.example.com/v2").expect("url");
+        let scope = [url::Url::parse("https://idp.example.com").expect("url")];
+        let redactor = Redactor::new();
+        let mut auth = Authenticator {
+            client: &client,
+            base: &base,
+            scope: &[],
+            redactor: &redactor,
+        };
+        assert_eq!(
+            auth.url("/auth/login").as_deref(),
+            Ok("https://api.example.com/v2/auth/login")
+        );
+        assert!(auth.url("https://api.example.com/oauth/token").is_ok());
+        let refused = auth
+            .url("https://idp.example.com/token")
+            .expect_err("not in scope");
+        assert!(refused.contains("outside the scope"), "{refused}");
+        auth.scope = &scope;
+        assert!(auth.url("https://idp.example.com/token").is_ok());
+        assert!(auth.url("http://idp.example.com/token").is_err());
+    }
+
     /// The demo portal, and an authenticator pointed at it.
     async fn portal(
         ttl: Duration,
@@ -543,6 +593,7 @@ mod tests {
         let auth = Authenticator {
             client: &client,
             base: &base,
+            scope: &[],
             redactor: &redactor,
         };
         let good = identity(oauth_password(&passwords["alice@acme.test"]));
@@ -589,6 +640,7 @@ mod tests {
         let auth = Authenticator {
             client: &client,
             base: &base,
+            scope: &[],
             redactor: &redactor,
         };
         let text = format!(

@@ -28,7 +28,8 @@ const MAX_MICROS: u64 = 3_600_000_000;
 const SIGNIFICANT_DIGITS: u8 = 3;
 
 /// Hard limits on the options, so a typo cannot start an endless or absurd run.
-pub const MAX_CONCURRENCY: usize = 1024;
+/// The engagement's cap: one number for the file, the flags and the load engine.
+pub const MAX_CONCURRENCY: usize = crate::engagement::MAX_CONCURRENCY;
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 pub const MAX_RATE: f64 = 1_000_000.0;
 

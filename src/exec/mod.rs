@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod canary;
+pub mod client;
 pub mod discovery;
 mod forge;
 mod latency;
@@ -95,6 +96,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub struct Executor {
     client: reqwest::Client,
     base: url::Url,
+    /// The engagement's `scope:` origins besides the target's (logins may go there).
+    scope: Vec<url::Url>,
     sessions: Vec<Session>,
     redactor: Redactor,
     rate: Option<RateLimiter>,
@@ -109,7 +112,15 @@ pub struct Executor {
     record_latency: bool,
     /// The engagement's `logged-out` detector rules.
     logged_out: Vec<crate::engagement::Detector>,
+    /// Redirects that would leave the target's origin, not followed: `METHOD url → location`.
+    offsite_redirects: std::sync::Mutex<Vec<String>>,
+    /// Requests that got an HTTP answer, and the first that got none (TLS, connection).
+    answered: AtomicUsize,
+    first_failure: std::sync::Mutex<Option<String>>,
 }
+
+/// Off-origin redirects kept for the report (the rest are counted).
+const OFFSITE_REDIRECTS_KEPT: usize = 20;
 
 impl Executor {
     pub fn new(
@@ -117,14 +128,7 @@ impl Executor {
         base_path: &str,
         redactor: Redactor,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(engagement.timeout)
-            .connect_timeout(engagement.timeout.min(Duration::from_secs(5)))
-            .pool_max_idle_per_host(engagement.concurrency)
-            .user_agent(concat!("rolegrid/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let client = client::build(engagement)?;
         let mut base = engagement.target.clone();
         if base.path() == "/" && !base_path.is_empty() && base_path != "/" {
             base.set_path(base_path.trim_end_matches('/'));
@@ -136,6 +140,7 @@ impl Executor {
         Ok(Executor {
             client,
             base,
+            scope: engagement.scope.clone(),
             sessions: Vec::new(),
             redactor,
             rate,
@@ -152,7 +157,56 @@ impl Executor {
                 .filter(|d| d.means == crate::engagement::Means::LoggedOut)
                 .cloned()
                 .collect(),
+            offsite_redirects: std::sync::Mutex::new(Vec::new()),
+            answered: AtomicUsize::new(0),
+            first_failure: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Redirects to another origin the target answered with (never followed).
+    pub fn offsite_redirects(&self) -> Vec<String> {
+        self.offsite_redirects
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// How many requests got an HTTP answer, and why the first that got none failed.
+    pub fn reachability(&self) -> (usize, Option<String>) {
+        (
+            self.answered.load(Ordering::Relaxed),
+            self.first_failure.lock().ok().and_then(|f| f.clone()),
+        )
+    }
+
+    fn note_answer(&self, method: &str, url: &str, exchange: &Exchange) {
+        if exchange.status.is_some() {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(error) = &exchange.error {
+            if let Ok(mut first) = self.first_failure.lock() {
+                first.get_or_insert_with(|| error.clone());
+            }
+        }
+        let redirect = exchange.status.is_some_and(|s| (300..400).contains(&s));
+        let (true, Some(location)) = (redirect, exchange.location.as_deref()) else {
+            return;
+        };
+        let Ok(to) = self.base.join(location) else {
+            return;
+        };
+        if to.origin() == self.base.origin() {
+            return;
+        }
+        if let Ok(mut kept) = self.offsite_redirects.lock() {
+            let line = format!(
+                "{method} {url} answered {} → {} (another origin; not followed)",
+                exchange.status.unwrap_or_default(),
+                self.redactor.scrub(to.as_str())
+            );
+            if kept.len() < OFFSITE_REDIRECTS_KEPT && !kept.contains(&line) {
+                kept.push(line);
+            }
+        }
     }
 
     /// Stops recording into [`Executor::latency`]; for callers that keep their own.
@@ -427,6 +481,7 @@ impl Executor {
         Authenticator {
             client: &self.client,
             base: &self.base,
+            scope: &self.scope,
             redactor: &self.redactor,
         }
     }
@@ -666,6 +721,11 @@ impl Executor {
             Ok(response) => read_response(response).await,
         };
         exchange.latency = started.elapsed();
+        self.note_answer(
+            request.method.as_str(),
+            &self.redactor.scrub(&url),
+            &exchange,
+        );
         if exchange.error.is_none() && self.record_latency {
             let outcome = if exchange.is_success() {
                 Outcome::Allowed
@@ -865,6 +925,9 @@ fn describe_error(e: &reqwest::Error) -> String {
     while let Some(s) = source {
         text.push_str(&format!(": {s}"));
         source = s.source();
+    }
+    if let Some(hint) = client::tls_hint(&text) {
+        text.push_str(&format!("\n  hint: {hint}"));
     }
     text
 }
