@@ -85,6 +85,11 @@ fn kinds() -> Vec<(&'static str, &'static str, &'static str, String)> {
     ]
 }
 
+/// The auth YAML of the kind called `name` in [`kinds`].
+fn auth_of(name: &str) -> String {
+    kinds().into_iter().find(|k| k.0 == name).expect("kind").3
+}
+
 fn engagement_text(target: &str, identities: &[(&str, &str, Option<&str>, String)]) -> String {
     let mut text = format!(
         "target: {target}\nspec: demo-portal.yaml\nmatrix: demo-matrix.csv\nallow_mutations: true\nidentities:\n"
@@ -190,11 +195,7 @@ async fn every_auth_kind_logs_in_and_reaches_me() {
 #[tokio::test]
 async fn csrf_sessions_write_with_the_token_and_are_refused_without() {
     let (demo, passwords) = start(Duration::from_secs(600), true).await;
-    let carol = kinds()
-        .into_iter()
-        .find(|k| k.0 == "form_csrf")
-        .expect("kind")
-        .3;
+    let carol = auth_of("form_csrf");
     let no_csrf = carol.replace(
         "\n        csrf: {from: cookie, name: portal_csrf, send_header: X-CSRF-Token}",
         "",
@@ -310,11 +311,7 @@ async fn oauth2_tokens_are_refreshed_before_they_expire() {
 #[tokio::test]
 async fn a_logged_out_session_is_noticed_and_renewed() {
     let (demo, passwords) = start(Duration::from_secs(600), true).await;
-    let carol = kinds()
-        .into_iter()
-        .find(|k| k.0 == "form_csrf")
-        .expect("kind")
-        .3;
+    let carol = auth_of("form_csrf");
     let (executor, _) = executor(
         &demo,
         &passwords,
@@ -356,13 +353,12 @@ async fn a_logged_out_session_is_noticed_and_renewed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secure_scan_with_every_kind_finds_nothing() {
     let (demo, passwords) = start(Duration::from_secs(600), true).await;
-    let by_name = |n: &str| kinds().into_iter().find(|k| k.0 == n).expect("kind").3;
     let identities = vec![
-        ("alice", "client", Some("acme"), by_name("basic")),
-        ("bob", "client", Some("globex"), by_name("token_header")),
-        ("carol", "staff", Some("acme"), by_name("form_csrf")),
-        ("root", "admin", None, by_name("steps_token")),
-        ("reports", "staff", Some("acme"), by_name("key_query")),
+        ("alice", "client", Some("acme"), auth_of("basic")),
+        ("bob", "client", Some("globex"), auth_of("token_header")),
+        ("carol", "staff", Some("acme"), auth_of("form_csrf")),
+        ("root", "admin", None, auth_of("steps_token")),
+        ("reports", "staff", Some("acme"), auth_of("key_query")),
     ];
     let text = engagement_text(&demo.base_url(), &identities);
     let mut engagement =
@@ -431,13 +427,12 @@ async fn a_secure_scan_with_every_kind_finds_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_of_any_kind_is_printed_or_written() {
     let (demo, passwords) = start(Duration::from_secs(600), false).await;
-    let by_name = |n: &str| kinds().into_iter().find(|k| k.0 == n).expect("kind").3;
     let identities = vec![
-        ("alice", "client", Some("acme"), by_name("oauth_password")),
-        ("bob", "client", Some("globex"), by_name("token_header")),
-        ("carol", "staff", Some("acme"), by_name("steps_cookie")),
-        ("root", "admin", None, by_name("steps_token")),
-        ("reports", "staff", Some("acme"), by_name("oauth_cc")),
+        ("alice", "client", Some("acme"), auth_of("oauth_password")),
+        ("bob", "client", Some("globex"), auth_of("token_header")),
+        ("carol", "staff", Some("acme"), auth_of("steps_cookie")),
+        ("root", "admin", None, auth_of("steps_token")),
+        ("reports", "staff", Some("acme"), auth_of("oauth_cc")),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let text = common::with_spec_paths(&engagement_text(&demo.base_url(), &identities));

@@ -1063,28 +1063,17 @@ async fn notes_malformed_500() -> TestResult {
             Portal::secure().await?
         };
         let alice = portal.token(ALICE).await?;
-        for body in [
-            json!({"text": 0}),
-            json!({"text": null}),
-            json!({"text": ["a"]}),
-        ] {
-            let reply = portal
-                .send(
-                    Method::POST,
-                    "/tickets/501/notes",
-                    Auth::Bearer(&alice),
-                    Some(body.clone()),
-                )
-                .await?;
-            let expected = if flawed {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            assert_eq!(reply.status, expected, "{body}");
-        }
-        // Missing text and valid notes behave the same in both modes.
+        // A text of the wrong type is a 500 when flawed, a 422 when secure; missing text
+        // and valid notes behave the same in both modes.
+        let wrong_type = if flawed {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
         for (body, expected) in [
+            (json!({"text": 0}), wrong_type),
+            (json!({"text": null}), wrong_type),
+            (json!({"text": ["a"]}), wrong_type),
             (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
             (json!({"text": "still here"}), StatusCode::CREATED),
         ] {

@@ -242,6 +242,52 @@ mod tests {
         assert!(resign("opaque", b"k", &edits, 0).is_err());
     }
 
+    /// Common defaults from framework docs and tutorials are all in the corpus.
+    #[test]
+    fn the_corpus_holds_the_common_defaults() {
+        let corpus: std::collections::HashSet<&str> = weak_secrets().map(|(_, s)| s).collect();
+        assert!(corpus.len() > 3_000, "{} weak secrets", corpus.len());
+        for default in [
+            "secret",
+            "your-256-bit-secret",
+            "changeme",
+            "supersecret",
+            "jwt_secret",
+            "JWT_SECRET",
+            "secretkey",
+            "SECRET_KEY",
+            "mysecret",
+            "s3cr3t",
+            "your_jwt_secret",
+            "keyboard cat",
+        ] {
+            assert!(corpus.contains(default), "{default} is missing");
+        }
+    }
+
+    /// Every identity's token is checked against the whole corpus before any probe is
+    /// sent: one token that verifies under none of it (every HMAC computed) and one under
+    /// its last secret stay cheap. Prints the time; the bound is loose for debug builds on
+    /// a loaded machine.
+    #[test]
+    fn checking_a_token_against_the_whole_corpus_is_fast() {
+        let (last_line, last) = weak_secrets().last().expect("a secret");
+        let weak = signed(r#"{"sub":"1"}"#, last.as_bytes());
+        let strong = signed(r#"{"sub":"1"}"#, b"Zq8#random-and-not-in-the-corpus");
+        let started = std::time::Instant::now();
+        assert_eq!(weak_secret_line(&weak), Some(last_line));
+        assert_eq!(weak_secret_line(&strong), None);
+        let per_token = started.elapsed() / 2;
+        eprintln!(
+            "{} secrets: {per_token:?} per token",
+            weak_secrets().count()
+        );
+        assert!(
+            per_token < std::time::Duration::from_millis(500),
+            "{per_token:?}"
+        );
+    }
+
     #[test]
     fn non_jwt_is_refused_not_panicking() {
         assert!(forge("opaque", Forgery::AlgNone, 0).is_err());
