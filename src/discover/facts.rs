@@ -34,21 +34,23 @@ pub fn self_read_operations(api: &Api) -> Vec<usize> {
                 && op.path_params().next().is_none()
                 && !op.parameters.iter().any(|p| p.required)
         })
-        .filter(|(_, op)| {
-            op.path
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .map(|s| {
-                    s.chars()
-                        .filter(char::is_ascii_alphanumeric)
-                        .collect::<String>()
-                        .to_ascii_lowercase()
-                })
-                .is_some_and(|s| SELF_WORDS.contains(&s.as_str()))
-        })
+        .filter(|(_, op)| is_self_path(&op.path))
         .map(|(i, _)| i)
         .collect()
+}
+
+/// Whether a path's last segment is a self word (`/me`, `/api/v2/profile`).
+pub fn is_self_path(path: &str) -> bool {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .map(|s| {
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|s| SELF_WORDS.contains(&s.as_str()))
 }
 
 /// The scalar facts of a self-read answer: its top-level strings and numbers, and those of

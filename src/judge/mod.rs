@@ -204,6 +204,9 @@ pub fn judge(
         return Judgement::new(Verdict::Enforced, refusal("refused with"));
     }
     if let Some(write) = &probe.write {
+        if let Confirm::Answer(fields) = &write.confirm {
+            return judge_answer_fields(fields, status, exchange);
+        }
         return judge_write(
             write.readback.is_some(),
             &write.marker,
@@ -317,7 +320,7 @@ fn judge_write(
         );
     }
     match confirm {
-        Confirm::Marker | Confirm::Gone => {}
+        Confirm::Marker | Confirm::Gone | Confirm::Answer(_) => {}
         Confirm::Fields(fields) => return judge_fields(fields, status, &rb),
         Confirm::AnyChange => {
             let changed = match (rb.before.json(), rb.after.json()) {
@@ -404,6 +407,45 @@ fn stored_fields(fields: &[(String, serde_json::Value)], rb: &ReadBack<'_>) -> V
             }
         })
         .collect()
+}
+
+/// `mass-assignment` on sign-up: the answer describing the new account (at the top, or
+/// under one wrapper object) shows which privileged fields were honoured.
+fn judge_answer_fields(
+    fields: &[(String, serde_json::Value)],
+    status: u16,
+    exchange: &Exchange,
+) -> Judgement {
+    let json = exchange.json();
+    let top = json.as_ref().and_then(|v| v.as_object());
+    let wrapped = top.and_then(|o| {
+        let objects: Vec<&serde_json::Map<String, serde_json::Value>> =
+            o.values().filter_map(|v| v.as_object()).collect();
+        (objects.len() == 1).then(|| objects[0])
+    });
+    let honoured: Vec<String> = fields
+        .iter()
+        .filter(|(k, sent)| {
+            top.and_then(|o| o.get(k)) == Some(sent) || wrapped.and_then(|o| o.get(k)) == Some(sent)
+        })
+        .map(|(k, sent)| format!("`{k}` = {sent}"))
+        .collect();
+    if honoured.is_empty() {
+        return Judgement::new(
+            Verdict::Enforced,
+            format!(
+                "answered {status}; the new account shows none of the {} privileged field(s) sent",
+                fields.len()
+            ),
+        );
+    }
+    Judgement::new(
+        Verdict::Violation,
+        format!(
+            "answered {status} and the new account it describes has privileged field(s) set: {}",
+            honoured.join(", ")
+        ),
+    )
 }
 
 /// `mass-assignment`: which privileged fields the read-back shows set to the value sent.

@@ -13,6 +13,7 @@ mod method_override;
 mod no_auth;
 mod param_pollution;
 mod probe;
+mod self_service;
 mod tenant_swap;
 mod verb_swap;
 
@@ -203,6 +204,7 @@ fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
     method_override::plan(input, op, actor, &mut probes);
     verb_swap::plan(input, op, actor, &mut probes);
     tenant_swap::plan(input, op, actor, &mut probes);
+    self_service::plan(input, op, actor, &mut probes);
     malformed::plan(input, op, actor, &mut probes);
     probes
 }
@@ -247,6 +249,19 @@ fn mass_assignment_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Pr
     })
 }
 
+/// Mass assignment on the callers' own accounts and on sign-up goes after everything
+/// else: on a flawed target it changes the caller's own role, which no later probe
+/// should be judged under.
+fn self_service_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
+    (0..input.api.operations.len()).flat_map(move |op| {
+        (0..input.identities.len()).flat_map(move |actor| {
+            let mut probes = Vec::new();
+            self_service::plan_mass_assignment(input, op, actor, &mut probes);
+            probes
+        })
+    })
+}
+
 /// The plan, as a lazy iterator: probes are built one (operation, actor) batch at a time,
 /// so memory stays flat however large the plan. Reads come first, then writes, mass
 /// assignment, and deletes last, so no read judges data an earlier write in the same run
@@ -257,6 +272,7 @@ pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
         .chain(pass(input, Pass::Writes))
         .chain(mass_assignment_pass(input))
         .chain(pass(input, Pass::Deletes))
+        .chain(self_service_pass(input))
         .enumerate()
         .map(move |(i, mut p)| {
             p.id = i;
@@ -265,7 +281,7 @@ pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
                 if let Some(body) = &mut p.request.json {
                     replace_marker(body, &w.marker, &marker);
                 }
-                if let Confirm::Fields(fields) = &mut w.confirm {
+                if let Confirm::Fields(fields) | Confirm::Answer(fields) = &mut w.confirm {
                     for (_, value) in fields.iter_mut() {
                         replace_marker(value, &w.marker, &marker);
                     }

@@ -75,6 +75,9 @@ pub enum Confirm {
     AnyChange,
     /// A delete: the owner read the object before and finds it gone (404/410) after.
     Gone,
+    /// The write's own 2xx answer describes what it created with these fields set to
+    /// the values sent (sign-up: the new account, which no identity can read back).
+    Answer(Vec<(String, serde_json::Value)>),
 }
 
 #[derive(Debug, Clone)]
