@@ -505,6 +505,23 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     warnings.extend(control_failures.iter().map(|(name, reason)| {
         format!("identity `{name}` failed its positive control before the scan: {reason}")
     }));
+    warnings.extend(discover::unmatched_hints(
+        &input.api,
+        &engagement.source,
+        &engagement.harvest,
+        &engagement
+            .seed_objects
+            .iter()
+            .map(|s| (s.resource.clone(), s.id.clone()))
+            .collect::<Vec<_>>(),
+        &corpus,
+    ));
+    warnings.extend(
+        corpus
+            .ambiguous
+            .iter()
+            .map(|a| format!("ownership ambiguous, left out: {a}")),
+    );
     for resource in input.api.collections.keys() {
         if !corpus.objects.iter().any(|o| &o.resource == resource) {
             warnings.push(format!(

@@ -499,6 +499,54 @@ pub fn harvest(
     corpus
 }
 
+/// Warnings for engagement hints that matched nothing, each with `file:line`: a
+/// `harvest:` entry whose resource the spec does not name or whose path found no object
+/// in the answers, and an `objects:` entry whose resource no identifier of the spec names.
+/// `source` is the engagement file; its text locates the entries.
+pub fn unmatched_hints(
+    api: &Api,
+    source: &std::path::Path,
+    harvest: &BTreeMap<String, String>,
+    seeds: &[(String, Value)],
+    corpus: &ObjectCorpus,
+) -> Vec<String> {
+    let text = std::fs::read_to_string(source).unwrap_or_default();
+    let at = |needle: &str| {
+        format!(
+            "{}:{}",
+            source.display(),
+            crate::engagement::line_of(&text, needle)
+        )
+    };
+    let known: Vec<&str> = api.resources.keys().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for (resource, path) in harvest {
+        if !api.resources.contains_key(resource) {
+            out.push(format!(
+                "{}: harvest entry `{resource}` names no resource of the spec; its identifiers name: {}",
+                at(path),
+                known.join(", ")
+            ));
+        } else if corpus.of_resource(resource).next().is_none() {
+            out.push(format!(
+                "{}: harvest entry `{resource}` ({path}) matched nothing in the answers; check the JSONPath against a real answer (`rolegrid ops` shows where the spec says the values are)",
+                at(path)
+            ));
+        }
+    }
+    for (resource, id) in seeds {
+        if !api.resources.contains_key(resource) {
+            let id_text = crate::request::value_text(id);
+            out.push(format!(
+                "{}: objects entry `{resource}` {id_text} names no resource of the spec, so no probe uses it; its identifiers name: {}",
+                at(&format!("{resource}")),
+                known.join(", ")
+            ));
+        }
+    }
+    out
+}
+
 /// Field names whose values name one of a few kinds, roles or states.
 const CLOSED_SET_NAMES: [&str; 14] = [
     "role", "roles", "status", "state", "type", "kind", "plan", "tier", "level", "category",
@@ -678,6 +726,39 @@ mod tests {
         let odd = json!({"invoices": [{"uuid": "x"}]});
         assert_eq!(items_of(&odd, None, &generic)[0].0, json!("x"));
         assert!(items_of(&json!({"error": "no"}), None, &generic).is_empty());
+    }
+
+    #[test]
+    fn hints_that_match_nothing_are_named_with_their_line() {
+        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orders:\n    get:\n      responses: {'200': {description: ok}}\n  /orders/{orderId}:\n    get:\n      parameters: [{name: orderId, in: path, required: true, schema: {type: integer}}]\n      responses: {'200': {description: ok}}\n";
+        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+        let dir = tempfile_dir();
+        let source = dir.join("engagement.yaml");
+        std::fs::write(
+            &source,
+            "target: x\nharvest:\n  orders: $.rows[*].ref\n  invoices: $.x[*]\nobjects:\n  - {resource: widgets, id: 3, owner: a}\n",
+        )
+        .expect("write");
+        let harvest: BTreeMap<String, String> = [
+            ("orders".to_string(), "$.rows[*].ref".to_string()),
+            ("invoices".to_string(), "$.x[*]".to_string()),
+        ]
+        .into();
+        let seeds = vec![("widgets".to_string(), json!(3))];
+        let warnings = unmatched_hints(&api, &source, &harvest, &seeds, &ObjectCorpus::default());
+        assert_eq!(warnings.len(), 3, "{warnings:#?}");
+        assert!(warnings[0].contains("engagement.yaml:4") && warnings[0].contains("`invoices`"));
+        assert!(
+            warnings[1].contains("engagement.yaml:3") && warnings[1].contains("matched nothing")
+        );
+        assert!(warnings[2].contains("engagement.yaml:6") && warnings[2].contains("`widgets`"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("rolegrid-hints-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        dir
     }
 
     #[test]

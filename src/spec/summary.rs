@@ -33,8 +33,9 @@ pub struct OperationSummary {
     pub operation_id: Option<String>,
     /// `public`, or the alternatives: `bearerAuth | apiKey + oauth2`.
     pub security: String,
-    /// `name (location) → resource` for each ID parameter and ID-carrying body property
-    /// (`invoice_ids[] (body) → invoices` for an array of IDs).
+    /// `name (location) → resource ← source` for each ID parameter and ID-carrying body
+    /// property (`invoice_ids[] (body) → invoices ← GET /invoices $[*].id (response
+    /// schema)`): where discovery gets its values, or why nothing provides them.
     pub id_params: Vec<String>,
     pub capability: Capability,
 }
@@ -56,16 +57,46 @@ pub fn operation_summaries(api: &Api) -> Vec<OperationSummary> {
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default();
-                    Some(format!("{} ({location}) → {resource}", p.name))
+                    Some(format!(
+                        "{} ({location}) → {resource} ← {}",
+                        p.name,
+                        source_text(api, resource)
+                    ))
                 })
                 .chain(op.body_ids.iter().map(|b| {
                     let brackets = if b.array { "[]" } else { "" };
-                    format!("{}{brackets} (body) → {}", b.name, b.resource)
+                    format!(
+                        "{}{brackets} (body) → {} ← {}",
+                        b.name,
+                        b.resource,
+                        source_text(api, &b.resource)
+                    )
                 }))
                 .collect(),
             capability: capability(api, op),
         })
         .collect()
+}
+
+/// Where the values of `resource`'s identifiers come from: the best producer (operation
+/// and JSON path), or why none was found.
+pub fn source_text(api: &Api, resource: &str) -> String {
+    let Some(r) = api.resources.get(resource) else {
+        return "no source: the resource is not modelled".to_string();
+    };
+    let Some(best) = r.producers.first() else {
+        return format!(
+            "no source: no operation lists, shows or creates {resource} (give `objects:` or `harvest:`)"
+        );
+    };
+    let mut text = best.describe(&api.operations);
+    if !r.linked {
+        text.push_str(" — needs its parent objects, which nothing lists");
+    }
+    if r.producers.len() > 1 {
+        text.push_str(&format!(" (+{} more)", r.producers.len() - 1));
+    }
+    text
 }
 
 pub fn security_text(security: &Security) -> String {
