@@ -539,7 +539,7 @@ pub fn unmatched_hints(
             let id_text = crate::request::value_text(id);
             out.push(format!(
                 "{}: objects entry `{resource}` {id_text} names no resource of the spec, so no probe uses it; its identifiers name: {}",
-                at(&format!("{resource}")),
+                at(resource),
                 known.join(", ")
             ));
         }
