@@ -28,6 +28,9 @@ fn corpus_loads_without_panics() {
     let mut mismatches = Vec::new();
     let mut dangling_files = Vec::new();
     let mut total = 0;
+    // Identifier parameters (path, query, header, body) and those whose values some
+    // operation of the same description yields: what discovery can fill without hints.
+    let (mut identifiers, mut linked) = (0usize, 0usize);
     let started = std::time::Instant::now();
     for line in text.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -41,6 +44,9 @@ fn corpus_loads_without_panics() {
             Ok(Ok(api)) => {
                 tally.loaded += 1;
                 tally.operations += api.operations.len();
+                let (i, l) = identifier_links(file, &api);
+                identifiers += i;
+                linked += l;
                 // What the CLI does with a loaded document must not fail either: the
                 // planner's summary, and a draft matrix that reads back as a valid policy.
                 let roles: Vec<String> =
@@ -106,6 +112,10 @@ fn corpus_loads_without_panics() {
     for p in &panics {
         println!("PANICKED {p}");
     }
+    println!(
+        "identifier parameters linked to a producer: {linked} of {identifiers} ({:.1} %)",
+        100.0 * linked as f64 / identifiers.max(1) as f64
+    );
     let loaded: usize = tallies.values().map(|t| t.loaded).sum();
     println!(
         "total: loaded {loaded} of {total} in {:.1} s",
@@ -149,42 +159,24 @@ fn dangling_refs(doc: &serde_json::Value, value: &serde_json::Value) -> usize {
     }
 }
 
-/// The share of identifier parameters (path, query, header and body) whose values some
-/// operation of the same description yields: what discovery can fill without hints.
-#[test]
-fn identifier_parameters_linked_to_a_producer() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openapi-corpus");
-    let Ok(text) = std::fs::read_to_string(corpus.join("MANIFEST.tsv")) else {
-        println!("skipping: ../shared/openapi-corpus not found");
-        return;
-    };
-    let (mut identifiers, mut linked) = (0usize, 0usize);
-    for line in text.lines().skip(1) {
-        let Some(file) = line.split('\t').next() else {
-            continue;
-        };
-        let Ok(Ok(api)) = catch_unwind(AssertUnwindSafe(|| spec::load(&corpus.join(file)))) else {
-            continue;
-        };
-        for op in &api.operations {
-            let resources = op
-                .parameters
-                .iter()
-                .filter_map(|p| p.id_resource.as_deref())
-                .chain(op.body_ids.iter().map(|b| b.resource.as_str()));
-            for resource in resources {
-                identifiers += 1;
-                // RG_LIST_UNLINKED=1 lists what is left, for working on the model.
-                let unlinked = !api.resources.get(resource).is_some_and(|r| r.linked);
-                if unlinked && std::env::var_os("RG_LIST_UNLINKED").is_some() {
-                    println!("UNLINKED {file} {} {} -> {resource}", op.method, op.path);
-                }
-                linked += usize::from(api.resources.get(resource).is_some_and(|r| r.linked));
+/// (identifiers, linked) of one description; RG_LIST_UNLINKED=1 lists what is left, for
+/// working on the resource model.
+fn identifier_links(file: &str, api: &spec::Api) -> (usize, usize) {
+    let (mut identifiers, mut linked) = (0, 0);
+    for op in &api.operations {
+        let resources = op
+            .parameters
+            .iter()
+            .filter_map(|p| p.id_resource.as_deref())
+            .chain(op.body_ids.iter().map(|b| b.resource.as_str()));
+        for resource in resources {
+            identifiers += 1;
+            let is_linked = api.resources.get(resource).is_some_and(|r| r.linked);
+            linked += usize::from(is_linked);
+            if !is_linked && std::env::var_os("RG_LIST_UNLINKED").is_some() {
+                println!("UNLINKED {file} {} {} -> {resource}", op.method, op.path);
             }
         }
     }
-    println!(
-        "identifier parameters linked to a producer: {linked} of {identifiers} ({:.1} %)",
-        100.0 * linked as f64 / identifiers.max(1) as f64
-    );
+    (identifiers, linked)
 }
