@@ -23,6 +23,9 @@ pub enum InputsError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Matrix(#[from] MatrixError),
+    /// A `creates:` entry that names no resource or no operation of the spec.
+    #[error("{0}")]
+    Creates(String),
 }
 
 impl Inputs {
@@ -36,7 +39,8 @@ impl Inputs {
 
     /// The spec and matrix an already validated engagement names.
     pub fn from_engagement(engagement: Engagement) -> Result<Self, InputsError> {
-        let api = spec::load(&engagement.spec)?;
+        let mut api = spec::load(&engagement.spec)?;
+        apply_creates(&engagement, &mut api)?;
         let policy = Policy::load(
             &engagement.matrix,
             &api,
@@ -51,7 +55,99 @@ impl Inputs {
     }
 }
 
+/// The engagement's `creates:` entries, first in each resource's create operations.
+fn apply_creates(engagement: &Engagement, api: &mut Api) -> Result<(), InputsError> {
+    for (resource, op_text, line) in &engagement.creates {
+        let at = format!("{}:{line}", engagement.source.display());
+        let Some(op) = api
+            .operations
+            .iter()
+            .position(|o| o.key() == *op_text || o.operation_id.as_deref() == Some(op_text))
+        else {
+            return Err(InputsError::Creates(format!(
+                "{at}: creates: `{op_text}` is no operation of {}; write `METHOD /path` as the spec spells it, or an operationId",
+                engagement.spec.display()
+            )));
+        };
+        if api.operations[op].is_read_only() {
+            return Err(InputsError::Creates(format!(
+                "{at}: creates: `{op_text}` is a read; name the operation that creates a {resource}"
+            )));
+        }
+        let Some(entry) = api.resources.get_mut(resource) else {
+            let known: Vec<&str> = api.resources.keys().map(String::as_str).collect();
+            return Err(InputsError::Creates(format!(
+                "{at}: creates: `{resource}` is no resource the spec's identifiers name; they name: {}",
+                known.join(", ")
+            )));
+        };
+        entry.creates.retain(|&o| o != op);
+        entry.creates.insert(0, op);
+    }
+    Ok(())
+}
+
 /// The role of each identity, in order (what the matrix's columns are checked against).
 pub fn roles(identities: &[Identity]) -> Vec<String> {
     identities.iter().map(|i| i.role.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).expect("write input");
+    }
+
+    #[test]
+    fn creates_names_the_create_operation_or_says_what_is_wrong() {
+        let dir = std::env::temp_dir().join(format!("rolegrid-creates-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        write(
+            &dir,
+            "spec.yaml",
+            "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orders/{orderId}:\n    delete:\n      operationId: dropOrder\n      parameters: [{name: orderId, in: path, required: true, schema: {type: integer}}]\n      responses: {'204': {description: ok}}\n  /checkout:\n    post:\n      operationId: checkout\n      responses: {'201': {description: ok}}\n",
+        );
+        write(
+            &dir,
+            "matrix.csv",
+            "operation,user\ndropOrder,own\ncheckout,allow\n",
+        );
+        let engagement = |creates: &str| {
+            format!("target: http://127.0.0.1:9\nspec: spec.yaml\nmatrix: matrix.csv\ncreates:\n  {creates}\nidentities:\n  - name: a\n    role: user\n    auth: {{bearer: tok}}\n")
+        };
+        write(&dir, "good.yaml", &engagement("orders: checkout"));
+        let inputs = Inputs::load(
+            &dir.join("good.yaml"),
+            &EnvSource::default(),
+            Overrides::default(),
+        )
+        .expect("loads");
+        let checkout = inputs.api.operation("checkout").map(|o| o.key());
+        assert_eq!(
+            inputs.api.resources["orders"]
+                .creates
+                .first()
+                .map(|&op| inputs.api.operations[op].key()),
+            checkout
+        );
+        write(&dir, "bad.yaml", &engagement("orders: POST /nowhere"));
+        let err = Inputs::load(
+            &dir.join("bad.yaml"),
+            &EnvSource::default(),
+            Overrides::default(),
+        )
+        .expect_err("unknown operation");
+        assert!(err.to_string().contains("bad.yaml:5"), "{err}");
+        write(&dir, "odd.yaml", &engagement("widgets: checkout"));
+        let err = Inputs::load(
+            &dir.join("odd.yaml"),
+            &EnvSource::default(),
+            Overrides::default(),
+        )
+        .expect_err("unknown resource");
+        assert!(err.to_string().contains("`widgets`"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

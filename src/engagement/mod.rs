@@ -149,6 +149,10 @@ struct RawEngagement {
     /// only in probes the matrix says must be refused, never as a caller it allows.
     #[serde(default)]
     destructive_operations: Vec<String>,
+    /// Resource → the operation that creates one (`METHOD /path` or operationId), where
+    /// the spec does not make it plain (a create by an odd verb or path).
+    #[serde(default)]
+    creates: BTreeMap<String, String>,
     /// The request that gives an identity that can no longer log in its password back.
     #[serde(default)]
     reprovision: Option<lifecycle::RawReprovision>,
@@ -252,6 +256,9 @@ pub struct Engagement {
     pub env_values: Vec<Secret>,
     /// `(operation as written, line)`: resolved against the spec when the scan starts.
     pub destructive_operations: Vec<(String, usize)>,
+    /// `creates:`: (resource, operation as written, line), resolved against the spec when
+    /// the inputs are loaded.
+    pub creates: Vec<(String, String, usize)>,
     pub reprovision: Option<Reprovision>,
 }
 
@@ -618,6 +625,14 @@ impl Engagement {
             detectors,
             env_values: env_values.into_inner(),
             destructive_operations,
+            creates: raw
+                .creates
+                .into_iter()
+                .map(|(resource, op)| {
+                    let line = line_of(text, &format!("{resource}:"));
+                    (resource, op, line)
+                })
+                .collect(),
             reprovision,
         };
         engagement
