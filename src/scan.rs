@@ -155,7 +155,7 @@ impl Shared<'_> {
         }
     }
 
-    async fn run_write(&self, probe: Probe) -> ProbeResult {
+    async fn run_write(&self, mut probe: Probe) -> ProbeResult {
         let owner = probe
             .object
             .and_then(|i| self.corpus.objects.get(i))
@@ -168,9 +168,25 @@ impl Shared<'_> {
             }
             _ => None,
         };
-        let exchange = self
+        let mut exchange = self
             .send(&probe.request, probe.actor, probe.credential, probe.op)
             .await;
+        // A 400/422 that blames one of our own values says nothing about access: the body
+        // is rebuilt with the next value the context offers and sent once more.
+        if matches!(exchange.status, Some(400 | 422)) {
+            if let Some(rebuilt) = plan::rebuild_after_blame(
+                self.api,
+                probe.op,
+                &probe.request,
+                &exchange.body,
+                &self.corpus.field_values,
+            ) {
+                probe.request = rebuilt;
+                exchange = self
+                    .send(&probe.request, probe.actor, probe.credential, probe.op)
+                    .await;
+            }
+        }
         let after = match (&readback, owner) {
             (Some(rb), Some(owner)) => {
                 Some(self.send(rb, owner, Credential::Normal, probe.op).await)

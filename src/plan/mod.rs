@@ -13,12 +13,14 @@ mod method_override;
 mod no_auth;
 mod param_pollution;
 mod probe;
+mod rebuild;
 mod self_service;
 mod tenant_swap;
 mod verb_swap;
 
 pub use malformed::{shrink_body, MalformedCase};
 pub use probe::{Attack, Confirm, Probe, WriteCheck};
+pub use rebuild::rebuild as rebuild_after_blame;
 
 use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::Identity;
