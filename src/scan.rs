@@ -210,6 +210,20 @@ impl Shared<'_> {
                 judgement = j;
             }
         }
+        if let (Verdict::Violation, Some(undo)) = (judgement.verdict, probe.undo.as_ref()) {
+            // The flaw changed the actor's own account: set it back, so the target is left
+            // as found and the identity keeps the role the matrix knows it by.
+            let answer = self
+                .send(undo, probe.actor, Credential::Normal, probe.op)
+                .await;
+            judgement.reason.push_str(&match answer.status {
+                Some(s) if (200..300).contains(&s) => format!("; set back afterwards ({s})"),
+                Some(s) => {
+                    format!("; setting it back was answered {s}: the account keeps the change")
+                }
+                None => "; setting it back got no answer: the account keeps the change".into(),
+            });
+        }
         let refused = judgement.verdict == Verdict::Enforced && !exchange.is_success();
         if refused && self.executor.disrupted() {
             // After sessions were lost or data wiped, a refusal may only mean the object

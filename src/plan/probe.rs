@@ -105,6 +105,9 @@ pub struct Probe {
     pub malformed: Option<MalformedCase>,
     /// Where the swapped ID or forged credential went, for the report.
     pub detail: String,
+    /// Sent by the actor when the probe proves a violation that changed the actor's own
+    /// account (a role gained by mass assignment), to set it back.
+    pub undo: Option<RequestSpec>,
 }
 
 impl Probe {
@@ -128,7 +131,13 @@ impl Probe {
             write: None,
             malformed: None,
             detail: String::new(),
+            undo: None,
         }
+    }
+
+    pub fn undo(mut self, undo: RequestSpec) -> Probe {
+        self.undo = Some(undo);
+        self
     }
 
     pub fn credential(mut self, credential: Credential) -> Probe {

@@ -403,8 +403,26 @@ pub(super) fn plan_mass_assignment(
         body.insert(k.clone(), v.clone());
     }
     let names: Vec<String> = extra.iter().map(|(n, _)| format!("`{n}`")).collect();
+    // Set back what the caller's self-read said before (a flag it did not show: false).
+    let mut undo = request.clone();
+    if let Some(Value::Object(body)) = undo.json.as_mut() {
+        for (k, sent) in &extra {
+            match own.get(k) {
+                Some(before) => {
+                    body.insert(k.clone(), before.clone());
+                }
+                None if sent.is_boolean() => {
+                    body.insert(k.clone(), Value::Bool(false));
+                }
+                None => {
+                    body.remove(k);
+                }
+            }
+        }
+    }
     out.push(
         Probe::new(Attack::MassAssignment, op, actor, request)
+            .undo(undo)
             .baseline(actor)
             .access(access)
             .write(WriteCheck {
