@@ -126,7 +126,7 @@ fn operation_summaries_state_capability() {
     assert_eq!(row("GET /invoices").security, "bearerAuth");
     assert_eq!(
         row("GET /files/download").id_params,
-        vec!["file_id (query) → files"]
+        vec!["file_id (query) → files ← GET /files (collection path)"]
     );
     assert_eq!(row("GET /files").method, Method::Get);
     let _ = ParamLocation::Path;
