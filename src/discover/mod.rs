@@ -452,28 +452,12 @@ pub fn harvest(
                 continue;
             }
         };
-        let tenant = tenant_of(&identities[owner], &s.fields);
-        objects.push(Object {
-            resource,
-            id: s.id,
-            owner,
-            tenant,
-            fields: s.fields,
-        });
+        objects.push(owned_object(identities, resource, s.id, owner, s.fields));
     }
     let mut ambiguous = Vec::new();
     for (resource, s) in pending {
         match referenced_owner(&objects, &resource, &s.fields, &s.id) {
-            Some(owner) => {
-                let tenant = tenant_of(&identities[owner], &s.fields);
-                objects.push(Object {
-                    resource,
-                    id: s.id,
-                    owner,
-                    tenant,
-                    fields: s.fields,
-                });
-            }
+            Some(owner) => objects.push(owned_object(identities, resource, s.id, owner, s.fields)),
             None => {
                 let names: Vec<&str> = s
                     .listers
@@ -604,6 +588,24 @@ pub fn use_seen_values(
         ) {
             *v = first.clone();
         }
+    }
+}
+
+/// An object of `owner`, its tenant the owner's (else what its fields say).
+fn owned_object(
+    identities: &[Identity],
+    resource: String,
+    id: Value,
+    owner: usize,
+    fields: serde_json::Map<String, Value>,
+) -> Object {
+    let tenant = tenant_of(&identities[owner], &fields);
+    Object {
+        resource,
+        id,
+        owner,
+        tenant,
+        fields,
     }
 }
 

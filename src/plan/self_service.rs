@@ -78,16 +78,16 @@ fn names_no_object(input: &PlanInput<'_>, op: usize) -> bool {
 /// Whether `op` updates the caller's own account: its path is the API's self-read path
 /// (`GET /me` beside `PATCH /me`) or ends in a self word, and it creates nothing.
 fn is_self_update(input: &PlanInput<'_>, op: usize) -> bool {
-    let operation = &input.api.operations[op];
-    let creates = input
+    !is_create(input, op) && self_path(input, op)
+}
+
+/// Whether the resource model counts `op` as some resource's create.
+fn is_create(input: &PlanInput<'_>, op: usize) -> bool {
+    input
         .api
         .resources
         .values()
-        .any(|r| r.creates.contains(&op));
-    if creates || operation.method == Method::Post && !self_path(input, op) {
-        return false;
-    }
-    self_path(input, op)
+        .any(|r| r.creates.contains(&op))
 }
 
 fn self_path(input: &PlanInput<'_>, op: usize) -> bool {
@@ -135,12 +135,9 @@ fn request_with_body(input: &PlanInput<'_>, op: usize) -> Option<RequestSpec> {
 
 /// Sets the body's fields the identity's own facts know (its display name, email…) to
 /// those values, so the update by itself changes nothing but what the probe adds.
-fn keep_own_values(body: &mut Value, input: &PlanInput<'_>, who: usize, except: &[&str]) {
+fn keep_own_values(body: &mut Value, input: &PlanInput<'_>, who: usize) {
     let Value::Object(map) = body else { return };
     for (k, v) in map.iter_mut() {
-        if except.contains(&k.as_str()) {
-            continue;
-        }
         if let Some(known) = input.identities[who].attributes.get(k) {
             if known.is_string() == v.is_string() {
                 *v = known.clone();
@@ -161,12 +158,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
         return;
     }
     // A create names its new object, not a subject; only an update of an account does.
-    let creates = input
-        .api
-        .resources
-        .values()
-        .any(|r| r.creates.contains(&op));
-    if creates || (operation.method == Method::Post && !self_path(input, op)) {
+    if is_create(input, op) || (operation.method == Method::Post && !self_path(input, op)) {
         return;
     }
     subject_swap(input, op, actor, out);
@@ -382,12 +374,9 @@ pub(super) fn plan_mass_assignment(
     let Some(mut request) = request_with_body(input, op) else {
         return;
     };
-    keep_own_values(
-        request.json.as_mut().unwrap_or(&mut Value::Null),
-        input,
-        actor,
-        &[],
-    );
+    if let Some(body) = request.json.as_mut() {
+        keep_own_values(body, input, actor);
+    }
     let Some(Value::Object(body)) = request.json.as_mut() else {
         return;
     };
