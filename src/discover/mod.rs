@@ -591,6 +591,48 @@ pub fn use_seen_values(
     }
 }
 
+/// Sets the body's top-level reference fields (`user_id`, `team_id`, `order_id`,
+/// `username`, `email`…) to the value `known` gives for that name (an object's own
+/// fields, an identity's attributes), when the types agree. One field carrying
+/// `placeholder` always keeps it, so a read-back can still show the write.
+pub fn use_own_values<'v>(
+    body: &mut Value,
+    placeholder: &str,
+    known: impl Fn(&str) -> Option<&'v Value>,
+) {
+    let Value::Object(map) = body else { return };
+    let holds_placeholder = |v: &Value| v.as_str().is_some_and(|s| s.contains(placeholder));
+    let mut placeholders_left = map.values().filter(|v| holds_placeholder(v)).count();
+    for (field, value) in map.iter_mut() {
+        if !is_reference_field(field) {
+            continue;
+        }
+        let Some(known) = known(field) else { continue };
+        if known.is_string() != value.is_string() || known.is_number() != value.is_number() {
+            continue;
+        }
+        if holds_placeholder(value) {
+            if placeholders_left <= 1 {
+                continue;
+            }
+            placeholders_left -= 1;
+        }
+        *value = known.clone();
+    }
+}
+
+/// A field that names another thing (a user, a team, an order) rather than describing
+/// the object it sits in.
+fn is_reference_field(field: &str) -> bool {
+    let lower = field.to_ascii_lowercase();
+    lower != "id"
+        && lower != "name"
+        && (facts::is_identifying(field)
+            || facts::TENANT_FIELDS.contains(&field)
+            || lower.ends_with("_id")
+            || (field.ends_with("Id") && field.len() > 2))
+}
+
 /// An object of `owner`, its tenant the owner's (else what its fields say).
 fn owned_object(
     identities: &[Identity],

@@ -91,6 +91,16 @@ pub async fn create_all(
             .map(|schema| canary::body(api, schema, &label));
         if let Some(body) = request.json.as_mut() {
             crate::discover::use_seen_values(body, &label, &corpus.field_values, 0);
+            // The creator's own user and team IDs, not made-up ones: a server files the
+            // object under them or refuses a foreign team. Names and emails stay labels:
+            // in a create they often describe the new object (a new user's username).
+            let creator = &identities[order.creator];
+            let own_ids = api.id_fields(&order.resource);
+            crate::discover::use_own_values(body, &label, |field| {
+                let names_other = (field.ends_with("_id") || field.ends_with("Id"))
+                    && !own_ids.iter().any(|f| f == field);
+                names_other.then(|| creator.attributes.get(field)).flatten()
+            });
         }
         let answer = executor
             .send(&request, order.creator, Credential::Normal, &op.key())

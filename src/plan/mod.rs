@@ -434,7 +434,19 @@ fn request_for(
     op: usize,
     object: Option<&Object>,
 ) -> Option<(RequestSpec, Option<WriteCheck>)> {
-    request_with_id(input, op, object.map(|o| &o.id))
+    let (mut request, write) = request_with_id(input, op, object.map(|o| &o.id))?;
+    if let (Some(body), Some(object)) = (request.json.as_mut(), object) {
+        // A write naming the owner's own object with someone else's user ID would be
+        // refused for that reason, not for the access rule under test.
+        let owner = &input.identities[object.owner];
+        crate::discover::use_own_values(body, PLACEHOLDER_MARKER, |field| {
+            object
+                .fields
+                .get(field)
+                .or_else(|| owner.attributes.get(field))
+        });
+    }
+    Some((request, write))
 }
 
 /// [`request_for`] with `id` (any value, an encoded one too) in the ID parameter.

@@ -789,3 +789,32 @@ fn without_canaries_writes_are_not_planned_and_the_gap_says_why() {
     };
     assert!(canary_gaps(&input).is_empty());
 }
+
+#[test]
+fn writes_name_the_objects_own_references_and_keep_one_marker() {
+    let mut owner = identity("alice", Some("acme"), "client", false);
+    owner
+        .attributes
+        .insert("email".into(), json!("alice@acme.test"));
+    let mut order = object("orders", json!("o-7"), 0, Some("acme"));
+    order.fields.insert("user_id".into(), json!(41));
+    order.fields.insert("title".into(), json!("Spring order"));
+    let marker = PLACEHOLDER_MARKER;
+    let known = |field: &str| {
+        order
+            .fields
+            .get(field)
+            .or_else(|| owner.attributes.get(field))
+    };
+    let mut body = json!({"user_id": 1, "email": marker, "title": marker, "note": 3});
+    crate::discover::use_own_values(&mut body, marker, known);
+    // References come from the object, then its owner; the descriptive field keeps the marker.
+    assert_eq!(
+        body,
+        json!({"user_id": 41, "email": "alice@acme.test", "title": marker, "note": 3})
+    );
+    // When the only marker-carrying field is a reference, it stays the marker.
+    let mut only = json!({"email": marker});
+    crate::discover::use_own_values(&mut only, marker, known);
+    assert_eq!(only, json!({"email": marker}));
+}

@@ -7,7 +7,10 @@
 //!   filtered to the caller's team, and another team's object is a 404 like a missing one;
 //! - a bearer token from a JSON login (`POST /api/auth/token`), errors as `{"detail": …}`;
 //! - a self-update without an ID (`PATCH /api/me`) and a sign-up (`POST
-//!   /api/users/register`) that must ignore privileged fields.
+//!   /api/users/register`) that must ignore privileged fields;
+//! - writes that repeat the object's references in the body: a job is triggered for the
+//!   caller's own `team_id`, and `PUT /api/jobs/{job_id}` must name the same `job_id` and
+//!   `team_id` as the job it changes (else 422, as FastAPI validators answer).
 
 use super::common::{serve, Server, Tokens};
 use axum::extract::{Path, Query, State};
@@ -31,6 +34,9 @@ pub struct Flaws {
     pub me_mass_assignment: bool,
     /// `POST /api/users/register` honours `is_admin` (or `admin`) in the body.
     pub register_admin_flag: bool,
+    /// `PUT /api/jobs/{job_id}` changes any team's job (BOLA on a write whose body must
+    /// repeat the job's own `job_id` and `team_id`).
+    pub job_write_bola: bool,
 }
 
 impl Flaws {
@@ -40,6 +46,7 @@ impl Flaws {
             build_errors_list_leak: true,
             me_mass_assignment: true,
             register_admin_flag: true,
+            job_write_bola: true,
         }
     }
 
@@ -55,6 +62,7 @@ impl Flaws {
             "build_errors_list_leak" => flaws.build_errors_list_leak = true,
             "me_mass_assignment" => flaws.me_mass_assignment = true,
             "register_admin_flag" => flaws.register_admin_flag = true,
+            "job_write_bola" => flaws.job_write_bola = true,
             other => panic!("no flaw `{other}` in this fixture"),
         }
         flaws
@@ -86,6 +94,7 @@ struct Data {
     build_errors: Vec<Value>,
     audit: Vec<Value>,
     next_user: u64,
+    next_job: u64,
 }
 
 struct AppState {
@@ -166,6 +175,7 @@ fn seed() -> Data {
         build_errors,
         audit,
         next_user: 1001,
+        next_job: 900,
     }
 }
 
@@ -182,8 +192,11 @@ pub async fn spawn(flaws: Flaws) -> Server {
         .route("/api/teams", get(list_teams))
         .route("/api/teams/{team_id}/members", get(list_members))
         .route("/api/teams/{team_id}/audit_log", get(audit_log))
-        .route("/api/jobs", get(list_jobs))
-        .route("/api/jobs/{job_id}", get(read_job))
+        .route("/api/jobs", get(list_jobs).post(trigger_job))
+        .route(
+            "/api/jobs/{job_id}",
+            get(read_job).put(update_job).delete(cancel_job),
+        )
         .route("/api/build_errors", get(list_build_errors))
         .route("/api/build_errors/{build_error_id}", get(read_build_error))
         .with_state(state);
@@ -465,6 +478,85 @@ async fn read_job(
     match data.jobs.iter().find(|j| j["job_id"] == job_id) {
         Some(j) if state.flaws.job_read_bola || sees(&me, &j["team_id"]) => {
             Json(j.clone()).into_response()
+        }
+        _ => not_found(),
+    }
+}
+
+/// FastAPI's 422 shape: which body field failed and why.
+fn invalid(field: &str, message: &str) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({"detail": [{"loc": ["body", field], "msg": message, "type": "value_error"}]})),
+    )
+        .into_response()
+}
+
+/// `POST /api/jobs {"team_id", "pipeline"}`: only into the caller's own team.
+async fn trigger_job(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let (id, me) = caller_or_return!(state, headers);
+    let (Some(team), Some(pipeline)) = (body["team_id"].as_u64(), body["pipeline"].as_str()) else {
+        return invalid(
+            "pipeline",
+            "team_id (integer) and pipeline (string) are required",
+        );
+    };
+    if me.team_id != Some(team) {
+        return invalid("team_id", "jobs can only be triggered for your own team");
+    }
+    let mut data = state.data.lock().expect("ci state");
+    let job_id = data.next_job;
+    data.next_job += 1;
+    let job = json!({"job_id": job_id, "team_id": team, "pipeline": pipeline, "status": "queued", "triggered_by": id});
+    data.jobs.push(job.clone());
+    (StatusCode::CREATED, Json(job)).into_response()
+}
+
+/// `PUT /api/jobs/{job_id} {"job_id", "team_id", "pipeline"}`: renames a job's pipeline;
+/// the body must name the job it changes and that job's team.
+async fn update_job(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(job_id): Path<u64>,
+    Json(body): Json<Value>,
+) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    let Some(pipeline) = body["pipeline"].as_str() else {
+        return invalid("pipeline", "field required");
+    };
+    if body["job_id"].as_u64() != Some(job_id) {
+        return invalid("job_id", "must match the job in the path");
+    }
+    let mut data = state.data.lock().expect("ci state");
+    let Some(job) = data.jobs.iter_mut().find(|j| j["job_id"] == job_id) else {
+        return not_found();
+    };
+    if !(state.flaws.job_write_bola || sees(&me, &job["team_id"])) {
+        return not_found();
+    }
+    if body["team_id"] != job["team_id"] {
+        return invalid("team_id", "a job cannot move to another team");
+    }
+    job["pipeline"] = json!(pipeline);
+    Json(job.clone()).into_response()
+}
+
+/// `DELETE /api/jobs/{job_id}`: cancels a job of the caller's team.
+async fn cancel_job(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(job_id): Path<u64>,
+) -> Response {
+    let (_, me) = caller_or_return!(state, headers);
+    let mut data = state.data.lock().expect("ci state");
+    match data.jobs.iter().position(|j| j["job_id"] == job_id) {
+        Some(at) if sees(&me, &data.jobs[at]["team_id"]) => {
+            data.jobs.remove(at);
+            StatusCode::NO_CONTENT.into_response()
         }
         _ => not_found(),
     }

@@ -302,6 +302,9 @@ const CI_FLAWS: Planted = &[
     // job_read_bola: a member reads another team's job by `job_id` (the ID learned from
     // the other team's paged `{"jobs": [...], "total_entries": n}` list): cross-tenant read.
     ("job_read_bola", "GET /api/jobs/{job_id}", "id-swap"),
+    // job_write_bola: blue's bob renames red's job. The body must repeat the job's own
+    // `job_id` and `team_id` (else 422), so the probe takes them from the job itself.
+    ("job_write_bola", "PUT /api/jobs/{job_id}", "id-swap"),
     // build_errors_list_leak: the tenant-scoped `{"build_errors": [...]}` list answers
     // another team's `build_error_id`s (blue's bob sees red's errors on the first page).
     (
