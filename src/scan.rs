@@ -210,6 +210,13 @@ impl Shared<'_> {
                 judgement = j;
             }
         }
+        if let (Some(account), Some(plan::Confirm::Answer(sent)), true) = (
+            probe.new_account.as_deref(),
+            probe.write.as_ref().map(|w| &w.confirm),
+            exchange.is_success(),
+        ) {
+            judgement = self.confirm_new_account(account, sent, judgement).await;
+        }
         if let (Verdict::Violation, Some(undo)) = (judgement.verdict, probe.undo.as_ref()) {
             // The flaw changed the actor's own account: set it back, so the target is left
             // as found and the identity keeps the role the matrix knows it by.
@@ -248,6 +255,64 @@ impl Shared<'_> {
 }
 
 impl Shared<'_> {
+    /// A sign-up's verdict once its new account has logged in: its self-read, and the
+    /// reads its expected role is denied (each also sent as an identity of that role,
+    /// so a read open to everyone proves nothing).
+    async fn confirm_new_account(
+        &self,
+        account: &plan::NewAccount,
+        sent: &[(String, serde_json::Value)],
+        answer: Judgement,
+    ) -> Judgement {
+        let mut requests: Vec<&crate::request::RequestSpec> =
+            account.self_read.iter().map(|(_, r)| r).collect();
+        requests.extend(account.denied_reads.iter().map(|(_, r)| r));
+        self.requests.fetch_add(requests.len(), Ordering::Relaxed);
+        let answers = match self
+            .executor
+            .send_as_new_account(&account.identity, &requests)
+            .await
+        {
+            Ok(answers) => answers,
+            Err(why) => {
+                return judge::judge_new_account(
+                    sent,
+                    answer,
+                    judge::AccountProof::LoginFailed(&why),
+                )
+            }
+        };
+        let (self_read, reads) =
+            answers.split_at(usize::from(account.self_read.is_some()).min(answers.len()));
+        let mut expected = Vec::with_capacity(account.denied_reads.len());
+        for (op, request) in &account.denied_reads {
+            expected.push(
+                self.send(request, account.template, Credential::Normal, *op)
+                    .await,
+            );
+        }
+        let names: Vec<String> = account
+            .denied_reads
+            .iter()
+            .map(|(op, _)| self.api.operations[*op].key())
+            .collect();
+        let denied_reads = names
+            .iter()
+            .zip(reads)
+            .zip(&expected)
+            .map(|((name, new), old)| (name.as_str(), new, old))
+            .collect();
+        judge::judge_new_account(
+            sent,
+            answer,
+            judge::AccountProof::LoggedIn {
+                self_read: self_read.first(),
+                denied_reads,
+                role: &account.identity.role,
+            },
+        )
+    }
+
     /// After a lost session or a reset, a refusal (403, 404) is re-checked against a
     /// positive control: the legitimate caller sends the same request again, fresh. If
     /// that fails too, the refusal proves nothing (the object or the session is gone).

@@ -692,23 +692,14 @@ impl Executor {
         operation: &str,
     ) -> (Exchange, bool) {
         let url = self.url_for(request);
-        let method = match reqwest::Method::from_bytes(request.method.as_str().as_bytes()) {
-            Ok(m) => m,
-            Err(e) => return (error_exchange(format!("bad method: {e}")), false),
-        };
-        let mut builder = self.client.request(method, &url);
-        match self.credential_parts(identity, credential, request.method.is_safe()) {
-            Ok(parts) => builder = parts.apply(builder),
+        let parts = match self.credential_parts(identity, credential, request.method.is_safe()) {
+            Ok(parts) => parts,
             Err(reason) => return (error_exchange(reason), false),
-        }
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        if let Some(json) = &request.json {
-            builder = builder
-                .header("content-type", "application/json")
-                .body(json.to_string());
-        }
+        };
+        let builder = match self.request_builder(request, &url, parts) {
+            Ok(builder) => builder,
+            Err(reason) => return (error_exchange(reason), false),
+        };
         let started = Instant::now();
         self.sent.fetch_add(1, Ordering::Relaxed);
         let result = builder.send().await;
@@ -740,6 +731,69 @@ impl Executor {
                 .record_for(operation, identity, Some(outcome), exchange.latency);
         }
         (exchange, connect_failed)
+    }
+
+    /// `request` to `url` with `parts` carrying the credential.
+    fn request_builder(
+        &self,
+        request: &RequestSpec,
+        url: &str,
+        parts: Parts,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
+            .map_err(|e| format!("bad method: {e}"))?;
+        let mut builder = parts.apply(self.client.request(method, url));
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(json) = &request.json {
+            builder = builder
+                .header("content-type", "application/json")
+                .body(json.to_string());
+        }
+        Ok(builder)
+    }
+
+    /// Logs in as an account the scan did not start with (one a sign-up probe just
+    /// made) and sends each request once as it. Nothing is retried and no session is
+    /// kept: the account is a throwaway whose only use is to show what it became. The
+    /// error is why the login failed.
+    pub async fn send_as_new_account(
+        &self,
+        account: &Identity,
+        requests: &[&RequestSpec],
+    ) -> Result<Vec<Exchange>, String> {
+        let live = self
+            .authenticator()
+            .obtain(account, None)
+            .await
+            .map_err(|reason| self.redactor.scrub(&reason))?;
+        let mut answers = Vec::with_capacity(requests.len());
+        for request in requests {
+            if let Some(rate) = &self.rate {
+                rate.wait().await;
+            }
+            let url = self.url_for(request);
+            let mut parts = live.credential.clone().into_parts();
+            if let (Some((header, token)), false) = (live.csrf.clone(), request.method.is_safe()) {
+                parts.headers.push((header, token));
+            }
+            let exchange = match self.request_builder(request, &url, parts) {
+                Err(reason) => error_exchange(reason),
+                Ok(builder) => {
+                    let started = Instant::now();
+                    self.sent.fetch_add(1, Ordering::Relaxed);
+                    let mut exchange = match builder.send().await {
+                        Err(e) => error_exchange(self.redactor.scrub(&describe_error(&e))),
+                        Ok(response) => read_response(response).await,
+                    };
+                    exchange.latency = started.elapsed();
+                    exchange
+                }
+            };
+            answers.push(exchange);
+        }
+        Ok(answers)
     }
 
     /// What carries `identity`'s credential (or its forgery): headers and query pairs,

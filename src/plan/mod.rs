@@ -10,6 +10,7 @@ mod list_leak;
 mod malformed;
 mod mass_assignment;
 mod method_override;
+mod new_account;
 mod no_auth;
 mod param_pollution;
 mod probe;
@@ -19,6 +20,7 @@ mod tenant_swap;
 mod verb_swap;
 
 pub use malformed::{shrink_body, MalformedCase};
+pub use new_account::NewAccount;
 pub use probe::{Attack, Confirm, Probe, WriteCheck};
 pub use rebuild::rebuild as rebuild_after_blame;
 

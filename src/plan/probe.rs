@@ -2,7 +2,7 @@
 //! what the policy expects, plus the attack vocabulary and write confirmation it carries.
 //! [`Probe::new`] is the one constructor every attack uses; the setters state what differs.
 
-use super::MalformedCase;
+use super::{MalformedCase, NewAccount};
 use crate::matrix::Access;
 use crate::request::{Credential, RequestSpec};
 use std::fmt;
@@ -108,6 +108,8 @@ pub struct Probe {
     /// Sent by the actor when the probe proves a violation that changed the actor's own
     /// account (a role gained by mass assignment), to set it back.
     pub undo: Option<RequestSpec>,
+    /// A sign-up's new account, logged in after a 2xx to show what it became.
+    pub new_account: Option<Box<NewAccount>>,
 }
 
 impl Probe {
@@ -132,7 +134,13 @@ impl Probe {
             malformed: None,
             detail: String::new(),
             undo: None,
+            new_account: None,
         }
+    }
+
+    pub fn new_account(mut self, account: Option<NewAccount>) -> Probe {
+        self.new_account = account.map(Box::new);
+        self
     }
 
     pub fn undo(mut self, undo: RequestSpec) -> Probe {

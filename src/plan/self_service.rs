@@ -347,9 +347,11 @@ pub(super) fn plan_mass_assignment(
             body.insert(k.clone(), v.clone());
         }
         let names: Vec<String> = extra.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let account = super::new_account::new_account(input, body);
         out.push(
             Probe::new(Attack::MassAssignment, op, actor, request)
                 .access(access)
+                .new_account(account)
                 .write(WriteCheck {
                     readback: None,
                     marker: PLACEHOLDER_MARKER.to_string(),

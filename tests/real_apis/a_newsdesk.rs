@@ -4,7 +4,10 @@
 //!   `/accounts/v2/{account_name}`;
 //! - objects are named by natural keys (an article's `title`, an account's `name`), never `id`;
 //! - lists come wrapped under unusual keys: `{"Articles": [...]}`, `{"accounts": [...]}`;
-//! - HTTP Basic on every route (`WWW-Authenticate` on 401).
+//! - HTTP Basic on every route (`WWW-Authenticate` on 401);
+//! - a sign-up (`POST /users/v1/register`) that answers only `{"status": "success", …}`,
+//!   so what the new account became shows only once it signs in, and an admin-only
+//!   `GET /admin/v1/audit`.
 //!
 //! Every customer belongs to one account (the tenant; its `name` is the tenant's name) and
 //! sees only its account's articles; `admin` sees everything. Another account's object is
@@ -14,7 +17,7 @@ use super::common::{serve, Server};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -30,6 +33,8 @@ pub struct Flaws {
     pub account_read_bola: bool,
     /// `GET /accounts/v2` lists every account to customers, not only their own (list leak).
     pub accounts_list_leak: bool,
+    /// `POST /users/v1/register` honours `"admin": true` (mass assignment at sign-up).
+    pub register_admin_flag: bool,
 }
 
 impl Flaws {
@@ -38,6 +43,7 @@ impl Flaws {
             article_read_bola: true,
             account_read_bola: true,
             accounts_list_leak: true,
+            register_admin_flag: true,
         }
     }
 
@@ -52,6 +58,7 @@ impl Flaws {
             "article_read_bola" => flaws.article_read_bola = true,
             "account_read_bola" => flaws.account_read_bola = true,
             "accounts_list_leak" => flaws.accounts_list_leak = true,
+            "register_admin_flag" => flaws.register_admin_flag = true,
             other => panic!("no flaw `{other}` in this fixture"),
         }
         flaws
@@ -67,14 +74,14 @@ pub const USERS: &[(&str, &str, &str)] = &[
 ];
 
 struct User {
-    password: &'static str,
+    password: String,
     admin: bool,
     /// The account (tenant) a customer belongs to.
-    account: Option<&'static str>,
+    account: Option<String>,
 }
 
 struct Data {
-    users: BTreeMap<&'static str, User>,
+    users: BTreeMap<String, User>,
     accounts: Vec<Value>,
     articles: Vec<Value>,
 }
@@ -92,27 +99,26 @@ fn seed() -> Data {
         USERS
             .iter()
             .find(|u| u.0 == name)
-            .map(|u| u.1)
-            .unwrap_or("")
+            .map_or(String::new(), |u| u.1.to_string())
     };
     users.insert(
-        "alice",
+        "alice".to_string(),
         User {
             password: password("alice"),
             admin: false,
-            account: Some("north-trading"),
+            account: Some("north-trading".into()),
         },
     );
     users.insert(
-        "bob",
+        "bob".to_string(),
         User {
             password: password("bob"),
             admin: false,
-            account: Some("south-freight"),
+            account: Some("south-freight".into()),
         },
     );
     users.insert(
-        "dana",
+        "dana".to_string(),
         User {
             password: password("dana"),
             admin: true,
@@ -171,6 +177,8 @@ pub async fn spawn(flaws: Flaws) -> Server {
         .route("/articles/v1/{article_title}", get(read_article))
         .route("/accounts/v2", get(list_accounts))
         .route("/accounts/v2/{account_name}", get(read_account))
+        .route("/users/v1/register", post(register))
+        .route("/admin/v1/audit", get(audit))
         .with_state(state);
     serve(app).await
 }
@@ -210,7 +218,8 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>
         Some(user) if user.password == password => Ok(if user.admin {
             None
         } else {
-            user.account.map(str::to_string)
+            // A customer without an account yet sees no account's data.
+            Some(user.account.clone().unwrap_or_default())
         }),
         _ => Err(Box::new(unauthorized())),
     }
@@ -283,5 +292,53 @@ async fn read_account(
             Json(a.clone()).into_response()
         }
         _ => not_found(),
+    }
+}
+
+/// `POST /users/v1/register {"username", "password", "email"}`: a new customer with no
+/// account yet. The answer says only that it worked.
+async fn register(State(state): State<Shared>, Json(body): Json<Value>) -> Response {
+    let (Some(name), Some(password)) = (body["username"].as_str(), body["password"].as_str())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"status": "fail", "message": "username and password are required"})),
+        )
+            .into_response();
+    };
+    let mut data = state.data.lock().expect("newsdesk state");
+    if data.users.contains_key(name) {
+        return (
+            StatusCode::CONFLICT,
+            Json(json!({"status": "fail", "message": "User already exists"})),
+        )
+            .into_response();
+    }
+    let admin = state.flaws.register_admin_flag && body["admin"] == json!(true);
+    data.users.insert(
+        name.to_string(),
+        User {
+            password: password.to_string(),
+            admin,
+            account: None,
+        },
+    );
+    (
+        StatusCode::CREATED,
+        Json(json!({"status": "success", "message": "Successfully registered. Sign in with Basic auth."})),
+    )
+        .into_response()
+}
+
+/// `GET /admin/v1/audit`: admins only.
+async fn audit(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    match caller(&state, &headers) {
+        Err(denied) => *denied,
+        Ok(Some(_)) => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"message": "Admins only"})),
+        )
+            .into_response(),
+        Ok(None) => Json(json!({"entries": [{"at": "2026-11-02T09:14:00Z", "event": "plan.changed", "account": "north-trading"}]})).into_response(),
     }
 }

@@ -223,6 +223,14 @@ const NEWSDESK_FLAWS: Planted = &[
     // accounts_list_leak: the `{"accounts": [...]}` list a customer gets holds every
     // account, not only its own (tenant-scoped collection answering other tenants).
     ("accounts_list_leak", "GET /accounts/v2", "list-leak"),
+    // register_admin_flag: the sign-up honours `"admin": true`. Its answer says only
+    // "success"; the new account, signed in with Basic auth, reads the admin-only audit
+    // trail that a customer is refused.
+    (
+        "register_admin_flag",
+        "POST /users/v1/register",
+        "mass-assignment",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
