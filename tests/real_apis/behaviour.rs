@@ -56,6 +56,25 @@ async fn newsdesk_flaws_and_twins() {
         let (_, accounts) = status_and_json(alice("/accounts/v2")).await;
         let count = accounts["accounts"].as_array().map_or(0, Vec::len);
         assert_eq!(count, if flawed { 2 } else { 1 }, "accounts_list_leak");
+        // The sign-up answers only "success"; what the account became shows once it signs in.
+        let (status, answer) = status_and_json(
+            http.post(format!("{base}/users/v1/register"))
+                .json(&json!({"username": "erin", "password": "erin-pass-4", "admin": true})),
+        )
+        .await;
+        assert_eq!(
+            (status, &answer["status"]),
+            (StatusCode::CREATED, &json!("success"))
+        );
+        assert!(answer.get("admin").is_none());
+        let (customer, _) = status_and_json(alice("/admin/v1/audit")).await;
+        assert_eq!(customer, StatusCode::FORBIDDEN);
+        let (erin, _) = status_and_json(
+            http.get(format!("{base}/admin/v1/audit"))
+                .basic_auth("erin", Some("erin-pass-4")),
+        )
+        .await;
+        assert_eq!(erin.is_success(), flawed, "register_admin_flag");
         server.stop().await;
     }
 }
@@ -216,6 +235,37 @@ async fn ci_teams_flaws_and_twins() {
         .await;
         assert_eq!(status, StatusCode::CREATED);
         assert_eq!(user["is_admin"] == true, flawed, "register_admin_flag");
+        // A job write must repeat the job's own job_id and team_id; red's job 501 by blue's bob.
+        let put = |job: u64, body: Value, token: &str| {
+            http.put(format!("{base}/api/jobs/{job}"))
+                .bearer_auth(token)
+                .json(&body)
+        };
+        let (status, _) = status_and_json(put(
+            501,
+            json!({"job_id": 1, "team_id": 10, "pipeline": "x"}),
+            &alice,
+        ))
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "job_id must match"
+        );
+        let (own, _) = status_and_json(put(
+            501,
+            json!({"job_id": 501, "team_id": 10, "pipeline": "nightly"}),
+            &alice,
+        ))
+        .await;
+        assert_eq!(own, StatusCode::OK);
+        let (other, _) = status_and_json(put(
+            501,
+            json!({"job_id": 501, "team_id": 10, "pipeline": "hijacked"}),
+            &bob,
+        ))
+        .await;
+        assert_eq!(other.is_success(), flawed, "job_write_bola");
         server.stop().await;
     }
 }
