@@ -7,13 +7,12 @@
 //!
 //! The stages, each a module that knows nothing of the ones after it:
 //! [`spec`] → [`engagement`] → [`matrix`] → [`discover`] → [`plan`] → [`exec`] →
-//! [`judge`] → [`report`]; [`scan`] wires them together, [`demo`] is the embedded
+//! [`judge`] → [`report`]; [`run`] wires them together ([`scan`] keeps its entry points), [`demo`] is the embedded
 //! client portal with planted flaws that the README's main command scans.
 //! [`exchange`] and [`latency_stats`] are plain data that exec hands on to judge, report
 //! and the CLI, owned by no stage.
 
 pub mod demo;
-pub mod demo_scan;
 pub mod discover;
 pub mod engagement;
 pub mod exchange;
@@ -25,5 +24,9 @@ pub mod matrix;
 pub mod plan;
 pub mod report;
 pub mod request;
+pub mod run;
 pub mod scan;
+
+/// The demo scan, at its old path.
+pub use run::demo as demo_scan;
 pub mod spec;

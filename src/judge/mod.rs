@@ -9,6 +9,7 @@
 //! body; writes are judged by the owner's read-back before and after instead, and
 //! `existence-leak` by the caller's answer for a made-up ID (see `existence.rs`).
 
+pub mod disruption;
 mod existence;
 mod leak;
 mod new_account;

@@ -1,16 +1,16 @@
 //! The README's main job: scan a running demo portal with the engagement, spec and
 //! matrix shipped in `specs/` (embedded in the binary, so it works from any folder).
 
+use super::{self as scan, ScanError, ScanInput, ScanOutcome};
 use crate::engagement::{Engagement, EnvSource, Redactor};
 use crate::matrix::Policy;
-use crate::scan::{self, ScanError, ScanInput, ScanOutcome};
 use crate::spec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub const DEMO_SPEC: &str = include_str!("../specs/demo-portal.yaml");
-pub const DEMO_ENGAGEMENT: &str = include_str!("../specs/demo-engagement.yaml");
-pub const DEMO_MATRIX: &str = include_str!("../specs/demo-matrix.csv");
+pub const DEMO_SPEC: &str = include_str!("../../specs/demo-portal.yaml");
+pub const DEMO_ENGAGEMENT: &str = include_str!("../../specs/demo-engagement.yaml");
+pub const DEMO_MATRIX: &str = include_str!("../../specs/demo-matrix.csv");
 
 /// The `detectors:` block of the shipped engagement (it ends the file), for engagements
 /// written by tests and tools that scan the demo portal: without it the portal's 200 HTML

@@ -1,0 +1,60 @@
+//! Which planned probes may be sent: the engagement's `destructive_operations` resolved
+//! against the spec, and the plan without the probes that would really run one.
+
+use super::ScanError;
+use crate::engagement::Engagement;
+use crate::plan::{self, PlanInput, Probe};
+use crate::spec::Api;
+
+/// The engagement's `destructive_operations` as operation indexes; an entry that names
+/// no operation of the spec is an error pointing at its line.
+pub(super) fn destructive_ops(
+    api: &Api,
+    engagement: &Engagement,
+) -> Result<std::collections::BTreeSet<usize>, ScanError> {
+    let mut out = std::collections::BTreeSet::new();
+    for (text, line) in &engagement.destructive_operations {
+        let wanted = match text.trim().split_once(' ') {
+            Some((method, path)) => format!("{} {}", method.to_ascii_uppercase(), path.trim()),
+            None => text.trim().to_string(),
+        };
+        let found = api
+            .operations
+            .iter()
+            .position(|o| o.key() == wanted || o.operation_id.as_deref() == Some(text.trim()));
+        match found {
+            Some(op) => {
+                out.insert(op);
+            }
+            None => {
+                return Err(ScanError::Setup(format!(
+                    "{}:{line}: destructive operation `{text}` is not in the spec; write it as `METHOD /path` (as in the matrix) or its operationId",
+                    engagement.source.display()
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The plan without the probes that would really run a destructive operation: those
+/// the matrix allows (a legitimate password change ends the caller's own sessions), and
+/// malformed or mass-assignment bodies sent by an allowed caller (a body the API
+/// accepts runs the operation). Probes the API must refuse are kept: refusing them is
+/// the point.
+pub(super) fn sendable<'a>(
+    input: &'a PlanInput<'a>,
+    destructive: &'a std::collections::BTreeSet<usize>,
+) -> impl Iterator<Item = Probe> + 'a {
+    plan::plan(input).filter(move |p| {
+        if !destructive.contains(&p.op) {
+            return true;
+        }
+        let runs_as_allowed = p.access != crate::matrix::Access::Deny
+            && matches!(
+                p.attack,
+                plan::Attack::Malformed | plan::Attack::MassAssignment
+            );
+        !p.expect_granted && !runs_as_allowed
+    })
+}

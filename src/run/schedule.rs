@@ -1,0 +1,207 @@
+//! The probe loop: reads run concurrently (up to the engagement's `concurrency`), writes
+//! one at a time once no read is in flight; results are judged as they arrive, re-judged
+//! when an identity they depend on lost its login, and added to the aggregate. A first
+//! Ctrl-C ends the loop and leaves the run incomplete.
+
+use super::interrupts::Interrupts;
+use super::probes::Shared;
+use crate::discover::ObjectCorpus;
+use crate::exec::Executor;
+use crate::judge::{disruption, Verdict};
+use crate::plan::Probe;
+use crate::report::{self, Aggregate};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
+use std::collections::{BTreeSet, HashMap};
+
+/// What the loop leaves for the report.
+pub(super) struct Probed {
+    pub aggregate: Aggregate,
+    /// False when Ctrl-C ended the loop before the plan did.
+    pub complete: bool,
+    /// identity → (probes judged after it lost its login, of which enforced: always 0)
+    after_loss: HashMap<usize, (usize, usize)>,
+}
+
+/// Sends `probes` (reads first, then writes, as the plan yields them), drawing a
+/// progress bar of `planned` probes when `progress` is set.
+pub(super) async fn run_all(
+    shared: &Shared<'_>,
+    probes: impl Iterator<Item = Probe>,
+    planned: usize,
+    concurrency: usize,
+    progress: bool,
+    interrupts: &Interrupts,
+) -> Probed {
+    let executor = shared.executor;
+    let bar = progress_bar(planned, progress);
+    let mut aggregate = Aggregate::default();
+    let mut complete = true;
+    let mut violations = 0usize;
+    let mut shrunk_ops = BTreeSet::new();
+    let mut after_loss: HashMap<usize, (usize, usize)> = HashMap::new();
+    if interrupts.any() {
+        complete = false;
+    }
+    if complete {
+        let ctrl_c = interrupts.pressed(1);
+        tokio::pin!(ctrl_c);
+        let mut probes = probes.peekable();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            // Keep up to `concurrency` reads in flight; the plan yields every read before
+            // the first write, and writes go one at a time once no read is in flight,
+            // each bracketed by the owner's read-back.
+            while in_flight.len() < concurrency {
+                if probes.peek().is_none_or(|p| p.write.is_some()) {
+                    break;
+                }
+                let Some(probe) = probes.next() else { break };
+                in_flight.push(shared.run_read(probe).boxed());
+            }
+            let next = if in_flight.is_empty() {
+                let Some(probe) = probes.next() else { break };
+                let run = if probe.write.is_some() {
+                    shared.run_write(probe).boxed()
+                } else {
+                    shared.run_read(probe).boxed()
+                };
+                tokio::select! {
+                    r = run => Some(r),
+                    _ = &mut ctrl_c => None,
+                }
+            } else {
+                tokio::select! {
+                    r = in_flight.next() => r,
+                    _ = &mut ctrl_c => None,
+                }
+            };
+            let Some(mut result) = next else {
+                complete = false;
+                break;
+            };
+            if result.probe.malformed.is_some()
+                && result.judgement.verdict == Verdict::ServerError
+                && shrunk_ops.insert(result.probe.op)
+            {
+                shared.shrink_server_error(&mut result).await;
+            }
+            for who in involved(&result.probe, shared.corpus) {
+                let Some(reason) = executor.dead_reason(who) else {
+                    continue;
+                };
+                let entry = after_loss.entry(who).or_insert((0, 0));
+                entry.0 += 1;
+                result.judgement = disruption::after_lost_login(
+                    result.judgement,
+                    &shared.identities[who].name,
+                    &reason,
+                );
+                if result.judgement.verdict == Verdict::Enforced {
+                    entry.1 += 1;
+                }
+            }
+            if result.judgement.verdict == Verdict::Violation {
+                violations += 1;
+                bar.set_message(format!("· {violations} violations"));
+            }
+            bar.inc(1);
+            aggregate.add(result, shared.api, shared.identities, shared.corpus);
+        }
+    }
+    bar.finish_and_clear();
+    Probed {
+        aggregate,
+        complete,
+        after_loss,
+    }
+}
+
+impl Probed {
+    /// The identities that lost their login during the run, each with the probes it made
+    /// inconclusive; a warning line for each goes to `warnings`.
+    pub fn lost_identities(
+        &self,
+        executor: &Executor,
+        warnings: &mut Vec<String>,
+    ) -> Vec<report::LostIdentity> {
+        let mut identities_lost = Vec::new();
+        for loss in executor.losses() {
+            let affected = if loss.reprovisioned {
+                Vec::new()
+            } else {
+                self.aggregate
+                    .inconclusive_mentioning(&format!("`{}`", loss.name))
+            };
+            let (probes_after, enforced_after) = if loss.reprovisioned {
+                (0, 0)
+            } else {
+                self.after_loss
+                    .get(&loss.identity)
+                    .copied()
+                    .unwrap_or((0, 0))
+            };
+            warnings.push(format!(
+                "identity `{}` lost its login: {}; {}{} probe(s) inconclusive because of it{}",
+                loss.name,
+                loss.reason,
+                if loss.reprovisioned {
+                    "re-provisioned and logged in again; "
+                } else {
+                    ""
+                },
+                affected.len(),
+                if affected.is_empty() {
+                    String::new()
+                } else {
+                    let ids: Vec<String> = affected.iter().map(|id| format!("#{id}")).collect();
+                    format!(": {}", ids.join(", "))
+                }
+            ));
+            identities_lost.push(report::LostIdentity {
+                identity: loss.name,
+                reason: loss.reason,
+                at_request: loss.at_request,
+                reprovisioned: loss.reprovisioned,
+                affected_probes: affected,
+                probes_after_loss: probes_after,
+                enforced_after_loss: enforced_after,
+            });
+        }
+        identities_lost
+    }
+}
+
+/// The identities a result depends on: who sent it, whose answer is its baseline and
+/// whose read-back confirms it.
+fn involved(probe: &Probe, corpus: &ObjectCorpus) -> Vec<usize> {
+    let mut who = vec![probe.actor];
+    who.extend(probe.baseline);
+    if probe.write.is_some() {
+        who.extend(
+            probe
+                .object
+                .and_then(|i| corpus.objects.get(i))
+                .map(|o| o.owner),
+        );
+    }
+    who.sort_unstable();
+    who.dedup();
+    who
+}
+
+fn progress_bar(len: usize, visible: bool) -> indicatif::ProgressBar {
+    if !visible {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len as u64),
+        indicatif::ProgressDrawTarget::stderr_with_hz(10),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} probes {msg} ({elapsed})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
