@@ -7,8 +7,52 @@ use common::{planted, violations, Passwords};
 use rolegrid::demo::{self, DemoOptions, FLAWS};
 use rolegrid::demo_scan::{self, DemoScan};
 use rolegrid::engagement::Redactor;
+use rolegrid::scan::{ProbeDone, Progress};
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// Records what the scan reports through its progress callback.
+#[derive(Default)]
+struct Recorder {
+    planned: Mutex<Vec<usize>>,
+    updates: Mutex<Vec<ProbeDone>>,
+    finished: Mutex<usize>,
+}
+
+impl Progress for Recorder {
+    fn planned(&self, total: usize) {
+        self.planned.lock().expect("lock").push(total);
+    }
+    fn probe_done(&self, update: ProbeDone) {
+        self.updates.lock().expect("lock").push(update);
+    }
+    fn finished(&self) {
+        *self.finished.lock().expect("lock") += 1;
+    }
+}
+
+/// The progress a completed scan reported agrees with its report: the plan counted
+/// once, one update per judged probe in order, the last one at the total with the
+/// report's violations, and the end said once.
+fn assert_progress_matches(recorder: &Recorder, report: &Value) {
+    let probes = report["stats"]["probes"].as_u64().expect("stats.probes") as usize;
+    let violations = report["stats"]["violations"]
+        .as_u64()
+        .expect("stats.violations") as usize;
+    assert_eq!(*recorder.planned.lock().expect("lock"), vec![probes]);
+    let updates = recorder.updates.lock().expect("lock");
+    assert_eq!(updates.len(), probes);
+    for (i, u) in updates.iter().enumerate() {
+        assert_eq!(
+            (u.done, u.total),
+            (i + 1, probes),
+            "update {i} out of order"
+        );
+    }
+    assert_eq!(updates.last().map(|u| u.violations), Some(violations));
+    assert_eq!(*recorder.finished.lock().expect("lock"), 1);
+}
 
 async fn scan(options: DemoOptions, passwords: Passwords) -> (Value, tempfile::TempDir) {
     scan_throttled(options, passwords, None).await
@@ -21,12 +65,13 @@ async fn scan_throttled(
 ) -> (Value, tempfile::TempDir) {
     let server = common::spawn_portal(options).await;
     let dir = tempfile::tempdir().expect("tempdir");
+    let recorder = Arc::new(Recorder::default());
     let outcome = demo_scan::run(
         DemoScan {
             base_url: server.base_url(),
             passwords,
             output_dir: dir.path().to_path_buf(),
-            progress: false,
+            progress: Some(recorder.clone()),
             seed: Some(7),
             rate_limit,
         },
@@ -37,7 +82,9 @@ async fn scan_throttled(
     server.shutdown().await;
     assert_eq!(outcome.files.len(), 3);
     let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    (serde_json::from_str(&text).expect("report is JSON"), dir)
+    let report: Value = serde_json::from_str(&text).expect("report is JSON");
+    assert_progress_matches(&recorder, &report);
+    (report, dir)
 }
 
 async fn scan_with(options: impl FnOnce(DemoOptions) -> DemoOptions) -> Value {

@@ -9,7 +9,7 @@ use rolegrid::exec::Executor;
 use rolegrid::inputs::Inputs;
 use rolegrid::scan::{self, ScanError, ScanInput, ScanOutcome};
 use rolegrid::spec;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 pub async fn run(cli: Cli) -> u8 {
@@ -224,7 +224,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
         api: inputs.api,
         policy: inputs.policy,
         output_dir,
-        progress: !args.no_progress && std::io::stderr().is_terminal(),
+        progress: super::progress::terminal_bar(args.no_progress),
         seed: args.seed,
     };
     match scan::scan(input, redactor.clone()).await {
@@ -415,7 +415,7 @@ async fn demo_command(args: DemoArgs) -> u8 {
         base_url: server.base_url(),
         passwords,
         output_dir: args.output.clone(),
-        progress: !args.no_progress && std::io::stderr().is_terminal(),
+        progress: super::progress::terminal_bar(args.no_progress),
         seed: args.seed,
         rate_limit: args.rate_limit,
     };

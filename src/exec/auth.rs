@@ -236,7 +236,7 @@ impl Authenticator<'_> {
             let response = builder.send().await.map_err(|e| {
                 format!(
                     "login {label}{method} {path}: {}",
-                    super::describe_error(&e)
+                    super::client::describe_error(&e)
                 )
             })?;
             let status = response.status();
@@ -360,7 +360,7 @@ impl Authenticator<'_> {
             .map_err(|e| {
                 format!(
                     "oauth2 {grant} grant at {url}: {}",
-                    super::describe_error(&e)
+                    super::client::describe_error(&e)
                 )
             })?;
         let status = response.status();

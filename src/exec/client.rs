@@ -1,11 +1,17 @@
 //! The one HTTP client every request goes through: no redirects followed, the engagement's
 //! TLS trust (system roots, `tls.ca_cert`, mutual TLS, `insecure_skip_verify`), its proxy
 //! (`proxy:`/`--proxy`, else `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`), its extra headers and
-//! rolegrid's User-Agent.
+//! rolegrid's User-Agent. And one request on it, with the run's politeness: the rate limit,
+//! retries on connection failures and Retry-After, the body cap, the latency sample and
+//! the note of off-target redirects. Sessions (which credential, is it still alive) are
+//! `session.rs`'s business.
 
+use super::{Exchange, Executor, Outcome, BODY_CAP, HEADERS_KEPT, OFFSITE_REDIRECTS_KEPT};
 use crate::engagement::{Engagement, USER_AGENT};
+use crate::request::{Credential, RequestSpec};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// Builds the client for `engagement`; the error says which key to fix.
 pub fn build(engagement: &Engagement) -> Result<reqwest::Client, String> {
@@ -92,6 +98,269 @@ pub fn tls_hint(error_text: &str) -> Option<&'static str> {
         );
     }
     None
+}
+
+/// Spaces requests evenly to stay under a requests-per-second ceiling.
+pub(super) struct RateLimiter {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimiter {
+    pub(super) fn new(per_second: f64) -> Self {
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    pub(super) async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Connection failures are retried this many times; an HTTP answer never is, except a
+/// 429/503 whose Retry-After asks for it.
+const RETRIES: u32 = 2;
+/// The longest Retry-After rolegrid honours; a longer one is recorded as the answer.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+impl Executor {
+    fn note_answer(&self, method: &str, url: &str, exchange: &Exchange) {
+        if exchange.status.is_some() {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(error) = &exchange.error {
+            if let Ok(mut first) = self.first_failure.lock() {
+                first.get_or_insert_with(|| error.clone());
+            }
+        }
+        let redirect = exchange.status.is_some_and(|s| (300..400).contains(&s));
+        let (true, Some(location)) = (redirect, exchange.location.as_deref()) else {
+            return;
+        };
+        let Ok(to) = self.base.join(location) else {
+            return;
+        };
+        if to.origin() == self.base.origin() {
+            return;
+        }
+        if let Ok(mut kept) = self.offsite_redirects.lock() {
+            let line = format!(
+                "{method} {url} answered {} → {} (another origin; not followed)",
+                exchange.status.unwrap_or_default(),
+                self.redactor.scrub(to.as_str())
+            );
+            if kept.len() < OFFSITE_REDIRECTS_KEPT && !kept.contains(&line) {
+                kept.push(line);
+            }
+        }
+    }
+
+    /// One request with the run's politeness: the rate limit, retries on connection
+    /// failures (safe methods, or when nothing reached the server), and Retry-After on
+    /// 429/503.
+    pub(super) async fn send_attempts(
+        &self,
+        request: &RequestSpec,
+        identity: usize,
+        credential: Credential,
+        operation: &str,
+    ) -> Exchange {
+        let mut attempt = 0;
+        loop {
+            if let Some(rate) = &self.rate {
+                rate.wait().await;
+            }
+            let (exchange, connect_failed) = self
+                .send_once(request, identity, credential, operation)
+                .await;
+            attempt += 1;
+            if attempt > RETRIES {
+                return exchange;
+            }
+            if exchange.status.is_none() && exchange.error.is_some() {
+                if connect_failed || request.method.is_safe() {
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt * attempt)))
+                        .await;
+                    continue;
+                }
+                return exchange;
+            }
+            if matches!(exchange.status, Some(429) | Some(503)) {
+                match exchange.retry_after.filter(|d| *d <= MAX_RETRY_AFTER) {
+                    Some(wait) => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    None => return exchange,
+                }
+            }
+            return exchange;
+        }
+    }
+
+    /// One attempt; the flag says the connection could not be made (nothing was sent).
+    async fn send_once(
+        &self,
+        request: &RequestSpec,
+        identity: usize,
+        credential: Credential,
+        operation: &str,
+    ) -> (Exchange, bool) {
+        let url = self.url_for(request);
+        let parts = match self.credential_parts(identity, credential, request.method.is_safe()) {
+            Ok(parts) => parts,
+            Err(reason) => return (error_exchange(reason), false),
+        };
+        let (exchange, connect_failed) = self.send_plain(request, &url, parts).await;
+        self.note_answer(
+            request.method.as_str(),
+            &self.redactor.scrub(&url),
+            &exchange,
+        );
+        if exchange.error.is_none() && self.record_latency {
+            let outcome = if exchange.is_success() {
+                Outcome::Allowed
+            } else {
+                Outcome::Denied
+            };
+            let identity = self
+                .sessions
+                .get(identity)
+                .map(|s| s.identity.name.as_str());
+            self.latency
+                .record_for(operation, identity, Some(outcome), exchange.latency);
+        }
+        (exchange, connect_failed)
+    }
+}
+
+impl Executor {
+    /// `request` to `url` with `parts` carrying the credential, sent once and timed; the
+    /// flag says the connection could not be made.
+    pub(super) async fn send_plain(
+        &self,
+        request: &RequestSpec,
+        url: &str,
+        parts: super::auth::Parts,
+    ) -> (Exchange, bool) {
+        let method = match reqwest::Method::from_bytes(request.method.as_str().as_bytes()) {
+            Ok(m) => m,
+            Err(e) => return (error_exchange(format!("bad method: {e}")), false),
+        };
+        let mut builder = parts.apply(self.client.request(method, url));
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(json) = &request.json {
+            builder = builder
+                .header("content-type", "application/json")
+                .body(json.to_string());
+        }
+        let started = Instant::now();
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let mut connect_failed = false;
+        let mut exchange = match builder.send().await {
+            Err(e) => {
+                connect_failed = e.is_connect();
+                error_exchange(self.redactor.scrub(&describe_error(&e)))
+            }
+            Ok(response) => read_response(response).await,
+        };
+        exchange.latency = started.elapsed();
+        (exchange, connect_failed)
+    }
+}
+
+pub(super) fn error_exchange(reason: String) -> Exchange {
+    Exchange {
+        error: Some(reason),
+        ..Exchange::default()
+    }
+}
+
+pub(super) fn describe_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let mut text = format!("{kind}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    if let Some(hint) = tls_hint(&text) {
+        text.push_str(&format!("\n  hint: {hint}"));
+    }
+    text
+}
+
+async fn read_response(mut response: reqwest::Response) -> Exchange {
+    let status = response.status().as_u16();
+    let header = |name: reqwest::header::HeaderName| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let content_type = header(reqwest::header::CONTENT_TYPE);
+    let location = header(reqwest::header::LOCATION);
+    let link = header(reqwest::header::LINK);
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(k, _)| *k != reqwest::header::SET_COOKIE)
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .take(HEADERS_KEPT)
+        .collect();
+    let retry_after = header(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let mut body = Vec::new();
+    let mut truncated = false;
+    let mut error = None;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = BODY_CAP.saturating_sub(body.len());
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    truncated = true;
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(format!("the body could not be read: {e}"));
+                break;
+            }
+        }
+    }
+    Exchange {
+        status: Some(status),
+        content_type,
+        location,
+        body,
+        truncated,
+        latency: Duration::ZERO,
+        link,
+        retry_after,
+        error,
+        headers,
+    }
 }
 
 #[cfg(test)]

@@ -41,7 +41,8 @@ pub struct DemoScan {
     /// email → password, as given to the portal.
     pub passwords: BTreeMap<String, String>,
     pub output_dir: PathBuf,
-    pub progress: bool,
+    /// Told about each judged probe; `None`: nobody watches.
+    pub progress: Option<std::sync::Arc<dyn super::Progress>>,
     pub seed: Option<u64>,
     /// Requests per second for the whole scan; `None` = unthrottled.
     pub rate_limit: Option<f64>,

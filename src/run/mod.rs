@@ -4,7 +4,8 @@
 //!
 //! In run order: [`discovery`] (self-facts, collections, ownership), [`canaries`]
 //! (created before the probes, deleted after), [`destructive`] (what may be sent),
-//! [`schedule`] (the probe loop) with [`probes`] (one probe's requests); [`dry_plan`]
+//! [`schedule`] (the probe loop, reporting to a [`Progress`]) with [`probes`] (one
+//! probe's requests); [`dry_plan`]
 //! plans without sending, and [`demo`] runs this on the embedded portal.
 
 mod canaries;
@@ -14,9 +15,11 @@ mod discovery;
 mod dry_plan;
 mod interrupts;
 mod probes;
+pub mod progress;
 mod schedule;
 
 pub use dry_plan::{dry_plan, DryPlan};
+pub use progress::{ProbeDone, Progress};
 
 use crate::engagement::{Engagement, Identity, Redactor};
 use crate::exec::Executor;
@@ -27,6 +30,7 @@ use crate::spec::Api;
 use interrupts::Interrupts;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub struct ScanInput {
@@ -35,8 +39,8 @@ pub struct ScanInput {
     pub policy: Policy,
     /// Where `report.json` and `report.md` go.
     pub output_dir: PathBuf,
-    /// Draw a progress bar on stderr (it is hidden anyway when stderr is not a terminal).
-    pub progress: bool,
+    /// Told about each judged probe (the library draws nothing); `None`: nobody watches.
+    pub progress: Option<Arc<dyn Progress>>,
     /// Fixes the write markers and the report's clock fields, for reproducible output.
     pub seed: Option<u64>,
 }
@@ -106,7 +110,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         run_nonce,
         tokens: found.tokens,
     };
-    // Counting costs one planning pass (cheap next to any request) and buys a progress bar
+    // Counting costs one planning pass (cheap next to any request) and buys progress
     // with a real end.
     let planned = destructive::sendable(&plan_input, &destructive).count();
     let shared = probes::Shared::new(
@@ -121,7 +125,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         destructive::sendable(&plan_input, &destructive),
         planned,
         engagement.concurrency,
-        input.progress,
+        input.progress.as_deref(),
         &interrupts,
     )
     .await;

@@ -5,6 +5,7 @@
 
 use super::interrupts::Interrupts;
 use super::probes::Shared;
+use super::progress::{ProbeDone, Progress};
 use crate::discover::ObjectCorpus;
 use crate::exec::Executor;
 use crate::judge::{disruption, Verdict};
@@ -23,18 +24,21 @@ pub(super) struct Probed {
     after_loss: HashMap<usize, (usize, usize)>,
 }
 
-/// Sends `probes` (reads first, then writes, as the plan yields them), drawing a
-/// progress bar of `planned` probes when `progress` is set.
+/// Sends `probes` (reads first, then writes, as the plan yields them), telling
+/// `progress` about each judged one of the `planned`.
 pub(super) async fn run_all(
     shared: &Shared<'_>,
     probes: impl Iterator<Item = Probe>,
     planned: usize,
     concurrency: usize,
-    progress: bool,
+    progress: Option<&dyn Progress>,
     interrupts: &Interrupts,
 ) -> Probed {
     let executor = shared.executor;
-    let bar = progress_bar(planned, progress);
+    if let Some(p) = progress {
+        p.planned(planned);
+    }
+    let mut done = 0usize;
     let mut aggregate = Aggregate::default();
     let mut complete = true;
     let mut violations = 0usize;
@@ -103,13 +107,22 @@ pub(super) async fn run_all(
             }
             if result.judgement.verdict == Verdict::Violation {
                 violations += 1;
-                bar.set_message(format!("· {violations} violations"));
             }
-            bar.inc(1);
+            done += 1;
+            if let Some(p) = progress {
+                p.probe_done(ProbeDone {
+                    done,
+                    total: planned,
+                    attack: result.probe.attack,
+                    violations,
+                });
+            }
             aggregate.add(result, shared.api, shared.identities, shared.corpus);
         }
     }
-    bar.finish_and_clear();
+    if let Some(p) = progress {
+        p.finished();
+    }
     Probed {
         aggregate,
         complete,
@@ -188,20 +201,4 @@ fn involved(probe: &Probe, corpus: &ObjectCorpus) -> Vec<usize> {
     who.sort_unstable();
     who.dedup();
     who
-}
-
-fn progress_bar(len: usize, visible: bool) -> indicatif::ProgressBar {
-    if !visible {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(len as u64),
-        indicatif::ProgressDrawTarget::stderr_with_hz(10),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{bar:30}] {pos}/{len} probes {msg} ({elapsed})",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }

@@ -113,7 +113,7 @@ pub async fn scan(
             api,
             policy,
             output_dir: dir.path().to_path_buf(),
-            progress: false,
+            progress: None,
             seed: Some(seed),
         },
         redactor,

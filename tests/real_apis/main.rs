@@ -61,7 +61,7 @@ async fn scan_fixture(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value
             api,
             policy,
             output_dir: out.path().to_path_buf(),
-            progress: false,
+            progress: None,
             seed: Some(7),
         },
         Redactor::new(),
