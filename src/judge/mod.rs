@@ -16,7 +16,7 @@ mod new_account;
 mod similarity;
 
 pub use leak::body_contains;
-pub use new_account::{judge_new_account, AccountProof};
+pub use new_account::{judge_gained_privilege, judge_new_account, AccountProof};
 pub use similarity::{
     is_error_shaped, json_similarity, json_similarity_except, learn_volatile,
     same_ignoring_volatile, MAX_LEARNED,

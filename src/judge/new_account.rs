@@ -108,6 +108,42 @@ pub fn judge_new_account(
     }
 }
 
+/// A self-update's verdict revised by the reads its caller's role is denied, sent by the
+/// caller before and after: one refused before and answered 2xx after is a privilege
+/// the update gave (the self-read may not show the field at all).
+pub fn judge_gained_privilege(
+    judgement: Judgement,
+    reads: &[(&str, &Exchange, &Exchange)],
+    role: &str,
+) -> Judgement {
+    if judgement.verdict == Verdict::Violation {
+        return judgement;
+    }
+    let opened: Vec<String> = reads
+        .iter()
+        .filter(|(_, before, after)| {
+            before.status.is_some() && !before.is_success() && after.is_success()
+        })
+        .map(|(op, before, after)| {
+            format!(
+                "{op} ({} before, {} after)",
+                status_text(before),
+                status_text(after)
+            )
+        })
+        .collect();
+    if opened.is_empty() {
+        return judgement;
+    }
+    Judgement::new(
+        Verdict::Violation,
+        format!(
+            "after the update the caller reads what role `{role}` is denied: {}",
+            opened.join(", ")
+        ),
+    )
+}
+
 fn status_text(e: &Exchange) -> String {
     e.status
         .map_or_else(|| "no answer".to_string(), |s| s.to_string())
@@ -191,6 +227,11 @@ mod tests {
                 role: "user",
             },
         );
+        assert_eq!(j.verdict, Verdict::Enforced, "{}", j.reason);
+        let (before, after) = (answer(403, json!({})), answer(200, json!([])));
+        let j = judge_gained_privilege(said_nothing(), &[("GET /admin", &before, &after)], "user");
+        assert_eq!(j.verdict, Verdict::Violation, "{}", j.reason);
+        let j = judge_gained_privilege(said_nothing(), &[("GET /admin", &before, &before)], "user");
         assert_eq!(j.verdict, Verdict::Enforced, "{}", j.reason);
         let j = judge_new_account(&sent(), said_nothing(), AccountProof::LoginFailed("401"));
         assert!(j

@@ -45,24 +45,7 @@ pub fn new_account(input: &PlanInput<'_>, signup: &Map<String, Value>) -> Option
         .into_iter()
         .next()
         .and_then(|op| Some((op, crate::request::build_request(input.api, op, None, "")?)));
-    let denied_reads = (0..input.api.operations.len())
-        .filter(|&op| {
-            let operation = &input.api.operations[op];
-            operation.method == Method::Get
-                && operation.path_params().next().is_none()
-                && input.sendable(op)
-                && input.policy.access(op, &role) == Some(Access::Deny)
-                && input.identities.iter().any(|i| {
-                    !i.is_anonymous()
-                        && input
-                            .policy
-                            .access(op, &i.role)
-                            .is_some_and(|a| a != Access::Deny)
-                })
-        })
-        .filter_map(|op| Some((op, crate::request::build_request(input.api, op, None, "")?)))
-        .take(DENIED_READS)
-        .collect();
+    let denied_reads = denied_reads(input, &role);
     Some(NewAccount {
         identity: Identity {
             name: "the signed-up account".into(),
@@ -75,6 +58,29 @@ pub fn new_account(input: &PlanInput<'_>, signup: &Map<String, Value>) -> Option
         self_read,
         denied_reads,
     })
+}
+
+/// Reads without an object that `role` is denied and another role is allowed: a 2xx
+/// there for a caller of `role` is a privilege it gained (by a sign-up or self-update).
+pub(super) fn denied_reads(input: &PlanInput<'_>, role: &str) -> Vec<(usize, RequestSpec)> {
+    (0..input.api.operations.len())
+        .filter(|&op| {
+            let operation = &input.api.operations[op];
+            operation.method == Method::Get
+                && operation.path_params().next().is_none()
+                && input.sendable(op)
+                && input.policy.access(op, role) == Some(Access::Deny)
+                && input.identities.iter().any(|i| {
+                    !i.is_anonymous()
+                        && input
+                            .policy
+                            .access(op, &i.role)
+                            .is_some_and(|a| a != Access::Deny)
+                })
+        })
+        .filter_map(|op| Some((op, crate::request::build_request(input.api, op, None, "")?)))
+        .take(DENIED_READS)
+        .collect()
 }
 
 /// `auth` with the sign-up's credentials in place of its own, when every credential

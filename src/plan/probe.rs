@@ -110,6 +110,9 @@ pub struct Probe {
     pub undo: Option<RequestSpec>,
     /// A sign-up's new account, logged in after a 2xx to show what it became.
     pub new_account: Option<Box<NewAccount>>,
+    /// Reads the actor's role is denied, sent by the actor before and after a
+    /// self-update: one that opens up shows a privilege the update gave it.
+    pub privilege_reads: Vec<(usize, RequestSpec)>,
 }
 
 impl Probe {
@@ -135,7 +138,13 @@ impl Probe {
             detail: String::new(),
             undo: None,
             new_account: None,
+            privilege_reads: Vec::new(),
         }
+    }
+
+    pub fn privilege_reads(mut self, reads: Vec<(usize, RequestSpec)>) -> Probe {
+        self.privilege_reads = reads;
+        self
     }
 
     pub fn new_account(mut self, account: Option<NewAccount>) -> Probe {

@@ -411,8 +411,10 @@ pub(super) fn plan_mass_assignment(
             }
         }
     }
+    let privilege_reads = super::new_account::denied_reads(input, &input.identities[actor].role);
     out.push(
         Probe::new(Attack::MassAssignment, op, actor, request)
+            .privilege_reads(privilege_reads)
             .undo(undo)
             .baseline(actor)
             .access(access)

@@ -157,6 +157,10 @@ impl<'a> Shared<'a> {
             }
             _ => None,
         };
+        let mut privilege_before = Vec::with_capacity(probe.privilege_reads.len());
+        for (op, read) in &probe.privilege_reads {
+            privilege_before.push(self.send(read, probe.actor, Credential::Normal, *op).await);
+        }
         let mut exchange = self
             .send(&probe.request, probe.actor, probe.credential, probe.op)
             .await;
@@ -213,6 +217,25 @@ impl<'a> Shared<'a> {
             exchange.is_success(),
         ) {
             judgement = self.confirm_new_account(account, sent, judgement).await;
+        }
+        if !probe.privilege_reads.is_empty() && exchange.is_success() {
+            let mut after = Vec::with_capacity(probe.privilege_reads.len());
+            for (op, read) in &probe.privilege_reads {
+                after.push(self.send(read, probe.actor, Credential::Normal, *op).await);
+            }
+            let names: Vec<String> = probe
+                .privilege_reads
+                .iter()
+                .map(|(op, _)| self.api.operations[*op].key())
+                .collect();
+            let reads: Vec<(&str, &Exchange, &Exchange)> = names
+                .iter()
+                .zip(&privilege_before)
+                .zip(&after)
+                .map(|((name, before), after)| (name.as_str(), before, after))
+                .collect();
+            let role = &self.identities[probe.actor].role;
+            judgement = judge::judge_gained_privilege(judgement, &reads, role);
         }
         if let (Verdict::Violation, Some(undo)) = (judgement.verdict, probe.undo.as_ref()) {
             // The flaw changed the actor's own account: set it back, so the target is left
