@@ -2,14 +2,14 @@
 
 use super::args::{CheckArgs, Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
 use super::exit::{self, fail};
+use super::output::{announce, print_stdout};
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
-use rolegrid::engagement::{Engagement, EnvSource, Overrides, Redactor};
+use rolegrid::engagement::{EnvSource, Overrides, Redactor};
 use rolegrid::exec::Executor;
 use rolegrid::inputs::Inputs;
 use rolegrid::scan::{self, ScanError, ScanInput, ScanOutcome};
 use rolegrid::spec;
-use std::io::Write;
 use std::path::PathBuf;
 
 pub async fn run(cli: Cli) -> u8 {
@@ -144,13 +144,6 @@ fn ops_command(args: OpsArgs) -> u8 {
     exit::CLEAN
 }
 
-/// Writes to stdout; a closed pipe (`rolegrid … | head`) is not an error.
-fn print_stdout(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
-
 fn print_outcome(outcome: &ScanOutcome) {
     let mut text = rolegrid::report::summary_text(&outcome.report);
     for file in &outcome.files {
@@ -162,26 +155,6 @@ fn print_outcome(outcome: &ScanOutcome) {
 fn scan_error_code(e: &ScanError) -> u8 {
     match e {
         ScanError::Login(_) | ScanError::Setup(_) | ScanError::Report(_) => exit::RUN_FAILURE,
-    }
-}
-
-/// Names a target that is not this machine (and the scope, proxy and TLS exceptions) on
-/// stdout before the first request; standing warnings go to stderr.
-pub(super) fn announce(engagement: &Engagement) {
-    if !engagement.target_is_local() {
-        let mut text = format!(
-            "rolegrid: target {} is not this machine; requests go only to {}",
-            engagement.target,
-            engagement.scope_text()
-        );
-        if let Some(proxy) = &engagement.proxy {
-            text.push_str(&format!(", through the proxy {proxy}"));
-        }
-        text.push('\n');
-        print_stdout(&text);
-    }
-    for warning in engagement.standing_warnings() {
-        eprintln!("rolegrid: warning: {warning}");
     }
 }
 
@@ -357,8 +330,9 @@ fn demo_options(
         }
         options.token_ttl = std::time::Duration::from_secs(secs);
     }
-    if args.rate_limit.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err("--rate-limit must be a positive number of requests per second".into());
+    // Checked before the portal starts, by the check the engagement's key goes through.
+    if let Some(rate) = args.rate_limit {
+        rolegrid::engagement::check_rate(rate).map_err(|m| format!("--rate-limit: {m}"))?;
     }
     for text in &args.latency {
         let (route, model) = rolegrid::demo::LatencyModel::parse_flag(text)?;

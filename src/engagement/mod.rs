@@ -16,7 +16,9 @@ pub use auth::{
 };
 pub use detector::{first_match, Answer, Detector, Means, Place};
 pub use lifecycle::{Reprovision, ReprovisionRequest};
-pub use reach::{ExtraHeader, Overrides, Tls, MAX_CONCURRENCY, USER_AGENT};
+pub use reach::{
+    check_concurrency, check_rate, ExtraHeader, Overrides, Tls, MAX_CONCURRENCY, USER_AGENT,
+};
 pub use secret::{Redactor, Secret, REDACTED};
 pub use wfc::json_pointer_to_path;
 
