@@ -1,8 +1,8 @@
 //! `scan` and `demo`: validated inputs → library calls → summary on stdout → exit code.
 
 use super::args::{CheckArgs, Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
+use super::common::{announce, print_stdout, reach_overrides, start_portal};
 use super::exit::{self, fail};
-use super::output::{announce, print_stdout};
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
 use rolegrid::engagement::{EnvSource, Overrides, Redactor};
@@ -160,11 +160,10 @@ fn scan_error_code(e: &ScanError) -> u8 {
 
 fn overrides(args: &ScanArgs) -> Overrides {
     Overrides {
-        target: args.reach.target.clone(),
-        proxy: args.reach.proxy.clone(),
         concurrency: args.concurrency,
         rate_limit: args.rate_limit,
         p95_target_ms: args.p95_target_ms,
+        ..reach_overrides(&args.reach)
     }
 }
 
@@ -219,12 +218,11 @@ async fn scan_command(args: ScanArgs) -> u8 {
 /// identities' logins, and those only with `--login`.
 async fn check_command(args: CheckArgs) -> u8 {
     let redactor = Redactor::new();
-    let overrides = Overrides {
-        target: args.reach.target.clone(),
-        proxy: args.reach.proxy.clone(),
-        ..Overrides::default()
-    };
-    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides) {
+    let inputs = match Inputs::load(
+        &args.engagement,
+        &EnvSource::process(),
+        reach_overrides(&args.reach),
+    ) {
         Ok(i) => i,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
@@ -370,19 +368,9 @@ async fn demo_command(args: DemoArgs) -> u8 {
     if args.latency_mode {
         return super::latency::demo_latency(options, &args.load, args.port, &args.output).await;
     }
-    let server = match demo::spawn(
-        options,
-        std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
-    )
-    .await
-    {
+    let server = match start_portal(options, args.port).await {
         Ok(s) => s,
-        Err(e) => {
-            return fail(
-                exit::RUN_FAILURE,
-                format!("cannot start the demo portal on port {}: {e}", args.port),
-            )
-        }
+        Err(code) => return code,
     };
     let redactor = Redactor::new();
     let scan = DemoScan {
@@ -424,19 +412,9 @@ async fn serve_demo(args: &DemoArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
-    let server = match demo::spawn(
-        options,
-        std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
-    )
-    .await
-    {
+    let server = match start_portal(options, args.port).await {
         Ok(s) => s,
-        Err(e) => {
-            return fail(
-                exit::RUN_FAILURE,
-                format!("cannot start the demo portal on port {}: {e}", args.port),
-            )
-        }
+        Err(code) => return code,
     };
     let users: Vec<String> = demo::USERS
         .iter()

@@ -2,9 +2,10 @@
 //! the engagement's checks) → a latency run (the library measures and writes
 //! `latency.json`) → per-operation table, pass/fail against the p95 target, exit code.
 
+use super::common::reach_overrides;
 use super::exit::{self, fail};
 use clap::Args;
-use rolegrid::demo::{self, DemoOptions};
+use rolegrid::demo::DemoOptions;
 use rolegrid::demo_scan;
 use rolegrid::engagement::{Engagement, EnvSource, Overrides, Redactor};
 use rolegrid::exec::load::{self, LatencyError, LatencyInput, LoadOptions, LoadReport};
@@ -72,16 +73,15 @@ fn load_options(flags: &LoadFlags, engagement_concurrency: usize) -> Result<Load
 }
 
 pub async fn latency_command(args: LatencyArgs) -> u8 {
-    let overrides = Overrides {
-        target: args.reach.target.clone(),
-        proxy: args.reach.proxy.clone(),
-        ..Overrides::default()
-    };
-    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides) {
+    let inputs = match Inputs::load(
+        &args.engagement,
+        &EnvSource::process(),
+        reach_overrides(&args.reach),
+    ) {
         Ok(i) => i,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
-    super::output::announce(&inputs.engagement);
+    super::common::announce(&inputs.engagement);
     run(
         inputs.engagement,
         inputs.api,
@@ -96,16 +96,10 @@ pub async fn latency_command(args: LatencyArgs) -> u8 {
 /// which `options` configure (latency knob included).
 pub async fn demo_latency(options: DemoOptions, flags: &LoadFlags, port: u16, output: &Path) -> u8 {
     let passwords = options.passwords.clone();
-    let server =
-        match demo::spawn(options, std::net::SocketAddr::from(([127, 0, 0, 1], port))).await {
-            Ok(s) => s,
-            Err(e) => {
-                return fail(
-                    exit::RUN_FAILURE,
-                    format!("cannot start the demo portal on port {port}: {e}"),
-                )
-            }
-        };
+    let server = match super::common::start_portal(options, port).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     // The shipped inputs failing to load is a bug in this build, reported as bad input.
     let inputs = demo_scan::demo_inputs(&server.base_url(), &passwords).map_err(|e| e.to_string());
     let code = match inputs {
@@ -153,7 +147,7 @@ async fn run(
     if let Ok(file) = &written {
         text.push_str(&format!("latency: {}\n", file.display()));
     }
-    super::output::print_stdout(&text);
+    super::common::print_stdout(&text);
     if let Err(message) = written {
         return fail(exit::RUN_FAILURE, message);
     }
