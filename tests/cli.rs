@@ -338,10 +338,7 @@ fn ctrl_c_writes_a_partial_report() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("report.json")).expect("partial report written"),
-    )
-    .expect("JSON");
+    let report = common::read_report(dir.path());
     assert_eq!(report["run"]["complete"], false);
     let probes = report["stats"]["probes"].as_u64().unwrap_or(0);
     assert!(

@@ -81,8 +81,7 @@ async fn scan_throttled(
     .expect("scan completes");
     server.shutdown().await;
     assert_eq!(outcome.files.len(), 3);
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    let report: Value = serde_json::from_str(&text).expect("report is JSON");
+    let report = common::read_report(dir.path());
     assert_progress_matches(&recorder, &report);
     (report, dir)
 }
