@@ -8,6 +8,8 @@
 //! name or learned from two owner baselines set aside), other tenants' objects in the
 //! body; writes are judged by the owner's read-back before and after instead, and
 //! `existence-leak` by the caller's answer for a made-up ID (see `existence.rs`).
+//! Verdicts about the run itself (a login lost, data reset, a write that took over its
+//! owner's account) are in `disruption.rs`; the run gathers their facts.
 
 pub mod disruption;
 mod existence;
