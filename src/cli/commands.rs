@@ -1,13 +1,12 @@
 //! `scan` and `demo`: validated inputs → library calls → summary on stdout → exit code.
 
 use super::args::{CheckArgs, Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
-use super::common::{announce, print_stdout, reach_overrides, start_portal};
+use super::common::{announce, load_inputs, print_stdout, reach_overrides, start_portal};
 use super::exit::{self, fail};
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
-use rolegrid::engagement::{EnvSource, Overrides, Redactor};
+use rolegrid::engagement::{Overrides, Redactor};
 use rolegrid::exec::Executor;
-use rolegrid::inputs::Inputs;
 use rolegrid::scan::{self, ScanError, ScanInput, ScanOutcome};
 use rolegrid::spec;
 use std::path::PathBuf;
@@ -169,9 +168,9 @@ fn overrides(args: &ScanArgs) -> Overrides {
 
 async fn scan_command(args: ScanArgs) -> u8 {
     let redactor = Redactor::new();
-    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides(&args)) {
+    let inputs = match load_inputs(&args.engagement, overrides(&args)) {
         Ok(i) => i,
-        Err(e) => return fail(exit::BAD_INPUT, e),
+        Err(code) => return code,
     };
     if args.dry_run {
         return match scan::dry_plan(&inputs.engagement, &inputs.api, &inputs.policy, &redactor) {
@@ -218,13 +217,9 @@ async fn scan_command(args: ScanArgs) -> u8 {
 /// identities' logins, and those only with `--login`.
 async fn check_command(args: CheckArgs) -> u8 {
     let redactor = Redactor::new();
-    let inputs = match Inputs::load(
-        &args.engagement,
-        &EnvSource::process(),
-        reach_overrides(&args.reach),
-    ) {
+    let inputs = match load_inputs(&args.engagement, reach_overrides(&args.reach)) {
         Ok(i) => i,
-        Err(e) => return fail(exit::BAD_INPUT, e),
+        Err(code) => return code,
     };
     let engagement = &inputs.engagement;
     // Planning resolves what only the spec can (destructive operations) and proves the

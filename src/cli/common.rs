@@ -5,8 +5,10 @@
 use super::args::ReachFlags;
 use super::exit::{self, fail};
 use rolegrid::demo::{self, DemoOptions, RunningDemo};
-use rolegrid::engagement::{Engagement, Overrides};
+use rolegrid::engagement::{Engagement, EnvSource, Overrides};
+use rolegrid::inputs::Inputs;
 use std::io::Write;
+use std::path::Path;
 
 /// Writes to stdout; a closed pipe (`rolegrid … | head`) is not an error.
 pub fn print_stdout(text: &str) {
@@ -55,4 +57,10 @@ pub async fn start_portal(options: DemoOptions, port: u16) -> Result<RunningDemo
                 format!("cannot start the demo portal on port {port}: {e}"),
             )
         })
+}
+
+/// The engagement at `path` (`${VAR}` from the process environment) with `overrides`,
+/// its spec and its matrix; `Err` is the exit code, the problem already printed.
+pub fn load_inputs(path: &Path, overrides: Overrides) -> Result<Inputs, u8> {
+    Inputs::load(path, &EnvSource::process(), overrides).map_err(|e| fail(exit::BAD_INPUT, e))
 }

@@ -2,14 +2,13 @@
 //! the engagement's checks) → a latency run (the library measures and writes
 //! `latency.json`) → per-operation table, pass/fail against the p95 target, exit code.
 
-use super::common::reach_overrides;
+use super::common::{load_inputs, reach_overrides};
 use super::exit::{self, fail};
 use clap::Args;
 use rolegrid::demo::DemoOptions;
 use rolegrid::demo_scan;
-use rolegrid::engagement::{Engagement, EnvSource, Overrides, Redactor};
+use rolegrid::engagement::{Engagement, Overrides, Redactor};
 use rolegrid::exec::load::{self, LatencyError, LatencyInput, LoadOptions, LoadReport};
-use rolegrid::inputs::Inputs;
 use rolegrid::matrix::Policy;
 use rolegrid::spec;
 use std::path::{Path, PathBuf};
@@ -73,13 +72,9 @@ fn load_options(flags: &LoadFlags, engagement_concurrency: usize) -> Result<Load
 }
 
 pub async fn latency_command(args: LatencyArgs) -> u8 {
-    let inputs = match Inputs::load(
-        &args.engagement,
-        &EnvSource::process(),
-        reach_overrides(&args.reach),
-    ) {
+    let inputs = match load_inputs(&args.engagement, reach_overrides(&args.reach)) {
         Ok(i) => i,
-        Err(e) => return fail(exit::BAD_INPUT, e),
+        Err(code) => return code,
     };
     super::common::announce(&inputs.engagement);
     run(
