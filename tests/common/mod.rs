@@ -146,12 +146,23 @@ pub async fn scan(
     }
 }
 
+/// The report's `key` list (`findings`, `identities_lost`, `warnings`…).
+pub fn list<'a>(report: &'a Value, key: &str) -> &'a [Value] {
+    report[key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("report.{key} is not a list"))
+}
+
+/// The report's findings.
+pub fn findings(report: &Value) -> &[Value] {
+    list(report, "findings")
+}
+
 /// (operation, attack) of every violation finding, and of every server error (what a
 /// `malformed` flaw is reported as).
 pub fn violations(report: &Value) -> BTreeSet<(String, String)> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
+    findings(report)
         .iter()
         .filter(|f| f["verdict"] == "violation" || f["verdict"] == "server-error")
         .map(|f| {

@@ -61,9 +61,7 @@ async fn scan_fixture(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value
 
 /// (operation, attack) of the findings with one of `verdicts`.
 fn pairs(report: &Value, verdicts: &[&str]) -> Pairs {
-    report["findings"]
-        .as_array()
-        .expect("findings")
+    shared::findings(report)
         .iter()
         .filter(|f| verdicts.iter().any(|v| f["verdict"] == *v))
         .map(|f| {
