@@ -5,28 +5,40 @@
 //! judges every response against the matrix and the owner's own response, and records
 //! latency histograms.
 //!
-//! The stages, each a module that knows nothing of the ones after it:
-//! [`spec`] → [`engagement`] → [`matrix`] → [`discover`] → [`plan`] → [`exec`] →
-//! [`judge`] → [`report`]; [`run`] wires them together ([`scan`] keeps its entry points), [`demo`] is the embedded
-//! client portal with planted flaws that the README's main command scans.
-//! [`exchange`] and [`latency_stats`] are plain data that exec hands on to judge, report
-//! and the CLI, owned by no stage.
+//! The pipeline, in order; each stage knows nothing of the ones after it:
+//! 1. [`spec`]: any OpenAPI version → the [`spec::Api`] model;
+//! 2. [`engagement`]: target, identities and credentials, scope, safety switches;
+//! 3. [`matrix`]: the role matrix checked against both → a [`matrix::Policy`]
+//!    ([`inputs`] loads and validates these three once, flag overrides included);
+//! 4. [`discover`]: which collections each identity reads, the objects and owners found;
+//! 5. [`plan`] (pure): the probes, one file per attack;
+//! 6. [`exec`]: HTTP client, sessions and credentials → an [`exchange::Exchange`] per
+//!    request;
+//! 7. [`judge`] (pure): probe + exchange + baseline → a verdict;
+//! 8. [`report`]: the findings → `report.json` / `report.md`.
+//!
+//! [`run`] wires them into one scan (the probe loop, reporting progress through
+//! [`run::Progress`]; [`scan`] keeps its old entry points) and runs the demo scan;
+//! [`demo`] is the embedded client portal with planted flaws that the README's main
+//! command scans. [`request`], [`exchange`] and [`latency_stats`] are plain data shared
+//! by several stages and owned by none.
 
-pub mod demo;
 pub mod discover;
 pub mod engagement;
-pub mod exchange;
 pub mod exec;
 pub mod inputs;
 pub mod judge;
-pub mod latency_stats;
 pub mod matrix;
 pub mod plan;
 pub mod report;
-pub mod request;
 pub mod run;
 pub mod scan;
+pub mod spec;
+
+pub mod demo;
+pub mod exchange;
+pub mod latency_stats;
+pub mod request;
 
 /// The demo scan, at its old path.
 pub use run::demo as demo_scan;
-pub mod spec;

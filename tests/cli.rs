@@ -37,6 +37,38 @@ fn unknown_flaw_is_bad_input() {
 }
 
 #[test]
+fn demo_flags_go_through_the_engagement_checks() {
+    // `--rate-limit` is refused before the portal starts; `--concurrency` and
+    // `--p95-target-ms` of a latency run by the checks their engagement keys pass.
+    for (args, flag) in [
+        (vec!["demo", "--rate-limit", "0"], "--rate-limit"),
+        (
+            vec!["demo", "--latency-mode", "--concurrency", "5000"],
+            "--concurrency",
+        ),
+        (
+            vec!["demo", "--latency-mode", "--p95-target-ms", "0"],
+            "--p95-target-ms",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = rolegrid()
+            .args(&args)
+            .arg("-o")
+            .arg(dir.path())
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(
+            !dir.path().join("latency.json").exists(),
+            "{args:?} wrote a report"
+        );
+    }
+}
+
+#[test]
 fn demo_scan_finds_every_flaw_and_leaks_no_credential() {
     let canary = "Canary-Cli-Passw0rd-77ab";
     let dir = tempfile::tempdir().expect("tempdir");
@@ -306,10 +338,7 @@ fn ctrl_c_writes_a_partial_report() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("report.json")).expect("partial report written"),
-    )
-    .expect("JSON");
+    let report = common::read_report(dir.path());
     assert_eq!(report["run"]["complete"], false);
     let probes = report["stats"]["probes"].as_u64().unwrap_or(0);
     assert!(

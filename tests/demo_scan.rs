@@ -81,8 +81,7 @@ async fn scan_throttled(
     .expect("scan completes");
     server.shutdown().await;
     assert_eq!(outcome.files.len(), 3);
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    let report: Value = serde_json::from_str(&text).expect("report is JSON");
+    let report = common::read_report(dir.path());
     assert_progress_matches(&recorder, &report);
     (report, dir)
 }
@@ -101,9 +100,7 @@ async fn every_planted_flaw_is_reported_and_nothing_else() {
     assert_eq!(found, planted(), "violations differ from the planted flaws");
     assert_eq!(report["schema_version"], "1.0");
     assert!(report["stats"]["probes"].as_u64().unwrap_or(0) > 0);
-    let doubts: Vec<&Value> = report["findings"]
-        .as_array()
-        .expect("findings")
+    let doubts: Vec<&Value> = common::findings(&report)
         .iter()
         .filter(|f| f["verdict"] == "inconclusive")
         .collect();
@@ -477,9 +474,7 @@ async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
     options.token_ttl = std::time::Duration::from_secs(1);
     let (report, _dir) = scan_throttled(options, passwords, Some(60.0)).await;
     assert!(report["stats"]["wall_seconds"].as_f64().is_some());
-    let doubts: Vec<String> = report["findings"]
-        .as_array()
-        .expect("findings")
+    let doubts: Vec<String> = common::findings(&report)
         .iter()
         .filter(|f| f["verdict"] == "inconclusive")
         .map(|f| {
@@ -567,9 +562,7 @@ async fn a_weak_jwt_secret_is_named_by_its_corpus_line_and_no_token_leaks() {
         warnings.contains("`your-256-bit-secret` (corpora/jwt-weak-secrets.txt line 7)"),
         "{warnings}"
     );
-    let finding = report["findings"]
-        .as_array()
-        .expect("findings")
+    let finding = common::findings(&report)
         .iter()
         .find(|f| f["attack"] == "bad-auth")
         .expect("weak-secret finding");
@@ -699,9 +692,7 @@ async fn the_detector_rule_is_what_recognises_the_html_denial() {
     // Without the engagement's rule, the audit view's 200 "not permitted" page reads as
     // served; with it (the secure-mode tests), the scan is silent.
     let (report, _) = scan_secure_adjusted(|e| e.detectors.clear()).await;
-    let flagged: BTreeSet<String> = report["findings"]
-        .as_array()
-        .expect("findings")
+    let flagged: BTreeSet<String> = common::findings(&report)
         .iter()
         .map(|f| f["operation"].as_str().unwrap_or("").to_string())
         .collect();
@@ -832,19 +823,15 @@ async fn without_mutations_nothing_is_created_or_written() {
         "no ticket was created, changed or deleted"
     );
     assert!(report.get("canaries").is_none(), "{:#}", report["canaries"]);
-    assert!(report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .all(|f| {
-            let op = f["operation"].as_str().unwrap_or("");
-            // `POST /statements` is marked `x-rolegrid-safe`: a read sent as POST.
-            op == "POST /statements"
-                || !matches!(
-                    op.split(' ').next(),
-                    Some("POST" | "PATCH" | "PUT" | "DELETE")
-                )
-        }));
+    assert!(common::findings(&report).iter().all(|f| {
+        let op = f["operation"].as_str().unwrap_or("");
+        // `POST /statements` is marked `x-rolegrid-safe`: a read sent as POST.
+        op == "POST /statements"
+            || !matches!(
+                op.split(' ').next(),
+                Some("POST" | "PATCH" | "PUT" | "DELETE")
+            )
+    }));
 }
 
 #[tokio::test]

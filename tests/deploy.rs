@@ -3,6 +3,8 @@
 //! nothing. Every server here is real and started by the test (port 0); each counts the
 //! requests it receives.
 
+mod common;
+
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -157,13 +159,7 @@ async fn landing() -> (String, Arc<AtomicUsize>) {
         counter.fetch_add(1, Ordering::SeqCst);
         async { "landed" }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind landing");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve(app).await;
     (format!("http://{addr}/landing"), hits)
 }
 
@@ -687,13 +683,7 @@ async fn forward_proxy() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind proxy");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve(app).await;
     (format!("http://{addr}"), seen)
 }
 
@@ -761,13 +751,7 @@ async fn token_server() -> (String, Arc<AtomicUsize>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind token server");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve(app).await;
     (format!("http://{addr}"), hits)
 }
 

@@ -88,11 +88,7 @@ async fn objects_on_later_pages_are_discovered_and_attacked() {
     let app = Router::new()
         .route("/notes", get(list))
         .route("/notes/{noteId}", get(read));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = common::serve(app).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("spec.yaml"), SPEC).expect("spec");
@@ -115,7 +111,6 @@ async fn objects_on_later_pages_are_discovered_and_attacked() {
     )
     .expect("matrix");
     let scanned = common::scan(engagement, api, policy, 1, Redactor::new()).await;
-    server.abort();
 
     let report = &scanned.outcome.report;
     assert_eq!(

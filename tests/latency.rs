@@ -97,11 +97,7 @@ async fn test_server() -> TestServer {
             }),
         )
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = common::serve(app).await;
     TestServer {
         base_url: format!("http://{addr}"),
         hits,

@@ -41,18 +41,14 @@ async fn scan_with(flaw: Option<&str>, reprovision: bool) -> Value {
 }
 
 fn findings<'a>(report: &'a Value, operation: &str) -> Vec<&'a Value> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
+    common::findings(report)
         .iter()
         .filter(|f| f["operation"] == operation)
         .collect()
 }
 
 fn lost<'a>(report: &'a Value, identity: &str) -> Vec<&'a Value> {
-    report["identities_lost"]
-        .as_array()
-        .expect("identities_lost")
+    common::list(report, "identities_lost")
         .iter()
         .filter(|l| l["identity"] == identity)
         .collect()

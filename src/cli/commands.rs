@@ -1,15 +1,14 @@
 //! `scan` and `demo`: validated inputs → library calls → summary on stdout → exit code.
 
 use super::args::{CheckArgs, Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
+use super::common::{announce, load_inputs, print_stdout, reach_overrides, start_portal};
 use super::exit::{self, fail};
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
-use rolegrid::engagement::{Engagement, EnvSource, Overrides, Redactor};
+use rolegrid::engagement::{Overrides, Redactor};
 use rolegrid::exec::Executor;
-use rolegrid::inputs::Inputs;
 use rolegrid::scan::{self, ScanError, ScanInput, ScanOutcome};
 use rolegrid::spec;
-use std::io::Write;
 use std::path::PathBuf;
 
 pub async fn run(cli: Cli) -> u8 {
@@ -144,13 +143,6 @@ fn ops_command(args: OpsArgs) -> u8 {
     exit::CLEAN
 }
 
-/// Writes to stdout; a closed pipe (`rolegrid … | head`) is not an error.
-fn print_stdout(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
-
 fn print_outcome(outcome: &ScanOutcome) {
     let mut text = rolegrid::report::summary_text(&outcome.report);
     for file in &outcome.files {
@@ -165,41 +157,20 @@ fn scan_error_code(e: &ScanError) -> u8 {
     }
 }
 
-/// Names a target that is not this machine (and the scope, proxy and TLS exceptions) on
-/// stdout before the first request; standing warnings go to stderr.
-pub(super) fn announce(engagement: &Engagement) {
-    if !engagement.target_is_local() {
-        let mut text = format!(
-            "rolegrid: target {} is not this machine; requests go only to {}",
-            engagement.target,
-            engagement.scope_text()
-        );
-        if let Some(proxy) = &engagement.proxy {
-            text.push_str(&format!(", through the proxy {proxy}"));
-        }
-        text.push('\n');
-        print_stdout(&text);
-    }
-    for warning in engagement.standing_warnings() {
-        eprintln!("rolegrid: warning: {warning}");
-    }
-}
-
 fn overrides(args: &ScanArgs) -> Overrides {
     Overrides {
-        target: args.reach.target.clone(),
-        proxy: args.reach.proxy.clone(),
         concurrency: args.concurrency,
         rate_limit: args.rate_limit,
         p95_target_ms: args.p95_target_ms,
+        ..reach_overrides(&args.reach)
     }
 }
 
 async fn scan_command(args: ScanArgs) -> u8 {
     let redactor = Redactor::new();
-    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides(&args)) {
+    let inputs = match load_inputs(&args.engagement, overrides(&args)) {
         Ok(i) => i,
-        Err(e) => return fail(exit::BAD_INPUT, e),
+        Err(code) => return code,
     };
     if args.dry_run {
         return match scan::dry_plan(&inputs.engagement, &inputs.api, &inputs.policy, &redactor) {
@@ -246,14 +217,9 @@ async fn scan_command(args: ScanArgs) -> u8 {
 /// identities' logins, and those only with `--login`.
 async fn check_command(args: CheckArgs) -> u8 {
     let redactor = Redactor::new();
-    let overrides = Overrides {
-        target: args.reach.target.clone(),
-        proxy: args.reach.proxy.clone(),
-        ..Overrides::default()
-    };
-    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides) {
+    let inputs = match load_inputs(&args.engagement, reach_overrides(&args.reach)) {
         Ok(i) => i,
-        Err(e) => return fail(exit::BAD_INPUT, e),
+        Err(code) => return code,
     };
     let engagement = &inputs.engagement;
     // Planning resolves what only the spec can (destructive operations) and proves the
@@ -357,8 +323,9 @@ fn demo_options(
         }
         options.token_ttl = std::time::Duration::from_secs(secs);
     }
-    if args.rate_limit.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err("--rate-limit must be a positive number of requests per second".into());
+    // Checked before the portal starts, by the check the engagement's key goes through.
+    if let Some(rate) = args.rate_limit {
+        rolegrid::engagement::check_rate(rate).map_err(|m| format!("--rate-limit: {m}"))?;
     }
     for text in &args.latency {
         let (route, model) = rolegrid::demo::LatencyModel::parse_flag(text)?;
@@ -396,19 +363,9 @@ async fn demo_command(args: DemoArgs) -> u8 {
     if args.latency_mode {
         return super::latency::demo_latency(options, &args.load, args.port, &args.output).await;
     }
-    let server = match demo::spawn(
-        options,
-        std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
-    )
-    .await
-    {
+    let server = match start_portal(options, args.port).await {
         Ok(s) => s,
-        Err(e) => {
-            return fail(
-                exit::RUN_FAILURE,
-                format!("cannot start the demo portal on port {}: {e}", args.port),
-            )
-        }
+        Err(code) => return code,
     };
     let redactor = Redactor::new();
     let scan = DemoScan {
@@ -450,19 +407,9 @@ async fn serve_demo(args: &DemoArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
-    let server = match demo::spawn(
-        options,
-        std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
-    )
-    .await
-    {
+    let server = match start_portal(options, args.port).await {
         Ok(s) => s,
-        Err(e) => {
-            return fail(
-                exit::RUN_FAILURE,
-                format!("cannot start the demo portal on port {}: {e}", args.port),
-            )
-        }
+        Err(code) => return code,
     };
     let users: Vec<String> = demo::USERS
         .iter()

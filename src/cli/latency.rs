@@ -1,16 +1,16 @@
-//! `rolegrid latency` and `rolegrid demo --latency-mode`: flags → load options → a latency
-//! run → per-operation table, pass/fail against the p95 target, `latency.json`, exit code.
+//! `rolegrid latency` and `rolegrid demo --latency-mode`: flags → load options (through
+//! the engagement's checks) → a latency run (the library measures and writes
+//! `latency.json`) → per-operation table, pass/fail against the p95 target, exit code.
 
+use super::common::{load_inputs, reach_overrides};
 use super::exit::{self, fail};
 use clap::Args;
-use rolegrid::demo::{self, DemoOptions};
+use rolegrid::demo::DemoOptions;
 use rolegrid::demo_scan;
-use rolegrid::engagement::{Engagement, EnvSource, Overrides, Redactor};
+use rolegrid::engagement::{Engagement, Overrides, Redactor};
 use rolegrid::exec::load::{self, LatencyError, LatencyInput, LoadOptions, LoadReport};
-use rolegrid::inputs::Inputs;
 use rolegrid::matrix::Policy;
 use rolegrid::spec;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -72,18 +72,11 @@ fn load_options(flags: &LoadFlags, engagement_concurrency: usize) -> Result<Load
 }
 
 pub async fn latency_command(args: LatencyArgs) -> u8 {
-    let overrides = Overrides {
-        target: args.reach.target.clone(),
-        proxy: args.reach.proxy.clone(),
-        concurrency: args.load.concurrency,
-        p95_target_ms: args.load.p95_target_ms,
-        ..Overrides::default()
-    };
-    let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides) {
+    let inputs = match load_inputs(&args.engagement, reach_overrides(&args.reach)) {
         Ok(i) => i,
-        Err(e) => return fail(exit::BAD_INPUT, e),
+        Err(code) => return code,
     };
-    super::commands::announce(&inputs.engagement);
+    super::common::announce(&inputs.engagement);
     run(
         inputs.engagement,
         inputs.api,
@@ -98,16 +91,10 @@ pub async fn latency_command(args: LatencyArgs) -> u8 {
 /// which `options` configure (latency knob included).
 pub async fn demo_latency(options: DemoOptions, flags: &LoadFlags, port: u16, output: &Path) -> u8 {
     let passwords = options.passwords.clone();
-    let server =
-        match demo::spawn(options, std::net::SocketAddr::from(([127, 0, 0, 1], port))).await {
-            Ok(s) => s,
-            Err(e) => {
-                return fail(
-                    exit::RUN_FAILURE,
-                    format!("cannot start the demo portal on port {port}: {e}"),
-                )
-            }
-        };
+    let server = match super::common::start_portal(options, port).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     // The shipped inputs failing to load is a bug in this build, reported as bad input.
     let inputs = demo_scan::demo_inputs(&server.base_url(), &passwords).map_err(|e| e.to_string());
     let code = match inputs {
@@ -125,13 +112,18 @@ async fn run(
     flags: &LoadFlags,
     output: &Path,
 ) -> u8 {
+    // The flags go through the checks the engagement's keys do.
+    if let Err(e) = engagement.apply_overrides(Overrides {
+        concurrency: flags.concurrency,
+        p95_target_ms: flags.p95_target_ms,
+        ..Overrides::default()
+    }) {
+        return fail(exit::BAD_INPUT, e);
+    }
     let options = match load_options(flags, engagement.concurrency) {
         Ok(o) => o,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
-    if let Some(ms) = flags.p95_target_ms {
-        engagement.p95_target_ms = ms;
-    }
     let target_ms = engagement.p95_target_ms as f64;
     let redactor = Redactor::new();
     let input = LatencyInput {
@@ -145,21 +137,12 @@ async fn run(
         Err(e @ LatencyError::NoTargets) => return fail(exit::BAD_INPUT, e),
         Err(e) => return fail(exit::RUN_FAILURE, redactor.scrub(&e.to_string())),
     };
-    let file = output.join("latency.json");
-    let written = std::fs::create_dir_all(output)
-        .and_then(|()| {
-            let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
-            // Every writer scrubs, whatever it believes it holds.
-            std::fs::write(&file, redactor.scrub(&json) + "\n")
-        })
-        .map_err(|e| format!("cannot write {}: {e}", file.display()));
+    let written = load::write_json(&report, output, &redactor);
     let mut text = redactor.scrub(&render(&report, target_ms));
-    if written.is_ok() {
+    if let Ok(file) = &written {
         text.push_str(&format!("latency: {}\n", file.display()));
     }
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    super::common::print_stdout(&text);
     if let Err(message) = written {
         return fail(exit::RUN_FAILURE, message);
     }

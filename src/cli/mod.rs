@@ -1,8 +1,11 @@
-//! The binary's command layer: parse flags, build validated inputs, call the library,
-//! print the summary and choose the exit code. No scanning logic lives here.
+//! The binary's command layer: each command maps its flags to a library call (inputs
+//! through `rolegrid::inputs`, flag overrides through the engagement's own checks) and
+//! the outcome to an exit code; `common.rs` holds what commands share and `progress.rs`
+//! the progress bar. No scanning, checking or report writing lives here.
 
 pub mod args;
 mod commands;
+mod common;
 pub mod exit;
 mod latency;
 mod progress;

@@ -181,16 +181,7 @@ pub(crate) fn presented(headers: &HeaderMap) -> Presented<'_> {
     if let Some(key) = headers.get(auth_extra::API_KEY_HEADER) {
         return key.to_str().map_or(Presented::Malformed, Presented::ApiKey);
     }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE).then_some(value)
-        })
-        .map_or(Presented::Nothing, Presented::Session)
+    auth_extra::cookie(headers, SESSION_COOKIE).map_or(Presented::Nothing, Presented::Session)
 }
 
 fn user_by_id(state: &AppState, id: u64) -> Option<User> {

@@ -78,7 +78,8 @@ pub(super) fn check_target(text: &str) -> Result<url::Url, String> {
     Ok(target)
 }
 
-pub(super) fn check_concurrency(n: usize) -> Result<(), String> {
+/// The one check of a concurrency, for the file's key, `--concurrency` and load options.
+pub fn check_concurrency(n: usize) -> Result<(), String> {
     if n == 0 || n > MAX_CONCURRENCY {
         return Err(format!(
             "concurrency must be between 1 and {MAX_CONCURRENCY}, not {n}"
@@ -87,7 +88,8 @@ pub(super) fn check_concurrency(n: usize) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn check_rate(rate: f64) -> Result<(), String> {
+/// The one check of a requests-per-second ceiling (`rate_limit`, `--rate-limit`).
+pub fn check_rate(rate: f64) -> Result<(), String> {
     if !(rate.is_finite() && rate > 0.0) {
         return Err(format!(
             "rate_limit must be a positive number of requests per second, not {rate}"

@@ -517,18 +517,27 @@ mod tests {
         assert_eq!(parts.headers[0].1.expose(), "sid=v");
     }
 
+    /// An authenticator on `base` with no extra scope.
+    fn authenticator<'a>(
+        client: &'a reqwest::Client,
+        base: &'a url::Url,
+        redactor: &'a Redactor,
+    ) -> Authenticator<'a> {
+        Authenticator {
+            client,
+            base,
+            scope: &[],
+            redactor,
+        }
+    }
+
     #[test]
     fn absolute_login_urls_must_be_in_scope() {
         let client = reqwest::Client::new();
         let base = url::Url::parse("https://api.example.com/v2").expect("url");
         let scope = [url::Url::parse("https://idp.example.com").expect("url")];
         let redactor = Redactor::new();
-        let mut auth = Authenticator {
-            client: &client,
-            base: &base,
-            scope: &[],
-            redactor: &redactor,
-        };
+        let mut auth = authenticator(&client, &base, &redactor);
         assert_eq!(
             auth.url("/auth/login").as_deref(),
             Ok("https://api.example.com/v2/auth/login")
@@ -590,12 +599,7 @@ mod tests {
     async fn oauth2_tries_the_refresh_token_before_a_full_grant() {
         let (demo, passwords, client, base) = portal(Duration::from_secs(10)).await;
         let redactor = Redactor::new();
-        let auth = Authenticator {
-            client: &client,
-            base: &base,
-            scope: &[],
-            redactor: &redactor,
-        };
+        let auth = authenticator(&client, &base, &redactor);
         let good = identity(oauth_password(&passwords["alice@acme.test"]));
         let first = auth.obtain(&good, None).await.expect("password grant");
         let refresh = first.refresh_token.clone().expect("a refresh token");
@@ -637,12 +641,7 @@ mod tests {
     async fn login_registers_cookies_csrf_and_captures() {
         let (demo, passwords, client, base) = portal(Duration::from_secs(10)).await;
         let redactor = Redactor::new();
-        let auth = Authenticator {
-            client: &client,
-            base: &base,
-            scope: &[],
-            redactor: &redactor,
-        };
+        let auth = authenticator(&client, &base, &redactor);
         let text = format!(
             "target: {base}\nspec: s\nmatrix: m\nidentities:\n  - name: carol\n    role: staff\n    auth:\n      login:\n        path: /auth/session\n        form: {{email: carol@acme.test, password: \"${{PW}}\"}}\n        cookie: portal_session\n        csrf: {{from: header, name: X-CSRF-Token}}\n"
         );

@@ -27,9 +27,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 const MAX_MICROS: u64 = 3_600_000_000;
 const SIGNIFICANT_DIGITS: u8 = 3;
 
-/// Hard limits on the options, so a typo cannot start an endless or absurd run.
-/// The engagement's cap: one number for the file, the flags and the load engine.
-pub const MAX_CONCURRENCY: usize = crate::engagement::MAX_CONCURRENCY;
+/// Hard limits on the options, so a typo cannot start an endless or absurd run (the
+/// concurrency cap is the engagement's: one check for the file, the flags and this).
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 pub const MAX_RATE: f64 = 1_000_000.0;
 
@@ -79,10 +78,8 @@ impl LoadOptions {
                 MAX_DURATION.as_secs()
             ));
         }
-        if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
-            out.push(format!(
-                "--concurrency must be between 1 and {MAX_CONCURRENCY}"
-            ));
+        if let Err(m) = crate::engagement::check_concurrency(self.concurrency) {
+            out.push(format!("--concurrency: {m}"));
         }
         if let Some(rate) = self.rate {
             if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
@@ -636,6 +633,29 @@ pub async fn measure(input: &LatencyInput, redactor: Redactor) -> Result<LoadRep
         return Err(LatencyError::NoTargets);
     }
     Ok(run_load(&executor, &targets, &input.options).await)
+}
+
+/// Writes `latency.json` (the report, scrubbed like every writer's output) into `dir`,
+/// creating it; returns the file's path, or what could not be written.
+pub fn write_json(
+    report: &LoadReport,
+    dir: &std::path::Path,
+    redactor: &Redactor,
+) -> Result<std::path::PathBuf, String> {
+    let file = dir.join("latency.json");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| {
+            let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+            // Every writer scrubs, whatever it believes it holds.
+            std::fs::write(&file, redactor.scrub(&json) + "\n")
+        })
+        .map_err(|e| {
+            format!(
+                "cannot write {}: {e}; check that the folder is writable or pass another -o",
+                file.display()
+            )
+        })?;
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -94,3 +94,96 @@ pub fn after_lost_login(judgement: Judgement, name: &str, reason: &str) -> Judge
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Attack;
+    use crate::request::RequestSpec;
+
+    fn answered(status: u16) -> Exchange {
+        Exchange {
+            status: Some(status),
+            ..Exchange::default()
+        }
+    }
+
+    fn write_probe() -> Probe {
+        let request = RequestSpec {
+            method: crate::spec::Method::Patch,
+            path: "/users/2".into(),
+            query: vec![],
+            headers: vec![],
+            json: None,
+        };
+        Probe::new(Attack::IdSwap, 0, 0, request)
+    }
+
+    #[test]
+    fn a_granted_write_that_ends_the_owners_login_is_a_violation() {
+        let probe = write_probe();
+        let dead = || Some("login answered 401".to_string());
+        let j = owner_lost_by_write(
+            &probe,
+            1,
+            "bob",
+            dead(),
+            &answered(200),
+            &answered(200),
+            &answered(401),
+        )
+        .expect("a violation");
+        assert_eq!(j.verdict, Verdict::Violation);
+        assert!(j.reason.contains("`bob`") && j.reason.contains("login answered 401"));
+        // Not when the owner still logs in, the write was refused, the actor is the owner,
+        // or the owner's read-back failed before the write too.
+        let ok = answered(200);
+        assert!(owner_lost_by_write(&probe, 1, "bob", None, &ok, &ok, &answered(401)).is_none());
+        let refused = answered(403);
+        let cases = [(1, &refused, &ok), (0, &ok, &ok), (1, &ok, &refused)];
+        for (owner, exchange, before) in cases {
+            assert!(owner_lost_by_write(
+                &probe,
+                owner,
+                "bob",
+                dead(),
+                exchange,
+                before,
+                &answered(401)
+            )
+            .is_none());
+        }
+    }
+
+    #[test]
+    fn refusals_are_doubted_only_when_the_control_fails_too() {
+        assert!(refused_write_in_doubt(&answered(200)).is_none());
+        let doubt = refused_write_in_doubt(&answered(404)).expect("doubt");
+        assert_eq!(doubt.verdict, Verdict::Inconclusive);
+        assert!(doubt.reason.contains("404"));
+        assert!(refusal_in_doubt(&answered(403), "alice", &answered(200)).is_none());
+        let reason = refusal_in_doubt(&answered(403), "alice", &Exchange::default())
+            .expect("the control failed");
+        for part in ["`alice`", "no answer"] {
+            assert!(reason.contains(part), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_lost_login_turns_only_non_evidence_into_doubt() {
+        let enforced = Judgement::new(Verdict::Enforced, "refused with 403");
+        let j = after_lost_login(enforced, "carol", "session expired");
+        assert_eq!(j.verdict, Verdict::Inconclusive);
+        assert!(
+            j.reason.contains("`carol`") && j.reason.contains("was enforced: refused with 403")
+        );
+        for kept in [
+            Verdict::Violation,
+            Verdict::ServerError,
+            Verdict::Inconclusive,
+        ] {
+            let j = after_lost_login(Judgement::new(kept, "x"), "carol", "gone");
+            assert_eq!((j.verdict, j.reason.as_str()), (kept, "x"));
+        }
+    }
+}

@@ -8,6 +8,8 @@
 //! name or learned from two owner baselines set aside), other tenants' objects in the
 //! body; writes are judged by the owner's read-back before and after instead, and
 //! `existence-leak` by the caller's answer for a made-up ID (see `existence.rs`).
+//! Verdicts about the run itself (a login lost, data reset, a write that took over its
+//! owner's account) are in `disruption.rs`; the run gathers their facts.
 
 pub mod disruption;
 mod existence;
@@ -278,15 +280,7 @@ fn judge_pollution(
             format!("answered {status}; the victim's owner could not fetch the object to compare"),
         );
     };
-    if !exchange.body.is_empty() && exchange.body == baseline.body && !exchange.truncated {
-        let mut j = Judgement::new(
-            Verdict::Violation,
-            format!(
-                "answered {status} with exactly the victim's owner's body ({} bytes)",
-                exchange.body.len()
-            ),
-        );
-        j.similarity = Some(1.0);
+    if let Some(mut j) = identical_body(exchange, baseline, status, "the victim's owner's") {
         j.leaked.extend(probe.object);
         return j;
     }
@@ -549,20 +543,13 @@ fn judge_read(
             j.similarity = Some(score);
             j
         }
-        _ if !exchange.body.is_empty() && exchange.body == baseline.body && !exchange.truncated => {
-            let mut j = Judgement::new(
-                Verdict::Violation,
-                format!(
-                    "answered {status} with exactly the legitimate caller's body ({} bytes)",
-                    exchange.body.len()
-                ),
-            );
-            j.similarity = Some(1.0);
-            j
-        }
-        _ => Judgement::new(
-            Verdict::Suspicious,
-            format!("answered {status} with a body unlike the legitimate caller's"),
+        _ => identical_body(exchange, baseline, status, "the legitimate caller's").unwrap_or_else(
+            || {
+                Judgement::new(
+                    Verdict::Suspicious,
+                    format!("answered {status} with a body unlike the legitimate caller's"),
+                )
+            },
         ),
     };
     // Other tenants' objects in the body turn a doubt into proof.
@@ -579,6 +566,28 @@ fn judge_read(
         }
     }
     judgement
+}
+
+/// A whole, non-empty body identical to the baseline's: a violation whose reason says
+/// whose body it is (`whose`: "the victim's owner's", "the legitimate caller's").
+fn identical_body(
+    exchange: &Exchange,
+    baseline: &Exchange,
+    status: u16,
+    whose: &str,
+) -> Option<Judgement> {
+    if exchange.body.is_empty() || exchange.body != baseline.body || exchange.truncated {
+        return None;
+    }
+    let mut j = Judgement::new(
+        Verdict::Violation,
+        format!(
+            "answered {status} with exactly {whose} body ({} bytes)",
+            exchange.body.len()
+        ),
+    );
+    j.similarity = Some(1.0);
+    Some(j)
 }
 
 /// Objects in the body that belong to a tenant other than the actor's.

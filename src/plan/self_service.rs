@@ -340,13 +340,9 @@ pub(super) fn plan_mass_assignment(
             .into_iter()
             .filter(|(n, _)| !body.contains_key(n) || fields.iter().any(|(f, _)| f == n))
             .collect();
-        if extra.is_empty() {
+        let Some(names) = insert_extra(body, &extra) else {
             return;
-        }
-        for (k, v) in &extra {
-            body.insert(k.clone(), v.clone());
-        }
-        let names: Vec<String> = extra.iter().map(|(n, _)| format!("`{n}`")).collect();
+        };
         let account = super::new_account::new_account(input, body);
         out.push(
             Probe::new(Attack::MassAssignment, op, actor, request)
@@ -387,13 +383,9 @@ pub(super) fn plan_mass_assignment(
         .into_iter()
         .filter(|(n, v)| own.get(n) != Some(v))
         .collect();
-    if extra.is_empty() {
+    let Some(names) = insert_extra(body, &extra) else {
         return;
-    }
-    for (k, v) in &extra {
-        body.insert(k.clone(), v.clone());
-    }
-    let names: Vec<String> = extra.iter().map(|(n, _)| format!("`{n}`")).collect();
+    };
     // Set back what the caller's self-read said before (a flag it did not show: false).
     let mut undo = request.clone();
     if let Some(Value::Object(body)) = undo.json.as_mut() {
@@ -428,4 +420,19 @@ pub(super) fn plan_mass_assignment(
                 names.join(", ")
             )),
     );
+}
+
+/// Puts the privileged `extra` fields into `body`; their names as the detail quotes them,
+/// or `None` when there are none (no probe then).
+fn insert_extra(
+    body: &mut serde_json::Map<String, Value>,
+    extra: &[(String, Value)],
+) -> Option<Vec<String>> {
+    if extra.is_empty() {
+        return None;
+    }
+    for (k, v) in extra {
+        body.insert(k.clone(), v.clone());
+    }
+    Some(extra.iter().map(|(n, _)| format!("`{n}`")).collect())
 }

@@ -5,7 +5,7 @@
 
 use super::{ScanError, ScanInput};
 use crate::discover::{self, ObjectCorpus};
-use crate::engagement::Identity;
+use crate::engagement::{Engagement, Identity};
 use crate::exec::Executor;
 use crate::request::TokenFacts;
 
@@ -90,16 +90,7 @@ pub(super) async fn discover(
             }
         }
     }
-    let ownership = discover::Ownership {
-        owner_fields: engagement.owner_fields.clone(),
-        owner_values,
-        seeds: engagement
-            .seed_objects
-            .iter()
-            .map(|s| (s.resource.clone(), s.id.clone(), s.owner))
-            .collect(),
-        owner_names,
-    };
+    let ownership = ownership(engagement, owner_values, owner_names);
     let corpus = discover::harvest(
         &input.policy,
         identities,
@@ -154,4 +145,23 @@ pub(super) async fn discover(
         requests,
         tokens,
     })
+}
+
+/// How objects get their owners: the engagement's owner fields and seed objects, with
+/// the owner values and names per identity (index order).
+pub(super) fn ownership(
+    engagement: &Engagement,
+    owner_values: Vec<Vec<String>>,
+    owner_names: Vec<Vec<String>>,
+) -> discover::Ownership {
+    discover::Ownership {
+        owner_fields: engagement.owner_fields.clone(),
+        owner_values,
+        seeds: engagement
+            .seed_objects
+            .iter()
+            .map(|s| (s.resource.clone(), s.id.clone(), s.owner))
+            .collect(),
+        owner_names,
+    }
 }

@@ -41,16 +41,7 @@ pub fn dry_plan(
     identities.push(Identity::anonymous());
     let mut owner_values = engagement.owner_values.clone();
     owner_values.resize(identities.len(), Vec::new());
-    let ownership = discover::Ownership {
-        owner_fields: engagement.owner_fields.clone(),
-        owner_values,
-        seeds: engagement
-            .seed_objects
-            .iter()
-            .map(|s| (s.resource.clone(), s.id.clone(), s.owner))
-            .collect(),
-        owner_names: Vec::new(),
-    };
+    let ownership = super::discovery::ownership(engagement, owner_values, Vec::new());
     let corpus = discover::harvest(policy, &identities, &[], &engagement.harvest, &ownership);
     let destructive = destructive_ops(api, engagement)?;
     let plan_input = PlanInput {

@@ -2,11 +2,10 @@
 //! writes one at a time with the owner's read-back), judge as exchanges arrive, report.
 //! This is the only place that wires the stages together; verdicts are decided in judge/.
 //!
-//! In run order: [`discovery`] (self-facts, collections, ownership), [`canaries`]
-//! (created before the probes, deleted after), [`destructive`] (what may be sent),
-//! [`schedule`] (the probe loop, reporting to a [`Progress`]) with [`probes`] (one
-//! probe's requests); [`dry_plan`]
-//! plans without sending, and [`demo`] runs this on the embedded portal.
+//! In run order: `discovery` (self-facts, collections, ownership), `canaries` (created
+//! before the probes, deleted after), `destructive` (what may be sent), `schedule` (the
+//! probe loop, reporting to a [`Progress`]) with `probes` (one probe's requests);
+//! [`dry_plan`] plans without sending, and [`demo`] runs this on the embedded portal.
 
 mod canaries;
 pub mod demo;

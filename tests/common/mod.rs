@@ -1,5 +1,6 @@
-//! Helpers shared by the end-to-end tests: a demo portal on 127.0.0.1:0, an in-process
-//! scan whose report is read as written, logged-in executors, and the real binary.
+//! Helpers shared by the end-to-end tests: a demo portal (or any router) on 127.0.0.1:0,
+//! an in-process scan whose report is read as written, logged-in executors, and the real
+//! binary.
 //!
 //! Each test file is its own crate (`mod common;`) and uses a subset of these, hence the
 //! `dead_code` allowance.
@@ -14,6 +15,24 @@ use rolegrid::spec::Api;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// Serves `app` on a free loopback port until the test's runtime ends; its address.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// Reads the `report.json` a scan wrote into `dir`.
+pub fn read_report(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
 
 /// The demo users' passwords by email.
 pub type Passwords = BTreeMap<String, String>;
@@ -120,20 +139,30 @@ pub async fn scan(
     )
     .await
     .expect("the scan completes");
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
     Scanned {
         outcome,
-        report: serde_json::from_str(&text).expect("report is JSON"),
+        report: read_report(dir.path()),
         dir,
     }
+}
+
+/// The report's `key` list (`findings`, `identities_lost`, `warnings`…).
+pub fn list<'a>(report: &'a Value, key: &str) -> &'a [Value] {
+    report[key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("report.{key} is not a list"))
+}
+
+/// The report's findings.
+pub fn findings(report: &Value) -> &[Value] {
+    list(report, "findings")
 }
 
 /// (operation, attack) of every violation finding, and of every server error (what a
 /// `malformed` flaw is reported as).
 pub fn violations(report: &Value) -> BTreeSet<(String, String)> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
+    findings(report)
         .iter()
         .filter(|f| f["verdict"] == "violation" || f["verdict"] == "server-error")
         .map(|f| {

@@ -18,10 +18,12 @@ mod b_marketplace;
 mod behaviour;
 mod c_ci_teams;
 mod common;
+/// The helpers every end-to-end test shares (this folder's `common` is the fixtures').
+#[path = "../common/mod.rs"]
+mod shared;
 
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
-use rolegrid::matrix::Policy;
-use rolegrid::scan::{self, ScanInput};
+use rolegrid::inputs::Inputs;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -37,46 +39,29 @@ fn fixture_dir(name: &str) -> PathBuf {
 /// Scans `base_url` with the fixture's engagement, spec and matrix, as `rolegrid scan`
 /// does; `env` holds the `${VAR}` values of the credentials.
 async fn scan_fixture(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value {
-    let dir = fixture_dir(name);
-    let path = dir.join("engagement.yaml");
-    let text = std::fs::read_to_string(&path).expect("the fixture's engagement.yaml");
-    let mut source = EnvSource::process();
-    for (var, value) in env {
-        source = source.with(var, value);
-    }
-    let mut engagement = Engagement::parse(&text, &path, &source).expect("engagement parses");
-    engagement.target = url::Url::parse(base_url).expect("base url");
-    let api = rolegrid::spec::load(&engagement.spec).expect("the fixture's spec loads");
-    let roles: Vec<String> = engagement
-        .identities
+    let path = fixture_dir(name).join("engagement.yaml");
+    let source = env
         .iter()
-        .map(|i| i.role.clone())
-        .collect();
-    let policy =
-        Policy::load(&engagement.matrix, &api, &roles, false).expect("the fixture's matrix loads");
-    let out = tempfile::tempdir().expect("tempdir");
-    scan::scan(
-        ScanInput {
-            engagement,
-            api,
-            policy,
-            output_dir: out.path().to_path_buf(),
-            progress: None,
-            seed: Some(7),
-        },
+        .fold(EnvSource::process(), |source, (var, value)| {
+            source.with(var, value)
+        });
+    let mut engagement = Engagement::load(&path, &source).expect("engagement parses");
+    engagement.target = url::Url::parse(base_url).expect("base url");
+    let inputs = Inputs::from_engagement(engagement).expect("the fixture's spec and matrix load");
+    shared::scan(
+        inputs.engagement,
+        inputs.api,
+        inputs.policy,
+        7,
         Redactor::new(),
     )
     .await
-    .expect("scan completes");
-    let report = std::fs::read_to_string(out.path().join("report.json")).expect("report.json");
-    serde_json::from_str(&report).expect("report.json is JSON")
+    .report
 }
 
 /// (operation, attack) of the findings with one of `verdicts`.
 fn pairs(report: &Value, verdicts: &[&str]) -> Pairs {
-    report["findings"]
-        .as_array()
-        .expect("findings")
+    shared::findings(report)
         .iter()
         .filter(|f| verdicts.iter().any(|v| f["verdict"] == *v))
         .map(|f| {
