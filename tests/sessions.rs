@@ -181,8 +181,7 @@ async fn discovery_follows_the_paginated_invoice_list() {
     let (server, passwords) = common::portal(|o| o).await;
     let (engagement, api, policy) =
         demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
-    let mut identities = engagement.identities.clone();
-    identities.push(rolegrid::engagement::Identity::anonymous());
+    let identities = engagement.identities_with_anonymous();
     let executor =
         common::logged_in(&engagement, &identities, &api.base_path(), Redactor::new()).await;
     let answers = rolegrid::exec::discovery::fetch_collections(

@@ -287,8 +287,7 @@ proxy: {}
         return exit::CLEAN;
     }
     announce(engagement);
-    let mut identities = engagement.identities.clone();
-    identities.push(rolegrid::engagement::Identity::anonymous());
+    let identities = engagement.identities_with_anonymous();
     match executor.login_all(&identities).await {
         Ok(()) => {
             print_stdout(&format!(

@@ -222,6 +222,14 @@ impl Engagement {
         Self::parse(&text, path, env)
     }
 
+    /// The identities a scan sends as: the engagement's, then `anonymous` (no credentials)
+    /// last, the order every per-identity index of a run follows.
+    pub fn identities_with_anonymous(&self) -> Vec<Identity> {
+        let mut identities = self.identities.clone();
+        identities.push(Identity::anonymous());
+        identities
+    }
+
     /// Reads and validates an engagement's text; errors point at `path`:line.
     pub fn parse(text: &str, path: &Path, env: &EnvSource) -> Result<Engagement, EngagementError> {
         parse::parse(text, path, env)

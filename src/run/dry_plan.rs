@@ -3,7 +3,7 @@
 use super::destructive::{destructive_ops, sendable};
 use super::ScanError;
 use crate::discover;
-use crate::engagement::{Engagement, Identity, Redactor};
+use crate::engagement::{Engagement, Redactor};
 use crate::matrix::Policy;
 use crate::plan::PlanInput;
 use crate::request::Credential;
@@ -37,8 +37,7 @@ pub fn dry_plan(
     redactor: &Redactor,
 ) -> Result<DryPlan, ScanError> {
     engagement.register_secrets(redactor);
-    let mut identities = engagement.identities.clone();
-    identities.push(Identity::anonymous());
+    let identities = engagement.identities_with_anonymous();
     let mut owner_values = engagement.owner_values.clone();
     owner_values.resize(identities.len(), Vec::new());
     let ownership = super::discovery::ownership(engagement, owner_values, Vec::new());

@@ -20,7 +20,7 @@ mod schedule;
 pub use dry_plan::{dry_plan, DryPlan};
 pub use progress::{ProbeDone, Progress};
 
-use crate::engagement::{Engagement, Identity, Redactor};
+use crate::engagement::{Engagement, Redactor};
 use crate::exec::Executor;
 use crate::matrix::Policy;
 use crate::plan::{self, PlanInput};
@@ -70,8 +70,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     };
     let engagement = &input.engagement;
     engagement.register_secrets(&redactor);
-    let mut identities = engagement.identities.clone();
-    identities.push(Identity::anonymous());
+    let mut identities = engagement.identities_with_anonymous();
 
     let mut executor = Executor::new(engagement, &input.api.base_path(), redactor.clone())
         .map_err(ScanError::Setup)?;
