@@ -3,6 +3,8 @@
 //! nothing. Every server here is real and started by the test (port 0); each counts the
 //! requests it receives.
 
+mod common;
+
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -199,19 +201,7 @@ fn engagement(dir: &Path, extra: &str) -> PathBuf {
 
 /// The binary with the engagement's variables set and no proxy from the environment.
 fn rolegrid(target: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rolegrid"));
-    for var in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::rolegrid_process();
     cmd.env("NOTES_TARGET", target)
         .env("NOTES_ALICE", ALICE)
         .env("NOTES_BOB", BOB);

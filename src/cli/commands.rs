@@ -151,12 +151,13 @@ fn print_stdout(text: &str) {
     let _ = out.flush();
 }
 
-fn print_outcome(outcome: &ScanOutcome) {
+/// The summary names identities and may quote the target: scrubbed like every report file.
+fn print_outcome(outcome: &ScanOutcome, redactor: &Redactor) {
     let mut text = rolegrid::report::summary_text(&outcome.report);
     for file in &outcome.files {
         text.push_str(&format!("report: {}\n", file.display()));
     }
-    print_stdout(&text);
+    print_stdout(&redactor.scrub(&text));
 }
 
 fn scan_error_code(e: &ScanError) -> u8 {
@@ -229,7 +230,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
     };
     match scan::scan(input, redactor.clone()).await {
         Ok(outcome) => {
-            print_outcome(&outcome);
+            print_outcome(&outcome, &redactor);
             if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
                 exit::VIOLATIONS
             } else if !outcome.report.run.complete {
@@ -423,7 +424,7 @@ async fn demo_command(args: DemoArgs) -> u8 {
     server.shutdown().await;
     match outcome {
         Ok(outcome) => {
-            print_outcome(&outcome);
+            print_outcome(&outcome, &redactor);
             if outcome.report.run.complete {
                 exit::CLEAN
             } else {

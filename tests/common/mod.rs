@@ -160,3 +160,24 @@ pub fn rolegrid() -> assert_cmd::Command {
     cmd.env_remove("ROLEGRID_DEMO_PASSWORD");
     cmd
 }
+
+/// The real binary as a plain process (for tests that signal it or read its raw output),
+/// without proxies or a demo password from the developer's shell.
+pub fn rolegrid_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rolegrid"));
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ROLEGRID_DEMO_PASSWORD",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
