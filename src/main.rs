@@ -17,6 +17,9 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::exit::RUN_FAILURE);
         }
     };
+    // A second Ctrl-C (or SIGTERM) ends the process at once; the first lets a scan stop,
+    // clean up and write its partial report.
+    rolegrid::exec::interrupt::exit_on_second_signal(cli::exit::RUN_FAILURE);
     let code = runtime.block_on(cli::run(args));
     ExitCode::from(code)
 }

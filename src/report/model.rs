@@ -21,6 +21,9 @@ pub struct Report {
     /// The canary objects of a scan with mutations; absent when mutations are off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canaries: Option<CanarySection>,
+    /// Why and when a partial run stopped, and what it did not run; absent when complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<crate::exec::interrupt::Stopped>,
 }
 
 /// One identity that could no longer log in, and what that did to the run.
