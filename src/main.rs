@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     };
     // A second Ctrl-C (or SIGTERM) ends the process at once; the first lets a scan stop,
     // clean up and write its partial report.
-    rolegrid::exec::interrupt::exit_on_second_signal(cli::exit::RUN_FAILURE);
+    rolegrid::run::exit_on_second_signal(cli::exit::RUN_FAILURE);
     let code = runtime.block_on(cli::run(args));
     ExitCode::from(code)
 }

@@ -231,10 +231,12 @@ async fn scan_command(args: ScanArgs) -> u8 {
     match scan::scan(input, redactor.clone()).await {
         Ok(outcome) => {
             print_outcome(&outcome, &redactor);
-            if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
-                exit::VIOLATIONS
-            } else if !outcome.report.run.complete {
+            // A partial run is a run failure first: its findings stand in the report, but
+            // CI must not read "1 violation" as "the scan ran".
+            if !outcome.report.run.complete {
                 exit::RUN_FAILURE
+            } else if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
+                exit::VIOLATIONS
             } else {
                 exit::CLEAN
             }

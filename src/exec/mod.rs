@@ -7,7 +7,6 @@ pub mod canary;
 pub mod client;
 pub mod discovery;
 mod forge;
-pub mod interrupt;
 mod latency;
 pub mod load;
 

@@ -3,7 +3,7 @@
 //! when an identity they depend on lost its login, and added to the aggregate. A first
 //! Ctrl-C ends the loop and leaves the run incomplete.
 
-use super::interrupts::Interrupts;
+use super::interrupts::{tally_not_run, Interrupts};
 use super::probes::Shared;
 use crate::discover::ObjectCorpus;
 use crate::exec::Executor;
@@ -19,6 +19,8 @@ pub(super) struct Probed {
     pub aggregate: Aggregate,
     /// False when Ctrl-C ended the loop before the plan did.
     pub complete: bool,
+    /// What an interrupted loop did not send or judge, per operation and attack.
+    pub not_run: Vec<crate::report::NotRun>,
     /// identity → (probes judged after it lost its login, of which enforced: always 0)
     after_loss: HashMap<usize, (usize, usize)>,
 }
@@ -40,14 +42,17 @@ pub(super) async fn run_all(
     let mut violations = 0usize;
     let mut shrunk_ops = BTreeSet::new();
     let mut after_loss: HashMap<usize, (usize, usize)> = HashMap::new();
+    let mut not_run = Vec::new();
+    let mut probes = probes.peekable();
     if interrupts.any() {
         complete = false;
-    }
-    if complete {
+        not_run = tally_not_run(shared.api, probes.map(|p| (p.op, p.attack)));
+    } else {
         let ctrl_c = interrupts.pressed(1);
         tokio::pin!(ctrl_c);
-        let mut probes = probes.peekable();
         let mut in_flight = FuturesUnordered::new();
+        // Probes sent and not yet judged, by probe ID: an interruption counts them as not run.
+        let mut unjudged = HashMap::new();
         loop {
             // Keep up to `concurrency` reads in flight; the plan yields every read before
             // the first write, and writes go one at a time once no read is in flight,
@@ -57,10 +62,12 @@ pub(super) async fn run_all(
                     break;
                 }
                 let Some(probe) = probes.next() else { break };
+                unjudged.insert(probe.id, (probe.op, probe.attack));
                 in_flight.push(shared.run_read(probe).boxed());
             }
             let next = if in_flight.is_empty() {
                 let Some(probe) = probes.next() else { break };
+                unjudged.insert(probe.id, (probe.op, probe.attack));
                 let run = if probe.write.is_some() {
                     shared.run_write(probe).boxed()
                 } else {
@@ -78,8 +85,11 @@ pub(super) async fn run_all(
             };
             let Some(mut result) = next else {
                 complete = false;
+                let rest = probes.map(|p| (p.op, p.attack));
+                not_run = tally_not_run(shared.api, unjudged.into_values().chain(rest));
                 break;
             };
+            unjudged.remove(&result.probe.id);
             if result.probe.malformed.is_some()
                 && result.judgement.verdict == Verdict::ServerError
                 && shrunk_ops.insert(result.probe.op)
@@ -113,6 +123,7 @@ pub(super) async fn run_all(
     Probed {
         aggregate,
         complete,
+        not_run,
         after_loss,
     }
 }
