@@ -120,6 +120,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         engagement.concurrency,
         input.progress,
         &interrupts,
+        &destructive,
     )
     .await;
     // Write cells no canary could serve: in the canaries section and in each cell's coverage.

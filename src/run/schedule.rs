@@ -3,6 +3,7 @@
 //! when an identity they depend on lost its login, and added to the aggregate. A first
 //! Ctrl-C ends the loop and leaves the run incomplete.
 
+use super::destructive::runs_alone;
 use super::interrupts::{tally_not_run, Interrupts};
 use super::probes::Shared;
 use crate::discover::ObjectCorpus;
@@ -34,6 +35,7 @@ pub(super) async fn run_all(
     concurrency: usize,
     progress: bool,
     interrupts: &Interrupts,
+    destructive: &BTreeSet<usize>,
 ) -> Probed {
     let executor = shared.executor;
     let bar = progress_bar(planned, progress);
@@ -56,9 +58,10 @@ pub(super) async fn run_all(
         loop {
             // Keep up to `concurrency` reads in flight; the plan yields every read before
             // the first write, and writes go one at a time once no read is in flight,
-            // each bracketed by the owner's read-back.
+            // each bracketed by the owner's read-back. Probes of destructive operations
+            // come last and go alone too.
             while in_flight.len() < concurrency {
-                if probes.peek().is_none_or(|p| p.write.is_some()) {
+                if probes.peek().is_none_or(|p| runs_alone(p, destructive)) {
                     break;
                 }
                 let Some(probe) = probes.next() else { break };
