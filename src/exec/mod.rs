@@ -7,6 +7,7 @@ pub mod canary;
 pub mod client;
 pub mod discovery;
 mod forge;
+mod health;
 mod latency;
 pub mod load;
 

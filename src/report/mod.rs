@@ -84,7 +84,13 @@ pub fn summary_text(report: &Report) -> String {
         s.probes, s.violations, s.suspicious, s.over_restricted, s.server_errors, s.inconclusive, s.wall_seconds
     );
     if !report.run.complete {
-        out.push_str("rolegrid: the run was interrupted; this report is partial\n");
+        match report.stopped.as_ref() {
+            Some(s) if s.reason == "target-down" => out.push_str(&format!(
+                "rolegrid: the target stopped answering; the scan stopped and this report is partial ({} probe(s) not run)\n",
+                s.probes_not_run
+            )),
+            _ => out.push_str("rolegrid: the run was interrupted; this report is partial\n"),
+        }
     }
     for l in &report.identities_lost {
         out.push_str(&format!(

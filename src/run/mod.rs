@@ -15,6 +15,7 @@ mod dry_plan;
 mod interrupts;
 mod probes;
 mod schedule;
+mod target_down;
 
 pub use dry_plan::{dry_plan, DryPlan};
 pub use interrupts::exit_on_second_signal;
@@ -128,14 +129,34 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let stopped_at = unix_now(input.seed);
     let stopped = |stages_not_run: Vec<String>| {
         (!probed.complete).then(|| report::Stopped {
-            reason: "interrupted".into(),
-            at_unix: stopped_at,
+            reason: match probed.target_down_at {
+                Some(_) => "target-down".into(),
+                None => "interrupted".into(),
+            },
+            at_unix: match (probed.target_down_at, input.seed) {
+                (_, Some(_)) => 0,
+                (Some(at), None) => at,
+                (None, None) => stopped_at,
+            },
             probes_planned: planned,
             probes_not_run: probed.not_run.iter().map(|n| n.probes).sum(),
             not_run: probed.not_run.clone(),
             stages_not_run,
         })
     };
+    if let Some(at) = probed.target_down_at {
+        warnings.push(format!(
+            "the target stopped answering (first failure at {at} s since the epoch) and its \
+             positive controls did not come back: the scan stopped; the report is partial"
+        ));
+    }
+    if probed.target_recovered > 0 {
+        warnings.push(format!(
+            "the target stopped answering {} time(s) and came back; the probes sent meanwhile \
+             are inconclusive",
+            probed.target_recovered
+        ));
+    }
     let finish = |mut warnings: Vec<String>, canaries: Option<&CanaryLedger>, stopped| {
         for redirect in executor.offsite_redirects() {
             warnings.push(format!("redirect off the target: {redirect}"));

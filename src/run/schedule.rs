@@ -6,6 +6,7 @@
 use super::destructive::runs_alone;
 use super::interrupts::{tally_not_run, Interrupts};
 use super::probes::Shared;
+use super::target_down::Watchdog;
 use crate::discover::ObjectCorpus;
 use crate::exec::Executor;
 use crate::judge::{disruption, Verdict};
@@ -22,6 +23,10 @@ pub(super) struct Probed {
     pub complete: bool,
     /// What an interrupted loop did not send or judge, per operation and attack.
     pub not_run: Vec<crate::report::NotRun>,
+    /// When the target stopped answering, if that ended the loop (seconds since the epoch).
+    pub target_down_at: Option<u64>,
+    /// Times the target stopped answering and came back.
+    pub target_recovered: usize,
     /// identity → (probes judged after it lost its login, of which enforced: always 0)
     after_loss: HashMap<usize, (usize, usize)>,
 }
@@ -45,6 +50,8 @@ pub(super) async fn run_all(
     let mut shrunk_ops = BTreeSet::new();
     let mut after_loss: HashMap<usize, (usize, usize)> = HashMap::new();
     let mut not_run = Vec::new();
+    let mut watchdog = Watchdog::default();
+    let mut target_down_at = None;
     let mut probes = probes.peekable();
     if interrupts.any() {
         complete = false;
@@ -93,6 +100,7 @@ pub(super) async fn run_all(
                 break;
             };
             unjudged.remove(&result.probe.id);
+            target_down_at = watchdog.observe(&result.exchange, executor).await;
             if result.probe.malformed.is_some()
                 && result.judgement.verdict == Verdict::ServerError
                 && shrunk_ops.insert(result.probe.op)
@@ -120,6 +128,12 @@ pub(super) async fn run_all(
             }
             bar.inc(1);
             aggregate.add(result, shared.api, shared.identities, shared.corpus);
+            if target_down_at.is_some() {
+                complete = false;
+                let rest = probes.map(|p| (p.op, p.attack));
+                not_run = tally_not_run(shared.api, unjudged.into_values().chain(rest));
+                break;
+            }
         }
     }
     bar.finish_and_clear();
@@ -127,6 +141,8 @@ pub(super) async fn run_all(
         aggregate,
         complete,
         not_run,
+        target_down_at,
+        target_recovered: watchdog.recovered,
         after_loss,
     }
 }
