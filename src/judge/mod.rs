@@ -11,6 +11,8 @@
 
 pub mod disruption;
 mod existence;
+#[cfg(test)]
+mod fuzz;
 mod leak;
 mod similarity;
 
