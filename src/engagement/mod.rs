@@ -120,6 +120,8 @@ struct RawEngagement {
     #[serde(default)]
     timeout_ms: Option<u64>,
     #[serde(default)]
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
     p95_target_ms: Option<u64>,
     #[serde(default)]
     rate_limit: Option<f64>,
@@ -217,6 +219,9 @@ pub enum MissingRows {
 
 // ---- validated shape ------------------------------------------------------------------
 
+/// Default `max_body_bytes`: large enough for any page of JSON a scan reads whole.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+
 #[derive(Debug, Clone)]
 pub struct Engagement {
     pub source: PathBuf,
@@ -238,6 +243,9 @@ pub struct Engagement {
     pub write_discovered_objects: bool,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// Answers are read up to this many bytes; the rest is cut and the exchange flagged
+    /// (`truncated`), so a huge or endless body never fills memory.
+    pub max_body_bytes: usize,
     pub p95_target_ms: u64,
     /// Requests per second across the whole run; `None` = as fast as concurrency allows.
     pub rate_limit: Option<f64>,
@@ -612,6 +620,11 @@ impl Engagement {
             write_discovered_objects: raw.write_discovered_objects,
             concurrency,
             timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(10_000).max(1)),
+            // At least 1 KiB: less would cut every error message a judge reads.
+            max_body_bytes: raw
+                .max_body_bytes
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES)
+                .max(1024),
             p95_target_ms: raw.p95_target_ms.unwrap_or(500),
             rate_limit: raw.rate_limit,
             missing_rows: raw.missing_rows.unwrap_or_default(),

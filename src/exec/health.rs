@@ -1,6 +1,7 @@
 //! Is the target still there? After a run of transport failures the scan asks the
 //! identities' positive controls (requests each was seen to be allowed), not a probe:
-//! a control that answers 2xx again means the target is back.
+//! a control that answers 2xx again means the target is back. Also how many answers were
+//! cut to `max_body_bytes`.
 
 use super::Executor;
 use crate::request::Credential;
@@ -41,5 +42,15 @@ impl Executor {
         } else {
             Err(last)
         }
+    }
+}
+
+impl Executor {
+    /// Answers cut to the engagement's `max_body_bytes`, and that cap.
+    pub fn truncated_bodies(&self) -> (usize, usize) {
+        (
+            self.truncated.load(std::sync::atomic::Ordering::Relaxed),
+            self.body_cap,
+        )
     }
 }

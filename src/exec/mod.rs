@@ -21,9 +21,6 @@ use auth::{Attach, Authenticator, Live, Parts};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Bodies are kept whole up to this size; the rest is cut (and the exchange says so).
-pub const BODY_CAP: usize = 1 << 20;
-
 /// Response headers kept per exchange.
 pub const HEADERS_KEPT: usize = 64;
 
@@ -106,6 +103,9 @@ pub struct Executor {
     refreshes: AtomicUsize,
     /// Every request sent (including session checks), to date losses.
     sent: AtomicUsize,
+    /// The engagement's `max_body_bytes`, and how many answers were cut to it.
+    body_cap: usize,
+    truncated: AtomicUsize,
     losses: std::sync::Mutex<Vec<Loss>>,
     reprovision: Option<Reprovision>,
     pub latency: LatencyBook,
@@ -148,6 +148,8 @@ impl Executor {
             relogins: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
             sent: AtomicUsize::new(0),
+            body_cap: engagement.max_body_bytes,
+            truncated: AtomicUsize::new(0),
             losses: std::sync::Mutex::new(Vec::new()),
             reprovision: engagement.reprovision.clone(),
             latency: LatencyBook::default(),
@@ -719,8 +721,11 @@ impl Executor {
                 connect_failed = e.is_connect();
                 error_exchange(self.redactor.scrub(&describe_error(&e)))
             }
-            Ok(response) => read_response(response).await,
+            Ok(response) => read_response(response, self.body_cap).await,
         };
+        if exchange.truncated {
+            self.truncated.fetch_add(1, Ordering::Relaxed);
+        }
         exchange.latency = started.elapsed();
         self.note_answer(
             request.method.as_str(),
@@ -933,7 +938,10 @@ fn describe_error(e: &reqwest::Error) -> String {
     text
 }
 
-async fn read_response(mut response: reqwest::Response) -> Exchange {
+/// Reads the answer chunk by chunk, keeping at most `cap` bytes of body: the rest is left
+/// unread (the connection is dropped) and the exchange flagged `truncated`. A body that
+/// trickles is bounded by the client's whole-request timeout.
+async fn read_response(mut response: reqwest::Response, cap: usize) -> Exchange {
     let status = response.status().as_u16();
     let header = |name: reqwest::header::HeaderName| {
         response
@@ -961,7 +969,7 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                let room = BODY_CAP.saturating_sub(body.len());
+                let room = cap.saturating_sub(body.len());
                 if chunk.len() > room {
                     body.extend_from_slice(&chunk[..room]);
                     truncated = true;

@@ -150,6 +150,12 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
              positive controls did not come back: the scan stopped; the report is partial"
         ));
     }
+    if let (cut @ 1.., cap) = executor.truncated_bodies() {
+        warnings.push(format!(
+            "{cut} answer(s) were larger than max_body_bytes ({cap} bytes): each was cut there \
+             and judged on what was read (raise `max_body_bytes` to read more)"
+        ));
+    }
     if probed.target_recovered > 0 {
         warnings.push(format!(
             "the target stopped answering {} time(s) and came back; the probes sent meanwhile \
