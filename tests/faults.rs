@@ -1,0 +1,138 @@
+//! A fault is not a verdict: a target whose every other answer is a 503 (load, a failing
+//! replica behind a balancer) still gets its BOLA found, because a read answered 5xx is
+//! sent once more before it is judged; and that retry is said in the finding's reason.
+
+mod common;
+
+use axum::extract::Path as UrlPath;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const SPEC: &str = r##"openapi: 3.0.3
+info: {title: flaky notes, version: '1'}
+security: [{bearer: []}]
+components:
+  securitySchemes: {bearer: {type: http, scheme: bearer}}
+paths:
+  /notes:
+    get:
+      operationId: listNotes
+      responses: {'200': {description: the caller's notes}}
+  /notes/{note_id}:
+    get:
+      operationId: getNote
+      parameters: [{name: note_id, in: path, required: true, schema: {type: integer}}]
+      responses: {'200': {description: any note to anyone (the planted BOLA)}}
+"##;
+
+const MATRIX: &str =
+    "operation,anonymous,user\nGET /notes,deny,own\nGET /notes/{note_id},deny,own\n";
+
+fn who(headers: &HeaderMap) -> Option<u64> {
+    match headers.get("authorization")?.to_str().ok()? {
+        "Bearer tok-flaky-alice" => Some(1),
+        "Bearer tok-flaky-bob" => Some(2),
+        _ => None,
+    }
+}
+
+fn note(id: u64) -> serde_json::Value {
+    let owner = if id == 1 { "alice" } else { "bob" };
+    serde_json::json!({"id": id, "owner_id": owner, "text": format!("{owner}'s private note")})
+}
+
+async fn serve() -> String {
+    // Every second request to a note fails, whoever sends it.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/notes",
+            get(|headers: HeaderMap| async move {
+                match who(&headers) {
+                    Some(u) => Json(serde_json::json!({"items": [note(u)]})).into_response(),
+                    None => StatusCode::UNAUTHORIZED.into_response(),
+                }
+            }),
+        )
+        .route(
+            "/notes/{note_id}",
+            get(move |headers: HeaderMap, UrlPath(id): UrlPath<u64>| {
+                let calls = calls.clone();
+                async move {
+                    if who(&headers).is_none() {
+                        return StatusCode::UNAUTHORIZED.into_response();
+                    }
+                    if calls.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+                    }
+                    match id {
+                        1 | 2 => Json(note(id)).into_response(),
+                        _ => StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_answered_5xx_is_sent_again_before_it_is_judged() {
+    let target = serve().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("notes.yaml"), SPEC).expect("spec");
+    std::fs::write(dir.path().join("notes.csv"), MATRIX).expect("matrix");
+    let engagement = dir.path().join("engagement.yaml");
+    std::fs::write(
+        &engagement,
+        format!(
+            "target: {target}\nspec: notes.yaml\nmatrix: notes.csv\nconcurrency: 1\nidentities:\n\
+             \x20 - {{name: alice, tenant: a, role: user, attributes: {{user_id: alice}}, auth: {{bearer: tok-flaky-alice}}}}\n\
+             \x20 - {{name: bob, tenant: b, role: user, attributes: {{user_id: bob}}, auth: {{bearer: tok-flaky-bob}}}}\n"
+        ),
+    )
+    .expect("engagement");
+    let out = dir.path().join("out");
+    let mut cmd = common::rolegrid_process();
+    cmd.args(["scan", "--no-progress", "--seed", "3", "-c"])
+        .arg(&engagement)
+        .arg("-o")
+        .arg(&out);
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("joined")
+        .expect("runs");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
+            .expect("JSON");
+    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    let swaps: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["operation"] == "GET /notes/{note_id}" && f["attack"] == "id-swap")
+        .collect();
+    assert!(
+        swaps.iter().any(|f| f["verdict"] == "violation"),
+        "the BOLA was lost to the 503s ({:?}): {findings:#?}",
+        output.status.code()
+    );
+    assert!(
+        findings.iter().all(|f| f["verdict"] != "server-error"),
+        "a passing 503 was reported as a server error: {findings:#?}"
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("sent twice: the first answer was 503"),
+        "the retry is not said anywhere"
+    );
+}
