@@ -32,10 +32,15 @@ pub fn forge(token: &str, forgery: Forgery, now_unix: u64) -> Result<String, &'s
             Ok(format!("{header}.{payload}.{signature}"))
         }
         Forgery::Truncated => match split(token) {
-            Ok((header, payload, signature)) if signature.len() >= 2 => Ok(format!(
-                "{header}.{payload}.{}",
-                &signature[..signature.len() / 2]
-            )),
+            Ok((header, payload, signature)) if signature.len() >= 2 => {
+                // A target's token may hold any text: cut on a character boundary (a byte
+                // index inside a multi-byte character panicked; found by the fuzz pass).
+                let mut cut = signature.len() / 2;
+                while !signature.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                Ok(format!("{header}.{payload}.{}", &signature[..cut]))
+            }
             Ok(_) => Err("the token's signature is too short to truncate"),
             // Opaque tokens: the first half, for servers that compare a prefix.
             Err(_) if token.len() >= 2 && token.is_ascii() => Ok(token[..token.len() / 2].into()),
@@ -207,6 +212,20 @@ mod tests {
         let claims = claims(&forged).expect("claims");
         assert_eq!(claims["exp"], 6400);
         assert!(forged.ends_with(".c2lnbmF0dXJl"));
+    }
+
+    /// Regression (fuzz pass, 20,000 cases): a signature of non-ASCII text was cut inside
+    /// a character.
+    #[test]
+    fn truncating_a_non_ascii_signature_cuts_on_a_character_boundary() {
+        assert_eq!(
+            forge("0.\u{10c00}.\u{103c8}", Forgery::Truncated, 0).as_deref(),
+            Ok("0.\u{10c00}.")
+        );
+        assert_eq!(
+            forge("h.p.ab\u{e9}cd", Forgery::Truncated, 0).as_deref(),
+            Ok("h.p.ab")
+        );
     }
 
     #[test]
