@@ -136,3 +136,56 @@ async fn a_read_answered_5xx_is_sent_again_before_it_is_judged() {
         "the retry is not said anywhere"
     );
 }
+
+/// The README's account of `--flaw password-reset-bola`: bob (and carol once) are
+/// re-provisioned through root; once root's own password is changed, root, alice and carol
+/// are lost for good, probes turn inconclusive and canaries stay behind, all listed.
+#[test]
+fn password_reset_bola_loses_root_alice_and_carol_as_the_readme_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = common::rolegrid_process()
+        .args([
+            "demo",
+            "--no-progress",
+            "--flaw",
+            "password-reset-bola",
+            "-o",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("report"),
+    )
+    .expect("JSON");
+    let lost = report["identities_lost"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names = |reprovisioned: bool| -> std::collections::BTreeSet<String> {
+        lost.iter()
+            .filter(|l| l["reprovisioned"] == reprovisioned)
+            .filter_map(|l| l["identity"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(
+        names(false),
+        ["alice", "carol", "root"].map(String::from).into(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(names(true).contains("bob"), "{lost:#?}");
+    let affected: usize = lost
+        .iter()
+        .map(|l| l["affected_probes"].as_array().map_or(0, Vec::len))
+        .sum();
+    let inconclusive = report["stats"]["inconclusive"].as_u64().unwrap_or(0) as usize;
+    assert!(
+        affected > 0 && inconclusive >= affected,
+        "{affected} of {inconclusive}"
+    );
+    let left = report["canaries"]["left"].as_array().map_or(0, Vec::len);
+    assert!(left > 0, "the README says canaries stay behind");
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains(&format!("{left} left")), "{summary}");
+}
