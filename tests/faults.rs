@@ -6,7 +6,7 @@ mod common;
 
 use axum::extract::Path as UrlPath;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::atomic::{AtomicUsize, Ordering};

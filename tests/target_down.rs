@@ -68,6 +68,9 @@ async fn one(headers: HeaderMap, UrlPath(id): UrlPath<u64>) -> Response {
     }
 }
 
+/// Fired once, by the request that ends the fixture's life.
+type Killer = Arc<std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>>;
+
 /// Serves on its own runtime; the runtime (every task and connection) is dropped after
 /// `lives` requests.
 fn serve_until(lives: usize) -> (String, Arc<AtomicUsize>) {
@@ -83,17 +86,14 @@ fn serve_until(lives: usize) -> (String, Arc<AtomicUsize>) {
             return;
         };
         let (dead_tx, dead_rx) = std::sync::mpsc::channel::<()>();
-        let dead_tx = Arc::new(std::sync::Mutex::new(Some(dead_tx)));
+        let dead_tx: Killer = Arc::new(std::sync::Mutex::new(Some(dead_tx)));
         runtime.spawn(async move {
             let app = Router::new()
                 .route("/notes", get(list))
                 .route("/notes/{note_id}", get(one))
                 .layer(axum::middleware::from_fn_with_state(
                     (counter, dead_tx),
-                    move |State((hits, dead)): State<(
-                        Arc<AtomicUsize>,
-                        Arc<std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>>,
-                    )>,
+                    move |State((hits, dead)): State<(Arc<AtomicUsize>, Killer)>,
                           req: axum::extract::Request,
                           next: axum::middleware::Next| async move {
                         if hits.fetch_add(1, Ordering::SeqCst) + 1 >= lives {
