@@ -88,6 +88,24 @@ impl Redactor {
         out
     }
 
+    /// The first `max` bytes of `body` as text, credentials scrubbed *before* the cut: a
+    /// credential that straddles the cut would otherwise leave its first half behind.
+    pub fn excerpt(&self, body: &[u8], max: usize) -> String {
+        let longest = self
+            .needles
+            .read()
+            .map(|n| n.first().map_or(0, String::len))
+            .unwrap_or(0);
+        let window = &body[..body.len().min(max.saturating_add(longest))];
+        let mut text = self.scrub(&String::from_utf8_lossy(window));
+        let mut cut = text.len().min(max);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text
+    }
+
     pub fn is_empty(&self) -> bool {
         self.needles.read().map(|n| n.is_empty()).unwrap_or(true)
     }
@@ -353,6 +371,19 @@ mod tests {
     fn recases_only_escape_digits() {
         assert_eq!(recase_hex("%2fab\\u00e4Cd", true), "%2Fab\\u00E4Cd");
         assert_eq!(recase_hex("%2FAB\\u00E4CD", false), "%2fAB\\u00e4CD");
+    }
+
+    /// A credential cut in half by the excerpt's end leaves no half behind.
+    #[test]
+    fn an_excerpt_is_scrubbed_before_it_is_cut() {
+        let r = Redactor::new();
+        r.register("tok-0123456789abcdef");
+        let body = b"0123456789 tok-0123456789abcdef and more";
+        let excerpt = r.excerpt(body, 20);
+        assert_eq!(excerpt, "0123456789 (redacted");
+        assert!(!r.excerpt(body, 16).contains("tok-0"));
+        // Multi-byte text is cut on a character boundary.
+        assert_eq!(r.excerpt("aé".as_bytes(), 2), "a");
     }
 
     #[test]

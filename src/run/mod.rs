@@ -222,6 +222,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             },
             warnings,
             extra_coverage: Some(&canary_gaps),
+            redactor: &redactor,
         });
         report.identities_lost = identities_lost;
         report.canaries =
