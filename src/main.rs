@@ -6,6 +6,15 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A panic message may quote a value that holds a credential: printed scrubbed.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let redactor = rolegrid::engagement::Redactor::process();
+        eprintln!("{}", redactor.panic_text(info.payload(), &location));
+    }));
     let args = cli::args::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

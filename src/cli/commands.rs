@@ -197,7 +197,7 @@ fn overrides(args: &ScanArgs) -> Overrides {
 }
 
 async fn scan_command(args: ScanArgs) -> u8 {
-    let redactor = Redactor::new();
+    let redactor = Redactor::process();
     let inputs = match Inputs::load(&args.engagement, &EnvSource::process(), overrides(&args)) {
         Ok(i) => i,
         Err(e) => return fail(exit::BAD_INPUT, e),
@@ -248,7 +248,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
 /// `rolegrid check`: every input validated as a scan would; nothing is sent but the
 /// identities' logins, and those only with `--login`.
 async fn check_command(args: CheckArgs) -> u8 {
-    let redactor = Redactor::new();
+    let redactor = Redactor::process();
     let overrides = Overrides {
         target: args.reach.target.clone(),
         proxy: args.reach.proxy.clone(),
@@ -413,7 +413,7 @@ async fn demo_command(args: DemoArgs) -> u8 {
             )
         }
     };
-    let redactor = Redactor::new();
+    let redactor = Redactor::process();
     let scan = DemoScan {
         base_url: server.base_url(),
         passwords,

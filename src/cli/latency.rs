@@ -133,7 +133,7 @@ async fn run(
         engagement.p95_target_ms = ms;
     }
     let target_ms = engagement.p95_target_ms as f64;
-    let redactor = Redactor::new();
+    let redactor = Redactor::process();
     let input = LatencyInput {
         engagement,
         api,

@@ -55,6 +55,26 @@ impl Redactor {
         Self::default()
     }
 
+    /// The binary's one redactor: every command registers into it, and the panic hook
+    /// scrubs with it, so even a crash message carries no credential.
+    pub fn process() -> Self {
+        static PROCESS: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+        PROCESS.get_or_init(Redactor::new).clone()
+    }
+
+    /// A panic's message and place, scrubbed, as the binary prints it.
+    pub fn panic_text(&self, payload: &(dyn std::any::Any + Send), location: &str) -> String {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        format!(
+            "rolegrid: internal error at {location}: {}\n  hint: this is a bug; please report it with the command that ran (credentials are removed from this message)",
+            self.scrub(&message)
+        )
+    }
+
     /// Registers a credential and the encodings in which it may show up in an output: as
     /// sent (plain, base64, URL-encoded), as a target may echo it (JSON-escaped, `\/`,
     /// `\uXXXX`) and as our own writers store it (JSON inside JSON, a Markdown cell).
@@ -384,6 +404,18 @@ mod tests {
         assert!(!r.excerpt(body, 16).contains("tok-0"));
         // Multi-byte text is cut on a character boundary.
         assert_eq!(r.excerpt("aé".as_bytes(), 2), "a");
+    }
+
+    #[test]
+    fn a_panic_message_is_scrubbed() {
+        let r = Redactor::new();
+        r.register("hunter2-password");
+        let payload: Box<dyn std::any::Any + Send> =
+            Box::new(format!("bad token hunter2-password in {}", "x"));
+        let text = r.panic_text(payload.as_ref(), "src/x.rs:1");
+        assert!(text.contains("src/x.rs:1"), "{text}");
+        assert!(text.contains("bad token (redacted)"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]
