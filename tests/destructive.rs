@@ -19,11 +19,11 @@ use std::sync::Arc;
 // so it is planned among the reads (which run concurrently) even without mutations.
 const SPEC: &str = r##"openapi: 3.0.3
 info: {title: resettable notes, version: '1'}
-security: [{bearer: []}]
 components:
   securitySchemes: {bearer: {type: http, scheme: bearer}}
   schemas:
     Note: {type: object, properties: {id: {type: integer}, owner_id: {type: string}, text: {type: string}}}
+security: [{bearer: []}]
 paths:
   /admin/reset:
     get:
@@ -106,14 +106,7 @@ async fn serve() -> (String, Arc<Notes>) {
         .route("/notes", get(list))
         .route("/notes/{note_id}", get(one))
         .with_state(notes.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), notes)
+    (common::serve(app).await, notes)
 }
 
 /// (operation, attack, verdict, actor, victim) of every finding: what must not change.
@@ -139,35 +132,18 @@ fn findings(report: &serde_json::Value) -> BTreeSet<String> {
 async fn a_resetting_operation_runs_last_and_three_scans_agree() {
     let (target, notes) = serve().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("notes.yaml"), SPEC).expect("spec");
-    std::fs::write(dir.path().join("notes.csv"), MATRIX).expect("matrix");
-    let mut text = format!(
-        "target: {target}\nspec: notes.yaml\nmatrix: notes.csv\nconcurrency: 4\n\
-         destructive_operations: [GET /admin/reset]\nidentities:\n"
-    );
+    let mut text =
+        String::from("concurrency: 4\ndestructive_operations: [GET /admin/reset]\nidentities:\n");
     for (name, token) in USERS {
         text.push_str(&format!(
             "  - {{name: {name}, tenant: {name}, role: user, attributes: {{user_id: {name}}}, auth: {{bearer: {token}}}}}\n"
         ));
     }
-    let engagement = dir.path().join("engagement.yaml");
-    std::fs::write(&engagement, text).expect("engagement");
+    let engagement = common::write_engagement(dir.path(), SPEC, MATRIX, &target, &text);
     let mut seen = Vec::new();
     for run in 0..3 {
         let out = dir.path().join(format!("run{run}"));
-        let mut cmd = common::rolegrid_process();
-        cmd.args(["scan", "--no-progress", "--seed", "1", "-c"])
-            .arg(&engagement)
-            .arg("-o")
-            .arg(&out);
-        let output = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .expect("joined")
-            .expect("runs");
-        let report: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(out.join("report.json")).expect("report written"),
-        )
-        .expect("JSON");
+        let (output, report) = common::scan_binary(&engagement, &out, &["--seed", "1"]).await;
         seen.push(findings(&report));
         assert_eq!(
             output.status.code(),

@@ -12,26 +12,6 @@ use axum::{Json, Router};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-const SPEC: &str = r##"openapi: 3.0.3
-info: {title: flaky notes, version: '1'}
-security: [{bearer: []}]
-components:
-  securitySchemes: {bearer: {type: http, scheme: bearer}}
-paths:
-  /notes:
-    get:
-      operationId: listNotes
-      responses: {'200': {description: the caller's notes}}
-  /notes/{note_id}:
-    get:
-      operationId: getNote
-      parameters: [{name: note_id, in: path, required: true, schema: {type: integer}}]
-      responses: {'200': {description: any note to anyone (the planted BOLA)}}
-"##;
-
-const MATRIX: &str =
-    "operation,anonymous,user\nGET /notes,deny,own\nGET /notes/{note_id},deny,own\n";
-
 fn who(headers: &HeaderMap) -> Option<u64> {
     match headers.get("authorization")?.to_str().ok()? {
         "Bearer tok-flaky-alice" => Some(1),
@@ -76,45 +56,24 @@ async fn serve() -> String {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    common::serve(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_answered_5xx_is_sent_again_before_it_is_judged() {
     let target = serve().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("notes.yaml"), SPEC).expect("spec");
-    std::fs::write(dir.path().join("notes.csv"), MATRIX).expect("matrix");
-    let engagement = dir.path().join("engagement.yaml");
-    std::fs::write(
-        &engagement,
-        format!(
-            "target: {target}\nspec: notes.yaml\nmatrix: notes.csv\nconcurrency: 1\nidentities:\n\
-             \x20 - {{name: alice, tenant: a, role: user, attributes: {{user_id: alice}}, auth: {{bearer: tok-flaky-alice}}}}\n\
-             \x20 - {{name: bob, tenant: b, role: user, attributes: {{user_id: bob}}, auth: {{bearer: tok-flaky-bob}}}}\n"
-        ),
-    )
-    .expect("engagement");
-    let out = dir.path().join("out");
-    let mut cmd = common::rolegrid_process();
-    cmd.args(["scan", "--no-progress", "--seed", "3", "-c"])
-        .arg(&engagement)
-        .arg("-o")
-        .arg(&out);
-    let output = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("joined")
-        .expect("runs");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
-            .expect("JSON");
+    let engagement = common::write_engagement(
+        dir.path(),
+        common::NOTES_SPEC,
+        common::NOTES_MATRIX,
+        &target,
+        "concurrency: 1\nidentities:\n\
+         \x20 - {name: alice, tenant: a, role: user, attributes: {user_id: alice}, auth: {bearer: tok-flaky-alice}}\n\
+         \x20 - {name: bob, tenant: b, role: user, attributes: {user_id: bob}, auth: {bearer: tok-flaky-bob}}\n",
+    );
+    let (output, report) =
+        common::scan_binary(&engagement, &dir.path().join("out"), &["--seed", "3"]).await;
     let findings = report["findings"].as_array().cloned().unwrap_or_default();
     let swaps: Vec<&serde_json::Value> = findings
         .iter()

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 const SPEC: &str = r##"openapi: 3.0.3
 info: {title: heavy answers, version: '1'}
+components: {securitySchemes: {bearer: {type: http, scheme: bearer}}}
 security: [{bearer: []}]
-components:
-  securitySchemes: {bearer: {type: http, scheme: bearer}}
 paths:
   /export:
     get:
@@ -101,14 +100,7 @@ async fn serve() -> (String, Sent) {
                 Response::new(Body::from_stream(drip))
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), sent)
+    (common::serve(app).await, sent)
 }
 
 use futures_util::StreamExt;
@@ -117,39 +109,22 @@ use futures_util::StreamExt;
 async fn a_huge_body_is_cut_and_a_trickle_times_out() {
     let (target, sent) = serve().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("heavy.yaml"), SPEC).expect("spec");
-    std::fs::write(dir.path().join("heavy.csv"), MATRIX).expect("matrix");
-    let engagement = dir.path().join("engagement.yaml");
-    std::fs::write(
-        &engagement,
-        format!(
-            "target: {target}\nspec: heavy.yaml\nmatrix: heavy.csv\ntimeout_ms: 1500\nmax_body_bytes: 65536\n\
-             identities:\n  - {{name: user, role: user, auth: {{bearer: tok-heavy-user}}}}\n"
-        ),
-    )
-    .expect("engagement");
-    let out = dir.path().join("out");
-    let mut cmd = common::rolegrid_process();
-    cmd.args(["scan", "--no-progress", "-c"])
-        .arg(&engagement)
-        .arg("-o")
-        .arg(&out);
+    let engagement = common::write_engagement(
+        dir.path(),
+        SPEC,
+        MATRIX,
+        &target,
+        "timeout_ms: 1500\nmax_body_bytes: 65536\n\
+         identities:\n  - {name: user, role: user, auth: {bearer: tok-heavy-user}}\n",
+    );
     let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("joined")
-        .expect("runs");
+    let (output, report) = common::scan_binary(&engagement, &dir.path().join("out"), &[]).await;
     let took = started.elapsed();
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         matches!(output.status.code(), Some(0) | Some(1)),
-        "the scan did not finish: {stderr}"
+        "the scan did not finish: {}",
+        String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("report.json"))
-            .unwrap_or_else(|_| panic!("no report: {stderr}")),
-    )
-    .expect("JSON");
     // Each request to /feed ends at its 1.5 s timeout, not after the 300 s of dripping.
     assert!(took < Duration::from_secs(30), "took {took:?}");
     let warnings = report["warnings"].to_string();

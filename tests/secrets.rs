@@ -163,14 +163,7 @@ async fn serve_echo() -> String {
         .route("/notes", get(list))
         .route("/notes/{note_id}", get(one))
         .with_state(Arc::new(Echo::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the echo fixture");
-    let addr = listener.local_addr().expect("its address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    common::serve(app).await
 }
 
 /// Every spelling of `secret` searched for, computed here independently of the redactor:
@@ -289,20 +282,19 @@ fn assert_no_canary(written: &[(String, String)], canaries: &[&str]) {
 async fn an_echoing_target_gets_no_credential_into_any_output() {
     let target = serve_echo().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("notes.yaml"), SPEC).expect("spec");
-    std::fs::write(dir.path().join("notes.csv"), MATRIX).expect("matrix");
-    let engagement = dir.path().join("engagement.yaml");
-    std::fs::write(
-        &engagement,
-        "target: ${ECHO_TARGET}\nspec: notes.yaml\nmatrix: notes.csv\nconcurrency: 2\ntimeout_ms: 5000\n\
+    let engagement = common::write_engagement(
+        dir.path(),
+        SPEC,
+        MATRIX,
+        "${ECHO_TARGET}",
+        "concurrency: 2\ntimeout_ms: 5000\n\
          identities:\n\
          \x20 - {name: alice, tenant: a, role: user, attributes: {user_id: alice},\n\
          \x20    auth: {login: {path: /login, json: {username: alice, password: \"${ECHO_ALICE_PW}\"}, token: $.token}}}\n\
          \x20 - {name: bob, tenant: b, role: user, attributes: {user_id: bob},\n\
          \x20    auth: {login: {path: /login, form: {username: bob, password: \"${ECHO_BOB_PW}\"}, token: $.token}}}\n\
          \x20 - {name: carol, tenant: c, role: user, attributes: {user_id: carol}, auth: {bearer: \"${ECHO_CAROL}\"}}\n",
-    )
-    .expect("engagement");
+    );
     let out = dir.path().join("out");
     let mut cmd = common::rolegrid_process();
     cmd.args(["scan", "--no-progress", "-c"])

@@ -14,26 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SPEC: &str = r##"openapi: 3.0.3
-info: {title: mortal notes, version: '1'}
-security: [{bearer: []}]
-components:
-  securitySchemes: {bearer: {type: http, scheme: bearer}}
-paths:
-  /notes:
-    get:
-      operationId: listNotes
-      responses: {'200': {description: the caller's notes}}
-  /notes/{note_id}:
-    get:
-      operationId: getNote
-      parameters: [{name: note_id, in: path, required: true, schema: {type: integer}}]
-      responses: {'200': {description: one note}}
-"##;
-
-const MATRIX: &str =
-    "operation,anonymous,user\nGET /notes,deny,own\nGET /notes/{note_id},deny,own\n";
-
 /// Each user owns notes `user * 100 + 1..=20`.
 const USERS: [&str; 4] = ["ann", "ben", "cat", "dan"];
 
@@ -124,29 +104,21 @@ fn serve_until(lives: usize) -> (String, Arc<AtomicUsize>) {
 async fn a_target_that_dies_stops_the_scan_with_a_partial_report_and_exit_3() {
     let (target, hits) = serve_until(60);
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("notes.yaml"), SPEC).expect("spec");
-    std::fs::write(dir.path().join("notes.csv"), MATRIX).expect("matrix");
-    let mut text = format!(
-        "target: {target}\nspec: notes.yaml\nmatrix: notes.csv\nconcurrency: 2\ntimeout_ms: 2000\nidentities:\n"
-    );
+    let mut text = String::from("concurrency: 2\ntimeout_ms: 2000\nidentities:\n");
     for name in USERS {
         text.push_str(&format!(
             "  - {{name: {name}, tenant: {name}, role: user, attributes: {{user_id: {name}}}, auth: {{bearer: tok-{name}}}}}\n"
         ));
     }
-    let engagement = dir.path().join("engagement.yaml");
-    std::fs::write(&engagement, text).expect("engagement");
-    let out = dir.path().join("out");
-    let mut cmd = common::rolegrid_process();
-    cmd.args(["scan", "--no-progress", "-c"])
-        .arg(&engagement)
-        .arg("-o")
-        .arg(&out);
+    let engagement = common::write_engagement(
+        dir.path(),
+        common::NOTES_SPEC,
+        common::NOTES_MATRIX,
+        &target,
+        &text,
+    );
     let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("joined")
-        .expect("runs");
+    let (output, report) = common::scan_binary(&engagement, &dir.path().join("out"), &[]).await;
     let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -155,10 +127,6 @@ async fn a_target_that_dies_stops_the_scan_with_a_partial_report_and_exit_3() {
     assert!(stdout.contains("target stopped answering"), "{stdout}");
     // Eight failures, three re-checks (1 + 2 + 4 s), not one timeout per remaining probe.
     assert!(took < Duration::from_secs(30), "took {took:?}");
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("report.json")).expect("partial report"),
-    )
-    .expect("JSON");
     assert_eq!(report["run"]["complete"], false);
     let stopped = &report["stopped"];
     assert_eq!(stopped["reason"], "target-down", "{stopped}");

@@ -181,3 +181,81 @@ pub fn rolegrid_process() -> std::process::Command {
     }
     cmd
 }
+
+/// Serves `app` on 127.0.0.1:0 for the rest of the test; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a fixture on 127.0.0.1:0");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// A fixture API's description (`api.yaml`), matrix (`api.csv`) and an engagement naming
+/// both, with `target` and the rest of `body` (identities and options) as given.
+pub fn write_engagement(dir: &Path, spec: &str, matrix: &str, target: &str, body: &str) -> PathBuf {
+    std::fs::write(dir.join("api.yaml"), spec).expect("write the spec");
+    std::fs::write(dir.join("api.csv"), matrix).expect("write the matrix");
+    let path = dir.join("engagement.yaml");
+    std::fs::write(
+        &path,
+        format!("target: {target}\nspec: api.yaml\nmatrix: api.csv\n{body}"),
+    )
+    .expect("write the engagement");
+    path
+}
+
+/// Runs `rolegrid scan` (no progress, `args` added) on `engagement` into `out`, off the
+/// async runtime; its output and the report it wrote.
+pub async fn scan_binary(
+    engagement: &Path,
+    out: &Path,
+    args: &[&str],
+) -> (std::process::Output, Value) {
+    let mut cmd = rolegrid_process();
+    cmd.args(["scan", "--no-progress"])
+        .args(args)
+        .arg("-c")
+        .arg(engagement)
+        .arg("-o")
+        .arg(out);
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("joined")
+        .expect("the binary runs");
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap_or_else(|_| {
+        panic!(
+            "no report.json:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (
+        output,
+        serde_json::from_str(&text).expect("report.json is JSON"),
+    )
+}
+
+/// A minimal notes API (bearer tokens; `GET /notes`, `GET /notes/{note_id}`) that fixture
+/// servers implement in their own ways, and its matrix (each user reads its own notes).
+pub const NOTES_SPEC: &str = r##"openapi: 3.0.3
+info: {title: notes fixture, version: '1'}
+security: [{bearer: []}]
+components:
+  securitySchemes: {bearer: {type: http, scheme: bearer}}
+paths:
+  /notes:
+    get:
+      operationId: listNotes
+      responses: {'200': {description: the caller's notes}}
+  /notes/{note_id}:
+    get:
+      operationId: getNote
+      parameters: [{name: note_id, in: path, required: true, schema: {type: integer}}]
+      responses: {'200': {description: one note}}
+"##;
+
+pub const NOTES_MATRIX: &str =
+    "operation,anonymous,user\nGET /notes,deny,own\nGET /notes/{note_id},deny,own\n";
