@@ -252,6 +252,7 @@ pub fn build(input: BuildInput<'_>) -> Report {
         warnings: input.warnings.clone(),
         identities_lost: Vec::new(),
         canaries: None,
+        probe_objects: None,
         stopped: None,
     }
 }

@@ -113,6 +113,15 @@ pub fn summary_text(report: &Report) -> String {
             c.left.len()
         ));
     }
+    if let Some(p) = &report.probe_objects {
+        out.push_str(&format!(
+            "objects created by probes: {} created, {} deleted, {} already gone, {} left\n",
+            p.created,
+            p.deleted,
+            p.already_gone,
+            p.left.len()
+        ));
+    }
     if !report.findings.is_empty() {
         let width = report
             .findings

@@ -21,6 +21,10 @@ pub struct Report {
     /// The canary objects of a scan with mutations; absent when mutations are off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canaries: Option<CanarySection>,
+    /// Objects probes created on the target (not canaries) and what became of them;
+    /// absent when no probe created any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_objects: Option<ProbeObjects>,
     /// Why and when a partial run stopped, and what it did not run; absent when complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
@@ -247,4 +251,16 @@ pub struct NotRun {
     pub operation: String,
     pub attack: String,
     pub probes: usize,
+}
+
+/// Objects created as a side effect of probes (a 201 or a `Location`), deleted at the end
+/// like canaries.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProbeObjects {
+    pub created: usize,
+    pub deleted: usize,
+    /// Already gone at cleanup (a later probe deleted it).
+    pub already_gone: usize,
+    /// Still on the target: `{resource, id, owner, reason}`.
+    pub left: Vec<CanaryLeft>,
 }

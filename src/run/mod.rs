@@ -13,6 +13,7 @@ mod destructive;
 mod discovery;
 mod dry_plan;
 mod interrupts;
+mod leftovers;
 mod probes;
 mod schedule;
 mod target_down;
@@ -253,8 +254,13 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         )
         .await;
     }
+    let probe_objects = probed
+        .leftovers
+        .clean_up(&executor, &input, &identities, &interrupts, &mut warnings)
+        .await;
     interrupts.stop();
-    let report = finish(warnings, canaries.as_ref(), stopped(Vec::new()));
+    let mut report = finish(warnings, canaries.as_ref(), stopped(Vec::new()));
+    report.probe_objects = probe_objects;
     let files = report::write_all(&report, &input.output_dir, &redactor)?;
     Ok(ScanOutcome { report, files })
 }

@@ -5,6 +5,7 @@
 
 use super::destructive::runs_alone;
 use super::interrupts::{tally_not_run, Interrupts};
+use super::leftovers::Leftovers;
 use super::probes::Shared;
 use super::target_down::Watchdog;
 use crate::discover::ObjectCorpus;
@@ -27,6 +28,8 @@ pub(super) struct Probed {
     pub target_down_at: Option<u64>,
     /// Times the target stopped answering and came back.
     pub target_recovered: usize,
+    /// Objects the probes created, to delete at the end.
+    pub leftovers: Leftovers,
     /// identity → (probes judged after it lost its login, of which enforced: always 0)
     after_loss: HashMap<usize, (usize, usize)>,
 }
@@ -51,6 +54,7 @@ pub(super) async fn run_all(
     let mut after_loss: HashMap<usize, (usize, usize)> = HashMap::new();
     let mut not_run = Vec::new();
     let mut watchdog = Watchdog::default();
+    let mut leftovers = Leftovers::default();
     let mut target_down_at = None;
     let mut probes = probes.peekable();
     if interrupts.any() {
@@ -101,6 +105,7 @@ pub(super) async fn run_all(
             };
             unjudged.remove(&result.probe.id);
             target_down_at = watchdog.observe(&result.exchange, executor).await;
+            leftovers.note(shared.api, &result.probe, &result.exchange);
             if result.probe.malformed.is_some()
                 && result.judgement.verdict == Verdict::ServerError
                 && shrunk_ops.insert(result.probe.op)
@@ -143,6 +148,7 @@ pub(super) async fn run_all(
         not_run,
         target_down_at,
         target_recovered: watchdog.recovered,
+        leftovers,
         after_loss,
     }
 }
