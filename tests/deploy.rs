@@ -159,7 +159,7 @@ async fn landing() -> (String, Arc<AtomicUsize>) {
         counter.fetch_add(1, Ordering::SeqCst);
         async { "landed" }
     });
-    let addr = common::serve(app).await;
+    let addr = common::serve_addr(app).await;
     (format!("http://{addr}/landing"), hits)
 }
 
@@ -195,19 +195,7 @@ fn engagement(dir: &Path, extra: &str) -> PathBuf {
 
 /// The binary with the engagement's variables set and no proxy from the environment.
 fn rolegrid(target: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rolegrid"));
-    for var in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::rolegrid_process();
     cmd.env("NOTES_TARGET", target)
         .env("NOTES_ALICE", ALICE)
         .env("NOTES_BOB", BOB);
@@ -683,7 +671,7 @@ async fn forward_proxy() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
             }
         }
     });
-    let addr = common::serve(app).await;
+    let addr = common::serve_addr(app).await;
     (format!("http://{addr}"), seen)
 }
 
@@ -751,7 +739,7 @@ async fn token_server() -> (String, Arc<AtomicUsize>) {
             }
         }),
     );
-    let addr = common::serve(app).await;
+    let addr = common::serve_addr(app).await;
     (format!("http://{addr}"), hits)
 }
 

@@ -88,7 +88,7 @@ async fn objects_on_later_pages_are_discovered_and_attacked() {
     let app = Router::new()
         .route("/notes", get(list))
         .route("/notes/{noteId}", get(read));
-    let addr = common::serve(app).await;
+    let addr = common::serve_addr(app).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("spec.yaml"), SPEC).expect("spec");

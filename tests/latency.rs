@@ -97,7 +97,7 @@ async fn test_server() -> TestServer {
             }),
         )
         .with_state(state);
-    let addr = common::serve(app).await;
+    let addr = common::serve_addr(app).await;
     TestServer {
         base_url: format!("http://{addr}"),
         hits,

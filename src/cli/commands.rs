@@ -143,12 +143,13 @@ fn ops_command(args: OpsArgs) -> u8 {
     exit::CLEAN
 }
 
-fn print_outcome(outcome: &ScanOutcome) {
+/// The summary names identities and may quote the target: scrubbed like every report file.
+fn print_outcome(outcome: &ScanOutcome, redactor: &Redactor) {
     let mut text = rolegrid::report::summary_text(&outcome.report);
     for file in &outcome.files {
         text.push_str(&format!("report: {}\n", file.display()));
     }
-    print_stdout(&text);
+    print_stdout(&redactor.scrub(&text));
 }
 
 fn scan_error_code(e: &ScanError) -> u8 {
@@ -167,7 +168,7 @@ fn overrides(args: &ScanArgs) -> Overrides {
 }
 
 async fn scan_command(args: ScanArgs) -> u8 {
-    let redactor = Redactor::new();
+    let redactor = Redactor::process();
     let inputs = match load_inputs(&args.engagement, overrides(&args)) {
         Ok(i) => i,
         Err(code) => return code,
@@ -200,11 +201,13 @@ async fn scan_command(args: ScanArgs) -> u8 {
     };
     match scan::scan(input, redactor.clone()).await {
         Ok(outcome) => {
-            print_outcome(&outcome);
-            if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
-                exit::VIOLATIONS
-            } else if !outcome.report.run.complete {
+            print_outcome(&outcome, &redactor);
+            // A partial run is a run failure first: its findings stand in the report, but
+            // CI must not read "1 violation" as "the scan ran".
+            if !outcome.report.run.complete {
                 exit::RUN_FAILURE
+            } else if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
+                exit::VIOLATIONS
             } else {
                 exit::CLEAN
             }
@@ -216,7 +219,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
 /// `rolegrid check`: every input validated as a scan would; nothing is sent but the
 /// identities' logins, and those only with `--login`.
 async fn check_command(args: CheckArgs) -> u8 {
-    let redactor = Redactor::new();
+    let redactor = Redactor::process();
     let inputs = match load_inputs(&args.engagement, reach_overrides(&args.reach)) {
         Ok(i) => i,
         Err(code) => return code,
@@ -366,7 +369,7 @@ async fn demo_command(args: DemoArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let redactor = Redactor::new();
+    let redactor = Redactor::process();
     let scan = DemoScan {
         base_url: server.base_url(),
         passwords,
@@ -379,7 +382,7 @@ async fn demo_command(args: DemoArgs) -> u8 {
     server.shutdown().await;
     match outcome {
         Ok(outcome) => {
-            print_outcome(&outcome);
+            print_outcome(&outcome, &redactor);
             if outcome.report.run.complete {
                 exit::CLEAN
             } else {

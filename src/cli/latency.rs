@@ -125,7 +125,7 @@ async fn run(
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
     let target_ms = engagement.p95_target_ms as f64;
-    let redactor = Redactor::new();
+    let redactor = Redactor::process();
     let input = LatencyInput {
         engagement,
         api,

@@ -93,6 +93,9 @@ impl EnvSource {
 /// one delete canary per (victim, attacker) pair, few enough to clean up in seconds.
 pub const DEFAULT_MAX_CANARIES: usize = 64;
 
+/// Default `max_body_bytes`: large enough for any page of JSON a scan reads whole.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+
 /// An object given in the engagement, for resources no operation lists.
 #[derive(Debug, Clone)]
 pub struct SeedObject {
@@ -148,6 +151,9 @@ pub struct Engagement {
     pub write_discovered_objects: bool,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// Answers are read up to this many bytes; the rest is cut and the exchange flagged
+    /// (`truncated`), so a huge or endless body never fills memory.
+    pub max_body_bytes: usize,
     pub p95_target_ms: u64,
     /// Requests per second across the whole run; `None` = as fast as concurrency allows.
     pub rate_limit: Option<f64>,

@@ -44,6 +44,8 @@ struct RawEngagement {
     #[serde(default)]
     timeout_ms: Option<u64>,
     #[serde(default)]
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
     p95_target_ms: Option<u64>,
     #[serde(default)]
     rate_limit: Option<f64>,
@@ -226,6 +228,11 @@ pub(super) fn parse(
         write_discovered_objects: raw.write_discovered_objects,
         concurrency: reach.concurrency,
         timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(10_000).max(1)),
+        // At least 1 KiB: less would cut every error message a judge reads.
+        max_body_bytes: raw
+            .max_body_bytes
+            .unwrap_or(super::DEFAULT_MAX_BODY_BYTES)
+            .max(1024),
         p95_target_ms: raw.p95_target_ms.unwrap_or(500),
         rate_limit: raw.rate_limit,
         missing_rows: raw.missing_rows.unwrap_or_default(),

@@ -6,7 +6,7 @@
 //! the note of off-target redirects. Sessions (which credential, is it still alive) are
 //! `session.rs`'s business.
 
-use super::{Exchange, Executor, Outcome, BODY_CAP, HEADERS_KEPT, OFFSITE_REDIRECTS_KEPT};
+use super::{Exchange, Executor, Outcome, HEADERS_KEPT, OFFSITE_REDIRECTS_KEPT};
 use crate::engagement::{Engagement, USER_AGENT};
 use crate::request::{Credential, RequestSpec};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -272,8 +272,11 @@ impl Executor {
                 connect_failed = e.is_connect();
                 error_exchange(self.redactor.scrub(&describe_error(&e)))
             }
-            Ok(response) => read_response(response).await,
+            Ok(response) => read_response(response, self.body_cap).await,
         };
+        if exchange.truncated {
+            self.truncated.fetch_add(1, Ordering::Relaxed);
+        }
         exchange.latency = started.elapsed();
         (exchange, connect_failed)
     }
@@ -306,7 +309,10 @@ pub(super) fn describe_error(e: &reqwest::Error) -> String {
     text
 }
 
-async fn read_response(mut response: reqwest::Response) -> Exchange {
+/// Reads the answer chunk by chunk, keeping at most `cap` bytes of body: the rest is left
+/// unread (the connection is dropped) and the exchange flagged `truncated`. A body that
+/// trickles is bounded by the client's whole-request timeout.
+async fn read_response(mut response: reqwest::Response, cap: usize) -> Exchange {
     let status = response.status().as_u16();
     let header = |name: reqwest::header::HeaderName| {
         response
@@ -334,7 +340,7 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                let room = BODY_CAP.saturating_sub(body.len());
+                let room = cap.saturating_sub(body.len());
                 if chunk.len() > room {
                     body.extend_from_slice(&chunk[..room]);
                     truncated = true;

@@ -32,10 +32,15 @@ pub fn forge(token: &str, forgery: Forgery, now_unix: u64) -> Result<String, &'s
             Ok(format!("{header}.{payload}.{signature}"))
         }
         Forgery::Truncated => match split(token) {
-            Ok((header, payload, signature)) if signature.len() >= 2 => Ok(format!(
-                "{header}.{payload}.{}",
-                &signature[..signature.len() / 2]
-            )),
+            Ok((header, payload, signature)) if signature.len() >= 2 => {
+                // A target's token may hold any text: cut on a character boundary (a byte
+                // index inside a multi-byte character panicked; found by the fuzz pass).
+                let mut cut = signature.len() / 2;
+                while !signature.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                Ok(format!("{header}.{payload}.{}", &signature[..cut]))
+            }
             Ok(_) => Err("the token's signature is too short to truncate"),
             // Opaque tokens: the first half, for servers that compare a prefix.
             Err(_) if token.len() >= 2 && token.is_ascii() => Ok(token[..token.len() / 2].into()),
@@ -132,6 +137,36 @@ fn split(token: &str) -> Result<(&str, &str, &str), &'static str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(96)
+        ))]
+
+        /// Tokens from a target are anything: three dot-separated parts of noise, a real
+        /// token with bytes changed, no dots at all. Reading or re-signing one never panics.
+        #[test]
+        fn any_token_from_a_target_never_panics(
+            token in prop_oneof![
+                any::<String>(),
+                "[A-Za-z0-9_=+/-]{0,40}\\.[A-Za-z0-9_=+/-]{0,80}\\.[A-Za-z0-9_=+/-]{0,40}",
+                (any::<String>(), any::<String>()).prop_map(|(h, p)| format!(
+                    "{}.{}.sig",
+                    URL_SAFE_NO_PAD.encode(h),
+                    URL_SAFE_NO_PAD.encode(p)
+                )),
+            ],
+            now in any::<u64>(),
+        ) {
+            let _ = claims(&token);
+            let _ = weak_secret_line(&token);
+            for forgery in [Forgery::AlgNone, Forgery::WrongSignature, Forgery::Expired, Forgery::Truncated] {
+                let _ = forge(&token, forgery, now);
+            }
+        }
+    }
+
     use super::*;
     use crate::request::weak_secret_at;
 
@@ -177,6 +212,20 @@ mod tests {
         let claims = claims(&forged).expect("claims");
         assert_eq!(claims["exp"], 6400);
         assert!(forged.ends_with(".c2lnbmF0dXJl"));
+    }
+
+    /// Regression (fuzz pass, 20,000 cases): a signature of non-ASCII text was cut inside
+    /// a character.
+    #[test]
+    fn truncating_a_non_ascii_signature_cuts_on_a_character_boundary() {
+        assert_eq!(
+            forge("0.\u{10c00}.\u{103c8}", Forgery::Truncated, 0).as_deref(),
+            Ok("0.\u{10c00}.")
+        );
+        assert_eq!(
+            forge("h.p.ab\u{e9}cd", Forgery::Truncated, 0).as_deref(),
+            Ok("h.p.ab")
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod client;
 mod credential;
 pub mod discovery;
 mod forge;
+mod health;
 mod latency;
 pub mod load;
 mod session;
@@ -29,9 +30,6 @@ use crate::request::RequestSpec;
 use client::RateLimiter;
 use session::Session;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Bodies are kept whole up to this size; the rest is cut (and the exchange says so).
-pub const BODY_CAP: usize = 1 << 20;
 
 /// Response headers kept per exchange.
 pub const HEADERS_KEPT: usize = 64;
@@ -54,6 +52,9 @@ pub struct Executor {
     refreshes: AtomicUsize,
     /// Every request sent (including session checks), to date losses.
     sent: AtomicUsize,
+    /// The engagement's `max_body_bytes`, and how many answers were cut to it.
+    body_cap: usize,
+    truncated: AtomicUsize,
     losses: std::sync::Mutex<Vec<Loss>>,
     reprovision: Option<Reprovision>,
     pub latency: LatencyBook,
@@ -93,6 +94,8 @@ impl Executor {
             relogins: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
             sent: AtomicUsize::new(0),
+            body_cap: engagement.max_body_bytes,
+            truncated: AtomicUsize::new(0),
             losses: std::sync::Mutex::new(Vec::new()),
             reprovision: engagement.reprovision.clone(),
             latency: LatencyBook::default(),

@@ -13,6 +13,8 @@
 
 pub mod disruption;
 mod existence;
+#[cfg(test)]
+mod fuzz;
 mod leak;
 mod new_account;
 mod similarity;

@@ -185,6 +185,8 @@ pub struct BuildInput<'a> {
     pub warnings: Vec<String>,
     /// Reasons other stages know for cells they could not test (see `coverage.rs`).
     pub extra_coverage: Option<&'a BTreeMap<(usize, String), String>>,
+    /// Scrubs body excerpts before they are cut (`Redactor::excerpt`).
+    pub redactor: &'a crate::engagement::Redactor,
 }
 
 const EXCERPT_BYTES: usize = 400;
@@ -250,6 +252,8 @@ pub fn build(input: BuildInput<'_>) -> Report {
         warnings: input.warnings.clone(),
         identities_lost: Vec::new(),
         canaries: None,
+        probe_objects: None,
+        stopped: None,
     }
 }
 
@@ -317,7 +321,7 @@ fn finding(
     let relation = relation(input, p, &leaked);
     let is_write = !input.api.operations[p.op].is_read_only();
     let body = &first.exchange.body;
-    let excerpt = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
+    let excerpt = input.redactor.excerpt(body, EXCERPT_BYTES);
     let mut exchanges = group.exchanges.clone();
     if group.more > 0 {
         exchanges.push(ExchangeInfo {

@@ -50,13 +50,30 @@ pub fn write_all(
     let mut paths = Vec::new();
     for (name, text) in outputs {
         let path = dir.join(name);
-        std::fs::write(&path, redactor.scrub(&text)).map_err(|source| ReportError::Write {
-            path: path.clone(),
-            source,
+        write_atomic(&path, redactor.scrub(&text).as_bytes()).map_err(|source| {
+            ReportError::Write {
+                path: path.clone(),
+                source,
+            }
         })?;
         paths.push(path);
     }
     Ok(paths)
+}
+
+/// Writes a sibling temporary file, then renames it over `path`: a reader (or a run killed
+/// by a second Ctrl-C mid-write) sees the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let temp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.as_deref().unwrap_or("report"),
+        std::process::id()
+    ));
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
 }
 
 /// The stdout summary: counts, then one line per finding.
@@ -67,7 +84,13 @@ pub fn summary_text(report: &Report) -> String {
         s.probes, s.violations, s.suspicious, s.over_restricted, s.server_errors, s.inconclusive, s.wall_seconds
     );
     if !report.run.complete {
-        out.push_str("rolegrid: the run was interrupted; this report is partial\n");
+        match report.stopped.as_ref() {
+            Some(s) if s.reason == "target-down" => out.push_str(&format!(
+                "rolegrid: the target stopped answering; the scan stopped and this report is partial ({} probe(s) not run)\n",
+                s.probes_not_run
+            )),
+            _ => out.push_str("rolegrid: the run was interrupted; this report is partial\n"),
+        }
     }
     for l in &report.identities_lost {
         out.push_str(&format!(
@@ -88,6 +111,15 @@ pub fn summary_text(report: &Report) -> String {
             c.deleted,
             c.deleted_by_probes,
             c.left.len()
+        ));
+    }
+    if let Some(p) = &report.probe_objects {
+        out.push_str(&format!(
+            "objects created by probes: {} created, {} deleted, {} already gone, {} left\n",
+            p.created,
+            p.deleted,
+            p.already_gone,
+            p.left.len()
         ));
     }
     if !report.findings.is_empty() {

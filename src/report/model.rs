@@ -21,6 +21,13 @@ pub struct Report {
     /// The canary objects of a scan with mutations; absent when mutations are off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canaries: Option<CanarySection>,
+    /// Objects probes created on the target (not canaries) and what became of them;
+    /// absent when no probe created any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_objects: Option<ProbeObjects>,
+    /// Why and when a partial run stopped, and what it did not run; absent when complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
 }
 
 /// One identity that could no longer log in, and what that did to the run.
@@ -219,4 +226,41 @@ pub struct OperationLatency {
     #[serde(flatten)]
     pub percentiles: crate::latency_stats::Percentiles,
     pub pass: bool,
+}
+
+/// Why a run stopped before its end, when, and what it did not do: the partial report's
+/// account (`run.complete` is `false` whenever this is present).
+#[derive(Debug, Clone, Serialize)]
+pub struct Stopped {
+    /// `interrupted` (SIGINT or SIGTERM) or `target-down` (the target stopped answering).
+    pub reason: String,
+    /// Seconds since the Unix epoch when it happened (for `target-down`: the first of the
+    /// failures that stopped the run); 0 in deterministic (`--seed`) runs.
+    pub at_unix: u64,
+    /// Probes planned for the run, and how many of them were not sent or not judged.
+    pub probes_planned: usize,
+    pub probes_not_run: usize,
+    /// The probes not run, per operation and attack.
+    pub not_run: Vec<NotRun>,
+    /// Later stages skipped or cut short (`canary cleanup`).
+    pub stages_not_run: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotRun {
+    pub operation: String,
+    pub attack: String,
+    pub probes: usize,
+}
+
+/// Objects created as a side effect of probes (a 201 or a `Location`), deleted at the end
+/// like canaries.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProbeObjects {
+    pub created: usize,
+    pub deleted: usize,
+    /// Already gone at cleanup (a later probe deleted it).
+    pub already_gone: usize,
+    /// Still on the target: `{resource, id, owner, reason}`.
+    pub left: Vec<CanaryLeft>,
 }

@@ -13,14 +13,19 @@ mod destructive;
 mod discovery;
 mod dry_plan;
 mod interrupts;
+mod leftovers;
 mod probes;
 pub mod progress;
 mod schedule;
+mod target_down;
 
 pub use dry_plan::{dry_plan, DryPlan};
 pub use progress::{ProbeDone, Progress};
 
+pub use interrupts::exit_on_second_signal;
+
 use crate::engagement::{Engagement, Redactor};
+use crate::exec::canary::CanaryLedger;
 use crate::exec::Executor;
 use crate::matrix::Policy;
 use crate::plan::{self, PlanInput};
@@ -61,13 +66,9 @@ pub struct ScanOutcome {
 
 pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, ScanError> {
     let started = Instant::now();
-    let started_unix = match input.seed {
-        Some(_) => 0,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    };
+    let started_unix = unix_now(input.seed);
+    // Listening from the start: a signal during login or discovery skips the probes.
+    let interrupts = Interrupts::listen();
     let engagement = &input.engagement;
     engagement.register_secrets(&redactor);
     let mut identities = engagement.identities_with_anonymous();
@@ -86,7 +87,6 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         Some(seed) => format!("{seed:x}"),
         None => format!("{:x}", rand::random::<u32>()),
     };
-    let interrupts = Interrupts::listen();
 
     // Canaries: with mutations, writes and deletes go only to objects created here.
     let mut canaries = canaries::create(
@@ -125,11 +125,126 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         engagement.concurrency,
         input.progress.as_deref(),
         &interrupts,
+        &destructive,
     )
     .await;
     // Write cells no canary could serve: in the canaries section and in each cell's coverage.
     let canary_gaps = plan::canary_gaps(&plan_input);
+    let stopped_at = unix_now(input.seed);
+    let stopped = |stages_not_run: Vec<String>| {
+        (!probed.complete).then(|| report::Stopped {
+            reason: match probed.target_down_at {
+                Some(_) => "target-down".into(),
+                None => "interrupted".into(),
+            },
+            at_unix: match (probed.target_down_at, input.seed) {
+                (_, Some(_)) => 0,
+                (Some(at), None) => at,
+                (None, None) => stopped_at,
+            },
+            probes_planned: planned,
+            probes_not_run: probed.not_run.iter().map(|n| n.probes).sum(),
+            not_run: probed.not_run.clone(),
+            stages_not_run,
+        })
+    };
+    if let Some(at) = probed.target_down_at {
+        warnings.push(format!(
+            "the target stopped answering (first failure at {at} s since the epoch) and its \
+             positive controls did not come back: the scan stopped; the report is partial"
+        ));
+    }
+    if let (cut @ 1.., cap) = executor.truncated_bodies() {
+        warnings.push(format!(
+            "{cut} answer(s) were larger than max_body_bytes ({cap} bytes): each was cut there \
+             and judged on what was read (raise `max_body_bytes` to read more)"
+        ));
+    }
+    if probed.target_recovered > 0 {
+        warnings.push(format!(
+            "the target stopped answering {} time(s) and came back; the probes sent meanwhile \
+             are inconclusive",
+            probed.target_recovered
+        ));
+    }
+    let finish = |mut warnings: Vec<String>, canaries: Option<&CanaryLedger>, stopped| {
+        for redirect in executor.offsite_redirects() {
+            warnings.push(format!("redirect off the target: {redirect}"));
+        }
+        if executor.relogins() > 0 {
+            warnings.push(format!(
+                "sessions were lost and renewed {} time(s) during the scan",
+                executor.relogins()
+            ));
+        }
+        let identities_lost = probed.lost_identities(&executor, &mut warnings);
+        // Whatever left probes undecided (a wiped target, a canary gone, a lost login), the
+        // reader gets the reasons and the probes, not just a count.
+        for (reason, count, ids) in probed.aggregate.inconclusive_by_reason(10) {
+            let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
+            warnings.push(format!(
+                "{count} probe(s) inconclusive: {reason} ({}{})",
+                ids.join(", "),
+                if count > ids.len() { ", …" } else { "" }
+            ));
+        }
+        let mut report = report::build(BuildInput {
+            api: &input.api,
+            policy: &input.policy,
+            identities: &identities,
+            corpus: &corpus,
+            aggregate: &probed.aggregate,
+            latency: executor.latency.summaries(),
+            histograms: executor.latency.histograms(),
+            run: RunInfo {
+                target: engagement.target.to_string(),
+                spec: engagement.spec.display().to_string(),
+                matrix: engagement.matrix.display().to_string(),
+                engagement: engagement.source.display().to_string(),
+                started_unix,
+                allow_mutations: engagement.allow_mutations,
+                complete: probed.complete,
+                identities: identities
+                    .iter()
+                    .map(|i| IdentityInfo {
+                        name: i.name.clone(),
+                        role: i.role.clone(),
+                        tenant: i.tenant.clone(),
+                        auth: i.auth.kind(),
+                    })
+                    .collect(),
+            },
+            p95_target_ms: engagement.p95_target_ms,
+            requests: shared.requests.load(Ordering::Relaxed)
+                + found.requests
+                + logins
+                + canaries.map_or(0, |c| c.requests),
+            wall_seconds: if input.seed.is_some() {
+                0.0
+            } else {
+                started.elapsed().as_secs_f64()
+            },
+            warnings,
+            extra_coverage: Some(&canary_gaps),
+            redactor: &redactor,
+        });
+        report.identities_lost = identities_lost;
+        report.canaries =
+            canaries.map(|ledger| report::canary_section(ledger.clone(), engagement.max_canaries));
+        report.stopped = stopped;
+        report
+    };
     if let Some(ledger) = canaries.as_mut() {
+        if !probed.complete {
+            // Written before the cleanup, so that a second signal (which ends the process at
+            // once) leaves a valid partial report behind.
+            let partial = finish(
+                warnings.clone(),
+                Some(ledger),
+                stopped(vec!["canary cleanup".into()]),
+            );
+            report::write_all(&partial, &input.output_dir, &redactor)?;
+        }
         canaries::clean_up(
             &executor,
             &input,
@@ -142,70 +257,24 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         )
         .await;
     }
+    let probe_objects = probed
+        .leftovers
+        .clean_up(&executor, &input, &identities, &interrupts, &mut warnings)
+        .await;
     interrupts.stop();
-    for redirect in executor.offsite_redirects() {
-        warnings.push(format!("redirect off the target: {redirect}"));
-    }
-    if executor.relogins() > 0 {
-        warnings.push(format!(
-            "sessions were lost and renewed {} time(s) during the scan",
-            executor.relogins()
-        ));
-    }
-    let identities_lost = probed.lost_identities(&executor, &mut warnings);
-    // Whatever left probes undecided (a wiped target, a canary gone, a lost login), the
-    // reader gets the reasons and the probes, not just a count.
-    for (reason, count, ids) in probed.aggregate.inconclusive_by_reason(10) {
-        let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
-        warnings.push(format!(
-            "{count} probe(s) inconclusive: {reason} ({}{})",
-            ids.join(", "),
-            if count > ids.len() { ", …" } else { "" }
-        ));
-    }
-
-    let mut report = report::build(BuildInput {
-        api: &input.api,
-        policy: &input.policy,
-        identities: &identities,
-        corpus: &corpus,
-        aggregate: &probed.aggregate,
-        latency: executor.latency.summaries(),
-        histograms: executor.latency.histograms(),
-        run: RunInfo {
-            target: engagement.target.to_string(),
-            spec: engagement.spec.display().to_string(),
-            matrix: engagement.matrix.display().to_string(),
-            engagement: engagement.source.display().to_string(),
-            started_unix,
-            allow_mutations: engagement.allow_mutations,
-            complete: probed.complete,
-            identities: identities
-                .iter()
-                .map(|i| IdentityInfo {
-                    name: i.name.clone(),
-                    role: i.role.clone(),
-                    tenant: i.tenant.clone(),
-                    auth: i.auth.kind(),
-                })
-                .collect(),
-        },
-        p95_target_ms: engagement.p95_target_ms,
-        requests: shared.requests.load(Ordering::Relaxed)
-            + found.requests
-            + logins
-            + canaries.as_ref().map_or(0, |c| c.requests),
-        wall_seconds: if input.seed.is_some() {
-            0.0
-        } else {
-            started.elapsed().as_secs_f64()
-        },
-        warnings,
-        extra_coverage: Some(&canary_gaps),
-    });
-    report.identities_lost = identities_lost;
-    report.canaries =
-        canaries.map(|ledger| report::canary_section(ledger, engagement.max_canaries));
+    let mut report = finish(warnings, canaries.as_ref(), stopped(Vec::new()));
+    report.probe_objects = probe_objects;
     let files = report::write_all(&report, &input.output_dir, &redactor)?;
     Ok(ScanOutcome { report, files })
+}
+
+/// Seconds since the Unix epoch; 0 in deterministic (`--seed`) runs.
+fn unix_now(seed: Option<u64>) -> u64 {
+    match seed {
+        Some(_) => 0,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    }
 }

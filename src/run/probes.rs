@@ -112,9 +112,17 @@ impl<'a> Shared<'a> {
 
     pub async fn run_read(&self, probe: Probe) -> ProbeResult {
         let baseline = self.baseline(&probe).await;
-        let exchange = self
+        let mut exchange = self
             .send(&probe.request, probe.actor, probe.credential, probe.op)
             .await;
+        // A 5xx may be load or a passing fault, not the route's answer: a read is sent once
+        // more before it is judged (writes are not: a second write is a second effect).
+        let first_5xx = exchange.status.filter(|s| *s >= 500);
+        if first_5xx.is_some() {
+            exchange = self
+                .send(&probe.request, probe.actor, probe.credential, probe.op)
+                .await;
+        }
         let no_learned = BTreeSet::new();
         let ctx = JudgeContext {
             corpus: self.corpus,
@@ -135,6 +143,12 @@ impl<'a> Shared<'a> {
             .await
         {
             judgement = Judgement::new(Verdict::Inconclusive, doubt);
+        }
+        if let Some(status) = first_5xx {
+            judgement.reason = format!(
+                "{} (sent twice: the first answer was {status})",
+                judgement.reason
+            );
         }
         ProbeResult {
             url: self.executor.url_for(&probe.request),

@@ -3,9 +3,12 @@
 //! when an identity they depend on lost its login, and added to the aggregate. A first
 //! Ctrl-C ends the loop and leaves the run incomplete.
 
-use super::interrupts::Interrupts;
+use super::destructive::runs_alone;
+use super::interrupts::{tally_not_run, Interrupts};
+use super::leftovers::Leftovers;
 use super::probes::Shared;
 use super::progress::{ProbeDone, Progress};
+use super::target_down::Watchdog;
 use crate::discover::ObjectCorpus;
 use crate::exec::Executor;
 use crate::judge::{disruption, Verdict};
@@ -20,6 +23,14 @@ pub(super) struct Probed {
     pub aggregate: Aggregate,
     /// False when Ctrl-C ended the loop before the plan did.
     pub complete: bool,
+    /// What an interrupted loop did not send or judge, per operation and attack.
+    pub not_run: Vec<crate::report::NotRun>,
+    /// When the target stopped answering, if that ended the loop (seconds since the epoch).
+    pub target_down_at: Option<u64>,
+    /// Times the target stopped answering and came back.
+    pub target_recovered: usize,
+    /// Objects the probes created, to delete at the end.
+    pub leftovers: Leftovers,
     /// identity → (probes judged after it lost its login, of which enforced: always 0)
     after_loss: HashMap<usize, (usize, usize)>,
 }
@@ -33,6 +44,7 @@ pub(super) async fn run_all(
     concurrency: usize,
     progress: Option<&dyn Progress>,
     interrupts: &Interrupts,
+    destructive: &BTreeSet<usize>,
 ) -> Probed {
     let executor = shared.executor;
     if let Some(p) = progress {
@@ -44,27 +56,36 @@ pub(super) async fn run_all(
     let mut violations = 0usize;
     let mut shrunk_ops = BTreeSet::new();
     let mut after_loss: HashMap<usize, (usize, usize)> = HashMap::new();
+    let mut not_run = Vec::new();
+    let mut watchdog = Watchdog::default();
+    let mut leftovers = Leftovers::default();
+    let mut target_down_at = None;
+    let mut probes = probes.peekable();
     if interrupts.any() {
         complete = false;
-    }
-    if complete {
+        not_run = tally_not_run(shared.api, probes.map(|p| (p.op, p.attack)));
+    } else {
         let ctrl_c = interrupts.pressed(1);
         tokio::pin!(ctrl_c);
-        let mut probes = probes.peekable();
         let mut in_flight = FuturesUnordered::new();
+        // Probes sent and not yet judged, by probe ID: an interruption counts them as not run.
+        let mut unjudged = HashMap::new();
         loop {
             // Keep up to `concurrency` reads in flight; the plan yields every read before
             // the first write, and writes go one at a time once no read is in flight,
-            // each bracketed by the owner's read-back.
+            // each bracketed by the owner's read-back. Probes of destructive operations
+            // come last and go alone too.
             while in_flight.len() < concurrency {
-                if probes.peek().is_none_or(|p| p.write.is_some()) {
+                if probes.peek().is_none_or(|p| runs_alone(p, destructive)) {
                     break;
                 }
                 let Some(probe) = probes.next() else { break };
+                unjudged.insert(probe.id, (probe.op, probe.attack));
                 in_flight.push(shared.run_read(probe).boxed());
             }
             let next = if in_flight.is_empty() {
                 let Some(probe) = probes.next() else { break };
+                unjudged.insert(probe.id, (probe.op, probe.attack));
                 let run = if probe.write.is_some() {
                     shared.run_write(probe).boxed()
                 } else {
@@ -82,8 +103,13 @@ pub(super) async fn run_all(
             };
             let Some(mut result) = next else {
                 complete = false;
+                let rest = probes.map(|p| (p.op, p.attack));
+                not_run = tally_not_run(shared.api, unjudged.into_values().chain(rest));
                 break;
             };
+            unjudged.remove(&result.probe.id);
+            target_down_at = watchdog.observe(&result.exchange, executor).await;
+            leftovers.note(shared.api, &result.probe, &result.exchange);
             if result.probe.malformed.is_some()
                 && result.judgement.verdict == Verdict::ServerError
                 && shrunk_ops.insert(result.probe.op)
@@ -118,6 +144,12 @@ pub(super) async fn run_all(
                 });
             }
             aggregate.add(result, shared.api, shared.identities, shared.corpus);
+            if target_down_at.is_some() {
+                complete = false;
+                let rest = probes.map(|p| (p.op, p.attack));
+                not_run = tally_not_run(shared.api, unjudged.into_values().chain(rest));
+                break;
+            }
         }
     }
     if let Some(p) = progress {
@@ -126,6 +158,10 @@ pub(super) async fn run_all(
     Probed {
         aggregate,
         complete,
+        not_run,
+        target_down_at,
+        target_recovered: watchdog.recovered,
+        leftovers,
         after_loss,
     }
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Serves `app` on a free loopback port until the test's runtime ends; its address.
-pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+pub async fn serve_addr(app: axum::Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -189,3 +189,95 @@ pub fn rolegrid() -> assert_cmd::Command {
     cmd.env_remove("ROLEGRID_DEMO_PASSWORD");
     cmd
 }
+
+/// The real binary as a plain process (for tests that signal it or read its raw output),
+/// without proxies or a demo password from the developer's shell.
+pub fn rolegrid_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rolegrid"));
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ROLEGRID_DEMO_PASSWORD",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Serves `app` on 127.0.0.1:0 for the rest of the test; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    format!("http://{}", serve_addr(app).await)
+}
+
+/// A fixture API's description (`api.yaml`), matrix (`api.csv`) and an engagement naming
+/// both, with `target` and the rest of `body` (identities and options) as given.
+pub fn write_engagement(dir: &Path, spec: &str, matrix: &str, target: &str, body: &str) -> PathBuf {
+    std::fs::write(dir.join("api.yaml"), spec).expect("write the spec");
+    std::fs::write(dir.join("api.csv"), matrix).expect("write the matrix");
+    let path = dir.join("engagement.yaml");
+    std::fs::write(
+        &path,
+        format!("target: {target}\nspec: api.yaml\nmatrix: api.csv\n{body}"),
+    )
+    .expect("write the engagement");
+    path
+}
+
+/// Runs `rolegrid scan` (no progress, `args` added) on `engagement` into `out`, off the
+/// async runtime; its output and the report it wrote.
+pub async fn scan_binary(
+    engagement: &Path,
+    out: &Path,
+    args: &[&str],
+) -> (std::process::Output, Value) {
+    let mut cmd = rolegrid_process();
+    cmd.args(["scan", "--no-progress"])
+        .args(args)
+        .arg("-c")
+        .arg(engagement)
+        .arg("-o")
+        .arg(out);
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("joined")
+        .expect("the binary runs");
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap_or_else(|_| {
+        panic!(
+            "no report.json:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (
+        output,
+        serde_json::from_str(&text).expect("report.json is JSON"),
+    )
+}
+
+/// A minimal notes API (bearer tokens; `GET /notes`, `GET /notes/{note_id}`) that fixture
+/// servers implement in their own ways, and its matrix (each user reads its own notes).
+pub const NOTES_SPEC: &str = r##"openapi: 3.0.3
+info: {title: notes fixture, version: '1'}
+security: [{bearer: []}]
+components:
+  securitySchemes: {bearer: {type: http, scheme: bearer}}
+paths:
+  /notes:
+    get:
+      operationId: listNotes
+      responses: {'200': {description: the caller's notes}}
+  /notes/{note_id}:
+    get:
+      operationId: getNote
+      parameters: [{name: note_id, in: path, required: true, schema: {type: integer}}]
+      responses: {'200': {description: one note}}
+"##;
+
+pub const NOTES_MATRIX: &str =
+    "operation,anonymous,user\nGET /notes,deny,own\nGET /notes/{note_id},deny,own\n";
