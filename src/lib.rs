@@ -22,6 +22,7 @@ pub mod judge;
 pub mod latency_stats;
 pub mod matrix;
 pub mod plan;
+pub mod posture;
 pub mod report;
 pub mod request;
 pub mod run;

@@ -1301,6 +1301,7 @@ pub(crate) fn router(state: Shared) -> Router {
     super::latency::apply(routes, &state.options)
         .fallback(no_such_route)
         .layer(from_fn_with_state(state.clone(), auth_extra::guard))
+        .layer(from_fn_with_state(state.clone(), super::posture::layer))
         .with_state(state)
 }
 

@@ -285,6 +285,15 @@ impl Executor {
         failures
     }
 
+    /// Each identity's login answers' `Set-Cookie` lines (values withheld), by name.
+    pub fn login_cookies(&self) -> Vec<(String, Vec<String>)> {
+        self.sessions
+            .iter()
+            .map(|s| (s.identity.name.clone(), s.live().set_cookies))
+            .filter(|(_, lines)| !lines.is_empty())
+            .collect()
+    }
+
     /// How many times a lost session was renewed during the run.
     pub fn relogins(&self) -> usize {
         self.relogins.load(Ordering::Relaxed)
@@ -578,6 +587,21 @@ impl Executor {
         }
     }
 
+    /// One request taken as it comes: no latency sample, no retry, and no lost-session
+    /// recovery (a 401 stays a 401). For checks whose point is the raw answer, such as a
+    /// forged `Origin` or a path outside the spec (the posture checks).
+    pub async fn send_aside(
+        &self,
+        request: &RequestSpec,
+        identity: usize,
+        credential: Credential,
+    ) -> Exchange {
+        if let Some(rate) = &self.rate {
+            rate.wait().await;
+        }
+        self.send_once(request, identity, credential, None).await.0
+    }
+
     /// Decides whether a logged-out-looking answer was a real denial or a lost session.
     async fn restore_session(&self, identity: usize, seen_epoch: u64) -> SessionCheck {
         let session = &self.sessions[identity];
@@ -656,7 +680,7 @@ impl Executor {
                 rate.wait().await;
             }
             let (exchange, connect_failed) = self
-                .send_once(request, identity, credential, operation)
+                .send_once(request, identity, credential, Some(operation))
                 .await;
             attempt += 1;
             if attempt > RETRIES {
@@ -684,12 +708,13 @@ impl Executor {
     }
 
     /// One attempt; the flag says the connection could not be made (nothing was sent).
+    /// Its latency is recorded under `operation`, if one is given.
     async fn send_once(
         &self,
         request: &RequestSpec,
         identity: usize,
         credential: Credential,
-        operation: &str,
+        operation: Option<&str>,
     ) -> (Exchange, bool) {
         let url = self.url_for(request);
         let method = match reqwest::Method::from_bytes(request.method.as_str().as_bytes()) {
@@ -726,7 +751,7 @@ impl Executor {
             &self.redactor.scrub(&url),
             &exchange,
         );
-        if exchange.error.is_none() && self.record_latency {
+        if let (None, true, Some(operation)) = (&exchange.error, self.record_latency, operation) {
             let outcome = if exchange.is_success() {
                 Outcome::Allowed
             } else {
@@ -944,11 +969,20 @@ async fn read_response(mut response: reqwest::Response) -> Exchange {
     let content_type = header(reqwest::header::CONTENT_TYPE);
     let location = header(reqwest::header::LOCATION);
     let link = header(reqwest::header::LINK);
+    // Set-Cookie is kept without its value (it may carry a session): the posture checks
+    // judge the cookie's attributes.
     let headers = response
         .headers()
         .iter()
-        .filter(|(k, _)| *k != reqwest::header::SET_COOKIE)
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            let text = v.to_str().ok()?;
+            let text = if *k == reqwest::header::SET_COOKIE {
+                crate::posture::cookies::withhold_value(text)
+            } else {
+                text.to_string()
+            };
+            Some((k.as_str().to_string(), text))
+        })
         .take(HEADERS_KEPT)
         .collect();
     let retry_after = header(reqwest::header::RETRY_AFTER)

@@ -250,6 +250,7 @@ pub fn build(input: BuildInput<'_>) -> Report {
         warnings: input.warnings.clone(),
         identities_lost: Vec::new(),
         canaries: None,
+        posture: Vec::new(),
     }
 }
 

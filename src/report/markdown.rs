@@ -400,6 +400,23 @@ pub fn to_markdown(report: &Report) -> String {
             );
         }
     }
+    if !report.posture.is_empty() {
+        let _ = writeln!(md, "\n## Posture weaknesses\n");
+        let _ = writeln!(md, "| severity | check | where | as | seen | why |");
+        let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- |");
+        for w in &report.posture {
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | `{}` | {} | {} | {} |",
+                w.severity,
+                w.check,
+                cell(&w.operation),
+                cell(&w.identity),
+                w.seen,
+                cell(&w.reason)
+            );
+        }
+    }
     if !report.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings\n");
         for w in &report.warnings {

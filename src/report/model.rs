@@ -21,6 +21,9 @@ pub struct Report {
     /// The canary objects of a scan with mutations; absent when mutations are off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canaries: Option<CanarySection>,
+    /// Posture weaknesses (headers, cookies, leaks, CORS, undocumented routes), verdict
+    /// `weakness`; kept apart from `findings`, which judge the role matrix.
+    pub posture: Vec<crate::posture::Weakness>,
 }
 
 /// One identity that could no longer log in, and what that did to the run.

@@ -1,0 +1,426 @@
+//! Security posture: the checks of a security review that are not about the role matrix
+//! (response headers, session cookies, leaks in answers, CORS, undocumented routes).
+//! Owns the check kinds, the [`Weakness`] rows they produce and the [`PostureBook`] that
+//! collects them. Passive checks are pure functions over exchanges the scan already
+//! made ([`headers`], [`cookies`], [`leaks`]); the few requests of their own the other
+//! checks need are in [`probe`], each burst bounded in count and time.
+
+pub mod cookies;
+pub mod headers;
+pub mod leaks;
+pub mod probe;
+
+use crate::exchange::Exchange;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One kind of posture check; its name is the `check` of a report row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Check {
+    MissingNosniff,
+    MissingFrameProtection,
+    CacheableAuthenticated,
+    VersionDisclosure,
+    MissingHsts,
+    SessionCookie,
+    ErrorDisclosure,
+    SecretInResponse,
+    CredentialEcho,
+    PasswordInObject,
+    Cors,
+    UndocumentedRoute,
+}
+
+impl Check {
+    pub const ALL: [Check; 12] = [
+        Check::MissingNosniff,
+        Check::MissingFrameProtection,
+        Check::CacheableAuthenticated,
+        Check::VersionDisclosure,
+        Check::MissingHsts,
+        Check::SessionCookie,
+        Check::ErrorDisclosure,
+        Check::SecretInResponse,
+        Check::CredentialEcho,
+        Check::PasswordInObject,
+        Check::Cors,
+        Check::UndocumentedRoute,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::MissingNosniff => "missing-nosniff",
+            Check::MissingFrameProtection => "missing-frame-protection",
+            Check::CacheableAuthenticated => "cacheable-authenticated",
+            Check::VersionDisclosure => "version-disclosure",
+            Check::MissingHsts => "missing-hsts",
+            Check::SessionCookie => "session-cookie",
+            Check::ErrorDisclosure => "error-disclosure",
+            Check::SecretInResponse => "secret-in-response",
+            Check::CredentialEcho => "credential-echo",
+            Check::PasswordInObject => "password-in-object",
+            Check::Cors => "cors",
+            Check::UndocumentedRoute => "undocumented-route",
+        }
+    }
+
+    /// How bad a weakness of this kind is, before its context: leaked credentials and a
+    /// CORS policy that hands authenticated answers to any site are high.
+    pub fn severity(self) -> &'static str {
+        match self {
+            Check::SecretInResponse
+            | Check::CredentialEcho
+            | Check::PasswordInObject
+            | Check::Cors => "high",
+            Check::ErrorDisclosure
+            | Check::UndocumentedRoute
+            | Check::SessionCookie
+            | Check::CacheableAuthenticated
+            | Check::MissingHsts => "medium",
+            Check::MissingNosniff | Check::MissingFrameProtection | Check::VersionDisclosure => {
+                "low"
+            }
+        }
+    }
+
+    /// Header checks judge the target as a whole: one row, however many answers lack it.
+    fn target_wide(self) -> bool {
+        matches!(
+            self,
+            Check::MissingNosniff
+                | Check::MissingFrameProtection
+                | Check::VersionDisclosure
+                | Check::MissingHsts
+                | Check::SessionCookie
+        )
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// What one check found wrong, as one row of the report's `posture` section. Never
+/// carries a credential or a secret's value: only where it was and what kind it is.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Weakness {
+    /// Always `weakness`: a posture row is not a matrix verdict.
+    pub verdict: &'static str,
+    pub check: Check,
+    pub severity: &'static str,
+    /// `METHOD /path` of the first answer that showed it, or the probed path.
+    pub operation: String,
+    pub url: String,
+    /// The identity whose request showed it (`anonymous` for none).
+    pub identity: String,
+    pub reason: String,
+    /// How many answers showed it.
+    pub seen: usize,
+}
+
+/// A finding of a check before it is placed: the check and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spot {
+    pub check: Check,
+    pub reason: String,
+}
+
+impl Spot {
+    pub fn new(check: Check, reason: impl Into<String>) -> Self {
+        Spot {
+            check,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One answer as the passive checks see it.
+pub struct Seen<'a> {
+    /// `METHOD /path` of the operation.
+    pub operation: &'a str,
+    pub url: &'a str,
+    pub identity: &'a str,
+    /// Sent with the identity's own, real credential (not omitted, not forged).
+    pub authenticated: bool,
+    pub exchange: &'a Exchange,
+}
+
+/// Which checks run; passive ones default on, the ones that send requests of their own
+/// are bounded and can be switched off.
+#[derive(Debug, Clone)]
+pub struct PostureOptions {
+    /// Header, cookie and leak checks over the scan's own answers.
+    pub passive: bool,
+    /// Forged-origin and preflight requests on a few authenticated reads.
+    pub cors: bool,
+    /// The debug/admin path corpus as anonymous and as the narrowest role.
+    pub routes: bool,
+    /// The target is served over https (HSTS and the cookies' Secure flag apply).
+    pub https: bool,
+}
+
+impl Default for PostureOptions {
+    fn default() -> Self {
+        PostureOptions {
+            passive: true,
+            cors: true,
+            routes: true,
+            https: false,
+        }
+    }
+}
+
+/// Collects weaknesses as answers arrive: one row per check and operation (one per check
+/// for the target-wide header checks), counting how often it was seen.
+#[derive(Debug, Default)]
+pub struct PostureBook {
+    rows: BTreeMap<(Check, String), Weakness>,
+}
+
+impl PostureBook {
+    pub fn note(&mut self, spot: Spot, operation: &str, url: &str, identity: &str) {
+        let place = if spot.check.target_wide() {
+            String::new()
+        } else {
+            operation.to_string()
+        };
+        self.rows
+            .entry((spot.check, place))
+            .and_modify(|w| w.seen += 1)
+            .or_insert_with(|| Weakness {
+                verdict: "weakness",
+                check: spot.check,
+                severity: spot.check.severity(),
+                operation: operation.to_string(),
+                url: url.to_string(),
+                identity: identity.to_string(),
+                reason: spot.reason,
+                seen: 1,
+            });
+    }
+
+    /// Runs every passive check over one answer.
+    pub fn observe(&mut self, passive: &Passive, seen: &Seen<'_>) {
+        for spot in passive.check(seen) {
+            self.note(spot, seen.operation, seen.url, seen.identity);
+        }
+    }
+
+    /// Set-Cookie lines a login answered with (values withheld): the session cookie checks.
+    pub fn observe_login_cookies(&mut self, passive: &Passive, identity: &str, lines: &[String]) {
+        for line in lines {
+            for spot in cookies::check(line, passive.https, &passive.session_cookies) {
+                self.note(spot, "login", "(login)", identity);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows, worst first, then by check and operation.
+    pub fn into_rows(self) -> Vec<Weakness> {
+        let rank = |s: &str| match s {
+            "high" => 0,
+            "medium" => 1,
+            _ => 2,
+        };
+        let mut rows: Vec<Weakness> = self.rows.into_values().collect();
+        rows.sort_by(|a, b| {
+            (rank(a.severity), a.check, &a.operation).cmp(&(
+                rank(b.severity),
+                b.check,
+                &b.operation,
+            ))
+        });
+        rows
+    }
+}
+
+/// The passive checks' settings for one run.
+pub struct Passive {
+    pub https: bool,
+    /// Cookie names the engagement's logins use for sessions (checked whatever their name).
+    pub session_cookies: Vec<String>,
+    /// Tells whether a text holds one of the run's credentials (the redactor's list).
+    pub redactor: crate::engagement::Redactor,
+}
+
+impl Passive {
+    pub fn check(&self, seen: &Seen<'_>) -> Vec<Spot> {
+        let e = seen.exchange;
+        if e.status.is_none() {
+            return Vec::new();
+        }
+        let mut out = headers::check(e, self.https, seen.authenticated);
+        for (name, value) in &e.headers {
+            if name.eq_ignore_ascii_case("set-cookie") {
+                out.extend(cookies::check(value, self.https, &self.session_cookies));
+            }
+        }
+        out.extend(leaks::check(e, &self.redactor));
+        out
+    }
+}
+
+/// A scan's posture state: the passive checks' settings, the rows found so far, and the
+/// authenticated reads the CORS check may replay. The scan calls [`ScanPosture::observe`]
+/// for every judged probe and [`ScanPosture::finish`] once probing is over.
+pub struct ScanPosture {
+    options: PostureOptions,
+    passive: Passive,
+    book: PostureBook,
+    reads: Vec<probe::Read>,
+}
+
+impl ScanPosture {
+    pub fn new(
+        target: &url::Url,
+        options: PostureOptions,
+        redactor: crate::engagement::Redactor,
+    ) -> Self {
+        let https = target.scheme() == "https";
+        ScanPosture {
+            options: PostureOptions { https, ..options },
+            passive: Passive {
+                https,
+                session_cookies: Vec::new(),
+                redactor,
+            },
+            book: PostureBook::default(),
+            reads: Vec::new(),
+        }
+    }
+
+    /// Runs the passive checks over one probe's answer, and keeps the first successful
+    /// authenticated GET of each operation for the CORS check.
+    pub fn observe(
+        &mut self,
+        probe: &crate::plan::Probe,
+        exchange: &Exchange,
+        url: &str,
+        api: &crate::spec::Api,
+        identities: &[crate::engagement::Identity],
+    ) {
+        let (Some(op), Some(who)) = (api.operations.get(probe.op), identities.get(probe.actor))
+        else {
+            return;
+        };
+        let authenticated =
+            probe.credential == crate::request::Credential::Normal && !who.is_anonymous();
+        let operation = op.key();
+        if self.options.passive {
+            let seen = Seen {
+                operation: &operation,
+                url,
+                identity: &who.name,
+                authenticated,
+                exchange,
+            };
+            self.book.observe(&self.passive, &seen);
+        }
+        let wanted = self.options.cors
+            && authenticated
+            && probe.request.method == crate::spec::Method::Get
+            && exchange.is_success()
+            && self.reads.len() < probe::MAX_CORS_READS
+            && !self.reads.iter().any(|r| r.operation == operation);
+        if wanted {
+            self.reads.push(probe::Read {
+                identity: probe.actor,
+                request: probe.request.clone(),
+                operation,
+            });
+        }
+    }
+
+    /// Judges the logins' session cookies, runs the bounded active checks, and returns
+    /// the rows (worst first) with the number of requests those checks sent.
+    pub async fn finish(
+        mut self,
+        executor: &crate::exec::Executor,
+        api: &crate::spec::Api,
+        policy: &crate::matrix::Policy,
+        identities: &[crate::engagement::Identity],
+    ) -> (Vec<Weakness>, usize) {
+        if self.options.passive {
+            for (name, lines) in executor.login_cookies() {
+                self.book
+                    .observe_login_cookies(&self.passive, &name, &lines);
+            }
+        }
+        let sent = probe::run(
+            executor,
+            api,
+            policy,
+            identities,
+            &self.reads,
+            &self.options,
+            &mut self.book,
+        )
+        .await;
+        (self.book.into_rows(), sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_rows_merge_across_operations_leak_rows_do_not() {
+        let mut book = PostureBook::default();
+        book.note(
+            Spot::new(Check::MissingNosniff, "a"),
+            "GET /a",
+            "u",
+            "alice",
+        );
+        book.note(Spot::new(Check::MissingNosniff, "b"), "GET /b", "u", "bob");
+        book.note(
+            Spot::new(Check::ErrorDisclosure, "x"),
+            "GET /a",
+            "u",
+            "alice",
+        );
+        book.note(
+            Spot::new(Check::ErrorDisclosure, "y"),
+            "GET /b",
+            "u",
+            "alice",
+        );
+        let rows = book.into_rows();
+        assert_eq!(rows.len(), 3);
+        let nosniff = rows
+            .iter()
+            .find(|w| w.check == Check::MissingNosniff)
+            .expect("row");
+        assert_eq!((nosniff.seen, nosniff.operation.as_str()), (2, "GET /a"));
+        // Worst first: the medium error rows before the low header row.
+        assert_eq!(rows[2].check, Check::MissingNosniff);
+        assert_eq!(
+            serde_json::to_value(&rows[2]).expect("json")["check"],
+            "missing-nosniff"
+        );
+    }
+
+    #[test]
+    fn check_names_are_unique() {
+        let names: std::collections::BTreeSet<&str> =
+            Check::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), Check::ALL.len());
+    }
+}

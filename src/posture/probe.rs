@@ -1,0 +1,335 @@
+//! The posture checks that send requests of their own, read-only and bounded: a forged
+//! `Origin` (and its preflight) on a few authenticated reads, and the debug/admin path
+//! corpus (`corpora/posture-paths.txt`) as anonymous and as the narrowest role. Each
+//! burst is capped in count ([`MAX_CORS_READS`], the corpus size) and in time
+//! ([`BURST_TIME`]); what is not sent in time is left out, and the row says nothing of it.
+
+use super::{Check, PostureBook, PostureOptions, Spot};
+use crate::engagement::Identity;
+use crate::exchange::Exchange;
+use crate::exec::Executor;
+use crate::matrix::{Access, Policy};
+use crate::request::{Credential, RequestSpec};
+use crate::spec::{Api, Method};
+use std::time::Duration;
+
+/// The origin no real site has (`.invalid` is reserved): an answer that allows it allows
+/// any origin.
+pub const FORGED_ORIGIN: &str = "https://rolegrid-forged-origin.invalid";
+
+/// Authenticated reads the CORS check sends its forged origin to (each twice: the read
+/// and its preflight).
+pub const MAX_CORS_READS: usize = 8;
+
+/// The longest one burst of posture requests may take.
+pub const BURST_TIME: Duration = Duration::from_secs(30);
+
+const PATHS: &str = include_str!("../../corpora/posture-paths.txt");
+
+/// The debug and admin paths of the corpus, in file order.
+pub fn corpus_paths() -> impl Iterator<Item = &'static str> {
+    PATHS.lines().map(str::trim).filter(|l| l.starts_with('/'))
+}
+
+/// One authenticated read the scan saw succeed: who, the request, its operation key.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub identity: usize,
+    pub request: RequestSpec,
+    pub operation: String,
+}
+
+/// Runs the enabled active posture checks and notes what they find in `book`.
+pub async fn run(
+    executor: &Executor,
+    api: &Api,
+    policy: &Policy,
+    identities: &[Identity],
+    reads: &[Read],
+    options: &PostureOptions,
+    book: &mut PostureBook,
+) -> usize {
+    let mut sent = 0;
+    if options.cors {
+        let _ = tokio::time::timeout(
+            BURST_TIME,
+            cors(executor, identities, reads, book, &mut sent),
+        )
+        .await;
+    }
+    if options.routes {
+        let _ = tokio::time::timeout(
+            BURST_TIME,
+            routes(executor, api, policy, identities, book, &mut sent),
+        )
+        .await;
+    }
+    sent
+}
+
+fn header<'a>(e: &'a Exchange, name: &str) -> Option<&'a str> {
+    e.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// What an answer's CORS headers grant a forged origin, if anything.
+pub fn cors_grant(e: &Exchange) -> Option<String> {
+    let origin = header(e, "access-control-allow-origin")?;
+    let credentials = header(e, "access-control-allow-credentials")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if origin == FORGED_ORIGIN {
+        Some(if credentials {
+            "reflects a forged Origin in Access-Control-Allow-Origin and allows credentials: any site can read the caller's data"
+                .to_string()
+        } else {
+            "reflects a forged Origin in Access-Control-Allow-Origin: any site can read the answer"
+                .to_string()
+        })
+    } else if origin == "*" && credentials {
+        Some("answers `Access-Control-Allow-Origin: *` together with `Access-Control-Allow-Credentials: true`".into())
+    } else {
+        None
+    }
+}
+
+async fn cors(
+    executor: &Executor,
+    identities: &[Identity],
+    reads: &[Read],
+    book: &mut PostureBook,
+    sent: &mut usize,
+) {
+    let authenticated = reads.iter().filter(|r| {
+        identities
+            .get(r.identity)
+            .is_some_and(|i| !i.is_anonymous())
+    });
+    for read in authenticated.take(MAX_CORS_READS) {
+        let name = identities[read.identity].name.as_str();
+        let url = executor.url_for(&read.request);
+        let mut request = read.request.clone();
+        request
+            .headers
+            .push(("Origin".into(), FORGED_ORIGIN.into()));
+        let answer = executor
+            .send_aside(&request, read.identity, Credential::Normal)
+            .await;
+        *sent += 1;
+        if let Some(grant) = cors_grant(&answer) {
+            book.note(
+                Spot::new(
+                    Check::Cors,
+                    format!(
+                        "an authenticated read with `Origin: {FORGED_ORIGIN}` answered {}: it {grant} (allow a fixed list of origins)",
+                        answer.status.unwrap_or(0)
+                    ),
+                ),
+                &read.operation,
+                &url,
+                name,
+            );
+        }
+        // Browsers send the preflight without credentials.
+        let preflight = RequestSpec {
+            method: Method::Options,
+            path: read.request.path.clone(),
+            query: read.request.query.clone(),
+            headers: vec![
+                ("Origin".into(), FORGED_ORIGIN.into()),
+                (
+                    "Access-Control-Request-Method".into(),
+                    read.request.method.as_str().to_string(),
+                ),
+                (
+                    "Access-Control-Request-Headers".into(),
+                    "authorization".into(),
+                ),
+            ],
+            json: None,
+        };
+        let answer = executor
+            .send_aside(&preflight, read.identity, Credential::Omitted)
+            .await;
+        *sent += 1;
+        if let Some(grant) = cors_grant(&answer) {
+            book.note(
+                Spot::new(
+                    Check::Cors,
+                    format!(
+                        "the preflight (OPTIONS with `Origin: {FORGED_ORIGIN}`) answered {}: it {grant}",
+                        answer.status.unwrap_or(0)
+                    ),
+                ),
+                &format!("OPTIONS {}", read.operation.split_once(' ').map_or("", |(_, p)| p)),
+                &url,
+                "anonymous",
+            );
+        }
+    }
+}
+
+/// The identity whose role the matrix allows the fewest operations (not anonymous).
+fn narrowest(policy: &Policy, api: &Api, identities: &[Identity]) -> Option<usize> {
+    identities
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| !i.is_anonymous())
+        .min_by_key(|(_, i)| {
+            (0..api.operations.len())
+                .filter(|&op| {
+                    policy
+                        .access(op, &i.role)
+                        .is_some_and(|a| a != Access::Deny)
+                })
+                .count()
+        })
+        .map(|(n, _)| n)
+}
+
+/// Whether the spec declares a GET on `path` (templates match any one segment).
+pub fn declared(api: &Api, path: &str) -> bool {
+    let want: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    api.operations
+        .iter()
+        .filter(|o| o.method == Method::Get)
+        .any(|o| {
+            let have: Vec<&str> = o.path.trim_end_matches('/').split('/').collect();
+            have.len() == want.len()
+                && have
+                    .iter()
+                    .zip(&want)
+                    .all(|(h, w)| h == w || (h.starts_with('{') && h.ends_with('}')))
+        })
+}
+
+/// Whether an answer is real content, not the target's answer to any unknown path (a
+/// soft 404: same status and body as for a path that cannot exist).
+pub fn answers_with_content(e: &Exchange, unknown: Option<&Exchange>) -> bool {
+    if !e.is_success() || e.body.iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    !unknown.is_some_and(|u| u.status == e.status && u.body == e.body)
+}
+
+async fn routes(
+    executor: &Executor,
+    api: &Api,
+    policy: &Policy,
+    identities: &[Identity],
+    book: &mut PostureBook,
+    sent: &mut usize,
+) {
+    let mut callers: Vec<usize> = identities
+        .iter()
+        .position(Identity::is_anonymous)
+        .into_iter()
+        .collect();
+    callers.extend(narrowest(policy, api, identities));
+    let get = |path: &str| RequestSpec {
+        method: Method::Get,
+        path: path.to_string(),
+        query: Vec::new(),
+        headers: Vec::new(),
+        json: None,
+    };
+    for who in callers {
+        let absent = get(&format!("/rolegrid-absent-{:08x}", rand::random::<u32>()));
+        let unknown = executor.send_aside(&absent, who, Credential::Normal).await;
+        *sent += 1;
+        for path in corpus_paths().filter(|p| !declared(api, p)) {
+            let request = get(path);
+            let answer = executor.send_aside(&request, who, Credential::Normal).await;
+            *sent += 1;
+            if answers_with_content(&answer, Some(&unknown)) {
+                let name = &identities[who].name;
+                book.note(
+                    Spot::new(
+                        Check::UndocumentedRoute,
+                        format!(
+                            "GET {path} is not in the spec, yet answered {} with {} bytes to `{name}` (remove it, or declare and protect it)",
+                            answer.status.unwrap_or(0),
+                            answer.body.len()
+                        ),
+                    ),
+                    &format!("GET {path}"),
+                    &executor.url_for(&request),
+                    name,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str, headers: &[(&str, &str)]) -> Exchange {
+        Exchange {
+            status: Some(status),
+            body: body.as_bytes().to_vec(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn cors_grants_to_a_forged_origin_are_weaknesses() {
+        let reflected = answer(
+            200,
+            "{}",
+            &[
+                ("access-control-allow-origin", FORGED_ORIGIN),
+                ("access-control-allow-credentials", "true"),
+            ],
+        );
+        assert!(cors_grant(&reflected).is_some_and(|g| g.contains("allows credentials")));
+        let star = answer(
+            200,
+            "{}",
+            &[
+                ("access-control-allow-origin", "*"),
+                ("access-control-allow-credentials", "true"),
+            ],
+        );
+        assert!(cors_grant(&star).is_some());
+        // A public `*` without credentials, or a fixed origin, grants the forger nothing.
+        let public = answer(200, "{}", &[("access-control-allow-origin", "*")]);
+        assert!(cors_grant(&public).is_none());
+        let fixed = answer(
+            200,
+            "{}",
+            &[
+                ("access-control-allow-origin", "https://portal.example"),
+                ("access-control-allow-credentials", "true"),
+            ],
+        );
+        assert!(cors_grant(&fixed).is_none());
+        assert!(cors_grant(&answer(200, "{}", &[])).is_none());
+    }
+
+    #[test]
+    fn soft_404s_and_empty_answers_are_not_content() {
+        let soft = answer(200, "<html>Not here</html>", &[]);
+        assert!(!answers_with_content(&soft, Some(&soft.clone())));
+        assert!(answers_with_content(
+            &answer(200, "DB_PASSWORD=x", &[]),
+            Some(&soft)
+        ));
+        assert!(!answers_with_content(&answer(200, "  ", &[]), None));
+        assert!(!answers_with_content(&answer(404, "nope", &[]), None));
+    }
+
+    #[test]
+    fn the_corpus_starts_with_the_debug_paths() {
+        let paths: Vec<&str> = corpus_paths().collect();
+        assert_eq!(paths.first(), Some(&"/debug"));
+        assert!(paths.contains(&"/.env") && paths.contains(&"/swagger.json"));
+        assert!(paths.len() <= 40, "the corpus is a bounded burst");
+    }
+}
