@@ -119,15 +119,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, headers: &[(&str, &str)]) -> Exchange {
-        Exchange {
-            status: Some(status),
-            body: b"{\"id\":1}".to_vec(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Exchange::default()
-        }
+        crate::posture::test_answer(status, "{\"id\":1}", headers)
     }
 
     fn checks(e: &Exchange, https: bool, authenticated: bool) -> Vec<Check> {

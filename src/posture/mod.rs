@@ -376,6 +376,20 @@ impl ScanPosture {
     }
 }
 
+/// An answer with a body and headers, for the checks' unit tests.
+#[cfg(test)]
+pub(crate) fn test_answer(status: u16, body: &str, headers: &[(&str, &str)]) -> Exchange {
+    Exchange {
+        status: Some(status),
+        body: body.as_bytes().to_vec(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Exchange::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,18 +118,11 @@ async fn cors(
             .await;
         *sent += 1;
         if let Some(grant) = cors_grant(&answer) {
-            book.note(
-                Spot::new(
-                    Check::Cors,
-                    format!(
-                        "an authenticated read with `Origin: {FORGED_ORIGIN}` answered {}: it {grant} (allow a fixed list of origins)",
-                        answer.status.unwrap_or(0)
-                    ),
-                ),
-                &read.operation,
-                &url,
-                name,
+            let why = format!(
+                "an authenticated read with `Origin: {FORGED_ORIGIN}` answered {}: it {grant} (allow a fixed list of origins)",
+                answer.status.unwrap_or(0)
             );
+            book.note(Spot::new(Check::Cors, why), &read.operation, &url, name);
         }
         // Browsers send the preflight without credentials.
         let preflight = RequestSpec {
@@ -154,18 +147,13 @@ async fn cors(
             .await;
         *sent += 1;
         if let Some(grant) = cors_grant(&answer) {
-            book.note(
-                Spot::new(
-                    Check::Cors,
-                    format!(
-                        "the preflight (OPTIONS with `Origin: {FORGED_ORIGIN}`) answered {}: it {grant}",
-                        answer.status.unwrap_or(0)
-                    ),
-                ),
-                &format!("OPTIONS {}", read.operation.split_once(' ').map_or("", |(_, p)| p)),
-                &url,
-                "anonymous",
+            let why = format!(
+                "the preflight (OPTIONS with `Origin: {FORGED_ORIGIN}`) answered {}: it {grant}",
+                answer.status.unwrap_or(0)
             );
+            let path = read.operation.split_once(' ').map_or("", |(_, p)| p);
+            let operation = format!("OPTIONS {path}");
+            book.note(Spot::new(Check::Cors, why), &operation, &url, "anonymous");
         }
     }
 }
@@ -266,17 +254,7 @@ async fn routes(
 mod tests {
     use super::*;
 
-    fn answer(status: u16, body: &str, headers: &[(&str, &str)]) -> Exchange {
-        Exchange {
-            status: Some(status),
-            body: body.as_bytes().to_vec(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Exchange::default()
-        }
-    }
+    use crate::posture::test_answer as answer;
 
     #[test]
     fn cors_grants_to_a_forged_origin_are_weaknesses() {

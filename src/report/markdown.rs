@@ -402,12 +402,10 @@ pub fn to_markdown(report: &Report) -> String {
     }
     if !report.posture.is_empty() {
         let _ = writeln!(md, "\n## Posture weaknesses\n");
-        let _ = writeln!(md, "| severity | check | where | as | seen | why |");
-        let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- |");
         for w in &report.posture {
             let _ = writeln!(
                 md,
-                "| {} | `{}` | `{}` | {} | {} | {} |",
+                "- **{}** `{}` at `{}` as {} (seen {}×): {}",
                 w.severity,
                 w.check,
                 cell(&w.operation),
