@@ -51,7 +51,8 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
         id: "debug-error-pages",
         operation: "*",
         attack: "error-disclosure",
-        description: "error answers carry a Python traceback with server file paths",
+        description: "server errors and unknown routes answer with a Python traceback and \
+                      server file paths",
     },
     FlawInfo {
         id: "storage-key-header",
@@ -67,9 +68,10 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
     },
     FlawInfo {
         id: "user-password-hash",
-        operation: "GET /admin/users",
+        operation: "*",
         attack: "password-in-object",
-        description: "user objects served by the admin routes include a bcrypt `password_hash`",
+        description: "every user object served (admin list, profile, accounts) includes a \
+                      bcrypt `password_hash`",
     },
     FlawInfo {
         id: "cors-reflect-origin",
@@ -89,6 +91,9 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
 /// The well-known example key from AWS's documentation: matches the key format, opens
 /// nothing.
 const EXAMPLE_AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+
+/// The message of the portal's answer to a path no route serves.
+pub(crate) const NO_SUCH_ROUTE: &str = "no such route";
 
 const TRACE: &str = "Traceback (most recent call last):\n  File \"/srv/portal/app/views.py\", line 214, in dispatch\n    return handler(request)\nPermissionError: see above";
 
@@ -132,15 +137,20 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
         weaken_session_cookie(&mut response);
     }
     let status = response.status();
-    let admin_users = get && path.starts_with("/admin/users") && status.is_success();
+    let hashes = on("user-password-hash") && get && status.is_success();
+    // Server errors and unknown routes only: a trace on every refusal would make the
+    // refusals of existing and missing objects differ, which is another flaw.
     let trace = on("debug-error-pages") && status.as_u16() >= 400;
-    if (admin_users && on("user-password-hash")) || trace {
+    if hashes || trace {
         response = rewrite_json(response, |json| {
-            if trace {
-                if let Some(o) = json.as_object_mut() {
-                    o.insert("trace".into(), TRACE.into());
-                }
-            } else {
+            let Some(o) = json.as_object_mut() else {
+                return add_password_hashes(json);
+            };
+            let unknown_route = o.get("error").is_some_and(|e| e == NO_SUCH_ROUTE);
+            if trace && (status.is_server_error() || unknown_route) {
+                o.insert("trace".into(), TRACE.into());
+            }
+            if hashes {
                 add_password_hashes(json);
             }
         })
@@ -236,7 +246,7 @@ fn weaken_session_cookie(response: &mut Response) {
 fn add_password_hashes(json: &mut serde_json::Value) {
     match json {
         serde_json::Value::Array(items) => items.iter_mut().for_each(add_password_hashes),
-        serde_json::Value::Object(o) if o.contains_key("email") => {
+        serde_json::Value::Object(o) if o.contains_key("email") && o.contains_key("role") => {
             let id = o.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
             o.insert(
                 "password_hash".into(),
@@ -276,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_planted_hash_is_a_bcrypt_hash() {
-        let mut users = serde_json::json!([{"id": 7, "email": "a@b.c"}]);
+        let mut users = serde_json::json!([{"id": 7, "email": "a@b.c", "role": "client"}]);
         add_password_hashes(&mut users);
         let hash = users[0]["password_hash"].as_str().unwrap_or("");
         assert!(hash.starts_with("$2b$12$") && hash.len() == 60, "{hash}");

@@ -1245,7 +1245,7 @@ async fn get_user(
 // ---------------------------------------------------------------- router
 
 async fn no_such_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+    ApiError::new(StatusCode::NOT_FOUND, super::posture::NO_SUCH_ROUTE)
 }
 
 /// The handler for one `ROUTES` entry; `None` for an entry with no handler, which the

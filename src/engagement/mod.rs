@@ -156,6 +156,9 @@ struct RawEngagement {
     /// The request that gives an identity that can no longer log in its password back.
     #[serde(default)]
     reprovision: Option<lifecycle::RawReprovision>,
+    /// Which security-posture checks run (all of them by default).
+    #[serde(default)]
+    posture: crate::posture::PostureOptions,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +263,8 @@ pub struct Engagement {
     /// the inputs are loaded.
     pub creates: Vec<(String, String, usize)>,
     pub reprovision: Option<Reprovision>,
+    /// `posture:`: which security-posture checks run.
+    pub posture: crate::posture::PostureOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -634,6 +639,7 @@ impl Engagement {
                 })
                 .collect(),
             reprovision,
+            posture: raw.posture,
         };
         engagement
             .check_scope()

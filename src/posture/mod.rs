@@ -153,9 +153,10 @@ pub struct Seen<'a> {
     pub exchange: &'a Exchange,
 }
 
-/// Which checks run; passive ones default on, the ones that send requests of their own
-/// are bounded and can be switched off.
-#[derive(Debug, Clone)]
+/// Which checks run (the engagement's `posture:`); all default on: the passive ones send
+/// nothing, the others are read-only and bounded, and each can be switched off.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PostureOptions {
     /// Header, cookie and leak checks over the scan's own answers.
     pub passive: bool,
@@ -163,7 +164,9 @@ pub struct PostureOptions {
     pub cors: bool,
     /// The debug/admin path corpus as anonymous and as the narrowest role.
     pub routes: bool,
-    /// The target is served over https (HSTS and the cookies' Secure flag apply).
+    /// The target is served over https (HSTS and the cookies' Secure flag apply); taken
+    /// from the target's scheme, not from the file.
+    #[serde(skip)]
     pub https: bool,
 }
 
@@ -369,6 +372,7 @@ impl ScanPosture {
             identities,
             &self.reads,
             &self.options,
+            self.options.passive.then_some(&self.passive),
             &mut self.book,
         )
         .await;

@@ -4,7 +4,7 @@
 //! burst is capped in count ([`MAX_CORS_READS`], the corpus size) and in time
 //! ([`BURST_TIME`]); what is not sent in time is left out, and the row says nothing of it.
 
-use super::{Check, PostureBook, PostureOptions, Spot};
+use super::{Check, Passive, PostureBook, PostureOptions, Seen, Spot};
 use crate::engagement::Identity;
 use crate::exchange::Exchange;
 use crate::exec::Executor;
@@ -47,6 +47,7 @@ pub async fn run(
     identities: &[Identity],
     reads: &[Read],
     options: &PostureOptions,
+    passive: Option<&Passive>,
     book: &mut PostureBook,
 ) -> usize {
     let mut sent = 0;
@@ -60,7 +61,7 @@ pub async fn run(
     if options.routes {
         let _ = tokio::time::timeout(
             BURST_TIME,
-            routes(executor, api, policy, identities, book, &mut sent),
+            routes(executor, api, policy, identities, passive, book, &mut sent),
         )
         .await;
     }
@@ -206,9 +207,24 @@ async fn routes(
     api: &Api,
     policy: &Policy,
     identities: &[Identity],
+    passive: Option<&Passive>,
     book: &mut PostureBook,
     sent: &mut usize,
 ) {
+    // The answers to these paths go through the passive checks too (a debug page, a
+    // trace on the unknown-path answer).
+    let observe = |book: &mut PostureBook, request: &RequestSpec, who: usize, e: &Exchange| {
+        let Some(passive) = passive else { return };
+        let operation = format!("GET {}", request.path);
+        let seen = Seen {
+            operation: &operation,
+            url: &executor.url_for(request),
+            identity: &identities[who].name,
+            authenticated: false,
+            exchange: e,
+        };
+        book.observe(passive, &seen);
+    };
     let mut callers: Vec<usize> = identities
         .iter()
         .position(Identity::is_anonymous)
@@ -226,10 +242,12 @@ async fn routes(
         let absent = get(&format!("/rolegrid-absent-{:08x}", rand::random::<u32>()));
         let unknown = executor.send_aside(&absent, who, Credential::Normal).await;
         *sent += 1;
+        observe(book, &absent, who, &unknown);
         for path in corpus_paths().filter(|p| !declared(api, p)) {
             let request = get(path);
             let answer = executor.send_aside(&request, who, Credential::Normal).await;
             *sent += 1;
+            observe(book, &request, who, &answer);
             if answers_with_content(&answer, Some(&unknown)) {
                 let name = &identities[who].name;
                 book.note(

@@ -116,6 +116,11 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         &executor,
         &engagement.detectors,
     );
+    let mut posture = crate::posture::ScanPosture::new(
+        &engagement.target,
+        engagement.posture.clone(),
+        redactor.clone(),
+    );
     let probed = schedule::run_all(
         &shared,
         destructive::sendable(&plan_input, &destructive),
@@ -123,6 +128,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         engagement.concurrency,
         input.progress,
         &interrupts,
+        &mut posture,
     )
     .await;
     // Write cells no canary could serve: in the canaries section and in each cell's coverage.
@@ -140,6 +146,15 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         )
         .await;
     }
+    // The posture checks' own bounded requests come after the canaries are gone.
+    let (weaknesses, posture_requests) = match interrupts.any() {
+        false => {
+            posture
+                .finish(&executor, &input.api, &input.policy, &identities)
+                .await
+        }
+        true => (Vec::new(), 0),
+    };
     interrupts.stop();
     for redirect in executor.offsite_redirects() {
         warnings.push(format!("redirect off the target: {redirect}"));
@@ -192,7 +207,8 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         requests: shared.requests.load(Ordering::Relaxed)
             + found.requests
             + logins
-            + canaries.as_ref().map_or(0, |c| c.requests),
+            + canaries.as_ref().map_or(0, |c| c.requests)
+            + posture_requests,
         wall_seconds: if input.seed.is_some() {
             0.0
         } else {
@@ -202,6 +218,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         extra_coverage: Some(&canary_gaps),
     });
     report.identities_lost = identities_lost;
+    report.posture = weaknesses;
     report.canaries =
         canaries.map(|ledger| report::canary_section(ledger, engagement.max_canaries));
     let files = report::write_all(&report, &input.output_dir, &redactor)?;

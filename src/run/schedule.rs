@@ -24,7 +24,8 @@ pub(super) struct Probed {
 }
 
 /// Sends `probes` (reads first, then writes, as the plan yields them), drawing a
-/// progress bar of `planned` probes when `progress` is set.
+/// progress bar of `planned` probes when `progress` is set; every answer also goes
+/// through the passive posture checks.
 pub(super) async fn run_all(
     shared: &Shared<'_>,
     probes: impl Iterator<Item = Probe>,
@@ -32,6 +33,7 @@ pub(super) async fn run_all(
     concurrency: usize,
     progress: bool,
     interrupts: &Interrupts,
+    posture: &mut crate::posture::ScanPosture,
 ) -> Probed {
     let executor = shared.executor;
     let bar = progress_bar(planned, progress);
@@ -106,6 +108,13 @@ pub(super) async fn run_all(
                 bar.set_message(format!("· {violations} violations"));
             }
             bar.inc(1);
+            posture.observe(
+                &result.probe,
+                &result.exchange,
+                &result.url,
+                shared.api,
+                shared.identities,
+            );
             aggregate.add(result, shared.api, shared.identities, shared.corpus);
         }
     }
