@@ -5,36 +5,41 @@
 mod common;
 
 use common::{planted, violations};
-use rolegrid::demo::{DemoOptions, POSTURE_FLAWS};
-use rolegrid::demo_scan::{self, DemoScan};
+use rolegrid::demo::{DemoOptions, OPT_IN_CHECK_FLAWS, POSTURE_FLAWS};
+use rolegrid::demo_scan;
 use rolegrid::engagement::Redactor;
+use rolegrid::posture::LoginBurst;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// Scans a portal run with `options`; report.json and the text of every written file.
-async fn scan(options: impl FnOnce(DemoOptions) -> DemoOptions) -> (Value, Vec<String>) {
+/// Scans a portal run with `options`, the opt-in posture checks (logout, login burst)
+/// switched on when `opt_in`; report.json and the text of every written file.
+async fn scan_with(
+    options: impl FnOnce(DemoOptions) -> DemoOptions,
+    opt_in: bool,
+) -> (Value, Vec<String>) {
     let (server, passwords) = common::portal(options).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    demo_scan::run(
-        DemoScan {
-            base_url: server.base_url(),
-            passwords,
-            output_dir: dir.path().to_path_buf(),
-            progress: false,
-            seed: Some(7),
-            rate_limit: None,
-        },
-        Redactor::new(),
-    )
-    .await
-    .expect("scan completes");
+    let (mut engagement, api, policy) =
+        demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
+    if opt_in {
+        engagement.posture.logout = Some("POST /auth/logout".into());
+        engagement.posture.login_burst = Some(LoginBurst {
+            path: "/auth/login".into(),
+            json: serde_json::json!({"email": "bob@globex.test", "password": "not-bobs-password"}),
+            count: 15,
+        });
+    }
+    let scanned = common::scan(engagement, api, policy, 7, Redactor::new()).await;
     server.shutdown().await;
     let mut texts = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+    for entry in std::fs::read_dir(scanned.dir.path()).expect("dir") {
         texts.push(std::fs::read_to_string(entry.expect("entry").path()).expect("text"));
     }
-    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
-    (serde_json::from_str(&text).expect("JSON"), texts)
+    (scanned.report, texts)
+}
+
+async fn scan(options: impl FnOnce(DemoOptions) -> DemoOptions) -> (Value, Vec<String>) {
+    scan_with(options, true).await
 }
 
 /// The posture checks the report's rows name.
@@ -140,6 +145,17 @@ async fn each_posture_flaw_alone_is_its_only_weakness() {
             "with only `{id}` on: {rows:#}"
         );
     }
+}
+
+#[tokio::test]
+async fn opt_in_checks_stay_off_with_the_shipped_engagement() {
+    let (report, _) = scan_with(|o| o, false).await;
+    let mut expected = planted_checks(&[]);
+    for id in OPT_IN_CHECK_FLAWS {
+        let flaw = POSTURE_FLAWS.iter().find(|f| f.id == *id).expect("listed");
+        expected.remove(flaw.attack);
+    }
+    assert_eq!(checks(&report), expected, "{:#}", report["posture"]);
 }
 
 #[tokio::test]

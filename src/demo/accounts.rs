@@ -87,6 +87,11 @@ impl Accounts {
         tokens.push_back(token.to_string());
     }
 
+    /// Revokes one bearer token (a logout).
+    pub(crate) fn revoke(&self, token: &str) {
+        self.lock().revoked.insert(token.to_string());
+    }
+
     pub(crate) fn is_revoked(&self, token: &str) -> bool {
         self.lock().revoked.contains(token)
     }

@@ -32,7 +32,7 @@ pub use auth_extra::{
     CSRF_HEADER, SERVICES, WEB_CLIENT,
 };
 pub use latency::LatencyModel;
-pub use posture::POSTURE_FLAWS;
+pub use posture::{OPT_IN_CHECK_FLAWS, POSTURE_FLAWS};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

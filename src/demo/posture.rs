@@ -14,7 +14,8 @@ use super::server::Shared;
 use super::FlawInfo;
 
 /// Planted posture weaknesses; `attack` is the posture check that finds each one (the
-/// `check` of a row in the report's `posture` section). All on by default.
+/// `check` of a row in the report's `posture` section). All on by default; the two the
+/// opt-in checks find are listed in [`OPT_IN_CHECK_FLAWS`].
 pub const POSTURE_FLAWS: &[FlawInfo] = &[
     FlawInfo {
         id: "no-nosniff",
@@ -81,12 +82,33 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
                       preflights too",
     },
     FlawInfo {
+        id: "logout-keeps-token",
+        operation: "POST /auth/logout",
+        attack: "session-after-logout",
+        description: "a logout ends cookie sessions but leaves the bearer token valid \
+                      (found when the engagement opts in to `posture: logout:`)",
+    },
+    FlawInfo {
+        id: "login-no-rate-limit",
+        operation: "POST /auth/login",
+        attack: "no-login-rate-limit",
+        description: "failed logins are never limited; securely, ten within a minute \
+                      answer 429 (found when the engagement opts in to `posture: login_burst:`)",
+    },
+    FlawInfo {
         id: "debug-route",
         operation: "GET /debug",
         attack: "undocumented-route",
         description: "an undocumented `GET /debug` answers anyone with build details",
     },
 ];
+
+/// Flaws only an opt-in posture check (`logout:`, `login_burst:`) finds.
+pub const OPT_IN_CHECK_FLAWS: &[&str] = &["logout-keeps-token", "login-no-rate-limit"];
+
+/// Failed logins within [`LOGIN_WINDOW`] after which the secure portal answers 429.
+const LOGIN_FAILURES_ALLOWED: usize = 10;
+const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The well-known example key from AWS's documentation: matches the key format, opens
 /// nothing.
@@ -118,7 +140,26 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
         let body = serde_json::json!({"debug": true, "build": "2026.12.1", "workers": 4});
         return secure_headers(&state, axum::Json(body).into_response());
     }
+    let login = request.method() == Method::POST && path == "/auth/login";
+    let limited = login && !on("login-no-rate-limit");
+    if limited && recent_failures(&state, false) >= LOGIN_FAILURES_ALLOWED {
+        let response = (StatusCode::TOO_MANY_REQUESTS, "too many failed logins").into_response();
+        return secure_headers(&state, response);
+    }
+    let logout = request.method() == Method::POST && path == "/auth/logout";
     let mut response = next.run(request).await;
+    if limited && response.status() == StatusCode::UNAUTHORIZED {
+        recent_failures(&state, true);
+    }
+    // Securely, a logout revokes the bearer token it was sent with too; FLAW
+    // logout-keeps-token leaves it valid until it expires.
+    if let (true, false, Some(token)) = (logout, on("logout-keeps-token"), bearer.as_ref()) {
+        if response.status().is_success() {
+            if let Some(token) = token.to_str().ok().and_then(|t| t.strip_prefix("Bearer ")) {
+                state.accounts.revoke(token);
+            }
+        }
+    }
     if on("cors-reflect-origin") {
         cors(&mut response, origin.as_ref());
     }
@@ -157,6 +198,25 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
         .await;
     }
     secure_headers(&state, response)
+}
+
+/// Failed logins within the window (older ones forgotten), after noting one if `failed`.
+fn recent_failures(state: &Shared, failed: bool) -> usize {
+    let mut failures = state
+        .login_failures
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = std::time::Instant::now();
+    while failures
+        .front()
+        .is_some_and(|at| now.duration_since(*at) > LOGIN_WINDOW)
+    {
+        failures.pop_front();
+    }
+    if failed {
+        failures.push_back(now);
+    }
+    failures.len()
 }
 
 fn cors(response: &mut Response, origin: Option<&HeaderValue>) {

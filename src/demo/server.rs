@@ -49,6 +49,8 @@ pub(crate) struct AppState {
     pub(crate) auth: auth_extra::AuthState,
     /// Passwords and revoked tokens: they change at run time (password change, reset).
     pub(crate) accounts: accounts::Accounts,
+    /// When recent logins failed: the login rate limit (see `posture.rs`).
+    pub(crate) login_failures: Mutex<std::collections::VecDeque<Instant>>,
 }
 
 pub(crate) struct Session {
@@ -73,6 +75,7 @@ impl AppState {
             sessions: Mutex::new(HashMap::new()),
             auth: Default::default(),
             accounts: accounts::Accounts::new(&options.passwords),
+            login_failures: Mutex::new(Default::default()),
             options,
         }
     }

@@ -644,6 +644,10 @@ impl Engagement {
         engagement
             .check_scope()
             .map_err(|(needle, m)| invalid(&needle, m))?;
+        engagement
+            .posture
+            .check()
+            .map_err(|(needle, m)| invalid(&needle, m))?;
         Ok(engagement)
     }
 

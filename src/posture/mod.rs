@@ -29,10 +29,12 @@ pub enum Check {
     PasswordInObject,
     Cors,
     UndocumentedRoute,
+    SessionAfterLogout,
+    NoLoginRateLimit,
 }
 
 impl Check {
-    pub const ALL: [Check; 12] = [
+    pub const ALL: [Check; 14] = [
         Check::MissingNosniff,
         Check::MissingFrameProtection,
         Check::CacheableAuthenticated,
@@ -45,6 +47,8 @@ impl Check {
         Check::PasswordInObject,
         Check::Cors,
         Check::UndocumentedRoute,
+        Check::SessionAfterLogout,
+        Check::NoLoginRateLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,8 @@ impl Check {
             Check::PasswordInObject => "password-in-object",
             Check::Cors => "cors",
             Check::UndocumentedRoute => "undocumented-route",
+            Check::SessionAfterLogout => "session-after-logout",
+            Check::NoLoginRateLimit => "no-login-rate-limit",
         }
     }
 
@@ -71,11 +77,13 @@ impl Check {
             Check::SecretInResponse
             | Check::CredentialEcho
             | Check::PasswordInObject
+            | Check::SessionAfterLogout
             | Check::Cors => "high",
             Check::ErrorDisclosure
             | Check::UndocumentedRoute
             | Check::SessionCookie
             | Check::CacheableAuthenticated
+            | Check::NoLoginRateLimit
             | Check::MissingHsts => "medium",
             Check::MissingNosniff | Check::MissingFrameProtection | Check::VersionDisclosure => {
                 "low"
@@ -168,6 +176,56 @@ pub struct PostureOptions {
     /// from the target's scheme, not from the file.
     #[serde(skip)]
     pub https: bool,
+    /// Opt-in, ends a session: `METHOD /path` of the logout; one identity logs out and
+    /// its old credential must then be refused.
+    pub logout: Option<String>,
+    /// Opt-in: a bounded burst of failed logins that must meet a 429 or a lockout.
+    pub login_burst: Option<LoginBurst>,
+}
+
+/// `posture: login_burst:`: a login request with wrong credentials, sent `count` times.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBurst {
+    /// POSTed to, relative to the target.
+    pub path: String,
+    /// The body: an existing account with a wrong password (never a real one).
+    pub json: serde_json::Value,
+    #[serde(default = "default_burst")]
+    pub count: usize,
+}
+
+fn default_burst() -> usize {
+    20
+}
+
+/// The most failed logins one burst may send.
+pub const MAX_BURST: usize = 50;
+
+impl PostureOptions {
+    /// The problems of the engagement's `posture:` section: (text to point at, message).
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if let Some(logout) = &self.logout {
+            if probe::parse_operation(logout).is_none() {
+                return Err((
+                    "logout:".into(),
+                    format!("posture logout `{logout}` is not `METHOD /path` (e.g. `POST /auth/logout`)"),
+                ));
+            }
+        }
+        if let Some(burst) = &self.login_burst {
+            if !(1..=MAX_BURST).contains(&burst.count) || !burst.path.starts_with('/') {
+                return Err((
+                    "login_burst:".into(),
+                    format!(
+                        "posture login_burst needs a path starting with `/` and a count from 1 to {MAX_BURST} (got `{}`, {})",
+                        burst.path, burst.count
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for PostureOptions {
@@ -177,6 +235,8 @@ impl Default for PostureOptions {
             cors: true,
             routes: true,
             https: false,
+            logout: None,
+            login_burst: None,
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The posture checks that send requests of their own, read-only and bounded: a forged
-//! `Origin` (and its preflight) on a few authenticated reads, and the debug/admin path
-//! corpus (`corpora/posture-paths.txt`) as anonymous and as the narrowest role. Each
-//! burst is capped in count ([`MAX_CORS_READS`], the corpus size) and in time
-//! ([`BURST_TIME`]); what is not sent in time is left out, and the row says nothing of it.
+//! The posture checks that send requests of their own, each burst capped in count
+//! ([`MAX_CORS_READS`], the corpus size, [`super::MAX_BURST`]) and in time
+//! ([`BURST_TIME`]). On by default, read-only: a forged `Origin` (and its preflight) on a
+//! few authenticated reads, and the debug/admin path corpus (`corpora/posture-paths.txt`)
+//! as anonymous and as the narrowest role. Opt-in: a burst of failed logins (rate limit)
+//! and one identity's logout (its old credential must then be refused).
 
 use super::{Check, Passive, PostureBook, PostureOptions, Seen, Spot};
 use crate::engagement::Identity;
@@ -65,7 +66,156 @@ pub async fn run(
         )
         .await;
     }
+    if let Some(burst) = &options.login_burst {
+        let _ = tokio::time::timeout(
+            BURST_TIME,
+            login_burst(executor, identities, burst, book, &mut sent),
+        )
+        .await;
+    }
+    // Last: it ends one identity's session.
+    if let Some((method, path)) = options.logout.as_deref().and_then(parse_operation) {
+        let _ = tokio::time::timeout(
+            BURST_TIME,
+            logout(executor, identities, reads, (method, path), book, &mut sent),
+        )
+        .await;
+    }
     sent
+}
+
+/// `METHOD /path` as a method and a path.
+pub fn parse_operation(text: &str) -> Option<(Method, String)> {
+    let (method, path) = text.trim().split_once(' ')?;
+    let method = Method::ALL
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(method))?;
+    let path = path.trim();
+    path.starts_with('/').then(|| (method, path.to_string()))
+}
+
+/// Wrong-password logins, one after another, until one is refused as too many (429, or a
+/// 423/`locked` answer) or `count` are spent; none refused is the weakness.
+async fn login_burst(
+    executor: &Executor,
+    identities: &[Identity],
+    burst: &super::LoginBurst,
+    book: &mut PostureBook,
+    sent: &mut usize,
+) {
+    let Some(anonymous) = identities.iter().position(Identity::is_anonymous) else {
+        return;
+    };
+    let request = RequestSpec {
+        method: Method::Post,
+        path: burst.path.clone(),
+        query: Vec::new(),
+        headers: Vec::new(),
+        json: Some(burst.json.clone()),
+    };
+    let mut statuses = std::collections::BTreeMap::new();
+    for n in 1..=burst.count.min(super::MAX_BURST) {
+        let answer = executor
+            .send_aside(&request, anonymous, Credential::Omitted)
+            .await;
+        *sent += 1;
+        let locked = String::from_utf8_lossy(&answer.body)
+            .to_ascii_lowercase()
+            .contains("locked");
+        if matches!(answer.status, Some(429 | 423)) || locked {
+            return;
+        }
+        if n == 1 && answer.is_success() {
+            book.note(
+                Spot::new(
+                    Check::NoLoginRateLimit,
+                    format!("the burst's first wrong-password login was answered {}: fix `login_burst.json` (it must fail)", answer.status.unwrap_or(0)),
+                ),
+                &format!("POST {}", burst.path),
+                &executor.url_for(&request),
+                "anonymous",
+            );
+            return;
+        }
+        *statuses.entry(answer.status.unwrap_or(0)).or_insert(0usize) += 1;
+    }
+    let seen: Vec<String> = statuses.iter().map(|(s, n)| format!("{n}× {s}")).collect();
+    book.note(
+        Spot::new(
+            Check::NoLoginRateLimit,
+            format!(
+                "{} failed logins in a row were all answered ({}), none 429 or locked: passwords can be guessed at full speed (limit failed logins per account and per client)",
+                burst.count,
+                seen.join(", ")
+            ),
+        ),
+        &format!("POST {}", burst.path),
+        &executor.url_for(&request),
+        "anonymous",
+    );
+}
+
+/// One identity with a read that works logs out; the same read with the same, old
+/// credential must then be refused.
+async fn logout(
+    executor: &Executor,
+    identities: &[Identity],
+    reads: &[Read],
+    (method, path): (Method, String),
+    book: &mut PostureBook,
+    sent: &mut usize,
+) {
+    let Some(read) = reads.iter().find(|r| {
+        identities
+            .get(r.identity)
+            .is_some_and(|i| !i.is_anonymous())
+    }) else {
+        return;
+    };
+    let before = executor
+        .send_aside(&read.request, read.identity, Credential::Normal)
+        .await;
+    *sent += 1;
+    if !before.is_success() {
+        return;
+    }
+    let request = RequestSpec {
+        method,
+        path,
+        query: Vec::new(),
+        headers: Vec::new(),
+        json: None,
+    };
+    let out = executor
+        .send_aside(&request, read.identity, Credential::Normal)
+        .await;
+    *sent += 1;
+    if !out.is_success() {
+        return;
+    }
+    let after = executor
+        .send_aside(&read.request, read.identity, Credential::Normal)
+        .await;
+    *sent += 1;
+    if after.is_success() {
+        let name = &identities[read.identity].name;
+        book.note(
+            Spot::new(
+                Check::SessionAfterLogout,
+                format!(
+                    "`{name}` logged out ({} {} answered {}), yet its old credential still reads `{}` ({}): a stolen token outlives the logout (revoke it server-side)",
+                    request.method.as_str(),
+                    request.path,
+                    out.status.unwrap_or(0),
+                    read.operation,
+                    after.status.unwrap_or(0)
+                ),
+            ),
+            &format!("{} {}", request.method.as_str(), request.path),
+            &executor.url_for(&read.request),
+            name,
+        );
+    }
 }
 
 fn header<'a>(e: &'a Exchange, name: &str) -> Option<&'a str> {
