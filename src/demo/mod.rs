@@ -32,7 +32,7 @@ pub use auth_extra::{
     CSRF_HEADER, SERVICES, WEB_CLIENT,
 };
 pub use latency::LatencyModel;
-pub use posture::{OPT_IN_CHECK_FLAWS, POSTURE_FLAWS};
+pub use posture::{HTTPS_ONLY_FLAWS, OPT_IN_CHECK_FLAWS, POSTURE_FLAWS};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -447,7 +447,15 @@ impl RunningDemo {
 
 /// Binds `bind` (port 0 picks a free port) and serves the portal in a tokio task.
 pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<RunningDemo> {
-    let listener = tokio::net::TcpListener::bind(bind).await?;
+    serve(options, tokio::net::TcpListener::bind(bind).await?).await
+}
+
+/// Serves the portal on `listener` in a tokio task: a TCP listener, or one that wraps it
+/// in TLS (the https tests).
+pub async fn serve<L>(options: DemoOptions, listener: L) -> std::io::Result<RunningDemo>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     let addr = listener.local_addr()?;
     let state = Arc::new(server::AppState::new(options));
     let app = server::router(state.clone());

@@ -82,6 +82,13 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
                       preflights too",
     },
     FlawInfo {
+        id: "no-hsts",
+        operation: "*",
+        attack: "missing-hsts",
+        description: "no `Strict-Transport-Security` (found when the portal is served over \
+                      https, as in the tests)",
+    },
+    FlawInfo {
         id: "logout-keeps-token",
         operation: "POST /auth/logout",
         attack: "session-after-logout",
@@ -105,6 +112,9 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
 
 /// Flaws only an opt-in posture check (`logout:`, `login_burst:`) finds.
 pub const OPT_IN_CHECK_FLAWS: &[&str] = &["logout-keeps-token", "login-no-rate-limit"];
+
+/// Flaws only a scan of the portal served over https finds.
+pub const HTTPS_ONLY_FLAWS: &[&str] = &["no-hsts"];
 
 /// Failed logins within [`LOGIN_WINDOW`] after which the secure portal answers 429.
 const LOGIN_FAILURES_ALLOWED: usize = 10;
@@ -176,6 +186,8 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
     }
     if on("session-cookie-weak") {
         weaken_session_cookie(&mut response);
+    } else {
+        secure_session_cookie(&mut response);
     }
     let status = response.status();
     let hashes = on("user-password-hash") && get && status.is_success();
@@ -258,6 +270,13 @@ fn secure_headers(state: &Shared, mut response: Response) -> Response {
             "no-store"
         }),
     );
+    if !on("no-hsts") {
+        // Browsers ignore it over plain http; over https it pins the scheme for a year.
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     if on("version-banner") {
         headers.insert(
             header::SERVER,
@@ -271,9 +290,26 @@ fn secure_headers(state: &Shared, mut response: Response) -> Response {
     response
 }
 
-/// FLAW session-cookie-weak: the session cookie loses HttpOnly and SameSite and
+/// The secure twin's session cookie also carries `Secure` (browsers treat http on
+/// localhost as secure, so the plain-http demo keeps working).
+fn secure_session_cookie(response: &mut Response) {
+    rewrite_session_cookie(response, |line| {
+        (!line.contains("; Secure")).then(|| format!("{line}; Secure"))
+    });
+}
+
+/// FLAW session-cookie-weak: the session cookie loses HttpOnly, SameSite and Secure, and
 /// persists for 30 days.
 fn weaken_session_cookie(response: &mut Response) {
+    rewrite_session_cookie(response, |line| {
+        let (pair, _) = line.split_once(';')?;
+        Some(format!("{pair}; Path=/; Max-Age=2592000"))
+    });
+}
+
+/// Rewrites the session cookie's `Set-Cookie` lines (not the ones that clear it) with
+/// `edit`, which may leave a line as it is by answering `None`.
+fn rewrite_session_cookie(response: &mut Response, edit: impl Fn(&str) -> Option<String>) {
     let prefix = format!("{}=", super::server::SESSION_COOKIE);
     let lines: Vec<HeaderValue> = response
         .headers()
@@ -290,15 +326,13 @@ fn weaken_session_cookie(response: &mut Response) {
     response.headers_mut().remove(header::SET_COOKIE);
     for line in lines {
         let text = line.to_str().unwrap_or_default();
-        let weakened = match (text.starts_with(&prefix), text.split_once(';')) {
-            (true, Some((pair, _))) if !text.contains("Max-Age=0") => {
-                HeaderValue::from_str(&format!("{pair}; Path=/; Max-Age=2592000")).ok()
-            }
-            _ => None,
-        };
+        let edited = (text.starts_with(&prefix) && !text.contains("Max-Age=0"))
+            .then(|| edit(text))
+            .flatten()
+            .and_then(|t| HeaderValue::from_str(&t).ok());
         response
             .headers_mut()
-            .append(header::SET_COOKIE, weakened.unwrap_or(line));
+            .append(header::SET_COOKIE, edited.unwrap_or(line));
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cookies;
 pub mod headers;
 pub mod leaks;
 pub mod probe;
+pub mod transport;
 
 use crate::exchange::Exchange;
 use serde::Serialize;
@@ -31,10 +32,12 @@ pub enum Check {
     UndocumentedRoute,
     SessionAfterLogout,
     NoLoginRateLimit,
+    HttpNotRedirected,
+    TlsCertificate,
 }
 
 impl Check {
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 16] = [
         Check::MissingNosniff,
         Check::MissingFrameProtection,
         Check::CacheableAuthenticated,
@@ -49,6 +52,8 @@ impl Check {
         Check::UndocumentedRoute,
         Check::SessionAfterLogout,
         Check::NoLoginRateLimit,
+        Check::HttpNotRedirected,
+        Check::TlsCertificate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +72,8 @@ impl Check {
             Check::UndocumentedRoute => "undocumented-route",
             Check::SessionAfterLogout => "session-after-logout",
             Check::NoLoginRateLimit => "no-login-rate-limit",
+            Check::HttpNotRedirected => "http-not-redirected",
+            Check::TlsCertificate => "tls-certificate",
         }
     }
 
@@ -78,12 +85,14 @@ impl Check {
             | Check::CredentialEcho
             | Check::PasswordInObject
             | Check::SessionAfterLogout
+            | Check::TlsCertificate
             | Check::Cors => "high",
             Check::ErrorDisclosure
             | Check::UndocumentedRoute
             | Check::SessionCookie
             | Check::CacheableAuthenticated
             | Check::NoLoginRateLimit
+            | Check::HttpNotRedirected
             | Check::MissingHsts => "medium",
             Check::MissingNosniff | Check::MissingFrameProtection | Check::VersionDisclosure => {
                 "low"
@@ -176,6 +185,11 @@ pub struct PostureOptions {
     /// from the target's scheme, not from the file.
     #[serde(skip)]
     pub https: bool,
+    /// On https targets: plain http must redirect, and a certificate the engagement does
+    /// not verify is checked once by a client that does.
+    pub transport: bool,
+    /// The port plain http is served on, when the target's https port is not 443.
+    pub http_port: Option<u16>,
     /// Opt-in, ends a session: `METHOD /path` of the logout; one identity logs out and
     /// its old credential must then be refused.
     pub logout: Option<String>,
@@ -235,6 +249,8 @@ impl Default for PostureOptions {
             cors: true,
             routes: true,
             https: false,
+            transport: true,
+            http_port: None,
             logout: None,
             login_burst: None,
         }
@@ -344,6 +360,8 @@ impl Passive {
 /// for every judged probe and [`ScanPosture::finish`] once probing is over.
 pub struct ScanPosture {
     options: PostureOptions,
+    /// For the transport checks on an https target.
+    engagement: Option<crate::engagement::Engagement>,
     passive: Passive,
     book: PostureBook,
     reads: Vec<probe::Read>,
@@ -351,12 +369,13 @@ pub struct ScanPosture {
 
 impl ScanPosture {
     pub fn new(
-        target: &url::Url,
-        options: PostureOptions,
+        engagement: &crate::engagement::Engagement,
         redactor: crate::engagement::Redactor,
     ) -> Self {
-        let https = target.scheme() == "https";
+        let https = engagement.target.scheme() == "https";
+        let options = engagement.posture.clone();
         ScanPosture {
+            engagement: (https && options.transport).then(|| engagement.clone()),
             options: PostureOptions { https, ..options },
             passive: Passive {
                 https,
@@ -425,7 +444,17 @@ impl ScanPosture {
                     .observe_login_cookies(&self.passive, &name, &lines);
             }
         }
-        let sent = probe::run(
+        let mut sent = 0;
+        if let Some(engagement) = &self.engagement {
+            sent += transport::run(
+                engagement,
+                self.options.http_port,
+                &self.passive.redactor,
+                &mut self.book,
+            )
+            .await;
+        }
+        sent += probe::run(
             executor,
             api,
             policy,

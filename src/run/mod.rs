@@ -116,11 +116,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         &executor,
         &engagement.detectors,
     );
-    let mut posture = crate::posture::ScanPosture::new(
-        &engagement.target,
-        engagement.posture.clone(),
-        redactor.clone(),
-    );
+    let mut posture = crate::posture::ScanPosture::new(engagement, redactor.clone());
     let probed = schedule::run_all(
         &shared,
         destructive::sendable(&plan_input, &destructive),
