@@ -939,6 +939,9 @@ async fn https_posture(
         engagement.tls.insecure_skip_verify = true;
     }
     engagement.posture.http_port = Some(http_port);
+    // Plain http is another origin: checked only when in scope.
+    let plain = url::Url::parse(&format!("http://127.0.0.1:{http_port}")).expect("url");
+    engagement.scope.push(plain);
     let dir = tempfile::tempdir().expect("tempdir");
     let outcome = rolegrid::scan::scan(
         rolegrid::scan::ScanInput {

@@ -1,5 +1,6 @@
-//! Transport checks on https targets, one request each: plain `http://` must answer with
-//! a redirect to `https://` (or not at all), and when the engagement skips certificate
+//! Transport checks on https targets, one request each: plain `http://` on the target's
+//! host must answer with a redirect to `https://` (or not at all; asked only when that
+//! origin is in the engagement's `scope:`), and when the engagement skips certificate
 //! checks (`tls: insecure_skip_verify`), what a verifying client says of the certificate.
 
 use super::{Check, PostureBook, Spot};
@@ -52,7 +53,10 @@ pub async fn run(
     {
         plain = plain.proxy(proxy);
     }
-    if let (Some(url), Ok(client)) = (http_url(&engagement.target, http_port), plain.build()) {
+    // Plain http is another origin: asked only when the engagement's `scope:` lists it.
+    let in_scope = |url: &url::Url| engagement.scope.iter().any(|s| s.origin() == url.origin());
+    let url = http_url(&engagement.target, http_port).filter(in_scope);
+    if let (Some(url), Ok(client)) = (url, plain.build()) {
         sent += 1;
         // Nothing listening on http is fine: nothing can be downgraded.
         if let Ok(answer) = client.get(url.as_str()).send().await {
