@@ -454,11 +454,14 @@ impl ScanPosture {
             )
             .await;
         }
-        sent += probe::run(
+        let scene = probe::Scene {
             executor,
             api,
             policy,
             identities,
+        };
+        sent += probe::run(
+            &scene,
             &self.reads,
             &self.options,
             self.options.passive.then_some(&self.passive),

@@ -40,17 +40,29 @@ pub struct Read {
     pub operation: String,
 }
 
-/// Runs the enabled active posture checks and notes what they find in `book`.
+/// What the active checks send through and reason about.
+pub struct Scene<'a> {
+    pub executor: &'a Executor,
+    pub api: &'a Api,
+    pub policy: &'a Policy,
+    pub identities: &'a [Identity],
+}
+
+/// Runs the enabled active posture checks and notes what they find in `book`; the
+/// passive checks, when given, also judge the answers to the route corpus.
 pub async fn run(
-    executor: &Executor,
-    api: &Api,
-    policy: &Policy,
-    identities: &[Identity],
+    scene: &Scene<'_>,
     reads: &[Read],
     options: &PostureOptions,
     passive: Option<&Passive>,
     book: &mut PostureBook,
 ) -> usize {
+    let Scene {
+        executor,
+        api,
+        policy,
+        identities,
+    } = *scene;
     let mut sent = 0;
     if options.cors {
         let _ = tokio::time::timeout(
