@@ -23,6 +23,7 @@ async fn scan_with(
         demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
     if opt_in {
         engagement.posture.logout = Some("POST /auth/logout".into());
+        engagement.posture.password_change = true;
         engagement.posture.login_burst = Some(LoginBurst {
             path: "/auth/login".into(),
             json: serde_json::json!({"email": "bob@globex.test", "password": "not-bobs-password"}),
@@ -175,4 +176,19 @@ async fn posture_checks_switch_off_in_the_engagement() {
         checks(&scanned.report),
         BTreeSet::from(["undocumented-route".to_string()])
     );
+}
+
+#[test]
+fn the_readme_counts_the_default_flaws() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let authorization = rolegrid::demo::FLAWS
+        .iter()
+        .filter(|f| f.default_on())
+        .count();
+    let phrase = format!(
+        "{authorization} planted authorization flaws and {} posture weaknesses on",
+        POSTURE_FLAWS.len()
+    );
+    assert!(readme.contains(&phrase), "README.md should say: {phrase}");
 }

@@ -96,6 +96,13 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
                       (found when the engagement opts in to `posture: logout:`)",
     },
     FlawInfo {
+        id: "password-change-keeps-token",
+        operation: "PUT /accounts/{accountId}/password",
+        attack: "session-after-password-change",
+        description: "a password change leaves the user's bearer tokens valid (found when \
+                      the engagement opts in to `posture: password_change:`)",
+    },
+    FlawInfo {
         id: "login-no-rate-limit",
         operation: "POST /auth/login",
         attack: "no-login-rate-limit",
@@ -110,8 +117,12 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
     },
 ];
 
-/// Flaws only an opt-in posture check (`logout:`, `login_burst:`) finds.
-pub const OPT_IN_CHECK_FLAWS: &[&str] = &["logout-keeps-token", "login-no-rate-limit"];
+/// Flaws only an opt-in posture check (`logout:`, `password_change:`, `login_burst:`) finds.
+pub const OPT_IN_CHECK_FLAWS: &[&str] = &[
+    "logout-keeps-token",
+    "password-change-keeps-token",
+    "login-no-rate-limit",
+];
 
 /// Flaws only a scan of the portal served over https finds.
 pub const HTTPS_ONLY_FLAWS: &[&str] = &["no-hsts"];
@@ -157,7 +168,21 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
         return secure_headers(&state, response);
     }
     let logout = request.method() == Method::POST && path == "/auth/logout";
+    // FLAW password-change-keeps-token: the tokens a password change revokes are made
+    // valid again (noted before, re-issued after).
+    let changed_user = (on("password-change-keeps-token")
+        && request.method() == Method::PUT
+        && path.starts_with("/accounts/")
+        && path.ends_with("/password"))
+    .then(|| path.split('/').nth(2)?.parse::<u64>().ok())
+    .flatten();
+    let kept = changed_user.map(|user| (user, state.accounts.issued_to(user)));
     let mut response = next.run(request).await;
+    if let (Some((user, tokens)), true) = (kept, response.status().is_success()) {
+        for token in tokens {
+            state.accounts.issued(user, &token);
+        }
+    }
     if limited && response.status() == StatusCode::UNAUTHORIZED {
         recent_failures(&state, true);
     }

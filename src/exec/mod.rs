@@ -342,7 +342,9 @@ impl Executor {
 
     /// Sends the engagement's `reprovision` request for `identity` as its `as` identity
     /// (renewing that one's session once if it looks logged out). `Err` says why not.
-    async fn reprovision(&self, identity: usize) -> Result<(), String> {
+    /// Sends the engagement's `reprovision` request for `identity` (its password set to
+    /// its `password:`); also the posture check's password change.
+    pub async fn reprovision(&self, identity: usize) -> Result<(), String> {
         let flow = self
             .reprovision
             .as_ref()

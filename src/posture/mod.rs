@@ -34,10 +34,11 @@ pub enum Check {
     NoLoginRateLimit,
     HttpNotRedirected,
     TlsCertificate,
+    SessionAfterPasswordChange,
 }
 
 impl Check {
-    pub const ALL: [Check; 16] = [
+    pub const ALL: [Check; 17] = [
         Check::MissingNosniff,
         Check::MissingFrameProtection,
         Check::CacheableAuthenticated,
@@ -54,6 +55,7 @@ impl Check {
         Check::NoLoginRateLimit,
         Check::HttpNotRedirected,
         Check::TlsCertificate,
+        Check::SessionAfterPasswordChange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +76,7 @@ impl Check {
             Check::NoLoginRateLimit => "no-login-rate-limit",
             Check::HttpNotRedirected => "http-not-redirected",
             Check::TlsCertificate => "tls-certificate",
+            Check::SessionAfterPasswordChange => "session-after-password-change",
         }
     }
 
@@ -85,6 +88,7 @@ impl Check {
             | Check::CredentialEcho
             | Check::PasswordInObject
             | Check::SessionAfterLogout
+            | Check::SessionAfterPasswordChange
             | Check::TlsCertificate
             | Check::Cors => "high",
             Check::ErrorDisclosure
@@ -193,6 +197,9 @@ pub struct PostureOptions {
     /// Opt-in, ends a session: `METHOD /path` of the logout; one identity logs out and
     /// its old credential must then be refused.
     pub logout: Option<String>,
+    /// Opt-in, ends a session: one identity's password is set again through the
+    /// engagement's `reprovision:` request; its old credential must then be refused.
+    pub password_change: bool,
     /// Opt-in: a bounded burst of failed logins that must meet a 429 or a lockout.
     pub login_burst: Option<LoginBurst>,
 }
@@ -252,6 +259,7 @@ impl Default for PostureOptions {
             transport: true,
             http_port: None,
             logout: None,
+            password_change: false,
             login_burst: None,
         }
     }
@@ -388,7 +396,8 @@ impl ScanPosture {
     }
 
     /// Runs the passive checks over one probe's answer, and keeps the first successful
-    /// authenticated GET of each operation for the CORS check.
+    /// authenticated GET of each operation (for the CORS check) and of each identity (for
+    /// the session checks).
     pub fn observe(
         &mut self,
         probe: &crate::plan::Probe,
@@ -414,12 +423,13 @@ impl ScanPosture {
             };
             self.book.observe(&self.passive, &seen);
         }
-        let wanted = self.options.cors
-            && authenticated
+        let new_operation = self.reads.len() < probe::MAX_CORS_READS
+            && !self.reads.iter().any(|r| r.operation == operation);
+        let new_identity = !self.reads.iter().any(|r| r.identity == probe.actor);
+        let wanted = authenticated
             && probe.request.method == crate::spec::Method::Get
             && exchange.is_success()
-            && self.reads.len() < probe::MAX_CORS_READS
-            && !self.reads.iter().any(|r| r.operation == operation);
+            && (new_operation || new_identity);
         if wanted {
             self.reads.push(probe::Read {
                 identity: probe.actor,

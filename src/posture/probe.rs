@@ -85,11 +85,33 @@ pub async fn run(
         )
         .await;
     }
-    // Last: it ends one identity's session.
+    // Last: these end sessions, each another identity's.
+    let mut changed = None;
+    if options.password_change {
+        changed = tokio::time::timeout(
+            BURST_TIME,
+            password_change(executor, identities, reads, book, &mut sent),
+        )
+        .await
+        .ok()
+        .flatten();
+    }
     if let Some((method, path)) = options.logout.as_deref().and_then(parse_operation) {
+        let reads: Vec<Read> = reads
+            .iter()
+            .filter(|r| Some(r.identity) != changed)
+            .cloned()
+            .collect();
         let _ = tokio::time::timeout(
             BURST_TIME,
-            logout(executor, identities, reads, (method, path), book, &mut sent),
+            logout(
+                executor,
+                identities,
+                &reads,
+                (method, path),
+                book,
+                &mut sent,
+            ),
         )
         .await;
     }
@@ -167,8 +189,77 @@ async fn login_burst(
     );
 }
 
-/// One identity with a read that works logs out; the same read with the same, old
-/// credential must then be refused.
+/// The first read of each identity with a credential, at most `max` identities, in
+/// `reads` order: who the session-ending checks try.
+fn per_identity<'a>(
+    reads: impl Iterator<Item = &'a Read>,
+    identities: &[Identity],
+    max: usize,
+) -> Vec<&'a Read> {
+    let mut out: Vec<&Read> = Vec::new();
+    for read in reads {
+        let has_credential = identities
+            .get(read.identity)
+            .is_some_and(|i| !i.is_anonymous());
+        if has_credential && out.len() < max && !out.iter().any(|r| r.identity == read.identity) {
+            out.push(read);
+        }
+    }
+    out
+}
+
+/// Whether the identity's read works now (a control before its session is ended).
+async fn reads_now(executor: &Executor, read: &Read, sent: &mut usize) -> bool {
+    *sent += 1;
+    executor
+        .send_aside(&read.request, read.identity, Credential::Normal)
+        .await
+        .is_success()
+}
+
+/// An identity with a read that works has its password set again (`reprovision:`); the
+/// same read with the old credential must then be refused. Tried from the last read
+/// backwards on up to three identities (the `reprovision` sender cannot be its own
+/// subject) until one password is set; that identity is returned so the logout check
+/// takes others.
+async fn password_change(
+    executor: &Executor,
+    identities: &[Identity],
+    reads: &[Read],
+    book: &mut PostureBook,
+    sent: &mut usize,
+) -> Option<usize> {
+    for read in per_identity(reads.iter().rev(), identities, 3) {
+        let who = read.identity;
+        if !reads_now(executor, read, sent).await {
+            continue;
+        }
+        *sent += 1;
+        if executor.reprovision(who).await.is_err() {
+            continue;
+        }
+        if reads_now(executor, read, sent).await {
+            let name = &identities[who].name;
+            book.note(
+                Spot::new(
+                    Check::SessionAfterPasswordChange,
+                    format!(
+                        "`{name}`'s password was set (the engagement's `reprovision` request), yet its old credential still reads `{}`: a stolen session survives a password change (end every session of the account)",
+                        read.operation
+                    ),
+                ),
+                "reprovision",
+                &executor.url_for(&read.request),
+                name,
+            );
+        }
+        return Some(who);
+    }
+    None
+}
+
+/// Up to three identities (each kind of credential may be handled apart) with a read that
+/// works log out; the same read with the old credential must then be refused.
 async fn logout(
     executor: &Executor,
     identities: &[Identity],
@@ -177,20 +268,6 @@ async fn logout(
     book: &mut PostureBook,
     sent: &mut usize,
 ) {
-    let Some(read) = reads.iter().find(|r| {
-        identities
-            .get(r.identity)
-            .is_some_and(|i| !i.is_anonymous())
-    }) else {
-        return;
-    };
-    let before = executor
-        .send_aside(&read.request, read.identity, Credential::Normal)
-        .await;
-    *sent += 1;
-    if !before.is_success() {
-        return;
-    }
     let request = RequestSpec {
         method,
         path,
@@ -198,35 +275,34 @@ async fn logout(
         headers: Vec::new(),
         json: None,
     };
-    let out = executor
-        .send_aside(&request, read.identity, Credential::Normal)
-        .await;
-    *sent += 1;
-    if !out.is_success() {
-        return;
-    }
-    let after = executor
-        .send_aside(&read.request, read.identity, Credential::Normal)
-        .await;
-    *sent += 1;
-    if after.is_success() {
+    for read in per_identity(reads.iter(), identities, 3) {
+        if !reads_now(executor, read, sent).await {
+            continue;
+        }
+        let out = executor
+            .send_aside(&request, read.identity, Credential::Normal)
+            .await;
+        *sent += 1;
+        if !out.is_success() || !reads_now(executor, read, sent).await {
+            continue;
+        }
         let name = &identities[read.identity].name;
         book.note(
             Spot::new(
                 Check::SessionAfterLogout,
                 format!(
-                    "`{name}` logged out ({} {} answered {}), yet its old credential still reads `{}` ({}): a stolen token outlives the logout (revoke it server-side)",
+                    "`{name}` logged out ({} {} answered {}), yet its old credential still reads `{}`: a stolen token outlives the logout (revoke it server-side)",
                     request.method.as_str(),
                     request.path,
                     out.status.unwrap_or(0),
                     read.operation,
-                    after.status.unwrap_or(0)
                 ),
             ),
             &format!("{} {}", request.method.as_str(), request.path),
             &executor.url_for(&read.request),
             name,
         );
+        return;
     }
 }
 
@@ -264,10 +340,12 @@ async fn cors(
     book: &mut PostureBook,
     sent: &mut usize,
 ) {
+    let mut operations = std::collections::BTreeSet::new();
     let authenticated = reads.iter().filter(|r| {
         identities
             .get(r.identity)
             .is_some_and(|i| !i.is_anonymous())
+            && operations.insert(r.operation.as_str())
     });
     for read in authenticated.take(MAX_CORS_READS) {
         let name = identities[read.identity].name.as_str();
