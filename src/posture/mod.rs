@@ -363,6 +363,23 @@ impl Passive {
     }
 }
 
+/// The cookies the identities' logins use as sessions (judged whatever their names).
+fn session_cookie_names(identities: &[crate::engagement::Identity]) -> Vec<String> {
+    let mut names: Vec<String> = identities
+        .iter()
+        .filter_map(|i| match &i.auth {
+            crate::engagement::Auth::Login(flow) => match &flow.session {
+                crate::engagement::SessionUse::Cookie { name } => Some(name.clone()),
+                crate::engagement::SessionUse::Header { .. } => None,
+            },
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// A scan's posture state: the passive checks' settings, the rows found so far, and the
 /// authenticated reads the CORS check may replay. The scan calls [`ScanPosture::observe`]
 /// for every judged probe and [`ScanPosture::finish`] once probing is over.
@@ -387,7 +404,7 @@ impl ScanPosture {
             options: PostureOptions { https, ..options },
             passive: Passive {
                 https,
-                session_cookies: Vec::new(),
+                session_cookies: session_cookie_names(&engagement.identities),
                 redactor,
             },
             book: PostureBook::default(),
