@@ -145,7 +145,13 @@ pub struct Weakness {
     pub reason: String,
     /// How many answers showed it.
     pub seen: usize,
+    /// Every operation that showed the same weakness, first seen first (at most
+    /// [`OPERATIONS_KEPT`]).
+    pub operations: Vec<String>,
 }
+
+/// Operations listed per row; `seen` still counts every answer.
+pub const OPERATIONS_KEPT: usize = 20;
 
 /// A finding of a check before it is placed: the check and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,8 +271,9 @@ impl Default for PostureOptions {
     }
 }
 
-/// Collects weaknesses as answers arrive: one row per check and operation (one per check
-/// for the target-wide header checks), counting how often it was seen.
+/// Collects weaknesses as answers arrive: one row per check and reason (one per check for
+/// the target-wide header checks), so the same leak on forty operations is one row that
+/// lists them, while a different field or status is a row of its own.
 #[derive(Debug, Default)]
 pub struct PostureBook {
     rows: BTreeMap<(Check, String), Weakness>,
@@ -274,14 +281,14 @@ pub struct PostureBook {
 
 impl PostureBook {
     pub fn note(&mut self, spot: Spot, operation: &str, url: &str, identity: &str) {
-        let place = if spot.check.target_wide() {
+        let key = if spot.check.target_wide() {
             String::new()
         } else {
-            operation.to_string()
+            spot.reason.clone()
         };
-        self.rows
-            .entry((spot.check, place))
-            .and_modify(|w| w.seen += 1)
+        let row = self
+            .rows
+            .entry((spot.check, key))
             .or_insert_with(|| Weakness {
                 verdict: "weakness",
                 check: spot.check,
@@ -290,8 +297,14 @@ impl PostureBook {
                 url: url.to_string(),
                 identity: identity.to_string(),
                 reason: spot.reason,
-                seen: 1,
+                seen: 0,
+                operations: Vec::new(),
             });
+        row.seen += 1;
+        if row.operations.len() < OPERATIONS_KEPT && !row.operations.iter().any(|o| o == operation)
+        {
+            row.operations.push(operation.to_string());
+        }
     }
 
     /// Runs every passive check over one answer.
@@ -518,7 +531,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_rows_merge_across_operations_leak_rows_do_not() {
+    fn header_rows_merge_across_operations_leak_rows_by_reason() {
         let mut book = PostureBook::default();
         book.note(
             Spot::new(Check::MissingNosniff, "a"),
@@ -530,6 +543,12 @@ mod tests {
         book.note(
             Spot::new(Check::ErrorDisclosure, "x"),
             "GET /a",
+            "u",
+            "alice",
+        );
+        book.note(
+            Spot::new(Check::ErrorDisclosure, "x"),
+            "GET /b",
             "u",
             "alice",
         );
@@ -546,6 +565,9 @@ mod tests {
             .find(|w| w.check == Check::MissingNosniff)
             .expect("row");
         assert_eq!((nosniff.seen, nosniff.operation.as_str()), (2, "GET /a"));
+        assert_eq!(nosniff.operations, ["GET /a", "GET /b"]);
+        let x = rows.iter().find(|w| w.reason == "x").expect("row x");
+        assert_eq!((x.seen, x.operations.len()), (2, 2));
         // Worst first: the medium error rows before the low header row.
         assert_eq!(rows[2].check, Check::MissingNosniff);
         assert_eq!(

@@ -494,7 +494,7 @@ async fn routes(
                     Spot::new(
                         Check::UndocumentedRoute,
                         format!(
-                            "GET {path} is not in the spec, yet answered {} with {} bytes to `{name}` (remove it, or declare and protect it)",
+                            "GET {path} is not in the spec, yet answered {} with {} bytes (remove it, or declare and protect it; `identity` is the first caller it answered)",
                             answer.status.unwrap_or(0),
                             answer.body.len()
                         ),

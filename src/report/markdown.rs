@@ -408,7 +408,7 @@ pub fn to_markdown(report: &Report) -> String {
                 "- **{}** `{}` at `{}` as {} (seen {}×): {}",
                 w.severity,
                 w.check,
-                cell(&w.operation),
+                cell(&w.operations.join("`, `")),
                 cell(&w.identity),
                 w.seen,
                 cell(&w.reason)
