@@ -196,3 +196,28 @@ fn the_readme_counts_the_default_flaws() {
     );
     assert!(readme.contains(&phrase), "README.md should say: {phrase}");
 }
+
+/// The error text of parsing `yaml` as `e.yaml` (empty when it parses).
+fn parse_error(yaml: &str) -> String {
+    let env = rolegrid::engagement::EnvSource::default();
+    match rolegrid::engagement::Engagement::parse(yaml, std::path::Path::new("e.yaml"), &env) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_bad_posture_section_is_an_error_at_its_line() {
+    let yaml = "target: http://127.0.0.1:9\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - {name: a, role: r, auth: {bearer: t}}\nposture:\n  cors: false\n  fail_on: severe\n";
+    let err = parse_error(yaml);
+    assert!(
+        err.contains("e.yaml:8") && err.contains("high, medium or low"),
+        "{err}"
+    );
+    let err = parse_error(&yaml.replace("fail_on: severe", "logout: /auth/logout"));
+    assert!(
+        err.contains("e.yaml:8") && err.contains("METHOD /path"),
+        "{err}"
+    );
+    assert_eq!(parse_error(&yaml.replace("severe", "high")), "");
+}

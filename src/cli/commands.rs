@@ -219,6 +219,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
             .unwrap_or_else(|| "scan".into());
         PathBuf::from("reports").join(name)
     });
+    let posture_gate = inputs.engagement.posture.fail_on.clone();
     let input = ScanInput {
         engagement: inputs.engagement,
         api: inputs.api,
@@ -230,7 +231,9 @@ async fn scan_command(args: ScanArgs) -> u8 {
     match scan::scan(input, redactor.clone()).await {
         Ok(outcome) => {
             print_outcome(&outcome);
-            if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
+            let weak =
+                rolegrid::posture::fails_gate(&outcome.report.posture, posture_gate.as_deref());
+            if outcome.report.stats.violations > 0 || !outcome.report.latency.pass || weak {
                 exit::VIOLATIONS
             } else if !outcome.report.run.complete {
                 exit::RUN_FAILURE

@@ -208,6 +208,28 @@ pub struct PostureOptions {
     pub password_change: bool,
     /// Opt-in: a bounded burst of failed logins that must meet a 429 or a lockout.
     pub login_burst: Option<LoginBurst>,
+    /// `high`, `medium` or `low`: a weakness this severe or worse makes `scan` exit 1,
+    /// like a violation. Unset, weaknesses are reported and do not change the exit code.
+    pub fail_on: Option<String>,
+}
+
+/// How bad a severity is: 0 for `high`, 2 for `low`.
+fn rank(severity: &str) -> Option<u8> {
+    match severity {
+        "high" => Some(0),
+        "medium" => Some(1),
+        "low" => Some(2),
+        _ => None,
+    }
+}
+
+/// Whether `rows` hold a weakness at least as severe as `fail_on` (never when unset).
+pub fn fails_gate(rows: &[Weakness], fail_on: Option<&str>) -> bool {
+    let Some(limit) = fail_on.and_then(rank) else {
+        return false;
+    };
+    rows.iter()
+        .any(|w| rank(w.severity).is_some_and(|r| r <= limit))
 }
 
 /// `posture: login_burst:`: a login request with wrong credentials, sent `count` times.
@@ -240,6 +262,12 @@ impl PostureOptions {
                 ));
             }
         }
+        if let Some(level) = self.fail_on.as_deref().filter(|l| rank(l).is_none()) {
+            return Err((
+                "fail_on:".into(),
+                format!("posture fail_on `{level}` is not a severity: use high, medium or low"),
+            ));
+        }
         if let Some(burst) = &self.login_burst {
             if !(1..=MAX_BURST).contains(&burst.count) || !burst.path.starts_with('/') {
                 return Err((
@@ -267,6 +295,7 @@ impl Default for PostureOptions {
             logout: None,
             password_change: false,
             login_burst: None,
+            fail_on: None,
         }
     }
 }
@@ -333,11 +362,7 @@ impl PostureBook {
 
     /// The rows, worst first, then by check and operation.
     pub fn into_rows(self) -> Vec<Weakness> {
-        let rank = |s: &str| match s {
-            "high" => 0,
-            "medium" => 1,
-            _ => 2,
-        };
+        let rank = |s: &str| rank(s).unwrap_or(3);
         let mut rows: Vec<Weakness> = self.rows.into_values().collect();
         rows.sort_by(|a, b| {
             (rank(a.severity), a.check, &a.operation).cmp(&(
@@ -574,6 +599,23 @@ mod tests {
             serde_json::to_value(&rows[2]).expect("json")["check"],
             "missing-nosniff"
         );
+    }
+
+    #[test]
+    fn the_gate_fails_at_its_severity_and_worse() {
+        let mut book = PostureBook::default();
+        book.note(Spot::new(Check::ErrorDisclosure, "x"), "GET /a", "u", "a");
+        let rows = book.into_rows();
+        assert!(!fails_gate(&rows, None));
+        assert!(fails_gate(&rows, Some("low")) && fails_gate(&rows, Some("medium")));
+        assert!(!fails_gate(&rows, Some("high")));
+        let options = PostureOptions {
+            fail_on: Some("severe".into()),
+            ..PostureOptions::default()
+        };
+        assert!(options
+            .check()
+            .is_err_and(|(at, m)| at == "fail_on:" && m.contains("high")));
     }
 
     #[test]
