@@ -9,6 +9,8 @@
 //! [`spec`] → [`engagement`] → [`matrix`] → [`discover`] → [`plan`] → [`exec`] →
 //! [`judge`] → [`report`]; [`run`] wires them together ([`scan`] keeps its entry points), [`demo`] is the embedded
 //! client portal with planted flaws that the README's main command scans.
+//! [`posture`] judges what a security review checks besides the matrix (headers, cookies,
+//! leaks, CORS, undocumented routes, transport, opt-in session and rate-limit checks).
 //! [`exchange`] and [`latency_stats`] are plain data that exec hands on to judge, report
 //! and the CLI, owned by no stage.
 

@@ -2,8 +2,9 @@
 //! (response headers, session cookies, leaks in answers, CORS, undocumented routes).
 //! Owns the check kinds, the [`Weakness`] rows they produce and the [`PostureBook`] that
 //! collects them. Passive checks are pure functions over exchanges the scan already
-//! made ([`headers`], [`cookies`], [`leaks`]); the few requests of their own the other
-//! checks need are in [`probe`], each burst bounded in count and time.
+//! made ([`headers`], [`cookies`], [`leaks`]); the requests of their own the other checks
+//! need are in [`probe`] (CORS, routes, login burst, logout, password change) and
+//! [`transport`] (https targets), each burst bounded in count and time.
 
 pub mod cookies;
 pub mod headers;
