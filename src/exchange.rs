@@ -19,8 +19,9 @@ pub struct Exchange {
     pub retry_after: Option<Duration>,
     /// Connection failure, timeout, or a credential that could not be built.
     pub error: Option<String>,
-    /// Response headers for the engagement's header detectors (`Set-Cookie` left out:
-    /// it may carry a session; at most [`crate::exec::HEADERS_KEPT`]).
+    /// Response headers for the engagement's header detectors and the posture checks
+    /// (`Set-Cookie` with its value withheld: it may carry a session; at most
+    /// [`crate::exec::HEADERS_KEPT`]).
     pub headers: Vec<(String, String)>,
 }
 

@@ -20,7 +20,9 @@
 //! [`run`] wires them into one scan (the probe loop, reporting progress through
 //! [`run::Progress`]; [`scan`] keeps its old entry points) and runs the demo scan;
 //! [`demo`] is the embedded client portal with planted flaws that the README's main
-//! command scans. [`request`], [`exchange`] and [`latency_stats`] are plain data shared
+//! command scans. [`posture`] judges what a security review checks besides the matrix
+//! (headers, cookies, leaks, CORS, undocumented routes, transport, opt-in session and
+//! rate-limit checks), from the answers the scan gets and a few bounded requests of its own. [`request`], [`exchange`] and [`latency_stats`] are plain data shared
 //! by several stages and owned by none.
 
 pub mod discover;
@@ -30,6 +32,7 @@ pub mod inputs;
 pub mod judge;
 pub mod matrix;
 pub mod plan;
+pub mod posture;
 pub mod report;
 pub mod run;
 pub mod scan;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::rolegrid;
-use rolegrid::demo::{self, DemoOptions, FLAWS};
+use rolegrid::demo::{self, DemoOptions, FLAWS, POSTURE_FLAWS};
 
 #[test]
 fn list_flaws_prints_every_flaw_as_json() {
@@ -15,7 +15,7 @@ fn list_flaws_prints_every_flaw_as_json() {
     assert!(out.status.success());
     let flaws: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let flaws = flaws.as_array().expect("array");
-    assert_eq!(flaws.len(), FLAWS.len());
+    assert_eq!(flaws.len(), FLAWS.len() + POSTURE_FLAWS.len());
     for f in flaws {
         for key in ["id", "operation", "attack", "enabled"] {
             assert!(f.get(key).is_some(), "{key} missing in {f}");

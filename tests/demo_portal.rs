@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::{Method, StatusCode};
-use rolegrid::demo::{self, DemoOptions, RunningDemo, FLAWS, ROUTES, USERS};
+use rolegrid::demo::{self, DemoOptions, RunningDemo, FLAWS, POSTURE_FLAWS, ROUTES, USERS};
 use serde_json::{json, Value};
 
 const ALICE: &str = "alice@acme.test";
@@ -328,9 +328,9 @@ async fn flaws_json_follows_options() -> TestResult {
         .flaw("search-list-leak", true)?;
     let flaws = demo::flaws_json(&options);
     let flaws = flaws.as_array().ok_or("not an array")?;
-    assert_eq!(flaws.len(), FLAWS.len());
+    assert_eq!(flaws.len(), FLAWS.len() + POSTURE_FLAWS.len());
     let listed: Vec<&str> = flaws.iter().filter_map(|f| f["id"].as_str()).collect();
-    let expected: Vec<&str> = FLAWS.iter().map(|f| f.id).collect();
+    let expected: Vec<&str> = FLAWS.iter().chain(POSTURE_FLAWS).map(|f| f.id).collect();
     assert_eq!(listed, expected);
     for flaw in flaws {
         let on = flaw["id"] == "search-list-leak";

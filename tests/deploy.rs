@@ -479,9 +479,9 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// The notes API over https on 127.0.0.1; with `mtls`, a client certificate the CA signed
-/// is required.
-async fn serve_notes_tls(pki: &Pki, mtls: bool) -> (SocketAddr, Arc<Notes>, Arc<AtomicUsize>) {
+/// A TLS listener on 127.0.0.1:0 with the server certificate; with `mtls`, a client
+/// certificate the CA signed is required. The counter counts refused handshakes.
+async fn tls_listener(pki: &Pki, mtls: bool) -> (TlsListener, Arc<AtomicUsize>) {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     let certs = vec![CertificateDer::from(pki.server.0.clone())];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server.1.clone()));
@@ -501,11 +501,6 @@ async fn serve_notes_tls(pki: &Pki, mtls: bool) -> (SocketAddr, Arc<Notes>, Arc<
         builder.with_no_client_auth().with_single_cert(certs, key)
     }
     .expect("server config");
-    let state = Arc::new(Notes {
-        hits: AtomicUsize::new(0),
-        seen_headers: Default::default(),
-        elsewhere: "https://example.invalid/".into(),
-    });
     let failed = Arc::new(AtomicUsize::new(0));
     let listener = TlsListener {
         tcp: tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -514,6 +509,18 @@ async fn serve_notes_tls(pki: &Pki, mtls: bool) -> (SocketAddr, Arc<Notes>, Arc<
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         failed: failed.clone(),
     };
+    (listener, failed)
+}
+
+/// The notes API over https on 127.0.0.1; with `mtls`, a client certificate the CA signed
+/// is required.
+async fn serve_notes_tls(pki: &Pki, mtls: bool) -> (SocketAddr, Arc<Notes>, Arc<AtomicUsize>) {
+    let state = Arc::new(Notes {
+        hits: AtomicUsize::new(0),
+        seen_headers: Default::default(),
+        elsewhere: "https://example.invalid/".into(),
+    });
+    let (listener, failed) = tls_listener(pki, mtls).await;
     let addr = listener.tcp.local_addr().expect("addr");
     let app = notes_router(state.clone());
     tokio::spawn(async move {
@@ -858,4 +865,129 @@ async fn every_request_carries_the_user_agent_and_the_engagement_headers() {
             "the gateway key leaked"
         );
     }
+}
+
+// ---- posture over https ------------------------------------------------------------------
+
+/// A plain-http server that answers everything with a redirect to `https_base`.
+async fn redirector(https_base: String) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = Router::new().fallback(move || {
+        let to = https_base.clone();
+        async move { (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, to)]).into_response() }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+/// The demo portal over https with `options`; the scan's posture checks, with plain http
+/// on `http_port`, and the certificate either trusted through the CA (`trusted`) or not
+/// verified at all.
+async fn https_posture(
+    pki: &Pki,
+    options: impl FnOnce(rolegrid::demo::DemoOptions) -> rolegrid::demo::DemoOptions,
+    http_port: u16,
+    trusted: bool,
+) -> serde_json::Value {
+    let passwords = rolegrid::demo::DemoOptions::random_passwords();
+    let (listener, _) = tls_listener(pki, false).await;
+    let demo = rolegrid::demo::serve(
+        options(rolegrid::demo::DemoOptions::new(passwords.clone())),
+        listener,
+    )
+    .await
+    .expect("portal over TLS");
+    let target = format!("https://{}", demo.addr);
+    let (mut engagement, api, policy) =
+        rolegrid::demo_scan::demo_inputs(&target, &passwords).expect("inputs");
+    if trusted {
+        engagement.tls.ca_cert = Some(("ca.pem".into(), pki.ca_pem.clone().into_bytes()));
+    } else {
+        engagement.tls.insecure_skip_verify = true;
+    }
+    engagement.posture.http_port = Some(http_port);
+    // Plain http is another origin: checked only when in scope.
+    let plain = url::Url::parse(&format!("http://127.0.0.1:{http_port}")).expect("url");
+    engagement.scope.push(plain);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outcome = rolegrid::scan::scan(
+        rolegrid::scan::ScanInput {
+            engagement,
+            api,
+            policy,
+            output_dir: dir.path().to_path_buf(),
+            progress: None,
+            seed: Some(7),
+        },
+        rolegrid::engagement::Redactor::new(),
+    )
+    .await
+    .expect("scan over https");
+    demo.shutdown().await;
+    assert!(outcome.report.stats.probes > 0);
+    report(dir.path())["posture"].clone()
+}
+
+fn posture_checks(rows: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    rows.as_array()
+        .expect("posture rows")
+        .iter()
+        .filter_map(|w| w["check"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posture_over_https_hsts_secure_cookie_http_redirect_and_certificate() {
+    let pki = pki();
+    // Flawed: no HSTS, a session cookie without Secure, http served as is (the plain
+    // portal answers its 404), and a certificate no system root signed.
+    let plain = rolegrid::demo::spawn(
+        rolegrid::demo::DemoOptions::new(Default::default()).secure(),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("plain portal");
+    let rows = https_posture(
+        &pki,
+        |o| {
+            o.secure()
+                .flaw("no-hsts", true)
+                .and_then(|o| o.flaw("session-cookie-weak", true))
+                .expect("known flaws")
+        },
+        plain.addr.port(),
+        false,
+    )
+    .await;
+    plain.shutdown().await;
+    let expected: std::collections::BTreeSet<String> = [
+        "missing-hsts",
+        "session-cookie",
+        "http-not-redirected",
+        "tls-certificate",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(posture_checks(&rows), expected, "{rows:#}");
+    let cookie = rows
+        .as_array()
+        .and_then(|r| r.iter().find(|w| w["check"] == "session-cookie"))
+        .expect("cookie row");
+    assert!(
+        cookie["reason"].to_string().contains("no Secure"),
+        "{cookie:#}"
+    );
+
+    // Secure twin: HSTS, a Secure cookie, http redirected to https, the CA trusted.
+    let (listener, _) = tls_listener(&pki, false).await;
+    let https_port = listener.tcp.local_addr().expect("addr").port();
+    drop(listener);
+    let to = redirector(format!("https://127.0.0.1:{https_port}/")).await;
+    let rows = https_posture(&pki, |o| o.secure(), to, true).await;
+    assert_eq!(posture_checks(&rows), Default::default(), "{rows:#}");
 }

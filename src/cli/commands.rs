@@ -191,6 +191,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
             .unwrap_or_else(|| "scan".into());
         PathBuf::from("reports").join(name)
     });
+    let posture_gate = inputs.engagement.posture.fail_on.clone();
     let input = ScanInput {
         engagement: inputs.engagement,
         api: inputs.api,
@@ -204,9 +205,11 @@ async fn scan_command(args: ScanArgs) -> u8 {
             print_outcome(&outcome, &redactor);
             // A partial run is a run failure first: its findings stand in the report, but
             // CI must not read "1 violation" as "the scan ran".
+            let weak =
+                rolegrid::posture::fails_gate(&outcome.report.posture, posture_gate.as_deref());
             if !outcome.report.run.complete {
                 exit::RUN_FAILURE
-            } else if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
+            } else if outcome.report.stats.violations > 0 || !outcome.report.latency.pass || weak {
                 exit::VIOLATIONS
             } else {
                 exit::CLEAN

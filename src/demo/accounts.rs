@@ -87,6 +87,26 @@ impl Accounts {
         tokens.push_back(token.to_string());
     }
 
+    /// The bearer tokens issued to `user` and not revoked yet.
+    pub(crate) fn issued_to(&self, user: u64) -> Vec<String> {
+        let inner = self.lock();
+        inner
+            .issued
+            .get(&user)
+            .map(|t| {
+                t.iter()
+                    .filter(|t| !inner.revoked.contains(*t))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Revokes one bearer token (a logout).
+    pub(crate) fn revoke(&self, token: &str) {
+        self.lock().revoked.insert(token.to_string());
+    }
+
     pub(crate) fn is_revoked(&self, token: &str) -> bool {
         self.lock().revoked.contains(token)
     }

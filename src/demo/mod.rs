@@ -24,6 +24,7 @@ mod auth_extra;
 mod data;
 mod jwt;
 mod latency;
+mod posture;
 mod server;
 
 pub use auth_extra::{
@@ -31,6 +32,7 @@ pub use auth_extra::{
     CSRF_HEADER, SERVICES, WEB_CLIENT,
 };
 pub use latency::LatencyModel;
+pub use posture::{HTTPS_ONLY_FLAWS, OPT_IN_CHECK_FLAWS, POSTURE_FLAWS};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -318,7 +320,11 @@ pub struct UnknownFlaw(pub String);
 
 impl fmt::Display for UnknownFlaw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let valid: Vec<&str> = FLAWS.iter().map(|flaw| flaw.id).collect();
+        let valid: Vec<&str> = FLAWS
+            .iter()
+            .chain(POSTURE_FLAWS)
+            .map(|flaw| flaw.id)
+            .collect();
         write!(
             f,
             "unknown demo flaw `{}`; valid ids are: {}",
@@ -331,12 +337,14 @@ impl fmt::Display for UnknownFlaw {
 impl std::error::Error for UnknownFlaw {}
 
 impl DemoOptions {
-    /// Every flaw but the opt-in ones enabled, tokens valid for an hour.
+    /// Every flaw but the opt-in ones enabled (the posture flaws too), tokens valid for
+    /// an hour.
     pub fn new(passwords: BTreeMap<String, String>) -> Self {
         DemoOptions {
             enabled_flaws: FLAWS
                 .iter()
                 .filter(|flaw| flaw.default_on())
+                .chain(POSTURE_FLAWS)
                 .map(|flaw| flaw.id.to_string())
                 .collect(),
             passwords,
@@ -354,7 +362,7 @@ impl DemoOptions {
 
     /// Switches one flaw on or off by id.
     pub fn flaw(mut self, id: &str, on: bool) -> Result<Self, UnknownFlaw> {
-        if !FLAWS.iter().any(|flaw| flaw.id == id) {
+        if !FLAWS.iter().chain(POSTURE_FLAWS).any(|flaw| flaw.id == id) {
             return Err(UnknownFlaw(id.to_string()));
         }
         if on {
@@ -439,7 +447,15 @@ impl RunningDemo {
 
 /// Binds `bind` (port 0 picks a free port) and serves the portal in a tokio task.
 pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<RunningDemo> {
-    let listener = tokio::net::TcpListener::bind(bind).await?;
+    serve(options, tokio::net::TcpListener::bind(bind).await?).await
+}
+
+/// Serves the portal on `listener` in a tokio task: a TCP listener, or one that wraps it
+/// in TLS (the https tests).
+pub async fn serve<L>(options: DemoOptions, listener: L) -> std::io::Result<RunningDemo>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     let addr = listener.local_addr()?;
     let state = Arc::new(server::AppState::new(options));
     let app = server::router(state.clone());
@@ -461,20 +477,27 @@ pub async fn spawn(options: DemoOptions, bind: SocketAddr) -> std::io::Result<Ru
 }
 
 /// The flaw catalogue with each flaw's state under `options`, as a JSON array of
-/// `{id, operation, attack, enabled, default_on, description}`.
+/// `{id, operation, attack, enabled, default_on, description}`; the posture flaws follow,
+/// with `"kind": "posture"` and their posture check as `attack`.
 pub fn flaws_json(options: &DemoOptions) -> serde_json::Value {
+    let row = |flaw: &FlawInfo| {
+        serde_json::json!({
+            "id": flaw.id,
+            "operation": flaw.operation,
+            "attack": flaw.attack,
+            "enabled": options.has(flaw.id),
+            "default_on": flaw.default_on(),
+            "description": flaw.description,
+        })
+    };
     FLAWS
         .iter()
-        .map(|flaw| {
-            serde_json::json!({
-                "id": flaw.id,
-                "operation": flaw.operation,
-                "attack": flaw.attack,
-                "enabled": options.has(flaw.id),
-                "default_on": flaw.default_on(),
-                "description": flaw.description,
-            })
-        })
+        .map(row)
+        .chain(POSTURE_FLAWS.iter().map(|flaw| {
+            let mut r = row(flaw);
+            r["kind"] = "posture".into();
+            r
+        }))
         .collect()
 }
 
@@ -487,7 +510,7 @@ mod tests {
         let options = DemoOptions::new(DemoOptions::random_passwords());
         assert_eq!(
             options.enabled_flaws.len(),
-            FLAWS.len() - OPT_IN_FLAWS.len()
+            FLAWS.len() - OPT_IN_FLAWS.len() + POSTURE_FLAWS.len()
         );
         assert!(OPT_IN_FLAWS
             .iter()

@@ -49,6 +49,8 @@ pub(crate) struct AppState {
     pub(crate) auth: auth_extra::AuthState,
     /// Passwords and revoked tokens: they change at run time (password change, reset).
     pub(crate) accounts: accounts::Accounts,
+    /// When recent logins failed: the login rate limit (see `posture.rs`).
+    pub(crate) login_failures: Mutex<std::collections::VecDeque<Instant>>,
 }
 
 pub(crate) struct Session {
@@ -73,6 +75,7 @@ impl AppState {
             sessions: Mutex::new(HashMap::new()),
             auth: Default::default(),
             accounts: accounts::Accounts::new(&options.passwords),
+            login_failures: Mutex::new(Default::default()),
             options,
         }
     }
@@ -1236,7 +1239,7 @@ async fn get_user(
 // ---------------------------------------------------------------- router
 
 async fn no_such_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+    ApiError::new(StatusCode::NOT_FOUND, super::posture::NO_SUCH_ROUTE)
 }
 
 /// The handler for one `ROUTES` entry; `None` for an entry with no handler, which the
@@ -1292,6 +1295,7 @@ pub(crate) fn router(state: Shared) -> Router {
     super::latency::apply(routes, &state.options)
         .fallback(no_such_route)
         .layer(from_fn_with_state(state.clone(), auth_extra::guard))
+        .layer(from_fn_with_state(state.clone(), super::posture::layer))
         .with_state(state)
 }
 

@@ -176,6 +176,8 @@ pub struct Engagement {
     /// the inputs are loaded.
     pub creates: Vec<(String, String, usize)>,
     pub reprovision: Option<Reprovision>,
+    /// `posture:`: which security-posture checks run.
+    pub posture: crate::posture::PostureOptions,
 }
 
 #[derive(Debug, Clone)]

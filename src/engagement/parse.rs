@@ -82,6 +82,9 @@ struct RawEngagement {
     /// The request that gives an identity that can no longer log in its password back.
     #[serde(default)]
     reprovision: Option<lifecycle::RawReprovision>,
+    /// Which security-posture checks run (all of them by default).
+    #[serde(default)]
+    posture: crate::posture::PostureOptions,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,9 +258,14 @@ pub(super) fn parse(
             })
             .collect(),
         reprovision,
+        posture: raw.posture,
     };
     engagement
         .check_scope()
+        .map_err(|(needle, m)| src.invalid(&needle, m))?;
+    engagement
+        .posture
+        .check()
         .map_err(|(needle, m)| src.invalid(&needle, m))?;
     Ok(engagement)
 }

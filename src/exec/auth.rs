@@ -20,6 +20,8 @@ pub(super) struct Live {
     pub refresh_token: Option<Secret>,
     /// When the credential should be renewed (shortly before the server's expiry).
     pub renew_at: Option<Instant>,
+    /// The login answers' `Set-Cookie` lines, values withheld (for the posture checks).
+    pub set_cookies: Vec<String>,
 }
 
 impl Live {
@@ -193,6 +195,7 @@ impl Authenticator<'_> {
         let mut captured: Vec<(String, Secret)> = Vec::new();
         let mut jar: BTreeMap<String, Secret> = BTreeMap::new();
         let mut last: Option<Answer> = None;
+        let mut set_cookies = Vec::new();
         for (n, step) in flow.steps.iter().enumerate() {
             let label = if flow.steps.len() > 1 {
                 format!("step {} ", n + 1)
@@ -241,6 +244,14 @@ impl Authenticator<'_> {
             })?;
             let status = response.status();
             let answer = Answer::read(response).await;
+            set_cookies.extend(
+                answer
+                    .headers
+                    .get_all(reqwest::header::SET_COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(crate::posture::cookies::withhold_value),
+            );
             for (name, value) in &answer.cookies {
                 self.register(value.expose());
                 jar.insert(name.clone(), value.clone());
@@ -305,6 +316,7 @@ impl Authenticator<'_> {
             csrf,
             refresh_token: None,
             renew_at: None,
+            set_cookies,
         })
     }
 
@@ -409,6 +421,7 @@ impl Authenticator<'_> {
                 .map(Secret::new)
                 .or_else(|| refresh.cloned()),
             renew_at,
+            set_cookies: Vec::new(),
         })
     }
 }

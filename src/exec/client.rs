@@ -179,7 +179,7 @@ impl Executor {
                 rate.wait().await;
             }
             let (exchange, connect_failed) = self
-                .send_once(request, identity, credential, operation)
+                .send_once(request, identity, credential, Some(operation))
                 .await;
             attempt += 1;
             if attempt > RETRIES {
@@ -206,13 +206,29 @@ impl Executor {
         }
     }
 
+    /// One request taken as it comes: no latency sample, no retry, and no lost-session
+    /// recovery (a 401 stays a 401). For checks whose point is the raw answer, such as a
+    /// forged `Origin` or a path outside the spec (the posture checks).
+    pub async fn send_aside(
+        &self,
+        request: &RequestSpec,
+        identity: usize,
+        credential: Credential,
+    ) -> Exchange {
+        if let Some(rate) = &self.rate {
+            rate.wait().await;
+        }
+        self.send_once(request, identity, credential, None).await.0
+    }
+
     /// One attempt; the flag says the connection could not be made (nothing was sent).
+    /// Its latency is recorded under `operation`, if one is given.
     async fn send_once(
         &self,
         request: &RequestSpec,
         identity: usize,
         credential: Credential,
-        operation: &str,
+        operation: Option<&str>,
     ) -> (Exchange, bool) {
         let url = self.url_for(request);
         let parts = match self.credential_parts(identity, credential, request.method.is_safe()) {
@@ -225,7 +241,7 @@ impl Executor {
             &self.redactor.scrub(&url),
             &exchange,
         );
-        if exchange.error.is_none() && self.record_latency {
+        if let (None, true, Some(operation)) = (&exchange.error, self.record_latency, operation) {
             let outcome = if exchange.is_success() {
                 Outcome::Allowed
             } else {
@@ -324,11 +340,20 @@ async fn read_response(mut response: reqwest::Response, cap: usize) -> Exchange 
     let content_type = header(reqwest::header::CONTENT_TYPE);
     let location = header(reqwest::header::LOCATION);
     let link = header(reqwest::header::LINK);
+    // Set-Cookie is kept without its value (it may carry a session): the posture checks
+    // judge the cookie's attributes.
     let headers = response
         .headers()
         .iter()
-        .filter(|(k, _)| *k != reqwest::header::SET_COOKIE)
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            let text = v.to_str().ok()?;
+            let text = if *k == reqwest::header::SET_COOKIE {
+                crate::posture::cookies::withhold_value(text)
+            } else {
+                text.to_string()
+            };
+            Some((k.as_str().to_string(), text))
+        })
         .take(HEADERS_KEPT)
         .collect();
     let retry_after = header(reqwest::header::RETRY_AFTER)

@@ -106,6 +106,16 @@ impl Executor {
     }
 
     /// How many times a lost session was renewed during the run.
+    /// Each identity's login answers' `Set-Cookie` lines (values withheld), by name.
+    pub fn login_cookies(&self) -> Vec<(String, Vec<String>)> {
+        self.sessions
+            .iter()
+            .map(|s| (s.identity.name.clone(), s.live().set_cookies))
+            .filter(|(_, lines)| !lines.is_empty())
+            .collect()
+    }
+
+    /// How many times a lost session was renewed during the run.
     pub fn relogins(&self) -> usize {
         self.relogins.load(Ordering::Relaxed)
     }
@@ -152,8 +162,9 @@ impl Executor {
     }
 
     /// Sends the engagement's `reprovision` request for `identity` as its `as` identity
-    /// (renewing that one's session once if it looks logged out). `Err` says why not.
-    async fn reprovision(&self, identity: usize) -> Result<(), String> {
+    /// (renewing that one's session once if it looks logged out), its password set to its
+    /// `password:`; also the posture check's password change. `Err` says why not.
+    pub async fn reprovision(&self, identity: usize) -> Result<(), String> {
         let flow = self
             .reprovision
             .as_ref()

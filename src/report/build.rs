@@ -254,6 +254,7 @@ pub fn build(input: BuildInput<'_>) -> Report {
         canaries: None,
         probe_objects: None,
         stopped: None,
+        posture: Vec::new(),
     }
 }
 

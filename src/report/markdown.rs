@@ -400,6 +400,21 @@ pub fn to_markdown(report: &Report) -> String {
             );
         }
     }
+    if !report.posture.is_empty() {
+        let _ = writeln!(md, "\n## Posture weaknesses\n");
+        for w in &report.posture {
+            let _ = writeln!(
+                md,
+                "- **{}** `{}` at `{}` as {} (seen {}×): {}",
+                w.severity,
+                w.check,
+                cell(&w.operations.join("`, `")),
+                cell(&w.identity),
+                w.seen,
+                cell(&w.reason)
+            );
+        }
+    }
     if !report.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings\n");
         for w in &report.warnings {

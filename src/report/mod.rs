@@ -122,6 +122,15 @@ pub fn summary_text(report: &Report) -> String {
             p.left.len()
         ));
     }
+    if !report.posture.is_empty() {
+        let checks: std::collections::BTreeSet<&str> =
+            report.posture.iter().map(|w| w.check.as_str()).collect();
+        out.push_str(&format!(
+            "posture: {} weakness(es): {} (see the report's posture section)\n",
+            report.posture.len(),
+            checks.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if !report.findings.is_empty() {
         let width = report
             .findings

@@ -28,6 +28,9 @@ pub struct Report {
     /// Why and when a partial run stopped, and what it did not run; absent when complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// Posture weaknesses (headers, cookies, leaks, CORS, undocumented routes), verdict
+    /// `weakness`; kept apart from `findings`, which judge the role matrix.
+    pub posture: Vec<crate::posture::Weakness>,
 }
 
 /// One identity that could no longer log in, and what that did to the run.

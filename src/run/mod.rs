@@ -118,6 +118,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         &executor,
         &engagement.detectors,
     );
+    let mut posture = crate::posture::ScanPosture::new(engagement, redactor.clone());
     let probed = schedule::run_all(
         &shared,
         destructive::sendable(&plan_input, &destructive),
@@ -126,6 +127,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         input.progress.as_deref(),
         &interrupts,
         &destructive,
+        &mut posture,
     )
     .await;
     // Write cells no canary could serve: in the canaries section and in each cell's coverage.
@@ -261,9 +263,20 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
         .leftovers
         .clean_up(&executor, &input, &identities, &interrupts, &mut warnings)
         .await;
+    // The posture checks' own bounded requests come after the canaries are gone.
+    let (weaknesses, posture_requests) = match interrupts.any() {
+        false => {
+            posture
+                .finish(&executor, &input.api, &input.policy, &identities)
+                .await
+        }
+        true => (Vec::new(), 0),
+    };
     interrupts.stop();
     let mut report = finish(warnings, canaries.as_ref(), stopped(Vec::new()));
     report.probe_objects = probe_objects;
+    report.posture = weaknesses;
+    report.stats.requests += posture_requests;
     let files = report::write_all(&report, &input.output_dir, &redactor)?;
     Ok(ScanOutcome { report, files })
 }

@@ -36,7 +36,8 @@ pub(super) struct Probed {
 }
 
 /// Sends `probes` (reads first, then writes, as the plan yields them), telling
-/// `progress` about each judged one of the `planned`.
+/// `progress` about each judged one of the `planned`; every answer also goes through the
+/// passive posture checks.
 pub(super) async fn run_all(
     shared: &Shared<'_>,
     probes: impl Iterator<Item = Probe>,
@@ -45,6 +46,7 @@ pub(super) async fn run_all(
     progress: Option<&dyn Progress>,
     interrupts: &Interrupts,
     destructive: &BTreeSet<usize>,
+    posture: &mut crate::posture::ScanPosture,
 ) -> Probed {
     let executor = shared.executor;
     if let Some(p) = progress {
@@ -143,6 +145,13 @@ pub(super) async fn run_all(
                     violations,
                 });
             }
+            posture.observe(
+                &result.probe,
+                &result.exchange,
+                &result.url,
+                shared.api,
+                shared.identities,
+            );
             aggregate.add(result, shared.api, shared.identities, shared.corpus);
             if target_down_at.is_some() {
                 complete = false;
