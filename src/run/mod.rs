@@ -122,8 +122,10 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let probed = schedule::run_all(
         &shared,
         destructive::sendable(&plan_input, &destructive),
-        planned,
-        engagement.concurrency,
+        schedule::Pace {
+            planned,
+            concurrency: engagement.concurrency,
+        },
         input.progress.as_deref(),
         &interrupts,
         &destructive,

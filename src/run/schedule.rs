@@ -35,14 +35,22 @@ pub(super) struct Probed {
     after_loss: HashMap<usize, (usize, usize)>,
 }
 
+/// How many probes the loop will judge, and how many reads it keeps in flight.
+pub(super) struct Pace {
+    pub planned: usize,
+    pub concurrency: usize,
+}
+
 /// Sends `probes` (reads first, then writes, as the plan yields them), telling
 /// `progress` about each judged one of the `planned`; every answer also goes through the
 /// passive posture checks.
 pub(super) async fn run_all(
     shared: &Shared<'_>,
     probes: impl Iterator<Item = Probe>,
-    planned: usize,
-    concurrency: usize,
+    Pace {
+        planned,
+        concurrency,
+    }: Pace,
     progress: Option<&dyn Progress>,
     interrupts: &Interrupts,
     destructive: &BTreeSet<usize>,
