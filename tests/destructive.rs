@@ -131,7 +131,6 @@ fn findings(report: &serde_json::Value) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resetting_operation_runs_last_and_three_scans_agree() {
     let (target, notes) = serve().await;
-    let dir = tempfile::tempdir().expect("tempdir");
     let mut text =
         String::from("concurrency: 4\ndestructive_operations: [GET /admin/reset]\nidentities:\n");
     for (name, token) in USERS {
@@ -139,7 +138,7 @@ async fn a_resetting_operation_runs_last_and_three_scans_agree() {
             "  - {{name: {name}, tenant: {name}, role: user, attributes: {{user_id: {name}}}, auth: {{bearer: {token}}}}}\n"
         ));
     }
-    let engagement = common::write_engagement(dir.path(), SPEC, MATRIX, &target, &text);
+    let (dir, engagement) = common::write_engagement(SPEC, MATRIX, &target, &text);
     let mut seen = Vec::new();
     for run in 0..3 {
         let out = dir.path().join(format!("run{run}"));

@@ -62,9 +62,7 @@ async fn serve() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_answered_5xx_is_sent_again_before_it_is_judged() {
     let target = serve().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engagement = common::write_engagement(
-        dir.path(),
+    let (dir, engagement) = common::write_engagement(
         common::NOTES_SPEC,
         common::NOTES_MATRIX,
         &target,

@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 
 const SPEC: &str = r##"openapi: 3.0.3
 info: {title: notes with writes, version: '1'}
+security: [{bearer: []}]
 components:
-  securitySchemes: {bearer: {type: http, scheme: bearer}}
   schemas:
     Note: {type: object, properties: {id: {type: integer}, owner_id: {type: string}, text: {type: string}}}
-security: [{bearer: []}]
+  securitySchemes: {bearer: {type: http, scheme: bearer}}
 paths:
   /notes:
     get:
@@ -89,20 +89,33 @@ async fn create(State(store): State<Store>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// `GET` or `DELETE` of one note: only its owner may.
+async fn one_note(store: &Store, headers: &HeaderMap, id: u64, delete: bool) -> Response {
+    let Some(who) = caller(headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Ok(mut notes) = store.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Some(i) = notes.iter().position(|(n, _)| *n == id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if notes[i].1 != who {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    if delete {
+        notes.remove(i);
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    Json(note(id, &who)).into_response()
+}
+
 async fn one(
     State(store): State<Store>,
     headers: HeaderMap,
     UrlPath(id): UrlPath<u64>,
 ) -> Response {
-    let Some(who) = caller(&headers) else {
-        return StatusCode::UNAUTHORIZED.into_response();
-    };
-    let notes = store.lock().map(|s| s.clone()).unwrap_or_default();
-    match notes.iter().find(|(n, _)| *n == id) {
-        Some((_, owner)) if *owner == who => Json(note(id, owner)).into_response(),
-        Some(_) => StatusCode::FORBIDDEN.into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+    one_note(&store, &headers, id, false).await
 }
 
 async fn remove(
@@ -110,20 +123,7 @@ async fn remove(
     headers: HeaderMap,
     UrlPath(id): UrlPath<u64>,
 ) -> Response {
-    let Some(who) = caller(&headers) else {
-        return StatusCode::UNAUTHORIZED.into_response();
-    };
-    let Ok(mut notes) = store.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    match notes.iter().position(|(n, _)| *n == id) {
-        Some(i) if notes[i].1 == who => {
-            notes.remove(i);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Some(_) => StatusCode::FORBIDDEN.into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+    one_note(&store, &headers, id, true).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,9 +134,7 @@ async fn objects_created_by_probes_are_deleted_at_the_end() {
         .route("/notes/{note_id}", get(one).delete(remove))
         .with_state(store.clone());
     let target = common::serve(app).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engagement = common::write_engagement(
-        dir.path(),
+    let (dir, engagement) = common::write_engagement(
         SPEC,
         MATRIX,
         &target,

@@ -108,9 +108,7 @@ use futures_util::StreamExt;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_body_is_cut_and_a_trickle_times_out() {
     let (target, sent) = serve().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engagement = common::write_engagement(
-        dir.path(),
+    let (dir, engagement) = common::write_engagement(
         SPEC,
         MATRIX,
         &target,

@@ -281,9 +281,7 @@ fn assert_no_canary(written: &[(String, String)], canaries: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echoing_target_gets_no_credential_into_any_output() {
     let target = serve_echo().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engagement = common::write_engagement(
-        dir.path(),
+    let (dir, engagement) = common::write_engagement(
         SPEC,
         MATRIX,
         "${ECHO_TARGET}",

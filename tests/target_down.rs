@@ -103,20 +103,14 @@ fn serve_until(lives: usize) -> (String, Arc<AtomicUsize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_dies_stops_the_scan_with_a_partial_report_and_exit_3() {
     let (target, hits) = serve_until(60);
-    let dir = tempfile::tempdir().expect("tempdir");
     let mut text = String::from("concurrency: 2\ntimeout_ms: 2000\nidentities:\n");
     for name in USERS {
         text.push_str(&format!(
             "  - {{name: {name}, tenant: {name}, role: user, attributes: {{user_id: {name}}}, auth: {{bearer: tok-{name}}}}}\n"
         ));
     }
-    let engagement = common::write_engagement(
-        dir.path(),
-        common::NOTES_SPEC,
-        common::NOTES_MATRIX,
-        &target,
-        &text,
-    );
+    let (dir, engagement) =
+        common::write_engagement(common::NOTES_SPEC, common::NOTES_MATRIX, &target, &text);
     let started = Instant::now();
     let (output, report) = common::scan_binary(&engagement, &dir.path().join("out"), &[]).await;
     let took = started.elapsed();

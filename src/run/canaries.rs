@@ -89,18 +89,8 @@ pub(super) async fn clean_up(
     warnings: &mut Vec<String>,
     interrupts: &Interrupts,
 ) {
-    tokio::select! {
-        _ = canary::cleanup(
-            executor,
-            &input.api,
-            &input.policy,
-            identities,
-            corpus,
-            ledger,
-        ) => {}
-        _ = interrupts.pressed(2) => {
-            warnings.push("the canary cleanup was interrupted (Ctrl-C twice)".into());
-        }
+    if delete_all(executor, input, identities, corpus, ledger, interrupts).await {
+        warnings.push("the canary cleanup was interrupted (Ctrl-C twice)".into());
     }
     ledger.uncovered = canary_gaps
         .iter()
@@ -115,5 +105,28 @@ pub(super) async fn clean_up(
             "{} canary object(s) could not be deleted; see the report's canaries section",
             ledger.left.len()
         ));
+    }
+}
+
+/// Deletes every canary of `corpus` (the scan's, or the objects probes created) unless a
+/// second signal comes first; true when it did.
+pub(super) async fn delete_all(
+    executor: &Executor,
+    input: &ScanInput,
+    identities: &[Identity],
+    corpus: &ObjectCorpus,
+    ledger: &mut CanaryLedger,
+    interrupts: &Interrupts,
+) -> bool {
+    tokio::select! {
+        _ = canary::cleanup(
+            executor,
+            &input.api,
+            &input.policy,
+            identities,
+            corpus,
+            ledger,
+        ) => false,
+        _ = interrupts.pressed(2) => true,
     }
 }

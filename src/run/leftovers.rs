@@ -3,13 +3,14 @@
 //! run and deleted at the end by the canary cleanup, as their creator (or an identity the
 //! matrix allows); whatever cannot be deleted is listed in the report.
 
+use super::canaries::delete_all;
 use super::interrupts::Interrupts;
 use super::ScanInput;
 use crate::discover::canary::{create_operation, created_object, CanaryTag};
 use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::Identity;
 use crate::exchange::Exchange;
-use crate::exec::canary::{self, CanaryLedger};
+use crate::exec::canary::CanaryLedger;
 use crate::exec::Executor;
 use crate::plan::Probe;
 use crate::report::{CanaryLeft, ProbeObjects};
@@ -75,18 +76,17 @@ impl Leftovers {
             return None;
         }
         let mut ledger = CanaryLedger::default();
-        tokio::select! {
-            _ = canary::cleanup(
-                executor,
-                &input.api,
-                &input.policy,
-                identities,
-                &self.corpus,
-                &mut ledger,
-            ) => {}
-            _ = interrupts.pressed(2) => {
-                warnings.push("the cleanup of objects created by probes was interrupted".into());
-            }
+        if delete_all(
+            executor,
+            input,
+            identities,
+            &self.corpus,
+            &mut ledger,
+            interrupts,
+        )
+        .await
+        {
+            warnings.push("the cleanup of objects created by probes was interrupted".into());
         }
         if !ledger.left.is_empty() {
             warnings.push(format!(

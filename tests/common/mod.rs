@@ -216,18 +216,24 @@ pub async fn serve(app: axum::Router) -> String {
     format!("http://{}", serve_addr(app).await)
 }
 
-/// A fixture API's description (`api.yaml`), matrix (`api.csv`) and an engagement naming
-/// both, with `target` and the rest of `body` (identities and options) as given.
-pub fn write_engagement(dir: &Path, spec: &str, matrix: &str, target: &str, body: &str) -> PathBuf {
-    std::fs::write(dir.join("api.yaml"), spec).expect("write the spec");
-    std::fs::write(dir.join("api.csv"), matrix).expect("write the matrix");
-    let path = dir.join("engagement.yaml");
+/// A fresh folder holding a fixture API's description (`api.yaml`), matrix (`api.csv`) and
+/// an engagement naming both, with `target` and the rest of `body` (identities, options).
+pub fn write_engagement(
+    spec: &str,
+    matrix: &str,
+    target: &str,
+    body: &str,
+) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("api.yaml"), spec).expect("write the spec");
+    std::fs::write(dir.path().join("api.csv"), matrix).expect("write the matrix");
+    let path = dir.path().join("engagement.yaml");
     std::fs::write(
         &path,
         format!("target: {target}\nspec: api.yaml\nmatrix: api.csv\n{body}"),
     )
     .expect("write the engagement");
-    path
+    (dir, path)
 }
 
 /// Runs `rolegrid scan` (no progress, `args` added) on `engagement` into `out`, off the
