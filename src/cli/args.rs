@@ -30,6 +30,8 @@ pub enum Command {
     Matrix(MatrixCommand),
     /// Replay each identity's allowed reads under load and check the p95 target.
     Latency(super::latency::LatencyArgs),
+    /// Re-render a report.json as html, md, csv, latency-csv, junit or sarif.
+    Report(super::report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,9 +47,12 @@ pub enum MatrixCommand {
             default_value = "anonymous,client,staff,admin"
         )]
         roles: Vec<String>,
-        /// Write here instead of stdout.
+        /// Write here instead of stdout (an existing file only with --force).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Overwrite the --output file, an edited matrix included.
+        #[arg(long)]
+        force: bool,
     },
     /// The matrix as the API behaved in a scan (from its report.json), with the differences.
     Observed {
@@ -120,6 +125,8 @@ pub struct ScanArgs {
     /// Never draw the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub report: super::report::ReportFlags,
 }
 
 #[derive(Debug, Args)]
@@ -165,4 +172,6 @@ pub struct DemoArgs {
     pub latency_mode: bool,
     #[command(flatten)]
     pub load: super::latency::LoadFlags,
+    #[command(flatten)]
+    pub report: super::report::ReportFlags,
 }

@@ -20,6 +20,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Ops(args) => ops_command(args),
         Command::Matrix(command) => matrix_command(command),
         Command::Latency(args) => super::latency::latency_command(args).await,
+        Command::Report(args) => super::report::report_command(args),
     }
 }
 
@@ -41,7 +42,19 @@ fn matrix_command(command: MatrixCommand) -> u8 {
             spec,
             roles,
             output,
+            force,
         } => {
+            if let (Some(path), false) = (&output, force) {
+                if path.exists() {
+                    return fail(
+                        exit::BAD_INPUT,
+                        format!(
+                            "{} exists (perhaps an edited matrix); add --force to overwrite it, or choose another -o",
+                            path.display()
+                        ),
+                    );
+                }
+            }
             let api = match spec::load(&spec) {
                 Ok(api) => api,
                 Err(e) => return fail(exit::BAD_INPUT, e),
@@ -145,16 +158,18 @@ fn ops_command(args: OpsArgs) -> u8 {
 }
 
 /// Writes to stdout; a closed pipe (`rolegrid … | head`) is not an error.
-fn print_stdout(text: &str) {
+pub(super) fn print_stdout(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
 
-fn print_outcome(outcome: &ScanOutcome) {
-    let mut text = rolegrid::report::summary_text(&outcome.report);
-    for file in &outcome.files {
-        text.push_str(&format!("report: {}\n", file.display()));
+fn print_outcome(outcome: &ScanOutcome, flags: &super::report::ReportFlags) {
+    let mut text = super::report::summary(&outcome.report, flags);
+    if !flags.quiet {
+        for file in &outcome.files {
+            text.push_str(&format!("report: {}\n", file.display()));
+        }
     }
     print_stdout(&text);
 }
@@ -210,6 +225,10 @@ async fn scan_command(args: ScanArgs) -> u8 {
             Err(e) => fail(exit::BAD_INPUT, redactor.scrub(&e.to_string())),
         };
     }
+    let baseline = match args.report.load_baseline() {
+        Ok(b) => b,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
     announce(&inputs.engagement);
     let output_dir = args.output.unwrap_or_else(|| {
         let name = args
@@ -223,14 +242,20 @@ async fn scan_command(args: ScanArgs) -> u8 {
         engagement: inputs.engagement,
         api: inputs.api,
         policy: inputs.policy,
-        output_dir,
+        output_dir: output_dir.clone(),
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         seed: args.seed,
     };
     match scan::scan(input, redactor.clone()).await {
-        Ok(outcome) => {
-            print_outcome(&outcome);
-            if outcome.report.stats.violations > 0 || !outcome.report.latency.pass {
+        Ok(mut outcome) => {
+            if let Err(e) =
+                args.report
+                    .finish(&mut outcome, baseline.as_ref(), &output_dir, &redactor)
+            {
+                return fail(exit::RUN_FAILURE, e);
+            }
+            print_outcome(&outcome, &args.report);
+            if args.report.fails(&outcome.report) || !outcome.report.latency.pass {
                 exit::VIOLATIONS
             } else if !outcome.report.run.complete {
                 exit::RUN_FAILURE
@@ -410,6 +435,10 @@ async fn demo_command(args: DemoArgs) -> u8 {
             )
         }
     };
+    let baseline = match args.report.load_baseline() {
+        Ok(b) => b,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
     let redactor = Redactor::new();
     let scan = DemoScan {
         base_url: server.base_url(),
@@ -422,9 +451,20 @@ async fn demo_command(args: DemoArgs) -> u8 {
     let outcome = demo_scan::run(scan, redactor.clone()).await;
     server.shutdown().await;
     match outcome {
-        Ok(outcome) => {
-            print_outcome(&outcome);
-            if outcome.report.run.complete {
+        Ok(mut outcome) => {
+            if let Err(e) =
+                args.report
+                    .finish(&mut outcome, baseline.as_ref(), &args.output, &redactor)
+            {
+                return fail(exit::RUN_FAILURE, e);
+            }
+            print_outcome(&outcome, &args.report);
+            // The demo's flaws are planted: only a CI gate (--fail-on, --baseline) asked
+            // for turns them into a failing exit.
+            let gated = args.report.fail_on.is_some() || args.report.baseline.is_some();
+            if gated && args.report.fails(&outcome.report) {
+                exit::VIOLATIONS
+            } else if outcome.report.run.complete {
                 exit::CLEAN
             } else {
                 exit::RUN_FAILURE

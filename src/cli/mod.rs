@@ -5,5 +5,6 @@ pub mod args;
 mod commands;
 pub mod exit;
 mod latency;
+mod report;
 
 pub use commands::run;

@@ -9,7 +9,7 @@ use crate::exec::LatencySummary;
 use crate::judge::{Judgement, Verdict};
 use crate::matrix::Policy;
 use crate::plan::{Attack, Probe};
-use crate::request::{Credential, RequestSpec};
+use crate::request::{ClaimSwap, Credential, Forgery, RequestSpec};
 use crate::spec::Api;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,32 +23,111 @@ pub struct ProbeResult {
 
 /// Everything the report needs from the probe results, gathered as they arrive so
 /// that no result is kept after it is counted: only the first exchange of each finding
-/// keeps its body.
+/// instance keeps its body.
 #[derive(Default)]
 pub struct Aggregate {
     verdicts: BTreeMap<Verdict, usize>,
     probes: usize,
     errors: usize,
+    /// (operation key, attack, location) → the finding's instances.
     groups: BTreeMap<GroupKey, Group>,
-    /// (operation, role) → (probes, violations)
-    cells: BTreeMap<(usize, String), (usize, usize)>,
+    /// (operation, role) → (probes, violations, server errors)
+    cells: BTreeMap<(usize, String), (usize, usize, usize)>,
     /// (probe id, reason) of inconclusive probes, for the warnings; bounded.
     inconclusive: Vec<(usize, String)>,
 }
 
-type GroupKey = (Verdict, String, String, String, String);
+/// (operation key, attack, location): one root cause.
+type GroupKey = (String, String, String);
 
+#[derive(Default)]
 struct Group {
+    /// (actor, victim identity or "") → what that pair showed.
+    instances: BTreeMap<(usize, String), InstanceAcc>,
+    /// Instances beyond [`MAX_LISTED`], counted but not kept.
+    more_instances: usize,
+    probes: usize,
+}
+
+struct InstanceAcc {
     first: ProbeResult,
+    worst: Verdict,
     leaked: BTreeSet<usize>,
+    variants: Vec<String>,
+    probes: usize,
     exchanges: Vec<ExchangeInfo>,
-    /// Exchanges beyond [`MAX_EXCHANGES`], counted but not listed.
+    /// Exchanges beyond [`MAX_LISTED`], counted but not listed.
     more: usize,
 }
 
-/// Exchanges listed per finding; the rest are counted.
-const MAX_EXCHANGES: usize = 50;
 const MAX_INCONCLUSIVE_KEPT: usize = 1000;
+
+/// Verdicts from worst to mildest: a finding takes its worst instance's.
+fn verdict_rank(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Violation => 0,
+        Verdict::ServerError => 1,
+        Verdict::Suspicious => 2,
+        Verdict::OverRestricted => 3,
+        Verdict::Inconclusive | Verdict::Enforced => 4,
+    }
+}
+
+/// Where a probe found its flaw: the part of the request or of the server that let it
+/// through. Probes of one attack on one operation with the same location are one finding
+/// (the same guard is missing), whoever sent them and however the ID was spelled.
+pub fn location(
+    attack: Attack,
+    verdict: Verdict,
+    credential: Credential,
+    detail: &str,
+    status: Option<u16>,
+    body_sha256: &str,
+) -> String {
+    // Identical 5xx answers are one crash, whatever input provoked them.
+    if verdict == Verdict::ServerError {
+        let status = status.map_or_else(|| "5xx".to_string(), |s| s.to_string());
+        return format!(
+            "{status} answer {}",
+            &body_sha256[..body_sha256.len().min(8)]
+        );
+    }
+    // The probe detail up to its variant: `path parameter `id`, ID with leading zeros`.
+    let cut = |text: &str| -> String {
+        let end = [", ", ": ", " twice"]
+            .iter()
+            .filter_map(|sep| text.find(sep))
+            .min()
+            .unwrap_or(text.len());
+        text[..end].to_string()
+    };
+    match attack {
+        Attack::NoAuth => "no credential".into(),
+        Attack::BadAuth => match credential {
+            Credential::Forged(Forgery::WeakSecret { .. }) => {
+                "JWT signed with a weak secret".into()
+            }
+            _ => "token verification".into(),
+        },
+        Attack::Escalation => "function-level check".into(),
+        Attack::ListLeak => "collection filter".into(),
+        Attack::MassAssignment => "writable properties".into(),
+        Attack::Malformed => "request validation".into(),
+        Attack::TenantSwap => match detail.strip_prefix('`').and_then(|d| d.split_once(':')) {
+            Some((header, _)) => format!("header `{header}`"),
+            None => cut(detail),
+        },
+        Attack::MethodOverride | Attack::VerbSwap => detail.to_string(),
+        Attack::IdSwap | Attack::ParamPollution | Attack::ExistenceLeak => cut(detail),
+    }
+}
+
+/// The stable ID of a finding: the same flaw is named the same in every run.
+pub fn finding_id(operation: &str, attack: &str, location: &str) -> String {
+    let digest = Sha256::digest(format!("{operation}\n{attack}\n{location}"));
+    let hex = format!("{digest:x}");
+    format!("RG-{}", &hex[..8])
+}
 
 impl Aggregate {
     pub fn add(
@@ -73,6 +152,9 @@ impl Aggregate {
         if verdict == Verdict::Violation {
             cell.1 += 1;
         }
+        if verdict == Verdict::ServerError {
+            cell.2 += 1;
+        }
         match verdict {
             Verdict::Enforced => return,
             Verdict::Inconclusive => {
@@ -91,12 +173,18 @@ impl Aggregate {
         let victim = victim_of(corpus, identities, p)
             .map(|v| v.identity)
             .unwrap_or_default();
+        let body_sha = format!("{:x}", Sha256::digest(&result.exchange.body));
         let key = (
-            verdict,
             api.operations[p.op].key(),
             p.attack.as_str().to_string(),
-            identities[p.actor].name.clone(),
-            victim,
+            location(
+                p.attack,
+                verdict,
+                p.credential,
+                &p.detail,
+                result.exchange.status,
+                &body_sha,
+            ),
         );
         let info = ExchangeInfo {
             method: p.request.method.to_string(),
@@ -106,26 +194,47 @@ impl Aggregate {
             reason: result.judgement.reason.clone(),
         };
         let leaked: Vec<usize> = result.judgement.leaked.clone();
-        match self.groups.get_mut(&key) {
-            Some(group) => {
-                group.leaked.extend(leaked);
-                if group.exchanges.len() < MAX_EXCHANGES {
-                    group.exchanges.push(info);
-                } else {
-                    group.more += 1;
+        let group = self.groups.entry(key).or_default();
+        group.probes += 1;
+        let pair = (p.actor, victim);
+        if !group.instances.contains_key(&pair) && group.instances.len() >= MAX_LISTED {
+            group.more_instances += 1;
+            return;
+        }
+        match group.instances.get_mut(&pair) {
+            Some(instance) => {
+                instance.probes += 1;
+                instance.leaked.extend(leaked);
+                if verdict_rank(verdict) < verdict_rank(instance.worst) {
+                    instance.worst = verdict;
                 }
-                // The finding shows the earliest probe of the plan, whatever the arrival
-                // order: the same one every run, and a plain ID swap before its variants.
-                if result.probe.id < group.first.probe.id {
-                    group.first = result;
+                if !instance.variants.contains(&info.detail) {
+                    instance.variants.push(info.detail.clone());
+                }
+                if instance.exchanges.len() < MAX_LISTED {
+                    instance.exchanges.push(info);
+                } else {
+                    instance.more += 1;
+                }
+                // The instance shows the earliest probe of the plan of its worst
+                // verdict, whatever the arrival order: the same one every run, and a
+                // plain ID swap before its variants.
+                let first = &instance.first;
+                let better = (verdict_rank(verdict), result.probe.id)
+                    < (verdict_rank(first.judgement.verdict), first.probe.id);
+                if better {
+                    instance.first = result;
                 }
             }
             None => {
-                self.groups.insert(
-                    key,
-                    Group {
+                group.instances.insert(
+                    pair,
+                    InstanceAcc {
                         first: result,
+                        worst: verdict,
                         leaked: leaked.into_iter().collect(),
+                        variants: vec![info.detail.clone()],
+                        probes: 1,
                         exchanges: vec![info],
                         more: 0,
                     },
@@ -192,6 +301,8 @@ const EXCERPT_BYTES: usize = 400;
 pub fn build(input: BuildInput<'_>) -> Report {
     let agg = input.aggregate;
     let stats = Stats {
+        findings: 0,
+        findings_by_severity: SeverityCounts::default(),
         probes: agg.probes,
         violations: agg.count(Verdict::Violation),
         suspicious: agg.count(Verdict::Suspicious),
@@ -204,22 +315,12 @@ pub fn build(input: BuildInput<'_>) -> Report {
         objects: input.corpus.objects.len(),
         wall_seconds: (input.wall_seconds * 1000.0).round() / 1000.0,
     };
-    // One finding per (verdict, operation, attack, actor, victim), in that order.
-    let findings = agg
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(n, ((verdict, operation, attack, _, _), group))| {
-            finding(
-                &input,
-                n,
-                *verdict,
-                operation.clone(),
-                attack.clone(),
-                group,
-            )
-        })
-        .collect();
+    let findings = findings(&input);
+    let mut stats = stats;
+    stats.findings = findings.len();
+    for f in &findings {
+        stats.findings_by_severity.add(f.severity);
+    }
 
     let matrix = matrix_cells(&input);
     let operations: Vec<OperationLatency> = input
@@ -232,10 +333,10 @@ pub fn build(input: BuildInput<'_>) -> Report {
         })
         .collect();
     Report {
-        schema_version: SCHEMA_VERSION,
+        schema_version: SCHEMA_VERSION.to_string(),
         tool: Tool {
-            name: "rolegrid",
-            version: env!("CARGO_PKG_VERSION"),
+            name: "rolegrid".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
         },
         run: input.run.clone(),
         stats,
@@ -245,11 +346,12 @@ pub fn build(input: BuildInput<'_>) -> Report {
             p95_target_ms: input.p95_target_ms,
             pass: operations.iter().all(|o| o.pass),
             operations,
-            histograms: input.histograms.clone(),
+            histograms: input.histograms.iter().cloned().map(Into::into).collect(),
         },
         warnings: input.warnings.clone(),
         identities_lost: Vec::new(),
         canaries: None,
+        baseline: None,
     }
 }
 
@@ -290,18 +392,87 @@ fn relation(input: &BuildInput<'_>, probe: &Probe, leaked: &[usize]) -> &'static
     relation
 }
 
-fn finding(
-    input: &BuildInput<'_>,
-    n: usize,
-    verdict: Verdict,
-    operation: String,
-    attack: String,
-    group: &Group,
-) -> Finding {
-    let first = &group.first;
+/// The findings, one per (operation, attack, location), worst first; `bad-auth` on an
+/// operation that `no-auth` shows open is folded into the `no-auth` finding (with no
+/// check of credentials at all, a forged one passing says nothing more).
+fn findings(input: &BuildInput<'_>) -> Vec<Finding> {
+    let agg = input.aggregate;
+    let open_without_credentials: BTreeSet<&str> = agg
+        .groups
+        .iter()
+        .filter(|((_, attack, _), g)| {
+            attack == Attack::NoAuth.as_str()
+                && g.instances.values().any(|i| i.worst == Verdict::Violation)
+        })
+        .map(|((op, _, _), _)| op.as_str())
+        .collect();
+    let mut merged: BTreeMap<(String, String, String), Vec<(&InstanceAcc, usize)>> =
+        BTreeMap::new();
+    let mut extra: BTreeMap<(String, String, String), (usize, usize)> = BTreeMap::new();
+    for ((op, attack, location), group) in &agg.groups {
+        let key = if attack == Attack::BadAuth.as_str()
+            && open_without_credentials.contains(op.as_str())
+        {
+            agg.groups
+                .keys()
+                .find(|(o, a, _)| o == op && a == Attack::NoAuth.as_str())
+                .cloned()
+                .unwrap_or_else(|| (op.clone(), attack.clone(), location.clone()))
+        } else {
+            (op.clone(), attack.clone(), location.clone())
+        };
+        let entry = extra.entry(key.clone()).or_default();
+        entry.0 += group.probes;
+        entry.1 += group.more_instances;
+        let list = merged.entry(key).or_default();
+        list.extend(group.instances.values().map(|i| (i, group.probes)));
+    }
+    let mut out: Vec<Finding> = merged
+        .into_iter()
+        .map(|((operation, attack, location), accs)| {
+            let (probes, more) = extra
+                .get(&(operation.clone(), attack.clone(), location.clone()))
+                .copied()
+                .unwrap_or((0, 0));
+            finding(input, operation, attack, location, &accs, probes, more)
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (
+            a.severity,
+            verdict_order(&a.verdict),
+            &a.operation,
+            &a.attack,
+            &a.location,
+        )
+            .cmp(&(
+                b.severity,
+                verdict_order(&b.verdict),
+                &b.operation,
+                &b.attack,
+                &b.location,
+            ))
+    });
+    out
+}
+
+fn verdict_order(verdict: &str) -> u8 {
+    [
+        Verdict::Violation,
+        Verdict::ServerError,
+        Verdict::Suspicious,
+        Verdict::OverRestricted,
+    ]
+    .iter()
+    .position(|v| v.as_str() == verdict)
+    .unwrap_or(4) as u8
+}
+
+fn instance(input: &BuildInput<'_>, acc: &InstanceAcc) -> Instance {
+    let first = &acc.first;
     let p = &first.probe;
     let actor = &input.identities[p.actor];
-    let leaked: Vec<usize> = group.leaked.iter().copied().collect();
+    let leaked: Vec<usize> = acc.leaked.iter().copied().collect();
     let leaked_text = leaked
         .iter()
         .filter_map(|&i| input.corpus.objects.get(i))
@@ -318,26 +489,15 @@ fn finding(
     let is_write = !input.api.operations[p.op].is_read_only();
     let body = &first.exchange.body;
     let excerpt = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
-    let mut exchanges = group.exchanges.clone();
-    if group.more > 0 {
-        exchanges.push(ExchangeInfo {
-            method: String::new(),
-            url: String::new(),
-            status: None,
-            detail: format!("{} more exchange(s) not listed", group.more),
-            reason: String::new(),
-        });
-    }
-    Finding {
-        id: format!("F{:03}", n + 1),
-        verdict: verdict.as_str().to_string(),
-        attack,
-        operation,
+    Instance {
+        attack: p.attack.as_str().to_string(),
+        verdict: acc.worst.as_str().to_string(),
+        severity: severity(acc.worst, p.attack, relation, is_write),
         actor: party(actor),
         victim: victim_of(input.corpus, input.identities, p),
         relation: relation.to_string(),
-        severity: severity(verdict, p.attack, relation, is_write),
-        owasp: owasp(verdict, p.attack),
+        variants: acc.variants.clone(),
+        probes: acc.probes,
         request: RequestInfo {
             method: p.request.method.to_string(),
             url: first.url.clone(),
@@ -355,24 +515,194 @@ fn finding(
             body_sha256: format!("{:x}", Sha256::digest(body)),
         },
         curl: curl_command(&first.url, &p.request, actor, p.credential),
-        exchanges,
     }
 }
 
+fn finding(
+    input: &BuildInput<'_>,
+    operation: String,
+    attack: String,
+    location: String,
+    accs: &[(&InstanceAcc, usize)],
+    probes: usize,
+    more_instances: usize,
+) -> Finding {
+    // Instances in plan order of their first probe: the same order every run.
+    let mut accs: Vec<&InstanceAcc> = accs.iter().map(|(a, _)| *a).collect();
+    accs.sort_by_key(|a| (verdict_rank(a.worst), a.first.probe.id));
+    let instances: Vec<Instance> = accs.iter().map(|a| instance(input, a)).collect();
+    let mut exchanges: Vec<ExchangeInfo> = Vec::new();
+    let mut more = 0;
+    for a in &accs {
+        for e in &a.exchanges {
+            if exchanges.len() < MAX_LISTED {
+                exchanges.push(e.clone());
+            } else {
+                more += 1;
+            }
+        }
+        more += a.more;
+    }
+    if more > 0 || more_instances > 0 {
+        exchanges.push(ExchangeInfo {
+            method: String::new(),
+            url: String::new(),
+            status: None,
+            detail: format!(
+                "{more} more exchange(s) and {more_instances} more actor → victim pair(s) not listed"
+            ),
+            reason: String::new(),
+        });
+    }
+    let mut variables: Vec<ReproVariable> = Vec::new();
+    for a in &accs {
+        let p = &a.first.probe;
+        for v in repro_variables(&input.identities[p.actor], p.credential, input.identities) {
+            if !variables.contains(&v) {
+                variables.push(v);
+            }
+        }
+    }
+    let first = instances.first().cloned();
+    let severity = instances
+        .iter()
+        .map(|i| i.severity)
+        .min()
+        .unwrap_or(Severity::Low);
+    let worst = accs.first().map_or(Verdict::Suspicious, |a| a.worst);
+    let attack_kind = accs.first().map(|a| a.first.probe.attack);
+    // The finding's own attack decides the category: a folded bad-auth is no-auth's.
+    let owasp_kind = accs
+        .iter()
+        .map(|a| a.first.probe.attack)
+        .find(|k| k.as_str() == attack)
+        .or(attack_kind)
+        .unwrap_or(Attack::IdSwap);
+    // Every group holds an instance (one is kept before any is counted away).
+    let first = first.unwrap_or_default();
+    Finding {
+        id: finding_id(&operation, &attack, &location),
+        verdict: worst.as_str().to_string(),
+        attack,
+        operation,
+        location,
+        severity,
+        owasp: owasp(worst, owasp_kind).to_string(),
+        probes,
+        baseline: None,
+        actor: first.actor,
+        victim: first.victim,
+        relation: first.relation,
+        request: first.request,
+        status: first.status,
+        evidence: first.evidence,
+        curl: first.curl,
+        variables,
+        exchanges,
+        instances,
+    }
+}
+
+/// The shell variables a reproduction by `identity` with `credential` needs, and how to
+/// get each: what to copy from where, with or without `Bearer `, or what a forgery claims.
+pub fn repro_variables(
+    identity: &Identity,
+    credential: Credential,
+    identities: &[Identity],
+) -> Vec<ReproVariable> {
+    let placeholder = identity.credential_placeholder();
+    let who = &identity.name;
+    let Some(slot) = (match credential {
+        Credential::Omitted => None,
+        _ => credential_slot(identity),
+    }) else {
+        return Vec::new();
+    };
+    if let Credential::Forged(forgery) = credential {
+        let mut how = format!("{} of `{who}`", forgery.describe());
+        if let Forgery::WeakSecret { claim, .. } = forgery {
+            let (claim_name, index) = match claim {
+                ClaimSwap::Subject(i) => ("sub", i),
+                ClaimSwap::Role(i) => ("role", i),
+            };
+            let other = identities.get(index).map_or("?", |i| i.name.as_str());
+            how.push_str(&format!(
+                "; forged claims: `{claim_name}` set to `{other}`'s, signed HS256 with that secret"
+            ));
+        }
+        return vec![ReproVariable {
+            name: format!("{placeholder}_{}", forgery.slug()),
+            how,
+        }];
+    }
+    let login = "log in as it (the engagement's login flow, or the app)";
+    let how = match (&slot, &identity.auth) {
+        (Slot::Header { name, prefix }, Auth::OAuth2(_)) => format!(
+            "an OAuth2 access token of `{who}` from the engagement's token endpoint, without `{}` (the command adds it; header `{name}`)",
+            prefix.trim()
+        ),
+        (Slot::Header { name, .. }, Auth::Header { value, .. }) => format!(
+            "the whole `{name}` header value the engagement gives `{who}`{}",
+            if value.expose().starts_with("Bearer ") {
+                ", including its `Bearer ` prefix"
+            } else {
+                " (no `Bearer ` prefix)"
+            }
+        ),
+        (Slot::Header { name, .. }, Auth::Login(flow)) => {
+            let template = match &flow.session {
+                SessionUse::Header { template, .. } => template.as_str(),
+                SessionUse::Cookie { .. } => "",
+            };
+            format!(
+                "{login} as `{who}` and take the `{name}` header value the session sends, built as `{template}`{}",
+                if template.starts_with("Bearer ") {
+                    " (include `Bearer `)"
+                } else {
+                    ""
+                }
+            )
+        }
+        (Slot::Header { name, .. }, _) => {
+            format!("the `{name}` value the engagement gives `{who}`")
+        }
+        (Slot::Headers(names), _) => format!(
+            "the engagement's fixed headers of `{who}`, in order: {} (as {placeholder}_1, _2…)",
+            names.join(", ")
+        ),
+        (Slot::Cookie { name, csrf }, _) => format!(
+            "{login} as `{who}` and copy the `{name}` cookie's value{}",
+            if csrf.is_some() {
+                "; writes also need the CSRF token the login returned, in the matching `_CSRF_TOKEN` variable"
+            } else {
+                ""
+            }
+        ),
+        (Slot::Query { name }, _) => {
+            format!("the `{name}` API key the engagement gives `{who}`")
+        }
+        (Slot::Basic, _) => format!("`username:password` of `{who}` from the engagement"),
+    };
+    vec![ReproVariable {
+        name: placeholder,
+        how,
+    }]
+}
+
 /// How bad a finding is, from what was reached and whether it was written.
-pub fn severity(verdict: Verdict, attack: Attack, relation: &str, is_write: bool) -> &'static str {
+pub fn severity(verdict: Verdict, attack: Attack, relation: &str, is_write: bool) -> Severity {
     match verdict {
         Verdict::Violation => {}
         // A 500, a granted status without proven data, a redirect: worth a look, no more.
-        _ => return "low",
+        _ => return Severity::Low,
     }
     match (relation, is_write, attack) {
         // Which IDs exist is less than what they hold, whoever owns them.
-        (_, _, Attack::ExistenceLeak) => "low",
-        ("cross-tenant", true, _) => "critical",
-        ("cross-tenant", false, _) => "high",
-        (_, _, Attack::MassAssignment) => "high",
-        _ => "medium",
+        (_, _, Attack::ExistenceLeak) => Severity::Low,
+        ("cross-tenant", true, _) => Severity::Critical,
+        ("cross-tenant", false, _) => Severity::High,
+        (_, _, Attack::MassAssignment) => Severity::High,
+        _ => Severity::Medium,
     }
 }
 
@@ -556,12 +886,12 @@ fn matrix_cells(input: &BuildInput<'_>) -> Vec<MatrixCell> {
     for (op_index, op) in input.api.operations.iter().enumerate() {
         for role in &input.policy.roles {
             let access = input.policy.access(op_index, role);
-            let (probes, violations) = input
+            let (probes, violations, server_errors) = input
                 .aggregate
                 .cells
                 .get(&(op_index, role.clone()))
                 .copied()
-                .unwrap_or((0, 0));
+                .unwrap_or((0, 0, 0));
             let (coverage, reason) = super::coverage::cell_coverage(&facts, op_index, role, probes);
             cells.push(MatrixCell {
                 operation: op.key(),
@@ -569,6 +899,7 @@ fn matrix_cells(input: &BuildInput<'_>) -> Vec<MatrixCell> {
                 access: access.map(|a| a.as_str().to_string()).unwrap_or_default(),
                 probes,
                 violations,
+                server_errors,
                 coverage: coverage.as_str().to_string(),
                 reason,
             });
@@ -659,22 +990,31 @@ mod tests {
         let v = Verdict::Violation;
         assert_eq!(
             severity(v, Attack::IdSwap, "cross-tenant", true),
-            "critical"
+            Severity::Critical
         );
-        assert_eq!(severity(v, Attack::IdSwap, "cross-tenant", false), "high");
+        assert_eq!(
+            severity(v, Attack::IdSwap, "cross-tenant", false),
+            Severity::High
+        );
         assert_eq!(
             severity(v, Attack::ListLeak, "same-tenant", false),
-            "medium"
+            Severity::Medium
         );
-        assert_eq!(severity(v, Attack::Escalation, "none", false), "medium");
-        assert_eq!(severity(v, Attack::MassAssignment, "own", true), "high");
+        assert_eq!(
+            severity(v, Attack::Escalation, "none", false),
+            Severity::Medium
+        );
+        assert_eq!(
+            severity(v, Attack::MassAssignment, "own", true),
+            Severity::High
+        );
         assert_eq!(
             severity(Verdict::Suspicious, Attack::IdSwap, "cross-tenant", false),
-            "low"
+            Severity::Low
         );
         assert_eq!(
             severity(Verdict::ServerError, Attack::Malformed, "own", true),
-            "low"
+            Severity::Low
         );
         assert_eq!(owasp(v, Attack::MassAssignment), "API3:2023 BOPLA");
         assert_eq!(owasp(v, Attack::MethodOverride), "API5:2023 BFLA");

@@ -1,14 +1,17 @@
 //! The report model: one serde structure every writer reads. `report.json` is this,
 //! serialised; its shape is versioned by [`SCHEMA_VERSION`] and described in
-//! `reports/schema/report.schema.json`.
+//! `reports/schema/report.schema.json`. It is also read back (`rolegrid report`,
+//! `--baseline`, `merge`), so every type here deserialises too.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub const SCHEMA_VERSION: &str = "1.0";
+/// 2.0: findings grouped by root cause (operation, attack, location) with instances,
+/// `RG-` IDs, finding counts per severity, cell server errors, baseline states.
+pub const SCHEMA_VERSION: &str = "2.0";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub schema_version: &'static str,
+    pub schema_version: String,
     pub tool: Tool,
     pub run: RunInfo,
     pub stats: Stats,
@@ -21,10 +24,36 @@ pub struct Report {
     /// The canary objects of a scan with mutations; absent when mutations are off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canaries: Option<CanarySection>,
+    /// The comparison with `--baseline`: absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSection>,
+}
+
+/// Findings compared with a previous report by their stable IDs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BaselineSection {
+    /// The previous report.json, as given.
+    pub file: String,
+    /// IDs of findings this run has and the baseline had not.
+    pub new: Vec<String>,
+    /// IDs of findings both have.
+    pub still_open: Vec<String>,
+    /// Findings of the baseline this run no longer shows.
+    pub fixed: Vec<FixedFinding>,
+}
+
+/// A baseline finding that is gone, with what a reader needs to recognise it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FixedFinding {
+    pub id: String,
+    pub operation: String,
+    pub attack: String,
+    pub location: String,
+    pub severity: Severity,
 }
 
 /// One identity that could no longer log in, and what that did to the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LostIdentity {
     pub identity: String,
     pub reason: String,
@@ -42,7 +71,7 @@ pub struct LostIdentity {
 }
 
 /// What became of the objects rolegrid created so writes and deletes had targets.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CanarySection {
     pub created: usize,
     /// Deleted by the cleanup at the end of the run.
@@ -60,14 +89,14 @@ pub struct CanarySection {
     pub uncovered: Vec<UncoveredCell>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CanaryFailed {
     pub resource: String,
     pub creator: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CanaryLeft {
     pub resource: String,
     pub id: String,
@@ -75,20 +104,20 @@ pub struct CanaryLeft {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UncoveredCell {
     pub operation: String,
     pub role: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
     pub target: String,
     pub spec: String,
@@ -110,9 +139,39 @@ pub struct IdentityInfo {
     pub auth: &'static str,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// [`IdentityInfo`] as read back: its `auth` kind is one of a small fixed set, and a
+/// report names a handful of identities, so an unknown kind's text is kept for the
+/// process's life (a few bytes) rather than the type losing its `&'static str`.
+#[derive(Deserialize)]
+struct IdentityInfoRead {
+    name: String,
+    role: String,
+    tenant: Option<String>,
+    auth: String,
+}
+
+impl<'de> Deserialize<'de> for IdentityInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = IdentityInfoRead::deserialize(d)?;
+        Ok(IdentityInfo {
+            name: r.name,
+            role: r.role,
+            tenant: r.tenant,
+            auth: Box::leak(r.auth.into_boxed_str()),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Stats {
+    /// Findings: one per flaw (operation × attack × location), however many probes,
+    /// identities and ID spellings showed it. The headline number.
+    pub findings: usize,
+    /// Findings per severity (each finding counted once, at its worst instance).
+    pub findings_by_severity: SeverityCounts,
+    /// Probes sent; the per-verdict counts below count probes, not findings.
     pub probes: usize,
+    /// Probes judged `violation` (one flaw is usually shown by several probes).
     pub violations: usize,
     pub suspicious: usize,
     pub over_restricted: usize,
@@ -127,48 +186,173 @@ pub struct Stats {
     pub wall_seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Party {
     pub identity: String,
     pub role: String,
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// How bad a finding is. Ordered worst first, so sorting puts critical findings on top.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A write across tenants.
+    Critical,
+    /// A read across tenants, privileged properties written.
+    High,
+    /// Within a tenant, function level.
+    Medium,
+    /// Doubts, existence leaks, server errors.
+    #[default]
+    Low,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeverityCounts {
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+}
+
+impl SeverityCounts {
+    pub fn add(&mut self, severity: Severity) {
+        *self.get_mut(severity) += 1;
+    }
+
+    pub fn get(&self, severity: Severity) -> usize {
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::High => self.high,
+            Severity::Medium => self.medium,
+            Severity::Low => self.low,
+        }
+    }
+
+    fn get_mut(&mut self, severity: Severity) -> &mut usize {
+        match severity {
+            Severity::Critical => &mut self.critical,
+            Severity::High => &mut self.high,
+            Severity::Medium => &mut self.medium,
+            Severity::Low => &mut self.low,
+        }
+    }
+}
+
+/// One flaw: every probe of one attack on one operation that reached the same place
+/// (a path parameter, a header, the token check, one identical 5xx answer…). The
+/// top-level actor, victim, request, evidence and curl are its first instance's, for
+/// readers that show one line per finding; `instances` has them all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
-    /// Stable within a report: `F001`, `F002`… in sorted order.
+    /// `RG-` and 8 hex digits of sha256(operation, attack, location): the same flaw has the
+    /// same ID in every run, which `--baseline` matches on.
     pub id: String,
+    /// The worst verdict of its instances.
     pub verdict: String,
     pub attack: String,
     /// `METHOD /path/{template}` as in the spec.
     pub operation: String,
+    /// Where the flaw is: `path parameter `ticketId``, `header `X-Tenant-Id``, `token
+    /// verification`, `500 answer 1a2b3c4d`…
+    pub location: String,
+    /// The worst of its instances: `critical` (write across tenants), `high` (read across
+    /// tenants, privileged properties written), `medium` (within a tenant, function
+    /// level), `low` (doubts, existence leaks, server errors).
+    pub severity: Severity,
+    /// The OWASP API Security Top 10 (2023) category, e.g. `API1:2023 BOLA`.
+    pub owasp: String,
+    /// Probes that showed it.
+    pub probes: usize,
+    /// `new` or `still-open` against `--baseline`; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
     pub actor: Party,
     pub victim: Option<Party>,
     /// `cross-tenant`, `same-tenant`, `own`, or `none` when no victim is at stake.
     pub relation: String,
-    /// `critical` (write across tenants), `high` (read across tenants, privileged
-    /// properties written), `medium` (within a tenant, function level), `low` (doubts,
-    /// existence leaks, server errors).
-    pub severity: &'static str,
-    /// The OWASP API Security Top 10 (2023) category, e.g. `API1:2023 BOLA`.
-    pub owasp: &'static str,
     pub request: RequestInfo,
     pub status: Option<u16>,
     pub evidence: Evidence,
     /// A shell command reproducing the first exchange; credentials are `$NAME` placeholders.
     pub curl: String,
-    /// All exchanges grouped into this finding.
+    /// How to set each `$ROLEGRID_…` variable the curl commands use.
+    pub variables: Vec<ReproVariable>,
+    /// Every exchange of every instance (the first [`MAX_LISTED`] of them).
     pub exchanges: Vec<ExchangeInfo>,
+    /// One per (actor, victim) pair, with the ID spellings and other variants it was seen
+    /// with and its own evidence.
+    pub instances: Vec<Instance>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Exchanges or instances listed per finding; the rest are counted.
+pub const MAX_LISTED: usize = 50;
+
+/// One actor → victim pair of a finding.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Instance {
+    /// The attack of this instance: the finding's, or `bad-auth` folded into `no-auth`.
+    pub attack: String,
+    pub verdict: String,
+    pub severity: Severity,
+    pub actor: Party,
+    pub victim: Option<Party>,
+    pub relation: String,
+    /// The probe details seen: the plain swap and each spelling or forgery that passed.
+    pub variants: Vec<String>,
+    pub probes: usize,
+    pub request: RequestInfo,
+    pub status: Option<u16>,
+    pub evidence: Evidence,
+    pub curl: String,
+}
+
+/// A shell variable a reproduction needs, and how to get its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReproVariable {
+    pub name: String,
+    pub how: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RequestInfo {
     pub method: String,
     pub url: String,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Evidence {
     pub reason: String,
     pub similarity: Option<f64>,
@@ -179,7 +363,7 @@ pub struct Evidence {
     pub body_sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExchangeInfo {
     pub method: String,
     pub url: String,
@@ -188,13 +372,16 @@ pub struct ExchangeInfo {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MatrixCell {
     pub operation: String,
     pub role: String,
     pub access: String,
     pub probes: usize,
     pub violations: usize,
+    /// Probes answered 5xx in this cell: such a cell is never shown as passed.
+    #[serde(default)]
+    pub server_errors: usize,
     /// `tested`, `untestable` (a probe was wanted but could not be built) or `skipped`
     /// (nothing to test in this cell).
     pub coverage: String,
@@ -202,7 +389,7 @@ pub struct MatrixCell {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     pub p95_target_ms: u64,
     /// `true` when every operation's p95 is within the target.
@@ -210,10 +397,36 @@ pub struct Latency {
     pub operations: Vec<OperationLatency>,
     /// Every histogram: per operation and per operation × identity, all answers and
     /// split into allowed (2xx) and denied, with the exact HdrHistogram encoding.
-    pub histograms: Vec<crate::exec::HistogramSummary>,
+    pub histograms: Vec<HistogramRecord>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One histogram of the run, as [`crate::exec::HistogramSummary`] writes it, read back too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistogramRecord {
+    pub operation: String,
+    /// The identity, or `*` for all identities together.
+    pub identity: String,
+    /// `allowed`, `denied` or `all`.
+    pub outcome: String,
+    #[serde(flatten)]
+    pub percentiles: crate::latency_stats::Percentiles,
+    /// HdrHistogram V2 encoding (microseconds), base64.
+    pub hdr_v2_base64: String,
+}
+
+impl From<crate::exec::HistogramSummary> for HistogramRecord {
+    fn from(h: crate::exec::HistogramSummary) -> Self {
+        HistogramRecord {
+            operation: h.operation,
+            identity: h.identity,
+            outcome: h.outcome.to_string(),
+            percentiles: h.percentiles,
+            hdr_v2_base64: h.hdr_v2_base64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OperationLatency {
     pub operation: String,
     #[serde(flatten)]
