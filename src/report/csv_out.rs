@@ -20,14 +20,7 @@ pub fn findings_csv(report: &Report) -> String {
         .findings
         .iter()
         .map(|f| {
-            let pairs: Vec<String> = f
-                .instances
-                .iter()
-                .map(|i| match &i.victim {
-                    Some(v) => format!("{} → {}", i.actor.identity, v.identity),
-                    None => i.actor.identity.clone(),
-                })
-                .collect();
+            let pairs = f.pairs();
             vec![
                 f.id.clone(),
                 f.severity.to_string(),

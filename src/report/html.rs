@@ -10,7 +10,8 @@ use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 use std::fmt::Write;
 
-/// Escapes text for HTML content and double-quoted attributes.
+/// Escapes text for HTML (and XML) content and quoted attributes; control characters but
+/// newline, tab and CR, and the non-characters U+FFFE/U+FFFF, become U+FFFD.
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -20,7 +21,8 @@ pub fn esc(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }

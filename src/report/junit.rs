@@ -5,24 +5,9 @@
 use super::model::*;
 use std::fmt::Write;
 
-/// Escapes text for XML attributes and content; characters XML 1.0 cannot hold at all
-/// (most control characters) become U+FFFD, so a target's body cannot break the file.
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for XML attributes and content: the HTML writer's escaping serves, as it
+/// also replaces the characters XML 1.0 cannot hold, so a target's body cannot break the file.
+pub use super::html::esc as xml_escape;
 
 pub fn to_junit(report: &Report) -> String {
     let cells = &report.matrix;

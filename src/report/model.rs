@@ -316,6 +316,19 @@ pub struct Finding {
     pub instances: Vec<Instance>,
 }
 
+impl Finding {
+    /// Its actor → victim pairs as text (`alice → bob`, or the actor alone).
+    pub fn pairs(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .map(|i| match &i.victim {
+                Some(v) => format!("{} → {}", i.actor.identity, v.identity),
+                None => i.actor.identity.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Exchanges or instances listed per finding; the rest are counted.
 pub const MAX_LISTED: usize = 50;
 

@@ -161,14 +161,7 @@ pub fn to_sarif(report: &Report, spec: Option<&str>) -> String {
         .map(|f| {
             let rule = rule_id(f);
             let index = rules.iter().position(|r| *r == rule).unwrap_or(0);
-            let pairs: Vec<String> = f
-                .instances
-                .iter()
-                .map(|i| match &i.victim {
-                    Some(v) => format!("{} → {}", i.actor.identity, v.identity),
-                    None => i.actor.identity.clone(),
-                })
-                .collect();
+            let pairs = f.pairs();
             let mut physical = json!({"artifactLocation": {"uri": spec_uri}});
             if let Some((line, column)) = spec.and_then(|s| locate_operation(s, &f.operation)) {
                 physical["region"] = json!({"startLine": line, "startColumn": column});
