@@ -1,3 +1,3 @@
 //! The scan's public entry points, kept at their old path: the code lives in [`crate::run`].
 
-pub use crate::run::{dry_plan, scan, DryPlan, ScanError, ScanInput, ScanOutcome};
+pub use crate::run::{dry_plan, scan, DryPlan, ScanError, ScanInput, ScanOutcome, Shard};

@@ -32,6 +32,8 @@ pub enum Command {
     Latency(super::latency::LatencyArgs),
     /// Re-render a report.json as html, md, csv, latency-csv, junit or sarif.
     Report(super::report::ReportArgs),
+    /// Join the report.json files of `scan --shard i/N` jobs into one report.
+    Merge(super::report::MergeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +127,10 @@ pub struct ScanArgs {
     /// Never draw the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Send only slice i of N of the plan (a CI matrix job); join the reports with
+    /// `rolegrid merge`. Every job logs in, discovers and creates canaries itself.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<rolegrid::scan::Shard>,
     #[command(flatten)]
     pub report: super::report::ReportFlags,
 }

@@ -21,6 +21,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Matrix(command) => matrix_command(command),
         Command::Latency(args) => super::latency::latency_command(args).await,
         Command::Report(args) => super::report::report_command(args),
+        Command::Merge(args) => super::report::merge_command(args),
     }
 }
 
@@ -164,7 +165,7 @@ pub(super) fn print_stdout(text: &str) {
     let _ = out.flush();
 }
 
-fn print_outcome(outcome: &ScanOutcome, flags: &super::report::ReportFlags) {
+pub(super) fn print_outcome(outcome: &ScanOutcome, flags: &super::report::ReportFlags) {
     let mut text = super::report::summary(&outcome.report, flags);
     if !flags.quiet {
         for file in &outcome.files {
@@ -245,6 +246,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
         output_dir: output_dir.clone(),
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         seed: args.seed,
+        shard: args.shard,
     };
     match scan::scan(input, redactor.clone()).await {
         Ok(mut outcome) => {
@@ -255,13 +257,7 @@ async fn scan_command(args: ScanArgs) -> u8 {
                 return fail(exit::RUN_FAILURE, e);
             }
             print_outcome(&outcome, &args.report);
-            if args.report.fails(&outcome.report) || !outcome.report.latency.pass {
-                exit::VIOLATIONS
-            } else if !outcome.report.run.complete {
-                exit::RUN_FAILURE
-            } else {
-                exit::CLEAN
-            }
+            args.report.exit_code(&outcome.report)
         }
         Err(e) => fail(scan_error_code(&e), redactor.scrub(&e.to_string())),
     }

@@ -65,6 +65,18 @@ impl ReportFlags {
         Ok(())
     }
 
+    /// A scan's exit code: violations (per --fail-on and --baseline) or a failed p95 target
+    /// first, then an interrupted run.
+    pub fn exit_code(&self, report: &Report) -> u8 {
+        if self.fails(report) || !report.latency.pass {
+            exit::VIOLATIONS
+        } else if !report.run.complete {
+            exit::RUN_FAILURE
+        } else {
+            exit::CLEAN
+        }
+    }
+
     /// Whether the run fails on its findings (see [`report::failing`]).
     pub fn fails(&self, report: &Report) -> bool {
         !report::failing(report, self.fail_on).is_empty()
@@ -149,4 +161,59 @@ pub fn report_command(args: ReportArgs) -> u8 {
             exit::CLEAN
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard reports (report.json of each `scan --shard i/N` job).
+    #[arg(required = true, num_args = 1..)]
+    pub reports: Vec<PathBuf>,
+    /// Output folder for the merged report.json, report.md and matrix-observed.csv.
+    #[arg(short, long, value_name = "DIR", default_value = "reports/merged")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub report: ReportFlags,
+}
+
+/// `rolegrid merge`: shard reports → one report, written and summarised; the exit code
+/// as a scan's (violations per --fail-on and --baseline, 3 when a shard is missing).
+pub fn merge_command(args: MergeArgs) -> u8 {
+    let mut reports = Vec::new();
+    for path in &args.reports {
+        match report::read_report(path) {
+            Ok(r) => reports.push(r),
+            Err(e) => return fail(exit::BAD_INPUT, e),
+        }
+    }
+    let baseline = match args.report.load_baseline() {
+        Ok(b) => b,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let names: Vec<String> = args
+        .reports
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let merged = match report::merge(reports, &names) {
+        Ok(m) => m,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    // The shards' reports were scrubbed when written; no credential is known here.
+    let redactor = Redactor::new();
+    let files = match report::write_all(&merged, &args.output, &redactor) {
+        Ok(f) => f,
+        Err(e) => return fail(exit::RUN_FAILURE, e),
+    };
+    let mut outcome = ScanOutcome {
+        report: merged,
+        files,
+    };
+    if let Err(e) = args
+        .report
+        .finish(&mut outcome, baseline.as_ref(), &args.output, &redactor)
+    {
+        return fail(exit::RUN_FAILURE, e);
+    }
+    super::commands::print_outcome(&outcome, &args.report);
+    args.report.exit_code(&outcome.report)
 }

@@ -437,7 +437,13 @@ fn findings(input: &BuildInput<'_>) -> Vec<Finding> {
             finding(input, operation, attack, location, &accs, probes, more)
         })
         .collect();
-    out.sort_by(|a, b| {
+    sort_findings(&mut out);
+    out
+}
+
+/// Worst first: by severity, then verdict, operation, attack and location.
+pub(super) fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
         (
             a.severity,
             verdict_order(&a.verdict),
@@ -453,10 +459,9 @@ fn findings(input: &BuildInput<'_>) -> Vec<Finding> {
                 &b.location,
             ))
     });
-    out
 }
 
-fn verdict_order(verdict: &str) -> u8 {
+pub(super) fn verdict_order(verdict: &str) -> u8 {
     [
         Verdict::Violation,
         Verdict::ServerError,

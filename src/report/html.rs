@@ -5,8 +5,6 @@
 //! or the inputs goes through [`esc`].
 
 use super::model::*;
-use base64::Engine;
-use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 use std::fmt::Write;
 
@@ -318,14 +316,6 @@ fn matrix_grid(h: &mut String, report: &Report) {
     h.push_str("</table>\n");
 }
 
-/// Decodes a stored histogram (HdrHistogram V2, base64).
-fn decode(encoded: &str) -> Option<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
-}
-
 /// An SVG bar chart of a histogram's samples in `BINS` equal bins from 0 to its max, with
 /// the p95 and the target as vertical lines.
 fn histogram_svg(hist: &Histogram<u64>, p95_ms: f64, target_ms: u64) -> String {
@@ -377,7 +367,7 @@ fn latency_section(h: &mut String, report: &Report) {
             .histograms
             .iter()
             .find(|hs| hs.operation == o.operation && hs.identity == "*" && hs.outcome == "all")
-            .and_then(|hs| decode(&hs.hdr_v2_base64))
+            .and_then(|hs| super::merge::decode_histogram(&hs.hdr_v2_base64))
             .map(|hist| histogram_svg(&hist, p.p95_ms, l.p95_target_ms))
             .unwrap_or_default();
         let _ = writeln!(h, "<tr><td><code>{}</code></td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{chart}</td></tr>",

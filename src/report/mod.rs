@@ -8,6 +8,7 @@ mod csv_out;
 mod html;
 mod junit;
 mod markdown;
+mod merge;
 mod model;
 mod sarif;
 
@@ -21,6 +22,7 @@ pub use csv_out::{findings_csv, latency_csv};
 pub use html::to_html;
 pub use junit::to_junit;
 pub use markdown::to_markdown;
+pub use merge::merge;
 pub use model::*;
 pub use sarif::{locate_operation, to_sarif};
 

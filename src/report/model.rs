@@ -128,6 +128,10 @@ pub struct RunInfo {
     pub allow_mutations: bool,
     /// `false` when the run was interrupted (Ctrl-C) and the report is partial.
     pub complete: bool,
+    /// `i/N` when this run sent one slice of the plan (`--shard`); `rolegrid merge` joins
+    /// the slices. Absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub identities: Vec<IdentityInfo>,
 }
 

@@ -15,8 +15,10 @@ mod dry_plan;
 mod interrupts;
 mod probes;
 mod schedule;
+mod shard;
 
 pub use dry_plan::{dry_plan, DryPlan};
+pub use shard::Shard;
 
 use crate::engagement::{Engagement, Identity, Redactor};
 use crate::exec::Executor;
@@ -39,6 +41,8 @@ pub struct ScanInput {
     pub progress: bool,
     /// Fixes the write markers and the report's clock fields, for reproducible output.
     pub seed: Option<u64>,
+    /// Send only this slice of the plan (`--shard i/N`); `None` = all of it.
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +112,11 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     };
     // Counting costs one planning pass (cheap next to any request) and buys a progress bar
     // with a real end.
-    let planned = destructive::sendable(&plan_input, &destructive).count();
+    let shard = input.shard;
+    let in_shard = move |p: &plan::Probe| shard.is_none_or(|s| s.contains(p));
+    let planned = destructive::sendable(&plan_input, &destructive)
+        .filter(in_shard)
+        .count();
     let shared = probes::Shared::new(
         &input.api,
         &identities,
@@ -118,7 +126,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     );
     let probed = schedule::run_all(
         &shared,
-        destructive::sendable(&plan_input, &destructive),
+        destructive::sendable(&plan_input, &destructive).filter(in_shard),
         planned,
         engagement.concurrency,
         input.progress,
@@ -178,6 +186,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             started_unix,
             allow_mutations: engagement.allow_mutations,
             complete: probed.complete,
+            shard: input.shard.map(|s| s.to_string()),
             identities: identities
                 .iter()
                 .map(|i| IdentityInfo {

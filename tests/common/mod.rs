@@ -115,6 +115,7 @@ pub async fn scan(
             output_dir: dir.path().to_path_buf(),
             progress: false,
             seed: Some(seed),
+            shard: None,
         },
         redactor,
     )

@@ -63,6 +63,7 @@ async fn scan_fixture(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value
             output_dir: out.path().to_path_buf(),
             progress: false,
             seed: Some(7),
+            shard: None,
         },
         Redactor::new(),
     )
