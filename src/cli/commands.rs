@@ -138,24 +138,82 @@ fn ops_command(args: OpsArgs) -> u8 {
         api.version,
         rows.len()
     );
-    let path_width = rows.iter().map(|r| r.path.len()).max().unwrap_or(4).min(60);
-    for r in &rows {
-        out.push_str(&format!(
-            "{:<7} {:<path_width$}  {:<24} {:<22} {:<40} {}\n",
-            r.method.as_str(),
-            r.path,
-            r.operation_id.as_deref().unwrap_or("-"),
-            r.security,
-            if r.id_params.is_empty() {
-                "-".to_string()
-            } else {
-                r.id_params.join(", ")
-            },
-            r.capability
-        ));
-    }
+    out.push_str(&ops_table(&rows));
     print_stdout(&out);
     exit::CLEAN
+}
+
+/// Longest cell shown whole in an `ops` column; longer ones end in `…` (`--json` has all).
+const OPS_CELL_MAX: usize = 32;
+
+/// The `ops` table: a header, then one aligned row per operation; the planner's verdict
+/// last, whole. Widths count characters (identifier sources hold `→`).
+fn ops_table(rows: &[rolegrid::spec::OperationSummary]) -> String {
+    let cut = |text: String, max: usize| -> String {
+        if text.chars().count() > max {
+            text.chars().take(max - 1).chain(['…']).collect()
+        } else {
+            text
+        }
+    };
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.method.as_str().to_string(),
+                r.path.clone(),
+                cut(
+                    r.operation_id.clone().unwrap_or_else(|| "-".into()),
+                    OPS_CELL_MAX,
+                ),
+                cut(r.security.clone(), OPS_CELL_MAX),
+                if r.id_params.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.id_params.join(", ")
+                },
+                r.capability.to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "METHOD",
+        "PATH",
+        "OPERATION",
+        "SECURITY",
+        "IDENTIFIERS",
+        "PLANNER",
+    ];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |row: [&str; 6]| -> String {
+        let mut text = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                text.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                text.push_str(&format!("{cell}{}  ", " ".repeat(pad)));
+            }
+        }
+        text.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header);
+    for row in &cells {
+        out.push_str(&line([
+            row[0].as_str(),
+            row[1].as_str(),
+            row[2].as_str(),
+            row[3].as_str(),
+            row[4].as_str(),
+            row[5].as_str(),
+        ]));
+    }
+    out
 }
 
 /// Writes to stdout; a closed pipe (`rolegrid … | head`) is not an error.
