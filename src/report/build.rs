@@ -519,8 +519,36 @@ fn instance(input: &BuildInput<'_>, acc: &InstanceAcc) -> Instance {
             body_excerpt: excerpt,
             body_sha256: format!("{:x}", Sha256::digest(body)),
         },
-        curl: curl_command(&first.url, &p.request, actor, p.credential),
+        curl: curl_command(&first.url, &p.request, actor, p.credential)
+            + &canary_note(input, p),
     }
+}
+
+/// A reproduction aimed at a canary cannot be replayed as is: the canary is gone (deleted
+/// by the probe, or by the cleanup at the end of the run). Says so, and what to do.
+fn canary_note(input: &BuildInput<'_>, p: &Probe) -> String {
+    let Some(index) = p.object.filter(|&i| input.corpus.canary(i).is_some()) else {
+        return String::new();
+    };
+    let Some(o) = input.corpus.objects.get(index) else {
+        return String::new();
+    };
+    let owner = input
+        .identities
+        .get(o.owner)
+        .map_or("its owner", |i| i.name.as_str());
+    let why = if p.request.method == crate::spec::Method::Delete {
+        "this probe deleted it"
+    } else {
+        "the cleanup deleted it after the run"
+    };
+    format!(
+        "  # replays against canary {} {} ({why}): create a fresh object of `{}` as {owner} and put its ID in place of {}",
+        o.resource,
+        o.id_text(),
+        o.resource,
+        o.id_text()
+    )
 }
 
 fn finding(
