@@ -406,9 +406,9 @@ fn findings(input: &BuildInput<'_>) -> Vec<Finding> {
         })
         .map(|((op, _, _), _)| op.as_str())
         .collect();
-    let mut merged: BTreeMap<(String, String, String), Vec<(&InstanceAcc, usize)>> =
-        BTreeMap::new();
-    let mut extra: BTreeMap<(String, String, String), (usize, usize)> = BTreeMap::new();
+    let mut merged: BTreeMap<GroupKey, Vec<&InstanceAcc>> = BTreeMap::new();
+    // (probes, instances beyond the listed ones) per merged key.
+    let mut extra: BTreeMap<GroupKey, (usize, usize)> = BTreeMap::new();
     for ((op, attack, location), group) in &agg.groups {
         let key = if attack == Attack::BadAuth.as_str()
             && open_without_credentials.contains(op.as_str())
@@ -425,7 +425,7 @@ fn findings(input: &BuildInput<'_>) -> Vec<Finding> {
         entry.0 += group.probes;
         entry.1 += group.more_instances;
         let list = merged.entry(key).or_default();
-        list.extend(group.instances.values().map(|i| (i, group.probes)));
+        list.extend(group.instances.values());
     }
     let mut out: Vec<Finding> = merged
         .into_iter()
@@ -556,12 +556,12 @@ fn finding(
     operation: String,
     attack: String,
     location: String,
-    accs: &[(&InstanceAcc, usize)],
+    accs: &[&InstanceAcc],
     probes: usize,
     more_instances: usize,
 ) -> Finding {
     // Instances in plan order of their first probe: the same order every run.
-    let mut accs: Vec<&InstanceAcc> = accs.iter().map(|(a, _)| *a).collect();
+    let mut accs: Vec<&InstanceAcc> = accs.to_vec();
     accs.sort_by_key(|a| (verdict_rank(a.worst), a.first.probe.id));
     let instances: Vec<Instance> = accs.iter().map(|a| instance(input, a)).collect();
     let mut exchanges: Vec<ExchangeInfo> = Vec::new();
