@@ -519,8 +519,7 @@ fn instance(input: &BuildInput<'_>, acc: &InstanceAcc) -> Instance {
             body_excerpt: excerpt,
             body_sha256: format!("{:x}", Sha256::digest(body)),
         },
-        curl: curl_command(&first.url, &p.request, actor, p.credential)
-            + &canary_note(input, p),
+        curl: curl_command(&first.url, &p.request, actor, p.credential) + &canary_note(input, p),
     }
 }
 
