@@ -322,9 +322,9 @@ fn histogram_svg(hist: &Histogram<u64>, p95_ms: f64, target_ms: u64) -> String {
     const BINS: usize = 30;
     const W: f64 = 360.0;
     const HGT: f64 = 60.0;
-    let max_ms = (hist.max() as f64 / 1000.0)
-        .max(target_ms as f64 * 0.1)
-        .max(0.001);
+    // The axis spans the samples (the target line is drawn only when it falls on it):
+    // a 500 ms target must not squeeze 2 ms answers into one bar.
+    let max_ms = (hist.max() as f64 / 1000.0 * 1.05).max(0.01);
     let mut bins = [0u64; BINS];
     for v in hist.iter_recorded() {
         let ms = v.value_iterated_to() as f64 / 1000.0;
@@ -333,7 +333,7 @@ fn histogram_svg(hist: &Histogram<u64>, p95_ms: f64, target_ms: u64) -> String {
     }
     let top = bins.iter().copied().max().unwrap_or(1).max(1) as f64;
     let bw = W / BINS as f64;
-    let mut svg = format!("<svg class=\"latency-chart\" width=\"{W}\" height=\"{}\" viewBox=\"0 0 {W} {}\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\"><title>latency histogram, 0 to {max_ms:.1} ms</title>", HGT + 12.0, HGT + 12.0);
+    let mut svg = format!("<svg class=\"latency-chart\" width=\"{W}\" height=\"{}\" viewBox=\"0 0 {W} {}\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\"><title>latency histogram, 0 to {max_ms:.2} ms</title>", HGT + 12.0, HGT + 12.0);
     for (i, &n) in bins.iter().enumerate() {
         if n == 0 {
             continue;
@@ -352,7 +352,8 @@ fn histogram_svg(hist: &Histogram<u64>, p95_ms: f64, target_ms: u64) -> String {
     if (target_ms as f64) <= max_ms {
         let _ = write!(svg, "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"{HGT}\" stroke=\"#222\" stroke-dasharray=\"4 3\"><title>target {target_ms} ms</title></line>", x(target_ms as f64));
     }
-    let _ = write!(svg, "<text x=\"0\" y=\"{}\" font-size=\"10\">0</text><text x=\"{W}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{max_ms:.1} ms</text></svg>", HGT + 11.0, HGT + 11.0);
+    let _ = write!(svg, "<text x=\"0\" y=\"{}\" font-size=\"10\">0</text><text x=\"{W}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{max_ms:.2} ms{}</text></svg>", HGT + 11.0, HGT + 11.0,
+        if (target_ms as f64) > max_ms { format!(" (target {target_ms} ms: off the axis)") } else { String::new() });
     svg
 }
 
