@@ -274,11 +274,13 @@ async fn new_attack_findings_carry_their_evidence() {
     assert!(reason.contains("shrunk"), "{reason}");
     // The finding shows the shrunk body: `text` of the wrong type and nothing else.
     let curl = malformed["curl"].as_str().unwrap_or("");
+    // The body is the quoted `--data` argument; a note on the canary may follow it.
     let body = curl
         .split("--data '")
         .nth(1)
-        .and_then(|b| b.strip_suffix('\''))
+        .and_then(|b| b.split('\'').next())
         .unwrap_or("");
+    assert!(curl.contains("# replays against canary tickets"), "{curl}");
     let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {curl}"));
     assert!(!body["text"].is_string(), "{body}");
     assert!(body.to_string().len() <= r#"{"text":null}"#.len(), "{body}");
