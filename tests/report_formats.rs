@@ -302,6 +302,7 @@ fn baseline_fails_only_on_new_violations_unless_fail_on_any() {
         .expect("the new finding");
     assert_eq!(finding["operation"], no_auth.operation);
     assert_eq!(finding["baseline"], "new");
+    check_report_schema(&report);
     assert_eq!(report["baseline"]["fixed"], serde_json::json!([]));
     assert!(stdout.contains("1 new"), "{stdout}");
     // It is medium: a `high` threshold lets the build pass.
@@ -340,6 +341,23 @@ fn baseline_fails_only_on_new_violations_unless_fail_on_any() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json"));
+}
+
+/// report.json (here with its baseline section) against the committed schema, by a
+/// reference validator (tests/demo_scan.rs also checks it with a stricter hand-made one).
+fn check_report_schema(report: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/report.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("JSON");
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the report schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
 
 #[test]

@@ -382,6 +382,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn evidence_from_the_target_cannot_become_markup() {
+        let text = include_str!("../../reports/sample/report.json");
+        let mut report = super::super::parse_report(text, std::path::Path::new("sample"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let evil = "</pre><script>alert(1)</script><img src=x onerror=alert(2)>";
+        report.findings[0].instances[0].evidence.body_excerpt = evil.into();
+        report.findings[0].location = evil.into();
+        report.run.target = evil.into();
+        let html = to_html(&report);
+        assert!(!html.contains("<script"), "a script got through");
+        assert!(!html.contains("<img"), "an image got through");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
     fn target_text_is_escaped() {
         assert_eq!(
             esc("<img src=x onerror='a'>&\""),
