@@ -981,7 +981,6 @@ pub fn canary_section(ledger: CanaryLedger, cap: usize) -> CanarySection {
 mod tests {
     use super::*;
     use crate::engagement::Secret;
-    use crate::request::Forgery;
     use crate::spec::Method;
 
     fn alice() -> Identity {
@@ -1015,6 +1014,212 @@ mod tests {
             "curl -sS -X PATCH 'http://h/tickets/5' -H \"Authorization: $ROLEGRID_ALICE_CREDENTIAL\" -H 'Content-Type: application/json' --data '{\"subject\":\"it'\\''s\"}'"
         );
         assert!(!cmd.contains("s3cr3t"));
+    }
+
+    /// A result of `attack` on the demo spec's `operation` by `actor` (alice, bob,
+    /// anonymous) with `detail`, answered `status` with `body` and judged `verdict`.
+    fn result(
+        api: &Api,
+        operation: &str,
+        attack: Attack,
+        actor: usize,
+        credential: Credential,
+        detail: &str,
+        (status, body, verdict): (u16, &str, Verdict),
+    ) -> ProbeResult {
+        let op = api
+            .operations
+            .iter()
+            .position(|o| o.key() == operation)
+            .unwrap_or_else(|| panic!("{operation}"));
+        let mut request = patch();
+        request.method = api.operations[op].method;
+        let mut probe = Probe::new(attack, op, actor, request).detail(detail);
+        probe.credential = credential;
+        ProbeResult {
+            probe,
+            url: "http://h/x".into(),
+            exchange: Exchange {
+                status: Some(status),
+                body: body.as_bytes().to_vec(),
+                ..Exchange::default()
+            },
+            judgement: Judgement::new(verdict, "test"),
+        }
+    }
+
+    fn build_of(results: Vec<ProbeResult>) -> Report {
+        let api = crate::spec::load_str(
+            crate::demo_scan::DEMO_SPEC,
+            std::path::Path::new("demo.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut bob = alice();
+        bob.name = "bob".into();
+        bob.tenant = Some("globex".into());
+        let identities = vec![alice(), bob, Identity::anonymous()];
+        let roles = vec!["anonymous".to_string(), "client".to_string()];
+        let policy = Policy::parse(
+            "operation,anonymous,client\n",
+            std::path::Path::new("m.csv"),
+            &api,
+            &roles,
+            true,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let corpus = ObjectCorpus::default();
+        let mut agg = Aggregate::default();
+        for r in results {
+            agg.add(r, &api, &identities, &corpus);
+        }
+        build(BuildInput {
+            api: &api,
+            policy: &policy,
+            identities: &identities,
+            corpus: &corpus,
+            aggregate: &agg,
+            latency: Vec::new(),
+            histograms: Vec::new(),
+            run: RunInfo {
+                target: "http://h/".into(),
+                spec: "demo.yaml".into(),
+                matrix: "m.csv".into(),
+                engagement: "e.yaml".into(),
+                started_unix: 0,
+                allow_mutations: true,
+                complete: true,
+                shard: None,
+                identities: Vec::new(),
+            },
+            p95_target_ms: 500,
+            requests: 0,
+            wall_seconds: 0.0,
+            warnings: Vec::new(),
+            extra_coverage: None,
+        })
+    }
+
+    #[test]
+    fn findings_group_by_root_cause() {
+        let api = crate::spec::load_str(
+            crate::demo_scan::DEMO_SPEC,
+            std::path::Path::new("demo.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let v = Verdict::Violation;
+        let n = Credential::Normal;
+        let ok = (200, "{}", v);
+        let crash = |body| (500, body, Verdict::ServerError);
+        let inv = "GET /invoices/{invoiceId}";
+        let export = "GET /export/invoices.csv";
+        let notes = "POST /tickets/{ticketId}/notes";
+        let results = vec![
+            // One BOLA: two actors, a spelling variant, one location.
+            result(
+                &api,
+                inv,
+                Attack::IdSwap,
+                0,
+                n,
+                "path parameter `invoiceId`",
+                ok,
+            ),
+            result(
+                &api,
+                inv,
+                Attack::IdSwap,
+                0,
+                n,
+                "path parameter `invoiceId`, ID with leading zeros",
+                ok,
+            ),
+            result(
+                &api,
+                inv,
+                Attack::IdSwap,
+                1,
+                n,
+                "path parameter `invoiceId`",
+                ok,
+            ),
+            // No credential needed: forged tokens on it fold into the no-auth finding.
+            result(
+                &api,
+                export,
+                Attack::NoAuth,
+                2,
+                Credential::Omitted,
+                "no credentials",
+                ok,
+            ),
+            result(
+                &api,
+                export,
+                Attack::BadAuth,
+                0,
+                Credential::Forged(Forgery::AlgNone),
+                "alg none",
+                ok,
+            ),
+            // Two different bodies provoke the same 500: one finding; another 500 is another.
+            result(
+                &api,
+                notes,
+                Attack::Malformed,
+                0,
+                n,
+                "schema-violating body #1",
+                crash("boom"),
+            ),
+            result(
+                &api,
+                notes,
+                Attack::Malformed,
+                0,
+                n,
+                "schema-violating body #2",
+                crash("boom"),
+            ),
+            result(
+                &api,
+                notes,
+                Attack::Malformed,
+                0,
+                n,
+                "schema-violating body #3",
+                crash("other"),
+            ),
+        ];
+        let report = build_of(results);
+        let find = |op: &str, attack: &str| -> Vec<&Finding> {
+            report
+                .findings
+                .iter()
+                .filter(|f| f.operation == op && f.attack == attack)
+                .collect()
+        };
+        let bola = find(inv, "id-swap");
+        assert_eq!(bola.len(), 1);
+        assert_eq!(bola[0].location, "path parameter `invoiceId`");
+        assert_eq!(bola[0].instances.len(), 2);
+        assert_eq!(bola[0].probes, 3);
+        assert_eq!(bola[0].instances[0].variants.len(), 2);
+        assert_eq!(
+            bola[0].id,
+            finding_id(inv, "id-swap", "path parameter `invoiceId`")
+        );
+        assert!(find(export, "bad-auth").is_empty(), "bad-auth folded");
+        let open = find(export, "no-auth");
+        assert_eq!(open.len(), 1);
+        assert!(open[0].instances.iter().any(|i| i.attack == "bad-auth"));
+        assert_eq!(find(notes, "malformed").len(), 2);
+        assert_eq!(report.stats.findings, 4);
+        assert_eq!(report.stats.probes, 8);
+        // Worst first.
+        assert!(report
+            .findings
+            .windows(2)
+            .all(|w| w[0].severity <= w[1].severity));
     }
 
     #[test]
