@@ -1113,19 +1113,12 @@ mod tests {
         let inv = "GET /invoices/{invoiceId}";
         let export = "GET /export/invoices.csv";
         let notes = "POST /tickets/{ticketId}/notes";
-        let results = vec![
+        let spoof = Credential::Forged(Forgery::AlgNone);
+        // (operation, attack, actor, credential, detail, answer)
+        let rows = [
             // One BOLA: two actors, a spelling variant, one location.
-            result(
-                &api,
-                inv,
-                Attack::IdSwap,
-                0,
-                n,
-                "path parameter `invoiceId`",
-                ok,
-            ),
-            result(
-                &api,
+            (inv, Attack::IdSwap, 0, n, "path parameter `invoiceId`", ok),
+            (
                 inv,
                 Attack::IdSwap,
                 0,
@@ -1133,18 +1126,9 @@ mod tests {
                 "path parameter `invoiceId`, ID with leading zeros",
                 ok,
             ),
-            result(
-                &api,
-                inv,
-                Attack::IdSwap,
-                1,
-                n,
-                "path parameter `invoiceId`",
-                ok,
-            ),
+            (inv, Attack::IdSwap, 1, n, "path parameter `invoiceId`", ok),
             // No credential needed: forged tokens on it fold into the no-auth finding.
-            result(
-                &api,
+            (
                 export,
                 Attack::NoAuth,
                 2,
@@ -1152,18 +1136,9 @@ mod tests {
                 "no credentials",
                 ok,
             ),
-            result(
-                &api,
-                export,
-                Attack::BadAuth,
-                0,
-                Credential::Forged(Forgery::AlgNone),
-                "alg none",
-                ok,
-            ),
-            // Two different bodies provoke the same 500: one finding; another 500 is another.
-            result(
-                &api,
+            (export, Attack::BadAuth, 0, spoof, "alg none", ok),
+            // Two bodies provoke the same 500: one finding; another 500 is another.
+            (
                 notes,
                 Attack::Malformed,
                 0,
@@ -1171,8 +1146,7 @@ mod tests {
                 "schema-violating body #1",
                 crash("boom"),
             ),
-            result(
-                &api,
+            (
                 notes,
                 Attack::Malformed,
                 0,
@@ -1180,8 +1154,7 @@ mod tests {
                 "schema-violating body #2",
                 crash("boom"),
             ),
-            result(
-                &api,
+            (
                 notes,
                 Attack::Malformed,
                 0,
@@ -1190,6 +1163,12 @@ mod tests {
                 crash("other"),
             ),
         ];
+        let results = rows
+            .into_iter()
+            .map(|(op, attack, actor, cred, detail, answer)| {
+                result(&api, op, attack, actor, cred, detail, answer)
+            })
+            .collect();
         let report = build_of(results);
         let find = |op: &str, attack: &str| -> Vec<&Finding> {
             report
