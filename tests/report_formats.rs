@@ -62,6 +62,7 @@ fn every_format_passes_its_reference_reader_and_holds_no_credential() {
         ("latency-csv", "latency.csv"),
         ("html", "report.html"),
         ("md", "report.md"),
+        ("json", "report.json"),
     ] {
         let out = rolegrid()
             .args(["report", "--format", format])
