@@ -350,3 +350,49 @@ pub fn summary_text_styled(report: &Report, style: SummaryStyle) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        parse_report(
+            include_str!("../../reports/sample/report.json"),
+            Path::new("reports/sample/report.json"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_summary_counts_findings_first_and_colours_only_when_asked() {
+        let report = sample();
+        let plain = summary_text(&report);
+        let first = plain.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with(&format!("rolegrid: {} findings (", report.findings.len())),
+            "{first}"
+        );
+        assert!(!plain.contains('\u{1b}'));
+        // One table row per finding, under a header.
+        let rows = plain.lines().filter(|l| l.starts_with("  RG-")).count();
+        assert_eq!(rows, report.findings.len());
+        assert!(plain.contains("  ID           SEVERITY"), "{plain}");
+        let coloured = summary_text_styled(
+            &report,
+            SummaryStyle {
+                color: true,
+                verbose: false,
+            },
+        );
+        assert!(coloured.contains("\u{1b}[1;31mcritical"), "{coloured}");
+        let verbose = summary_text_styled(
+            &report,
+            SummaryStyle {
+                color: false,
+                verbose: true,
+            },
+        );
+        assert!(verbose.contains("      alice → bob  ["), "{verbose}");
+        assert!(!plain.contains("alice → bob"));
+    }
+}
