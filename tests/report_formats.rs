@@ -77,6 +77,32 @@ fn every_format_passes_its_reference_reader_and_holds_no_credential() {
         );
     }
 
+    // An absolute spec path under the working directory is made relative for SARIF (code
+    // scanning resolves locations against the checkout), and still read for line numbers.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut absolute = report.clone();
+    absolute["run"]["spec"] =
+        Value::from(root.join("specs/demo-portal.yaml").display().to_string());
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let moved = elsewhere.path().join("report.json");
+    std::fs::write(&moved, absolute.to_string()).expect("write");
+    let out = rolegrid()
+        .current_dir(root)
+        .args(["report", "--format", "sarif"])
+        .arg(&moved)
+        .output()
+        .expect("runs");
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF");
+    let location = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(
+        location["artifactLocation"]["uri"],
+        "specs/demo-portal.yaml"
+    );
+    assert!(
+        location["region"]["startLine"].as_u64().is_some(),
+        "{location:#}"
+    );
+
     for entry in std::fs::read_dir(dir.path()).expect("dir") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("text");

@@ -57,7 +57,7 @@ impl ReportFlags {
         let spec = spec_text(&outcome.report);
         for format in &self.formats {
             let path = dir.join(format.file_name());
-            let text = report::render(&outcome.report, *format, spec.as_deref());
+            let text = render(&outcome.report, *format, spec.as_deref());
             std::fs::write(&path, redactor.scrub(&text))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             outcome.files.push(path);
@@ -104,6 +104,21 @@ pub fn summary(report: &Report, flags: &ReportFlags) -> String {
     }
 }
 
+/// [`report::render`], with SARIF's spec path made relative to the working directory when
+/// it is absolute and under it: code-scanning UIs resolve locations against the checkout.
+fn render(report: &Report, format: Format, spec: Option<&str>) -> String {
+    let relative = (format == Format::Sarif)
+        .then(|| {
+            let cwd = std::env::current_dir().ok()?;
+            let rel = Path::new(&report.run.spec).strip_prefix(cwd).ok()?;
+            let mut copy = report.clone();
+            copy.run.spec = rel.display().to_string();
+            Some(copy)
+        })
+        .flatten();
+    report::render(relative.as_ref().unwrap_or(report), format, spec)
+}
+
 /// The spec the report names, when it can be read from here (SARIF points into it).
 fn spec_text(report: &Report) -> Option<String> {
     std::fs::read_to_string(&report.run.spec).ok().or_else(|| {
@@ -147,7 +162,7 @@ pub fn report_command(args: ReportArgs) -> u8 {
         None => spec_text(&report),
     };
     // The report.json was scrubbed when written; no credential is known here to scrub again.
-    let text = report::render(&report, args.format, spec.as_deref());
+    let text = render(&report, args.format, spec.as_deref());
     match &args.output {
         Some(path) => match std::fs::write(path, text) {
             Ok(()) => exit::CLEAN,
