@@ -174,9 +174,16 @@ impl Aggregate {
             .map(|v| v.identity)
             .unwrap_or_default();
         let body_sha = format!("{:x}", Sha256::digest(&result.exchange.body));
+        // A 5xx is keyed by its answer alone: the same crash is one finding whichever
+        // attack provoked it (the finding takes the attack of its earliest probe).
+        let attack = if verdict == Verdict::ServerError {
+            String::new()
+        } else {
+            p.attack.as_str().to_string()
+        };
         let key = (
             api.operations[p.op].key(),
-            p.attack.as_str().to_string(),
+            attack,
             location(
                 p.attack,
                 verdict,
@@ -434,6 +441,13 @@ fn findings(input: &BuildInput<'_>) -> Vec<Finding> {
                 .get(&(operation.clone(), attack.clone(), location.clone()))
                 .copied()
                 .unwrap_or((0, 0));
+            let attack = if attack.is_empty() {
+                accs.iter()
+                    .min_by_key(|a| a.first.probe.id)
+                    .map_or(attack, |a| a.first.probe.attack.as_str().to_string())
+            } else {
+                attack
+            };
             finding(input, operation, attack, location, &accs, probes, more)
         })
         .collect();
@@ -1162,6 +1176,15 @@ mod tests {
                 "schema-violating body #3",
                 crash("other"),
             ),
+            // The same crash from another attack is the same finding.
+            (
+                notes,
+                Attack::IdSwap,
+                1,
+                n,
+                "path parameter `ticketId`",
+                crash("boom"),
+            ),
         ];
         let results = rows
             .into_iter()
@@ -1191,9 +1214,16 @@ mod tests {
         let open = find(export, "no-auth");
         assert_eq!(open.len(), 1);
         assert!(open[0].instances.iter().any(|i| i.attack == "bad-auth"));
-        assert_eq!(find(notes, "malformed").len(), 2);
+        let crashes = find(notes, "malformed");
+        assert_eq!(crashes.len(), 2);
+        assert!(find(notes, "id-swap").is_empty());
+        let boom = crashes
+            .iter()
+            .find(|f| f.probes == 3)
+            .expect("one crash, 3 probes");
+        assert!(boom.instances.iter().any(|i| i.attack == "id-swap"));
         assert_eq!(report.stats.findings, 4);
-        assert_eq!(report.stats.probes, 8);
+        assert_eq!(report.stats.probes, 9);
         // Worst first.
         assert!(report
             .findings
