@@ -346,3 +346,59 @@ fn ctrl_c_writes_a_partial_report() {
         "{probes} probes before the interrupt"
     );
 }
+
+#[test]
+fn ops_prints_a_header_and_aligned_columns() {
+    let spec = common::specs_dir().join("demo-portal.yaml");
+    let out = rolegrid().arg("ops").arg(&spec).output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("METHOD"))
+        .collect();
+    assert!(lines.len() > 20, "{stdout}");
+    // Every column starts where its header does, on every row.
+    for title in ["PATH", "OPERATION", "SECURITY", "IDENTIFIERS", "PLANNER"] {
+        let at = lines[0].find(title).expect("header");
+        let column = lines[0][..at].chars().count();
+        for row in &lines[1..] {
+            let before: String = row.chars().take(column).collect();
+            let cell: String = row.chars().skip(column).take(1).collect();
+            assert!(
+                before.ends_with("  ") && cell != " ",
+                "{title} misaligned in:\n{row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn matrix_draft_keeps_an_existing_file_without_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let matrix = dir.path().join("matrix.csv");
+    std::fs::write(&matrix, "edited by hand\n").expect("write");
+    let spec = common::specs_dir().join("demo-portal.yaml");
+    let draft = |force: bool| {
+        let mut cmd = rolegrid();
+        cmd.args(["matrix", "draft"])
+            .arg(&spec)
+            .arg("-o")
+            .arg(&matrix);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().expect("runs")
+    };
+    let refused = draft(false);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read_to_string(&matrix).expect("read"),
+        "edited by hand\n"
+    );
+    assert_eq!(draft(true).status.code(), Some(0));
+    assert!(std::fs::read_to_string(&matrix)
+        .expect("read")
+        .starts_with("operation,"));
+}

@@ -923,6 +923,7 @@ async fn https_posture(
             output_dir: dir.path().to_path_buf(),
             progress: None,
             seed: Some(7),
+            shard: None,
         },
         rolegrid::engagement::Redactor::new(),
     )

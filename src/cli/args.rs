@@ -30,6 +30,10 @@ pub enum Command {
     Matrix(MatrixCommand),
     /// Replay each identity's allowed reads under load and check the p95 target.
     Latency(super::latency::LatencyArgs),
+    /// Re-render a report.json as html, md, csv, latency-csv, junit or sarif.
+    Report(super::report::ReportArgs),
+    /// Join the report.json files of `scan --shard i/N` jobs into one report.
+    Merge(super::report::MergeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,9 +49,12 @@ pub enum MatrixCommand {
             default_value = "anonymous,client,staff,admin"
         )]
         roles: Vec<String>,
-        /// Write here instead of stdout.
+        /// Write here instead of stdout (an existing file only with --force).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Overwrite the --output file, an edited matrix included.
+        #[arg(long)]
+        force: bool,
     },
     /// The matrix as the API behaved in a scan (from its report.json), with the differences.
     Observed {
@@ -120,6 +127,12 @@ pub struct ScanArgs {
     /// Never draw the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Send only slice i of N of the plan (a CI matrix job); join the reports with
+    /// `rolegrid merge`. Every job logs in, discovers and creates canaries itself.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<rolegrid::scan::Shard>,
+    #[command(flatten)]
+    pub report: super::report::ReportFlags,
 }
 
 #[derive(Debug, Args)]
@@ -165,4 +178,6 @@ pub struct DemoArgs {
     pub latency_mode: bool,
     #[command(flatten)]
     pub load: super::latency::LoadFlags,
+    #[command(flatten)]
+    pub report: super::report::ReportFlags,
 }

@@ -19,6 +19,8 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Ops(args) => ops_command(args),
         Command::Matrix(command) => matrix_command(command),
         Command::Latency(args) => super::latency::latency_command(args).await,
+        Command::Report(args) => super::report::report_command(args),
+        Command::Merge(args) => super::report::merge_command(args),
     }
 }
 
@@ -40,7 +42,19 @@ fn matrix_command(command: MatrixCommand) -> u8 {
             spec,
             roles,
             output,
+            force,
         } => {
+            if let (Some(path), false) = (&output, force) {
+                if path.exists() {
+                    return fail(
+                        exit::BAD_INPUT,
+                        format!(
+                            "{} exists (perhaps an edited matrix); add --force to overwrite it, or choose another -o",
+                            path.display()
+                        ),
+                    );
+                }
+            }
             let api = match spec::load(&spec) {
                 Ok(api) => api,
                 Err(e) => return fail(exit::BAD_INPUT, e),
@@ -123,31 +137,95 @@ fn ops_command(args: OpsArgs) -> u8 {
         api.version,
         rows.len()
     );
-    let path_width = rows.iter().map(|r| r.path.len()).max().unwrap_or(4).min(60);
-    for r in &rows {
-        out.push_str(&format!(
-            "{:<7} {:<path_width$}  {:<24} {:<22} {:<40} {}\n",
-            r.method.as_str(),
-            r.path,
-            r.operation_id.as_deref().unwrap_or("-"),
-            r.security,
-            if r.id_params.is_empty() {
-                "-".to_string()
-            } else {
-                r.id_params.join(", ")
-            },
-            r.capability
-        ));
-    }
+    out.push_str(&ops_table(&rows));
     print_stdout(&out);
     exit::CLEAN
 }
 
+/// Longest cell shown whole in an `ops` column; longer ones end in `…` (`--json` has all).
+const OPS_CELL_MAX: usize = 32;
+
+/// The `ops` table: a header, then one aligned row per operation; the planner's verdict
+/// last, whole. Widths count characters (identifier sources hold `→`).
+fn ops_table(rows: &[rolegrid::spec::OperationSummary]) -> String {
+    let cut = |text: String, max: usize| -> String {
+        if text.chars().count() > max {
+            text.chars().take(max - 1).chain(['…']).collect()
+        } else {
+            text
+        }
+    };
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.method.as_str().to_string(),
+                r.path.clone(),
+                cut(
+                    r.operation_id.clone().unwrap_or_else(|| "-".into()),
+                    OPS_CELL_MAX,
+                ),
+                cut(r.security.clone(), OPS_CELL_MAX),
+                if r.id_params.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.id_params.join(", ")
+                },
+                r.capability.to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "METHOD",
+        "PATH",
+        "OPERATION",
+        "SECURITY",
+        "IDENTIFIERS",
+        "PLANNER",
+    ];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |row: [&str; 6]| -> String {
+        let mut text = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                text.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                text.push_str(&format!("{cell}{}  ", " ".repeat(pad)));
+            }
+        }
+        text.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header);
+    for row in &cells {
+        out.push_str(&line([
+            row[0].as_str(),
+            row[1].as_str(),
+            row[2].as_str(),
+            row[3].as_str(),
+            row[4].as_str(),
+            row[5].as_str(),
+        ]));
+    }
+    out
+}
+
 /// The summary names identities and may quote the target: scrubbed like every report file.
-fn print_outcome(outcome: &ScanOutcome, redactor: &Redactor) {
-    let mut text = rolegrid::report::summary_text(&outcome.report);
-    for file in &outcome.files {
-        text.push_str(&format!("report: {}\n", file.display()));
+pub(super) fn print_outcome(
+    outcome: &ScanOutcome,
+    flags: &super::report::ReportFlags,
+    redactor: &Redactor,
+) {
+    let mut text = super::report::summary(&outcome.report, flags);
+    if !flags.quiet {
+        for file in &outcome.files {
+            text.push_str(&format!("report: {}\n", file.display()));
+        }
     }
     print_stdout(&redactor.scrub(&text));
 }
@@ -182,6 +260,10 @@ async fn scan_command(args: ScanArgs) -> u8 {
             Err(e) => fail(exit::BAD_INPUT, redactor.scrub(&e.to_string())),
         };
     }
+    let baseline = match args.report.load_baseline() {
+        Ok(b) => b,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
     announce(&inputs.engagement);
     let output_dir = args.output.unwrap_or_else(|| {
         let name = args
@@ -196,24 +278,22 @@ async fn scan_command(args: ScanArgs) -> u8 {
         engagement: inputs.engagement,
         api: inputs.api,
         policy: inputs.policy,
-        output_dir,
+        output_dir: output_dir.clone(),
         progress: super::progress::terminal_bar(args.no_progress),
         seed: args.seed,
+        shard: args.shard,
     };
     match scan::scan(input, redactor.clone()).await {
-        Ok(outcome) => {
-            print_outcome(&outcome, &redactor);
-            // A partial run is a run failure first: its findings stand in the report, but
-            // CI must not read "1 violation" as "the scan ran".
-            let weak =
-                rolegrid::posture::fails_gate(&outcome.report.posture, posture_gate.as_deref());
-            if !outcome.report.run.complete {
-                exit::RUN_FAILURE
-            } else if outcome.report.stats.violations > 0 || !outcome.report.latency.pass || weak {
-                exit::VIOLATIONS
-            } else {
-                exit::CLEAN
+        Ok(mut outcome) => {
+            if let Err(e) =
+                args.report
+                    .finish(&mut outcome, baseline.as_ref(), &output_dir, &redactor)
+            {
+                return fail(exit::RUN_FAILURE, e);
             }
+            print_outcome(&outcome, &args.report, &redactor);
+            args.report
+                .exit_code(&outcome.report, posture_gate.as_deref())
         }
         Err(e) => fail(scan_error_code(&e), redactor.scrub(&e.to_string())),
     }
@@ -372,6 +452,10 @@ async fn demo_command(args: DemoArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let baseline = match args.report.load_baseline() {
+        Ok(b) => b,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
     let redactor = Redactor::process();
     let scan = DemoScan {
         base_url: server.base_url(),
@@ -384,9 +468,22 @@ async fn demo_command(args: DemoArgs) -> u8 {
     let outcome = demo_scan::run(scan, redactor.clone()).await;
     server.shutdown().await;
     match outcome {
-        Ok(outcome) => {
-            print_outcome(&outcome, &redactor);
-            if outcome.report.run.complete {
+        Ok(mut outcome) => {
+            if let Err(e) =
+                args.report
+                    .finish(&mut outcome, baseline.as_ref(), &args.output, &redactor)
+            {
+                return fail(exit::RUN_FAILURE, e);
+            }
+            print_outcome(&outcome, &args.report, &redactor);
+            // The demo's flaws are planted: only a CI gate (--fail-on, --baseline) asked
+            // for turns them into a failing exit.
+            let gated = args.report.fail_on.is_some() || args.report.baseline.is_some();
+            if !outcome.report.run.complete {
+                exit::RUN_FAILURE
+            } else if gated && args.report.fails(&outcome.report) {
+                exit::VIOLATIONS
+            } else if outcome.report.run.complete {
                 exit::CLEAN
             } else {
                 exit::RUN_FAILURE

@@ -9,5 +9,6 @@ mod common;
 pub mod exit;
 mod latency;
 mod progress;
+mod report;
 
 pub use commands::run;

@@ -1,6 +1,8 @@
 //! A starting matrix drawn from the spec alone, for the product owner to correct: public
 //! operations allowed to everyone, admin-looking paths to the last role only, everything
-//! else scoped from the narrowest role (`own`) to the widest (`allow`).
+//! else scoped from the narrowest role (`own`) to the widest (`allow`). An operation that
+//! names no object and lists none (`GET /me`, `POST /auth/logout`, a create) has nothing
+//! to scope: it is `allow` to every signed-in role.
 
 use crate::spec::{Api, Security};
 
@@ -39,6 +41,13 @@ pub fn draft(api: &Api, roles: &[String]) -> String {
                 .iter()
                 .any(|t| ADMIN_WORDS.contains(&t.to_ascii_lowercase().as_str()));
         let public = op.security == Security::Public;
+        // No ID in the path, query or body, and either a write (a create, a logout) or a
+        // self read (`/me`): `own`/`tenant` would scope nothing. Other reads without an ID
+        // (collections, searches, exports, summaries) keep their scope: their answers are.
+        let takes_no_object = op.path_params().next().is_none()
+            && op.id_param().is_none()
+            && op.body_ids.is_empty()
+            && (!op.method.is_safe() || crate::discover::facts::is_self_path(&op.path));
         out.push_str(&csv_field(&op.key()));
         for role in roles {
             let cell = if public {
@@ -52,6 +61,7 @@ pub fn draft(api: &Api, roles: &[String]) -> String {
                     (true, true, _) => "allow",
                     (true, false, _) => "deny",
                     (false, true, _) => "allow",
+                    (false, false, _) if takes_no_object => "allow",
                     (false, false, 0) => "own",
                     (false, false, _) => "tenant",
                 }
@@ -97,6 +107,22 @@ mod tests {
         );
         assert!(
             text.contains("GET /admin/users,deny,deny,deny,allow\n"),
+            "{text}"
+        );
+        // Nothing to scope: no object named, none listed.
+        for row in ["GET /me", "POST /auth/logout", "POST /tickets"] {
+            assert!(
+                text.contains(&format!("{row},deny,allow,allow,allow\n")),
+                "{row}: {text}"
+            );
+        }
+        // Reads without an ID keep their scopes: the list must hold only the caller's own.
+        assert!(
+            text.contains("GET /tickets,deny,own,tenant,allow\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("GET /search,deny,own,tenant,allow\n"),
             "{text}"
         );
         let policy =

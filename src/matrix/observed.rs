@@ -78,20 +78,31 @@ pub fn from_report(report: &Value) -> Result<Observed, String> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for f in findings {
+    // Each instance of a finding (one actor → victim pair) is a cell's evidence; a
+    // finding without instances (an older report) is its own.
+    let instances =
+        findings
+            .iter()
+            .flat_map(|f| match f.get("instances").and_then(Value::as_array) {
+                Some(list) if !list.is_empty() => list.iter().map(|i| (f, i)).collect::<Vec<_>>(),
+                _ => vec![(f, f)],
+            });
+    for (finding, f) in instances {
+        let of_finding = |k: &str| {
+            finding
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (id, op) = (of_finding("id"), of_finding("operation"));
         let text = |k: &str| {
             f.get(k)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string()
         };
-        let (op, verdict, attack, relation, id) = (
-            text("operation"),
-            text("verdict"),
-            text("attack"),
-            text("relation"),
-            text("id"),
-        );
+        let (verdict, attack, relation) = (text("verdict"), text("attack"), text("relation"));
         let role = f
             .pointer("/actor/role")
             .and_then(Value::as_str)

@@ -47,6 +47,51 @@ fn fenced(lang: &str, text: &str) -> String {
     format!("{fence}{lang}\n{clean}\n{fence}\n")
 }
 
+/// Cell texts shown in more than [`NOTE_AFTER`] cells, each given a note number: the
+/// table shows `[n]` and the text is written once under it.
+const NOTE_AFTER: usize = 3;
+
+fn matrix_notes(cells: &[MatrixCell]) -> BTreeMap<String, usize> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for c in cells.iter().filter(|c| c.coverage != "tested") {
+        *seen
+            .entry(format!("{}: {}", c.coverage, c.reason))
+            .or_default() += 1;
+    }
+    let mut notes = BTreeMap::new();
+    for c in cells.iter().filter(|c| c.coverage != "tested") {
+        let text = format!("{}: {}", c.coverage, c.reason);
+        if seen.get(&text).copied().unwrap_or(0) > NOTE_AFTER && !notes.contains_key(&text) {
+            let n = notes.len() + 1;
+            notes.insert(text, n);
+        }
+    }
+    notes
+}
+
+/// One matrix cell: a violation is ✗, a 5xx is never ✓, a common reason is a note number.
+pub(super) fn matrix_cell_text(c: &MatrixCell, notes: &BTreeMap<String, usize>) -> String {
+    let access = if c.access.is_empty() { "-" } else { &c.access };
+    if c.coverage == "tested" {
+        let mut text = format!("{access} · tested {}", c.probes);
+        if c.violations > 0 {
+            text.push_str(&format!(" · ✗ {} violation(s)", c.violations));
+        }
+        if c.server_errors > 0 {
+            text.push_str(&format!(" · ⚠ {} server error(s)", c.server_errors));
+        }
+        if c.violations == 0 && c.server_errors == 0 {
+            text.push_str(" ✓");
+        }
+        return text;
+    }
+    let reason = format!("{}: {}", c.coverage, c.reason);
+    match notes.get(&reason) {
+        Some(n) => format!("{access} · {} [{n}]", c.coverage),
+        None => format!("{access} · {}", cell(&reason)),
+    }
+}
+
 pub fn to_markdown(report: &Report) -> String {
     let mut md = String::new();
     let s = &report.stats;
@@ -81,7 +126,13 @@ pub fn to_markdown(report: &Report) -> String {
     );
 
     let _ = writeln!(md, "## Summary\n");
-    let _ = writeln!(md, "| probes | violations | suspicious | over-restricted | server errors | inconclusive | enforced | requests | objects | wall time |");
+    let by = &s.findings_by_severity;
+    let _ = writeln!(
+        md,
+        "**{} finding(s)**: {} critical, {} high, {} medium, {} low. A finding is one flaw (an operation × attack × where); the probe counts below count requests judged, several of which usually show the same flaw.\n",
+        s.findings, by.critical, by.high, by.medium, by.low
+    );
+    let _ = writeln!(md, "| probes | judged violation | suspicious | over-restricted | server errors | inconclusive | enforced | requests | objects | wall time |");
     let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         md,
@@ -117,108 +168,162 @@ pub fn to_markdown(report: &Report) -> String {
             "No findings: every probe was refused as the matrix requires, or was inconclusive.\n"
         );
     } else {
-        let _ = writeln!(md, "| id | severity | verdict | attack | OWASP | operation | actor | victim | relation | status | exchanges |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---:|---:|");
+        let baseline = report.baseline.is_some();
+        let _ = writeln!(
+            md,
+            "One finding per flaw (operation × attack × where); its instances are the actor → victim pairs that showed it. Worst first.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| id | severity | verdict | attack | OWASP | operation | where | pairs | probes |{}",
+            if baseline { " baseline |" } else { "" }
+        );
+        let _ = writeln!(
+            md,
+            "|---|---|---|---|---|---|---|---:|---:|{}",
+            if baseline { "---|" } else { "" }
+        );
         for f in &report.findings {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | `{}` | {} ({}) | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | `{}` | {} | {} | {} |{}",
                 f.id,
                 f.severity,
                 f.verdict,
                 f.attack,
                 f.owasp,
                 cell(&f.operation),
-                cell(&f.actor.identity),
-                cell(&f.actor.role),
-                f.victim
-                    .as_ref()
-                    .map(|v| format!(
-                        "{} ({})",
-                        cell(&v.identity),
-                        cell(v.tenant.as_deref().unwrap_or("-"))
-                    ))
-                    .unwrap_or_else(|| "-".into()),
-                f.relation,
-                f.status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                f.exchanges.len()
+                cell(&f.location),
+                f.instances.len(),
+                f.probes,
+                if baseline {
+                    format!(" {} |", f.baseline.as_deref().unwrap_or("-"))
+                } else {
+                    String::new()
+                }
             );
         }
         md.push('\n');
         for f in &report.findings {
             let _ = writeln!(
                 md,
-                "### {} · {} · {} · `{}`\n",
+                "### {} · {} · {} · {} · `{}`\n",
                 f.id,
+                f.severity,
                 f.verdict,
                 f.attack,
                 cell(&f.operation)
             );
+            let _ = writeln!(md, "- Where: {}", cell(&f.location));
+            let _ = writeln!(md, "- OWASP: {}", f.owasp);
             let _ = writeln!(
                 md,
-                "- Actor: `{}` (role `{}`, tenant `{}`)",
-                cell(&f.actor.identity),
-                cell(&f.actor.role),
-                cell(f.actor.tenant.as_deref().unwrap_or("-"))
+                "- Shown by {} probe(s) in {} actor → victim pair(s)",
+                f.probes,
+                f.instances.len()
             );
-            if let Some(v) = &f.victim {
+            if !f.variables.is_empty() {
                 let _ = writeln!(
                     md,
-                    "- Victim: `{}` (role `{}`, tenant `{}`)",
-                    cell(&v.identity),
-                    cell(&v.role),
-                    cell(v.tenant.as_deref().unwrap_or("-"))
+                    "\nBefore running a reproduction, set its variables (never put them in a report):\n"
                 );
+                for v in &f.variables {
+                    let _ = writeln!(md, "- `${}`: {}", v.name, cell(&v.how));
+                }
             }
-            let _ = writeln!(
-                md,
-                "- Request: `{} {}` — {}",
-                f.request.method,
-                cell(&f.request.url),
-                cell(&f.request.detail)
-            );
-            let _ = writeln!(md, "- Evidence: {}", cell(&f.evidence.reason));
-            if !f.evidence.leaked.is_empty() {
+            for (n, i) in f.instances.iter().enumerate() {
+                let victim = i
+                    .victim
+                    .as_ref()
+                    .map(|v| {
+                        format!(
+                            " → `{}` (role `{}`, tenant `{}`)",
+                            cell(&v.identity),
+                            cell(&v.role),
+                            cell(v.tenant.as_deref().unwrap_or("-"))
+                        )
+                    })
+                    .unwrap_or_default();
                 let _ = writeln!(
                     md,
-                    "- Objects of others in the answer: {}",
-                    cell(&f.evidence.leaked.join(", "))
+                    "\n#### {}.{} `{}` (role `{}`, tenant `{}`){} · {} · {}\n",
+                    f.id,
+                    n + 1,
+                    cell(&i.actor.identity),
+                    cell(&i.actor.role),
+                    cell(i.actor.tenant.as_deref().unwrap_or("-")),
+                    victim,
+                    i.severity,
+                    i.relation
                 );
-            }
-            let _ = writeln!(
-                md,
-                "- Body sha256 `{}`; first bytes:\n",
-                f.evidence.body_sha256
-            );
-            md.push_str(&fenced("text", &f.evidence.body_excerpt));
-            let _ = writeln!(
-                md,
-                "\nReproduce (set the `$ROLEGRID_…` variables from your own login first):\n"
-            );
-            md.push_str(&fenced("sh", &f.curl));
-            if f.exchanges.len() > 1 {
-                let _ = writeln!(md, "\nAll {} exchanges:\n", f.exchanges.len());
-                for e in &f.exchanges {
+                if i.attack != f.attack {
+                    let _ = writeln!(md, "- Attack: {} (folded into this finding)", i.attack);
+                }
+                let _ = writeln!(
+                    md,
+                    "- Request: `{} {}` → {} — {}",
+                    i.request.method,
+                    cell(&i.request.url),
+                    i.status.map_or_else(|| "-".into(), |s| s.to_string()),
+                    cell(&i.request.detail)
+                );
+                if i.variants.len() > 1 {
                     let _ = writeln!(
                         md,
-                        "- `{} {}` → {} — {}",
-                        e.method,
-                        cell(&e.url),
-                        e.status
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        cell(&e.reason)
+                        "- Seen with: {}",
+                        i.variants
+                            .iter()
+                            .map(|v| cell(v))
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     );
                 }
+                let _ = writeln!(md, "- Evidence: {}", cell(&i.evidence.reason));
+                if !i.evidence.leaked.is_empty() {
+                    let _ = writeln!(
+                        md,
+                        "- Objects of others in the answer: {}",
+                        cell(&i.evidence.leaked.join(", "))
+                    );
+                }
+                let _ = writeln!(
+                    md,
+                    "- Body sha256 `{}`; first bytes:\n",
+                    i.evidence.body_sha256
+                );
+                md.push_str(&fenced("text", &i.evidence.body_excerpt));
+                md.push('\n');
+                md.push_str(&fenced("sh", &i.curl));
             }
             md.push('\n');
         }
     }
 
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(
+            md,
+            "## Against the baseline\n\n`{}`: {} new, {} still open, {} fixed.\n",
+            cell(&b.file),
+            b.new.len(),
+            b.still_open.len(),
+            b.fixed.len()
+        );
+        for f in &b.fixed {
+            let _ = writeln!(
+                md,
+                "- fixed: {} · {} · {} · `{}` · {}",
+                f.id,
+                f.severity,
+                f.attack,
+                cell(&f.operation),
+                cell(&f.location)
+            );
+        }
+        md.push('\n');
+    }
+
     let _ = writeln!(md, "## Role matrix\n");
-    let _ = writeln!(md, "Each cell: declared access, then `tested N` (probes sent, `✗ k violations`), `untestable: why` (a probe was wanted but could not be built) or `skipped: why` (nothing to test there).\n");
+    let _ = writeln!(md, "Each cell: declared access, then `tested N` (probes sent, `✗ k violations`, `⚠ k server errors`; ✓ only when neither), `untestable: why` (a probe was wanted but could not be built) or `skipped: why` (nothing to test there); a reason shared by many cells is a note `[n]` under the table.\n");
     let roles: Vec<String> = {
         let mut seen = Vec::new();
         for c in &report.matrix {
@@ -246,28 +351,25 @@ pub fn to_markdown(report: &Report) -> String {
             .join(" | ")
     );
     let _ = writeln!(md, "|---|{}", "---|".repeat(roles.len()));
+    let notes = matrix_notes(&report.matrix);
     for op in order {
         let cells = &rows[&op];
         let text: Vec<String> = roles
             .iter()
             .map(|role| match cells.iter().find(|c| &c.role == role) {
                 None => "-".into(),
-                Some(c) if c.coverage == "tested" && c.violations > 0 => format!(
-                    "{} · tested {} · ✗ {} violation(s)",
-                    c.access, c.probes, c.violations
-                ),
-                Some(c) if c.coverage == "tested" => {
-                    format!("{} · tested {} ✓", c.access, c.probes)
-                }
-                Some(c) => format!(
-                    "{} · {}: {}",
-                    if c.access.is_empty() { "-" } else { &c.access },
-                    c.coverage,
-                    cell(&c.reason)
-                ),
+                Some(c) => matrix_cell_text(c, &notes),
             })
             .collect();
         let _ = writeln!(md, "| `{}` | {} |", cell(&op), text.join(" | "));
+    }
+    if !notes.is_empty() {
+        md.push('\n');
+        let mut listed: Vec<(&usize, &String)> = notes.iter().map(|(k, v)| (v, k)).collect();
+        listed.sort();
+        for (n, text) in listed {
+            let _ = writeln!(md, "- [{n}] {}", cell(text));
+        }
     }
     md.push('\n');
 

@@ -1,15 +1,30 @@
 //! Reports: the run's results → the [`Report`] model → `report.json` and `report.md`.
 //! Every writer's output passes through the redactor before it touches the disk.
 
+mod baseline;
 mod build;
 mod coverage;
+mod csv_out;
+mod html;
+mod junit;
 mod markdown;
+mod merge;
 mod model;
+mod sarif;
 
-pub use build::{build, canary_section, curl_command, Aggregate, BuildInput, ProbeResult};
+pub use baseline::{compare, failing, parse_report, read_report, FailOn};
+pub use build::{
+    build, canary_section, curl_command, finding_id, location, repro_variables, Aggregate,
+    BuildInput, ProbeResult,
+};
 pub use coverage::{cell_coverage, Coverage, CoverageFacts};
+pub use csv_out::{findings_csv, latency_csv};
+pub use html::to_html;
+pub use junit::to_junit;
 pub use markdown::to_markdown;
+pub use merge::merge;
 pub use model::*;
+pub use sarif::{locate_operation, to_sarif};
 
 use crate::engagement::Redactor;
 use std::path::{Path, PathBuf};
@@ -21,8 +36,84 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read the report {path}: {source}\n  hint: give the report.json a scan wrote")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("cannot serialise the report: {0}")]
     Serialise(#[from] serde_json::Error),
+}
+
+/// The formats a report renders to, each from the [`Report`] alone (SARIF also reads the
+/// spec's text, to locate results at their operation's line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Md,
+    Html,
+    Csv,
+    LatencyCsv,
+    Junit,
+    Sarif,
+}
+
+impl Format {
+    pub const NAMES: &'static str = "json, md, html, csv, latency-csv, junit, sarif";
+
+    /// The file the format is written to beside report.json.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Json => "report.json",
+            Format::Md => "report.md",
+            Format::Html => "report.html",
+            Format::Csv => "findings.csv",
+            Format::LatencyCsv => "latency.csv",
+            Format::Junit => "junit.xml",
+            Format::Sarif => "report.sarif",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "json" => Format::Json,
+            "md" | "markdown" => Format::Md,
+            "html" => Format::Html,
+            "csv" => Format::Csv,
+            "latency-csv" => Format::LatencyCsv,
+            "junit" => Format::Junit,
+            "sarif" => Format::Sarif,
+            _ => {
+                return Err(format!(
+                    "unknown format `{text}`: use one of {}",
+                    Format::NAMES
+                ))
+            }
+        })
+    }
+}
+
+/// The report in `format`. Not yet scrubbed: the caller passes it through the redactor.
+pub fn render(report: &Report, format: Format, spec: Option<&str>) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+        Format::Md => to_markdown(report),
+        Format::Html => to_html(report),
+        Format::Csv => findings_csv(report),
+        Format::LatencyCsv => latency_csv(report),
+        Format::Junit => to_junit(report),
+        Format::Sarif => to_sarif(report, spec),
+    }
 }
 
 /// Writes `report.json`, `report.md` and `matrix-observed.csv` (the matrix as the API
@@ -76,13 +167,69 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// The stdout summary: counts, then one line per finding.
+/// How the terminal summary is drawn.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SummaryStyle {
+    /// ANSI colours (the CLI turns them off for NO_COLOR and when stdout is no TTY).
+    pub color: bool,
+    /// Also each finding's instances (actor → victim and the variants seen).
+    pub verbose: bool,
+}
+
+/// The stdout summary without colour: see [`summary_text_styled`].
 pub fn summary_text(report: &Report) -> String {
+    summary_text_styled(report, SummaryStyle::default())
+}
+
+fn paint(style: SummaryStyle, code: &str, text: &str) -> String {
+    if style.color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn severity_color(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "1;31",
+        Severity::High => "31",
+        Severity::Medium => "33",
+        Severity::Low => "36",
+    }
+}
+
+/// Pads `text` to `width` characters (by chars: operations hold `→` and `{}`).
+fn pad(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    format!("{text}{}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// The stdout summary: the findings count per severity (one finding per flaw), what the
+/// probes came to, then one table row per finding, worst first, and the latency verdict.
+pub fn summary_text_styled(report: &Report, style: SummaryStyle) -> String {
     let s = &report.stats;
+    let by = &s.findings_by_severity;
+    let severities: Vec<String> = Severity::ALL
+        .iter()
+        .map(|&sev| {
+            let text = format!("{} {sev}", by.get(sev));
+            if by.get(sev) > 0 {
+                paint(style, severity_color(sev), &text)
+            } else {
+                text
+            }
+        })
+        .collect();
     let mut out = format!(
-        "rolegrid: {} probes, {} violations, {} suspicious, {} over-restricted, {} server errors, {} inconclusive ({:.2} s)\n",
-        s.probes, s.violations, s.suspicious, s.over_restricted, s.server_errors, s.inconclusive, s.wall_seconds
+        "rolegrid: {} finding{} ({}); a finding is one flaw: an operation × attack × where, however many probes showed it\n",
+        s.findings,
+        if s.findings == 1 { "" } else { "s" },
+        severities.join(", ")
     );
+    out.push_str(&format!(
+        "probes: {} sent, judged {} violations, {} suspicious, {} over-restricted, {} server errors, {} inconclusive, {} enforced; {} requests in all ({:.2} s)\n",
+        s.probes, s.violations, s.suspicious, s.over_restricted, s.server_errors, s.inconclusive, s.enforced, s.requests, s.wall_seconds
+    ));
     if !report.run.complete {
         match report.stopped.as_ref() {
             Some(s) if s.reason == "target-down" => out.push_str(&format!(
@@ -131,32 +278,93 @@ pub fn summary_text(report: &Report) -> String {
             checks.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
+    if let Some(b) = &report.baseline {
+        out.push_str(&format!(
+            "baseline {}: {} new, {} still open, {} fixed\n",
+            b.file,
+            b.new.len(),
+            b.still_open.len(),
+            b.fixed.len()
+        ));
+    }
     if !report.findings.is_empty() {
-        let width = report
-            .findings
-            .iter()
-            .map(|f| f.operation.len())
-            .max()
-            .unwrap_or(0);
+        let widths = |f: fn(&Finding) -> String, title: &str| {
+            report
+                .findings
+                .iter()
+                .map(|x| f(x).chars().count())
+                .chain([title.chars().count()])
+                .max()
+                .unwrap_or(0)
+        };
+        let w_op = widths(|f| f.operation.clone(), "OPERATION");
+        let w_loc = widths(|f| f.location.clone(), "WHERE").min(40);
+        let w_attack = widths(|f| f.attack.clone(), "ATTACK");
+        let w_verdict = widths(|f| f.verdict.clone(), "VERDICT");
+        let baseline = report.baseline.is_some();
+        out.push('\n');
+        let header = format!(
+            "  {}  {}  {}  {}  {}  {}  PAIRS{}",
+            pad("ID", 11),
+            pad("SEVERITY", 8),
+            pad("VERDICT", w_verdict),
+            pad("ATTACK", w_attack),
+            pad("OPERATION", w_op),
+            pad("WHERE", w_loc),
+            if baseline { "  BASELINE" } else { "" }
+        );
+        out.push_str(&paint(style, "1", header.trim_end()));
         out.push('\n');
         for f in &report.findings {
-            let victim = f
-                .victim
-                .as_ref()
-                .map(|v| format!(" → {}", v.identity))
-                .unwrap_or_default();
+            let location: String = if f.location.chars().count() > w_loc {
+                f.location.chars().take(w_loc - 1).chain(['…']).collect()
+            } else {
+                f.location.clone()
+            };
+            let line = format!(
+                "  {}  {}  {}  {}  {}  {}  {:>5}{}",
+                pad(&f.id, 11),
+                paint(
+                    style,
+                    severity_color(f.severity),
+                    &pad(f.severity.as_str(), 8)
+                ),
+                pad(&f.verdict, w_verdict),
+                pad(&f.attack, w_attack),
+                pad(&f.operation, w_op),
+                pad(&location, w_loc),
+                f.instances.len(),
+                match (&f.baseline, baseline) {
+                    (Some(state), _) => format!("  {state}"),
+                    (None, true) => "  -".into(),
+                    (None, false) => String::new(),
+                }
+            );
+            out.push_str(&line);
+            out.push('\n');
+            if style.verbose {
+                for i in &f.instances {
+                    let victim = i
+                        .victim
+                        .as_ref()
+                        .map(|v| format!(" → {}", v.identity))
+                        .unwrap_or_default();
+                    out.push_str(&format!(
+                        "      {}{}  [{}] {}\n",
+                        i.actor.identity,
+                        victim,
+                        i.status.map_or_else(|| "-".into(), |s| s.to_string()),
+                        i.variants.join("; ")
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(b) = &report.baseline {
+        for f in &b.fixed {
             out.push_str(&format!(
-                "  {:<4} {:<15} {:<8} {:<15} {:<width$}  {}{}  [{}]\n",
-                f.id,
-                f.verdict,
-                f.severity,
-                f.attack,
-                f.operation,
-                f.actor.identity,
-                victim,
-                f.status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                "  fixed: {} {} {} {} ({})\n",
+                f.id, f.severity, f.attack, f.operation, f.location
             ));
         }
     }
@@ -182,4 +390,50 @@ pub fn summary_text(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        parse_report(
+            include_str!("../../reports/sample/report.json"),
+            Path::new("reports/sample/report.json"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_summary_counts_findings_first_and_colours_only_when_asked() {
+        let report = sample();
+        let plain = summary_text(&report);
+        let first = plain.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with(&format!("rolegrid: {} findings (", report.findings.len())),
+            "{first}"
+        );
+        assert!(!plain.contains('\u{1b}'));
+        // One table row per finding, under a header.
+        let rows = plain.lines().filter(|l| l.starts_with("  RG-")).count();
+        assert_eq!(rows, report.findings.len());
+        assert!(plain.contains("  ID           SEVERITY"), "{plain}");
+        let coloured = summary_text_styled(
+            &report,
+            SummaryStyle {
+                color: true,
+                verbose: false,
+            },
+        );
+        assert!(coloured.contains("\u{1b}[1;31mcritical"), "{coloured}");
+        let verbose = summary_text_styled(
+            &report,
+            SummaryStyle {
+                color: false,
+                verbose: true,
+            },
+        );
+        assert!(verbose.contains("      alice → bob  ["), "{verbose}");
+        assert!(!plain.contains("alice → bob"));
+    }
 }

@@ -1,14 +1,17 @@
 //! The report model: one serde structure every writer reads. `report.json` is this,
 //! serialised; its shape is versioned by [`SCHEMA_VERSION`] and described in
-//! `reports/schema/report.schema.json`.
+//! `reports/schema/report.schema.json`. It is also read back (`rolegrid report`,
+//! `--baseline`, `merge`), so every type here deserialises too.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub const SCHEMA_VERSION: &str = "1.0";
+/// 2.0: findings grouped by root cause (operation, attack, location) with instances,
+/// `RG-` IDs, finding counts per severity, cell server errors, baseline states.
+pub const SCHEMA_VERSION: &str = "2.0";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub schema_version: &'static str,
+    pub schema_version: String,
     pub tool: Tool,
     pub run: RunInfo,
     pub stats: Stats,
@@ -23,18 +26,45 @@ pub struct Report {
     pub canaries: Option<CanarySection>,
     /// Objects probes created on the target (not canaries) and what became of them;
     /// absent when no probe created any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_objects: Option<ProbeObjects>,
     /// Why and when a partial run stopped, and what it did not run; absent when complete.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
     /// Posture weaknesses (headers, cookies, leaks, CORS, undocumented routes), verdict
     /// `weakness`; kept apart from `findings`, which judge the role matrix.
+    #[serde(default)]
     pub posture: Vec<crate::posture::Weakness>,
+    /// The comparison with `--baseline`: absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSection>,
+}
+
+/// Findings compared with a previous report by their stable IDs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BaselineSection {
+    /// The previous report.json, as given.
+    pub file: String,
+    /// IDs of findings this run has and the baseline had not.
+    pub new: Vec<String>,
+    /// IDs of findings both have.
+    pub still_open: Vec<String>,
+    /// Findings of the baseline this run no longer shows.
+    pub fixed: Vec<FixedFinding>,
+}
+
+/// A baseline finding that is gone, with what a reader needs to recognise it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FixedFinding {
+    pub id: String,
+    pub operation: String,
+    pub attack: String,
+    pub location: String,
+    pub severity: Severity,
 }
 
 /// One identity that could no longer log in, and what that did to the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LostIdentity {
     pub identity: String,
     pub reason: String,
@@ -52,7 +82,7 @@ pub struct LostIdentity {
 }
 
 /// What became of the objects rolegrid created so writes and deletes had targets.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CanarySection {
     pub created: usize,
     /// Deleted by the cleanup at the end of the run.
@@ -70,14 +100,14 @@ pub struct CanarySection {
     pub uncovered: Vec<UncoveredCell>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CanaryFailed {
     pub resource: String,
     pub creator: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CanaryLeft {
     pub resource: String,
     pub id: String,
@@ -85,20 +115,20 @@ pub struct CanaryLeft {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UncoveredCell {
     pub operation: String,
     pub role: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
     pub target: String,
     pub spec: String,
@@ -109,6 +139,10 @@ pub struct RunInfo {
     pub allow_mutations: bool,
     /// `false` when the run was interrupted (Ctrl-C) and the report is partial.
     pub complete: bool,
+    /// `i/N` when this run sent one slice of the plan (`--shard`); `rolegrid merge` joins
+    /// the slices. Absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub identities: Vec<IdentityInfo>,
 }
 
@@ -120,9 +154,39 @@ pub struct IdentityInfo {
     pub auth: &'static str,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// [`IdentityInfo`] as read back: its `auth` kind is one of a small fixed set, and a
+/// report names a handful of identities, so an unknown kind's text is kept for the
+/// process's life (a few bytes) rather than the type losing its `&'static str`.
+#[derive(Deserialize)]
+struct IdentityInfoRead {
+    name: String,
+    role: String,
+    tenant: Option<String>,
+    auth: String,
+}
+
+impl<'de> Deserialize<'de> for IdentityInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = IdentityInfoRead::deserialize(d)?;
+        Ok(IdentityInfo {
+            name: r.name,
+            role: r.role,
+            tenant: r.tenant,
+            auth: Box::leak(r.auth.into_boxed_str()),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Stats {
+    /// Findings: one per flaw (operation × attack × location), however many probes,
+    /// identities and ID spellings showed it. The headline number.
+    pub findings: usize,
+    /// Findings per severity (each finding counted once, at its worst instance).
+    pub findings_by_severity: SeverityCounts,
+    /// Probes sent; the per-verdict counts below count probes, not findings.
     pub probes: usize,
+    /// Probes judged `violation` (one flaw is usually shown by several probes).
     pub violations: usize,
     pub suspicious: usize,
     pub over_restricted: usize,
@@ -137,48 +201,186 @@ pub struct Stats {
     pub wall_seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Party {
     pub identity: String,
     pub role: String,
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// How bad a finding is. Ordered worst first, so sorting puts critical findings on top.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A write across tenants.
+    Critical,
+    /// A read across tenants, privileged properties written.
+    High,
+    /// Within a tenant, function level.
+    Medium,
+    /// Doubts, existence leaks, server errors.
+    #[default]
+    Low,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeverityCounts {
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+}
+
+impl SeverityCounts {
+    pub fn add(&mut self, severity: Severity) {
+        *self.get_mut(severity) += 1;
+    }
+
+    pub fn get(&self, severity: Severity) -> usize {
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::High => self.high,
+            Severity::Medium => self.medium,
+            Severity::Low => self.low,
+        }
+    }
+
+    fn get_mut(&mut self, severity: Severity) -> &mut usize {
+        match severity {
+            Severity::Critical => &mut self.critical,
+            Severity::High => &mut self.high,
+            Severity::Medium => &mut self.medium,
+            Severity::Low => &mut self.low,
+        }
+    }
+}
+
+/// One flaw: every probe of one attack on one operation that reached the same place
+/// (a path parameter, a header, the token check, one identical 5xx answer…). The
+/// top-level actor, victim, request, evidence and curl are its first instance's, for
+/// readers that show one line per finding; `instances` has them all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
-    /// Stable within a report: `F001`, `F002`… in sorted order.
+    /// `RG-` and 8 hex digits of sha256(operation, attack, location): the same flaw has the
+    /// same ID in every run, which `--baseline` matches on.
     pub id: String,
+    /// The worst verdict of its instances.
     pub verdict: String,
     pub attack: String,
     /// `METHOD /path/{template}` as in the spec.
     pub operation: String,
+    /// Where the flaw is: `path parameter `ticketId``, `header `X-Tenant-Id``, `token
+    /// verification`, `500 answer 1a2b3c4d`…
+    pub location: String,
+    /// The worst of its instances: `critical` (write across tenants), `high` (read across
+    /// tenants, privileged properties written), `medium` (within a tenant, function
+    /// level), `low` (doubts, existence leaks, server errors).
+    pub severity: Severity,
+    /// The OWASP API Security Top 10 (2023) category, e.g. `API1:2023 BOLA`.
+    pub owasp: String,
+    /// Probes that showed it.
+    pub probes: usize,
+    /// `new` or `still-open` against `--baseline`; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
     pub actor: Party,
     pub victim: Option<Party>,
     /// `cross-tenant`, `same-tenant`, `own`, or `none` when no victim is at stake.
     pub relation: String,
-    /// `critical` (write across tenants), `high` (read across tenants, privileged
-    /// properties written), `medium` (within a tenant, function level), `low` (doubts,
-    /// existence leaks, server errors).
-    pub severity: &'static str,
-    /// The OWASP API Security Top 10 (2023) category, e.g. `API1:2023 BOLA`.
-    pub owasp: &'static str,
     pub request: RequestInfo,
     pub status: Option<u16>,
     pub evidence: Evidence,
     /// A shell command reproducing the first exchange; credentials are `$NAME` placeholders.
     pub curl: String,
-    /// All exchanges grouped into this finding.
+    /// How to set each `$ROLEGRID_…` variable the curl commands use.
+    pub variables: Vec<ReproVariable>,
+    /// Every exchange of every instance (the first [`MAX_LISTED`] of them).
     pub exchanges: Vec<ExchangeInfo>,
+    /// One per (actor, victim) pair, with the ID spellings and other variants it was seen
+    /// with and its own evidence.
+    pub instances: Vec<Instance>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl Finding {
+    /// Its actor → victim pairs as text (`alice → bob`, or the actor alone).
+    pub fn pairs(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .map(|i| match &i.victim {
+                Some(v) => format!("{} → {}", i.actor.identity, v.identity),
+                None => i.actor.identity.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Exchanges or instances listed per finding; the rest are counted.
+pub const MAX_LISTED: usize = 50;
+
+/// One actor → victim pair of a finding.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Instance {
+    /// The attack of this instance: the finding's, or `bad-auth` folded into `no-auth`.
+    pub attack: String,
+    pub verdict: String,
+    pub severity: Severity,
+    pub actor: Party,
+    pub victim: Option<Party>,
+    pub relation: String,
+    /// The probe details seen: the plain swap and each spelling or forgery that passed.
+    pub variants: Vec<String>,
+    pub probes: usize,
+    pub request: RequestInfo,
+    pub status: Option<u16>,
+    pub evidence: Evidence,
+    pub curl: String,
+}
+
+/// A shell variable a reproduction needs, and how to get its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReproVariable {
+    pub name: String,
+    pub how: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RequestInfo {
     pub method: String,
     pub url: String,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Evidence {
     pub reason: String,
     pub similarity: Option<f64>,
@@ -189,7 +391,7 @@ pub struct Evidence {
     pub body_sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExchangeInfo {
     pub method: String,
     pub url: String,
@@ -198,13 +400,16 @@ pub struct ExchangeInfo {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MatrixCell {
     pub operation: String,
     pub role: String,
     pub access: String,
     pub probes: usize,
     pub violations: usize,
+    /// Probes answered 5xx in this cell: such a cell is never shown as passed.
+    #[serde(default)]
+    pub server_errors: usize,
     /// `tested`, `untestable` (a probe was wanted but could not be built) or `skipped`
     /// (nothing to test in this cell).
     pub coverage: String,
@@ -212,7 +417,7 @@ pub struct MatrixCell {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     pub p95_target_ms: u64,
     /// `true` when every operation's p95 is within the target.
@@ -220,10 +425,36 @@ pub struct Latency {
     pub operations: Vec<OperationLatency>,
     /// Every histogram: per operation and per operation × identity, all answers and
     /// split into allowed (2xx) and denied, with the exact HdrHistogram encoding.
-    pub histograms: Vec<crate::exec::HistogramSummary>,
+    pub histograms: Vec<HistogramRecord>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One histogram of the run, as [`crate::exec::HistogramSummary`] writes it, read back too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistogramRecord {
+    pub operation: String,
+    /// The identity, or `*` for all identities together.
+    pub identity: String,
+    /// `allowed`, `denied` or `all`.
+    pub outcome: String,
+    #[serde(flatten)]
+    pub percentiles: crate::latency_stats::Percentiles,
+    /// HdrHistogram V2 encoding (microseconds), base64.
+    pub hdr_v2_base64: String,
+}
+
+impl From<crate::exec::HistogramSummary> for HistogramRecord {
+    fn from(h: crate::exec::HistogramSummary) -> Self {
+        HistogramRecord {
+            operation: h.operation,
+            identity: h.identity,
+            outcome: h.outcome.to_string(),
+            percentiles: h.percentiles,
+            hdr_v2_base64: h.hdr_v2_base64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OperationLatency {
     pub operation: String,
     #[serde(flatten)]
@@ -233,7 +464,7 @@ pub struct OperationLatency {
 
 /// Why a run stopped before its end, when, and what it did not do: the partial report's
 /// account (`run.complete` is `false` whenever this is present).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stopped {
     /// `interrupted` (SIGINT or SIGTERM) or `target-down` (the target stopped answering).
     pub reason: String,
@@ -249,7 +480,7 @@ pub struct Stopped {
     pub stages_not_run: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotRun {
     pub operation: String,
     pub attack: String,
@@ -258,7 +489,7 @@ pub struct NotRun {
 
 /// Objects created as a side effect of probes (a 201 or a `Location`), deleted at the end
 /// like canaries.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProbeObjects {
     pub created: usize,
     pub deleted: usize,
@@ -266,4 +497,45 @@ pub struct ProbeObjects {
     pub already_gone: usize,
     /// Still on the target: `{resource, id, owner, reason}`.
     pub left: Vec<CanaryLeft>,
+}
+
+/// A posture row as read back from a report.json (`rolegrid report`, `merge`,
+/// `--baseline`): its check, verdict and severity are names from small fixed sets.
+impl<'de> Deserialize<'de> for crate::posture::Weakness {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct WeaknessRead {
+            check: String,
+            severity: String,
+            operation: String,
+            url: String,
+            identity: String,
+            reason: String,
+            seen: usize,
+            #[serde(default)]
+            operations: Vec<String>,
+        }
+        let read = WeaknessRead::deserialize(d)?;
+        let check = crate::posture::Check::ALL
+            .into_iter()
+            .find(|c| c.as_str() == read.check)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown posture check `{}`", read.check))
+            })?;
+        let severity = ["high", "medium", "low"]
+            .into_iter()
+            .find(|s| *s == read.severity)
+            .unwrap_or_else(|| check.severity());
+        Ok(crate::posture::Weakness {
+            verdict: "weakness",
+            check,
+            severity,
+            operation: read.operation,
+            url: read.url,
+            identity: read.identity,
+            reason: read.reason,
+            seen: read.seen,
+            operations: read.operations,
+        })
+    }
 }

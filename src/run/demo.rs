@@ -99,6 +99,7 @@ pub async fn run(options: DemoScan, redactor: Redactor) -> Result<ScanOutcome, D
         output_dir: options.output_dir,
         progress: options.progress,
         seed: options.seed,
+        shard: None,
     };
     Ok(scan::scan(scan_input, redactor).await?)
 }

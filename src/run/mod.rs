@@ -17,10 +17,12 @@ mod leftovers;
 mod probes;
 pub mod progress;
 mod schedule;
+mod shard;
 mod target_down;
 
 pub use dry_plan::{dry_plan, DryPlan};
 pub use progress::{ProbeDone, Progress};
+pub use shard::Shard;
 
 pub use interrupts::exit_on_second_signal;
 
@@ -47,6 +49,8 @@ pub struct ScanInput {
     pub progress: Option<Arc<dyn Progress>>,
     /// Fixes the write markers and the report's clock fields, for reproducible output.
     pub seed: Option<u64>,
+    /// Send only this slice of the plan (`--shard i/N`); `None` = all of it.
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +114,11 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     };
     // Counting costs one planning pass (cheap next to any request) and buys progress
     // with a real end.
-    let planned = destructive::sendable(&plan_input, &destructive).count();
+    let shard = input.shard;
+    let in_shard = move |p: &plan::Probe| shard.is_none_or(|s| s.contains(p));
+    let planned = destructive::sendable(&plan_input, &destructive)
+        .filter(in_shard)
+        .count();
     let shared = probes::Shared::new(
         &input.api,
         &identities,
@@ -121,7 +129,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let mut posture = crate::posture::ScanPosture::new(engagement, redactor.clone());
     let probed = schedule::run_all(
         &shared,
-        destructive::sendable(&plan_input, &destructive),
+        destructive::sendable(&plan_input, &destructive).filter(in_shard),
         schedule::Pace {
             planned,
             concurrency: engagement.concurrency,
@@ -208,6 +216,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
                 started_unix,
                 allow_mutations: engagement.allow_mutations,
                 complete: probed.complete,
+                shard: input.shard.map(|s| s.to_string()),
                 identities: identities
                     .iter()
                     .map(|i| IdentityInfo {

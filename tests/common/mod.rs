@@ -134,6 +134,7 @@ pub async fn scan(
             output_dir: dir.path().to_path_buf(),
             progress: None,
             seed: Some(seed),
+            shard: None,
         },
         redactor,
     )
