@@ -140,7 +140,7 @@ pub fn check(e: &Exchange, redactor: &Redactor) -> Vec<Spot> {
             out.push(Spot::new(
                 Check::SecretInResponse,
                 format!(
-                    "the {place} holds what looks like a {name} (corpora/secret-patterns.txt line {line}); value not shown: rotate it and keep it server-side"
+                    "the {place} holds what looks like a secret of kind `{name}` (corpora/secret-patterns.txt line {line}); value not shown: rotate it and keep it server-side"
                 ),
             ));
             break;
