@@ -505,12 +505,28 @@ pub fn to_markdown(report: &Report) -> String {
     if !report.posture.is_empty() {
         let _ = writeln!(md, "\n## Posture weaknesses\n");
         for w in &report.posture {
+            // The first five places; report.json lists up to twenty.
+            let mut at: Vec<String> = w
+                .operations
+                .iter()
+                .take(5)
+                .map(|o| format!("`{}`", cell(o)))
+                .collect();
+            if w.operations.len() > 5 {
+                let capped = w.operations.len() >= crate::posture::OPERATIONS_KEPT;
+                let more = w.operations.len() - 5;
+                at.push(if capped {
+                    format!("{more} more and others")
+                } else {
+                    format!("{more} more")
+                });
+            }
             let _ = writeln!(
                 md,
-                "- **{}** `{}` at `{}` as {} (seen {}×): {}",
+                "- **{}** `{}` at {} as {} (seen {}×): {}",
                 w.severity,
                 w.check,
-                cell(&w.operations.join("`, `")),
+                at.join(", "),
                 cell(&w.identity),
                 w.seen,
                 cell(&w.reason)
