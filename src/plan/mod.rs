@@ -44,6 +44,26 @@ pub struct PlanInput<'a> {
 }
 
 impl<'a> PlanInput<'a> {
+    /// A read-only plan (no writes, no token facts) with this write-marker nonce: where
+    /// tests and benches start; a scan sets every field from its engagement.
+    pub fn new(
+        api: &'a Api,
+        policy: &'a Policy,
+        identities: &'a [Identity],
+        corpus: &'a ObjectCorpus,
+        run_nonce: &str,
+    ) -> Self {
+        PlanInput {
+            api,
+            policy,
+            identities,
+            corpus,
+            allow_mutations: false,
+            run_nonce: run_nonce.to_string(),
+            tokens: Vec::new(),
+        }
+    }
+
     fn access(&self, op: usize, identity: usize) -> Option<Access> {
         self.policy.access(op, &self.identities[identity].role)
     }
