@@ -13,7 +13,7 @@
 //! sees only its account's articles; `admin` sees everything. Another account's object is
 //! answered 404, exactly like a title that exists nowhere.
 
-use super::common::{serve, Server};
+use super::common::{planted_flaws, serve, Server};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,45 +24,15 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// The planted flaws; each off is its secure twin.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Flaws {
+planted_flaws! {
     /// `GET /articles/v1/{article_title}` serves any account's article by title (BOLA).
-    pub article_read_bola: bool,
+    article_read_bola,
     /// `GET /accounts/v2/{account_name}` serves any account by name (BOLA).
-    pub account_read_bola: bool,
+    account_read_bola,
     /// `GET /accounts/v2` lists every account to customers, not only their own (list leak).
-    pub accounts_list_leak: bool,
+    accounts_list_leak,
     /// `POST /users/v1/register` honours `"admin": true` (mass assignment at sign-up).
-    pub register_admin_flag: bool,
-}
-
-impl Flaws {
-    pub fn all() -> Self {
-        Flaws {
-            article_read_bola: true,
-            account_read_bola: true,
-            accounts_list_leak: true,
-            register_admin_flag: true,
-        }
-    }
-
-    pub fn none() -> Self {
-        Flaws::default()
-    }
-
-    /// Only the flaw named (a field name), every other one off.
-    pub fn only(name: &str) -> Self {
-        let mut flaws = Flaws::none();
-        match name {
-            "article_read_bola" => flaws.article_read_bola = true,
-            "account_read_bola" => flaws.account_read_bola = true,
-            "accounts_list_leak" => flaws.accounts_list_leak = true,
-            "register_admin_flag" => flaws.register_admin_flag = true,
-            other => panic!("no flaw `{other}` in this fixture"),
-        }
-        flaws
-    }
+    register_admin_flag,
 }
 
 /// Passwords the test hands to the engagement (`${NEWSDESK_*_PASSWORD}`).

@@ -36,9 +36,15 @@ fn fixture_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Scans `base_url` with the fixture's engagement, spec and matrix, as `rolegrid scan`
-/// does; `env` holds the `${VAR}` values of the credentials.
-async fn scan_fixture(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value {
+/// Scans the served fixture with its engagement, spec and matrix, as `rolegrid scan` does,
+/// then stops the server; `env` holds the `${VAR}` values of the credentials.
+async fn scan_fixture(name: &str, server: common::Server, env: &[(&str, &str)]) -> Value {
+    let report = scan_url(name, &server.base_url, env).await;
+    server.stop().await;
+    report
+}
+
+async fn scan_url(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value {
     let path = fixture_dir(name).join("engagement.yaml");
     let source = env
         .iter()
@@ -186,6 +192,27 @@ fn check_alone(
     }
 }
 
+/// Serves the fixture once per planted flaw, that flaw alone on, and checks that each scan
+/// finds that flaw and nothing else; every flaw is scanned before the test fails.
+async fn each_flaw_alone<Served: std::future::Future<Output = common::Server>>(
+    name: &str,
+    label: &str,
+    flaws: Planted,
+    env: &[(&str, &str)],
+    spawn: impl Fn(&'static str) -> Served,
+) {
+    let mut differ = Vec::new();
+    for &planted in flaws {
+        let report = scan_fixture(name, spawn(planted.0).await, env).await;
+        check_alone(label, planted, &report, &mut differ);
+    }
+    assert!(
+        differ.is_empty(),
+        "{label}, one flaw at a time:\n  {}",
+        differ.join("\n  ")
+    );
+}
+
 fn newsdesk_env() -> Vec<(&'static str, &'static str)> {
     a_newsdesk::USERS.iter().map(|u| (u.2, u.1)).collect()
 }
@@ -221,16 +248,14 @@ const NEWSDESK_FLAWS: Planted = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newsdesk_every_planted_flaw_is_found() {
     let server = a_newsdesk::spawn(a_newsdesk::Flaws::all()).await;
-    let report = scan_fixture("a_newsdesk", &server.base_url, &newsdesk_env()).await;
-    server.stop().await;
+    let report = scan_fixture("a_newsdesk", server, &newsdesk_env()).await;
     assert_finds("newsdesk (all flaws)", &report, &expected(NEWSDESK_FLAWS));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newsdesk_secure_twin_is_clean() {
     let server = a_newsdesk::spawn(a_newsdesk::Flaws::none()).await;
-    let report = scan_fixture("a_newsdesk", &server.base_url, &newsdesk_env()).await;
-    server.stop().await;
+    let report = scan_fixture("a_newsdesk", server, &newsdesk_env()).await;
     assert_clean("newsdesk (secure)", &report);
 }
 
@@ -269,8 +294,7 @@ const MARKETPLACE_FLAWS: Planted = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marketplace_every_planted_flaw_is_found() {
     let server = b_marketplace::spawn(b_marketplace::Flaws::all()).await;
-    let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
-    server.stop().await;
+    let report = scan_fixture("b_marketplace", server, &marketplace_env()).await;
     assert_finds(
         "marketplace (all flaws)",
         &report,
@@ -281,8 +305,7 @@ async fn marketplace_every_planted_flaw_is_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marketplace_secure_twin_is_clean() {
     let server = b_marketplace::spawn(b_marketplace::Flaws::none()).await;
-    let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
-    server.stop().await;
+    let report = scan_fixture("b_marketplace", server, &marketplace_env()).await;
     assert_clean("marketplace (secure)", &report);
 }
 
@@ -321,63 +344,45 @@ const CI_FLAWS: Planted = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_teams_every_planted_flaw_is_found() {
     let server = c_ci_teams::spawn(c_ci_teams::Flaws::all()).await;
-    let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
-    server.stop().await;
+    let report = scan_fixture("c_ci_teams", server, &ci_env()).await;
     assert_finds("ci teams (all flaws)", &report, &expected(CI_FLAWS));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_teams_secure_twin_is_clean() {
     let server = c_ci_teams::spawn(c_ci_teams::Flaws::none()).await;
-    let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
-    server.stop().await;
+    let report = scan_fixture("c_ci_teams", server, &ci_env()).await;
     assert_clean("ci teams (secure)", &report);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newsdesk_each_flaw_alone_is_found_alone() {
-    let mut differ = Vec::new();
-    for &planted in NEWSDESK_FLAWS {
-        let server = a_newsdesk::spawn(a_newsdesk::Flaws::only(planted.0)).await;
-        let report = scan_fixture("a_newsdesk", &server.base_url, &newsdesk_env()).await;
-        server.stop().await;
-        check_alone("newsdesk", planted, &report, &mut differ);
-    }
-    assert!(
-        differ.is_empty(),
-        "newsdesk, one flaw at a time:\n  {}",
-        differ.join("\n  ")
-    );
+    each_flaw_alone(
+        "a_newsdesk",
+        "newsdesk",
+        NEWSDESK_FLAWS,
+        &newsdesk_env(),
+        |flaw| a_newsdesk::spawn(a_newsdesk::Flaws::only(flaw)),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marketplace_each_flaw_alone_is_found_alone() {
-    let mut differ = Vec::new();
-    for &planted in MARKETPLACE_FLAWS {
-        let server = b_marketplace::spawn(b_marketplace::Flaws::only(planted.0)).await;
-        let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
-        server.stop().await;
-        check_alone("marketplace", planted, &report, &mut differ);
-    }
-    assert!(
-        differ.is_empty(),
-        "marketplace, one flaw at a time:\n  {}",
-        differ.join("\n  ")
-    );
+    each_flaw_alone(
+        "b_marketplace",
+        "marketplace",
+        MARKETPLACE_FLAWS,
+        &marketplace_env(),
+        |flaw| b_marketplace::spawn(b_marketplace::Flaws::only(flaw)),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_teams_each_flaw_alone_is_found_alone() {
-    let mut differ = Vec::new();
-    for &planted in CI_FLAWS {
-        let server = c_ci_teams::spawn(c_ci_teams::Flaws::only(planted.0)).await;
-        let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
-        server.stop().await;
-        check_alone("ci_teams", planted, &report, &mut differ);
-    }
-    assert!(
-        differ.is_empty(),
-        "ci_teams, one flaw at a time:\n  {}",
-        differ.join("\n  ")
-    );
+    each_flaw_alone("c_ci_teams", "ci_teams", CI_FLAWS, &ci_env(), |flaw| {
+        c_ci_teams::spawn(c_ci_teams::Flaws::only(flaw))
+    })
+    .await;
 }
