@@ -59,12 +59,11 @@ fn fixture() -> Fixture {
         identity("root", None, "admin", false),
         Identity::anonymous(),
     ];
-    let roles: Vec<String> = identities.iter().map(|i| i.role.clone()).collect();
     let policy = Policy::parse(
         crate::demo_scan::DEMO_MATRIX,
         Path::new("m.csv"),
         &api,
-        &roles,
+        &crate::inputs::roles(&identities),
         false,
     )
     .expect("matrix");
