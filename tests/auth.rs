@@ -92,9 +92,10 @@ fn auth_of(name: &str) -> String {
 }
 
 /// The five demo users (alice, bob, carol, root, reports) with their roles and tenants,
-/// each signing in with the auth kind named in the same order.
+/// each signing in with the auth kind named in the same order (`kinds`: five names of
+/// [`kinds`], space-separated).
 fn one_kind_per_user(
-    kinds: [&str; 5],
+    kinds: &str,
 ) -> Vec<(&'static str, &'static str, Option<&'static str>, String)> {
     let users = [
         ("alice", "client", Some("acme")),
@@ -103,9 +104,10 @@ fn one_kind_per_user(
         ("root", "admin", None),
         ("reports", "staff", Some("acme")),
     ];
+    assert_eq!(kinds.split_whitespace().count(), users.len(), "{kinds}");
     users
         .into_iter()
-        .zip(kinds)
+        .zip(kinds.split_whitespace())
         .map(|((name, role, tenant), kind)| (name, role, tenant, auth_of(kind)))
         .collect()
 }
@@ -358,13 +360,7 @@ async fn a_logged_out_session_is_noticed_and_renewed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secure_scan_with_every_kind_finds_nothing() {
     let (demo, passwords) = start(Duration::from_secs(600), true).await;
-    let identities = one_kind_per_user([
-        "basic",
-        "token_header",
-        "form_csrf",
-        "steps_token",
-        "key_query",
-    ]);
+    let identities = one_kind_per_user("basic token_header form_csrf steps_token key_query");
     let text = engagement_text(&demo.base_url(), &identities);
     let mut engagement =
         Engagement::parse(&text, Path::new("auth.yaml"), &env(&passwords)).expect("engagement");
@@ -427,13 +423,8 @@ async fn a_secure_scan_with_every_kind_finds_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_of_any_kind_is_printed_or_written() {
     let (demo, passwords) = start(Duration::from_secs(600), false).await;
-    let identities = one_kind_per_user([
-        "oauth_password",
-        "token_header",
-        "steps_cookie",
-        "steps_token",
-        "oauth_cc",
-    ]);
+    let identities =
+        one_kind_per_user("oauth_password token_header steps_cookie steps_token oauth_cc");
     let dir = tempfile::tempdir().expect("tempdir");
     let text = common::with_spec_paths(&engagement_text(&demo.base_url(), &identities));
     let engagement_file = dir.path().join("engagement.yaml");
