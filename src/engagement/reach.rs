@@ -422,15 +422,20 @@ mod tests {
         Engagement::parse(text, Path::new("e.yaml"), &env()).map_err(|e| e.to_string())
     }
 
+    /// `text` as a report would show it once the engagement's secrets are registered.
+    fn scrubbed(e: &Engagement, text: &str) -> String {
+        let redactor = super::super::Redactor::new();
+        e.register_secrets(&redactor);
+        redactor.scrub(text)
+    }
+
     #[test]
     fn variables_fill_every_string_and_only_credentials_are_secret() {
         let e = parse(BASE).expect("valid");
         assert_eq!(e.target.as_str(), "https://staging.example.com/");
         assert_eq!(e.identities[0].tenant.as_deref(), Some("acme"));
-        let redactor = super::super::Redactor::new();
-        e.register_secrets(&redactor);
         assert_eq!(
-            redactor.scrub("https://staging.example.com acme tok-123456"),
+            scrubbed(&e, "https://staging.example.com acme tok-123456"),
             format!("https://staging.example.com acme {REDACTED}")
         );
         let err = parse(&BASE.replace("${TENANT}", "${NOPE}")).expect_err("missing");
@@ -526,10 +531,8 @@ mod tests {
         );
         let e = parse(&text).expect("valid");
         assert_eq!(e.headers.len(), 2);
-        let redactor = super::super::Redactor::new();
-        e.register_secrets(&redactor);
         assert_eq!(
-            redactor.scrub("gateway-key-9876 rolegrid-ci"),
+            scrubbed(&e, "gateway-key-9876 rolegrid-ci"),
             format!("{REDACTED} rolegrid-ci")
         );
         let err = parse(&text.replace("X-Gateway-Key", "Authorization")).expect_err("auth header");

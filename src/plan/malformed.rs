@@ -98,6 +98,15 @@ fn wrong_value(api: &Api, schema: &Value) -> BoxedStrategy<Value> {
     Union::new(options).boxed()
 }
 
+/// The array a schema keyword holds (`enum`, `required`), empty when it has none.
+fn listed(api: &Api, schema: &Value, keyword: &str) -> Vec<Value> {
+    api.resolve(schema)
+        .get(keyword)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Whole bodies that violate the request schema, each derived from the valid `base`.
 fn body_strategy(api: &Api, schema: &Value, base: &Value) -> BoxedStrategy<Value> {
     let props = properties(api, schema);
@@ -109,12 +118,7 @@ fn body_strategy(api: &Api, schema: &Value, base: &Value) -> BoxedStrategy<Value
                 let (name, base) = (name.to_string(), base.clone());
                 // A drawn string that happens to be a valid enum member would be a real
                 // change (a role, a status): it becomes null instead.
-                let members = api
-                    .resolve(prop)
-                    .get("enum")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let members = listed(api, prop, "enum");
                 wrong_value(api, prop)
                     .prop_map(move |v| {
                         let v = if members.contains(&v) { Value::Null } else { v };
@@ -129,12 +133,7 @@ fn body_strategy(api: &Api, schema: &Value, base: &Value) -> BoxedStrategy<Value
             .collect();
         options.push(Union::new(per_prop).boxed());
     }
-    let required = api
-        .resolve(schema)
-        .get("required")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let required = listed(api, schema, "required");
     for name in required.iter().filter_map(Value::as_str) {
         let mut body = base.clone();
         if let Value::Object(map) = &mut body {

@@ -68,6 +68,17 @@ impl<'a> PlanInput<'a> {
         self.policy.access(op, &self.identities[identity].role)
     }
 
+    /// `actor`'s access to `op` when `actor` has credentials and is limited to some
+    /// objects (`own` or `tenant`): the only callers to whom another's object can leak
+    /// (`deny` is escalation's case; `allow` has nothing to swap).
+    fn limited_access(&self, op: usize, actor: usize) -> Option<Access> {
+        if self.identities[actor].is_anonymous() {
+            return None;
+        }
+        self.access(op, actor)
+            .filter(|a| matches!(a, Access::Own | Access::Tenant))
+    }
+
     /// Operations the planner may send: reads (by method or `x-rolegrid-safe`) always,
     /// writes only when allowed.
     fn sendable(&self, op: usize) -> bool {
