@@ -272,26 +272,18 @@ fn pass<'a>(input: &'a PlanInput<'a>, which: Pass) -> impl Iterator<Item = Probe
         })
 }
 
-/// Mass assignment goes last: on a flawed target its writes move objects between
-/// tenants, and no other write should be judged on a moved object.
-fn mass_assignment_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
-    (0..input.api.operations.len()).flat_map(move |op| {
-        (0..input.identities.len()).flat_map(move |actor| {
-            let mut probes = Vec::new();
-            mass_assignment::plan(input, op, actor, &mut probes);
-            probes
-        })
-    })
-}
+/// One attack's planner: the probes for one operation sent by one actor.
+type Planner = fn(&PlanInput<'_>, usize, usize, &mut Vec<Probe>);
 
-/// Mass assignment on the callers' own accounts and on sign-up goes after everything
-/// else: on a flawed target it changes the caller's own role, which no later probe
-/// should be judged under.
-fn self_service_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
+/// Every operation × actor batch of one planner: the late passes below.
+fn planner_pass<'a>(
+    input: &'a PlanInput<'a>,
+    planner: Planner,
+) -> impl Iterator<Item = Probe> + 'a {
     (0..input.api.operations.len()).flat_map(move |op| {
         (0..input.identities.len()).flat_map(move |actor| {
             let mut probes = Vec::new();
-            self_service::plan_mass_assignment(input, op, actor, &mut probes);
+            planner(input, op, actor, &mut probes);
             probes
         })
     })
@@ -305,9 +297,14 @@ fn self_service_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe
 pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
     pass(input, Pass::Reads)
         .chain(pass(input, Pass::Writes))
-        .chain(mass_assignment_pass(input))
+        // Mass assignment after the other writes: on a flawed target its writes move objects between
+        // tenants, and no other write should be judged on a moved object.
+        .chain(planner_pass(input, mass_assignment::plan))
         .chain(pass(input, Pass::Deletes))
-        .chain(self_service_pass(input))
+        // Mass assignment on the callers' own accounts and on sign-up goes after
+        // everything else: on a flawed target it changes the caller's own role, which no
+        // later probe should be judged under.
+        .chain(planner_pass(input, self_service::plan_mass_assignment))
         .enumerate()
         .map(move |(i, mut p)| {
             p.id = i;
