@@ -7,7 +7,6 @@
 
 use super::{keep_current_values, properties, request_for, Attack, Confirm, PlanInput, Probe};
 use super::{WriteCheck, PLACEHOLDER_MARKER};
-use crate::matrix::Access;
 use crate::spec::Api;
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, Just, Union, ValueTree};
@@ -191,10 +190,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
         };
         // One caller per operation: the first that may call it on an object it owns.
         let chosen = (0..input.identities.len()).find_map(|actor| {
-            let access = input.access(op, actor)?;
-            if access == Access::Deny || input.identities[actor].is_anonymous() {
-                return None;
-            }
+            let access = input.granted_access(op, actor)?;
             input
                 .objects_for(op, actor, resource)
                 .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))

@@ -68,6 +68,15 @@ impl<'a> PlanInput<'a> {
         self.policy.access(op, &self.identities[identity].role)
     }
 
+    /// `actor`'s access to `op` when `actor` has credentials and the matrix lets it call
+    /// `op` at all: who may write its own objects.
+    fn granted_access(&self, op: usize, actor: usize) -> Option<Access> {
+        if self.identities[actor].is_anonymous() {
+            return None;
+        }
+        self.access(op, actor).filter(|a| *a != Access::Deny)
+    }
+
     /// `actor`'s access to `op` when `actor` has credentials and is limited to some
     /// objects (`own` or `tenant`): the only callers to whom another's object can leak
     /// (`deny` is escalation's case; `allow` has nothing to swap).
