@@ -87,7 +87,7 @@ pub fn swagger20(doc: &mut Value) {
     // 3.0 shape (body parameters stay as written: operations inline them into
     // requestBody).
     let response = |v| convert_response(v, &global_produces);
-    let sections: [(&str, &str, &dyn Fn(Value) -> Value); 3] = [
+    let sections: [(&str, &str, &Convert); 3] = [
         ("parameters", "parameters", &convert_parameter),
         ("responses", "responses", &response),
         (
@@ -221,6 +221,9 @@ pub fn schema_from_swagger_fields(param: &Value) -> Option<Value> {
     }
     Some(Value::Object(schema))
 }
+
+/// Turns one Swagger 2.0 entry into its OpenAPI 3.0 shape.
+type Convert<'a> = dyn Fn(Value) -> Value + 'a;
 
 fn convert_parameter(param: Value) -> Value {
     let Value::Object(mut map) = param else {
