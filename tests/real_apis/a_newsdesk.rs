@@ -199,18 +199,42 @@ fn visible(caller: &Caller, account: &Value) -> bool {
     caller.as_deref().is_none_or(|mine| account == mine)
 }
 
+/// Answers a signed-in caller with `answer(caller, data)`; anyone else gets the 401.
+fn for_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    answer: impl FnOnce(&Caller, &Data) -> Response,
+) -> Response {
+    match caller(state, headers) {
+        Ok(who) => answer(&who, &state.data.lock().expect("newsdesk state")),
+        Err(denied) => *denied,
+    }
+}
+
+/// `{wrapper: [the items kept]}`: how this house wraps its lists.
+fn wrapped_list(wrapper: &str, items: &[Value], keep: impl Fn(&Value) -> bool) -> Response {
+    let kept: Vec<&Value> = items.iter().filter(|item| keep(item)).collect();
+    Json(json!({ wrapper: kept })).into_response()
+}
+
+/// The item whose `key` field is `wanted`, when `shown`; otherwise 404, exactly like a
+/// key that exists nowhere.
+fn one_by_key(
+    items: &[Value],
+    key: &str,
+    wanted: &str,
+    shown: impl Fn(&Value) -> bool,
+) -> Response {
+    match items.iter().find(|item| item[key] == wanted) {
+        Some(item) if shown(item) => Json(item.clone()).into_response(),
+        _ => not_found(),
+    }
+}
+
 async fn list_articles(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let who = match caller(&state, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let data = state.data.lock().expect("newsdesk state");
-    let articles: Vec<&Value> = data
-        .articles
-        .iter()
-        .filter(|a| visible(&who, &a["account"]))
-        .collect();
-    Json(json!({ "Articles": articles })).into_response()
+    for_caller(&state, &headers, |who, data| {
+        wrapped_list("Articles", &data.articles, |a| visible(who, &a["account"]))
+    })
 }
 
 async fn read_article(
@@ -218,32 +242,19 @@ async fn read_article(
     headers: HeaderMap,
     Path(title): Path<String>,
 ) -> Response {
-    let who = match caller(&state, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let data = state.data.lock().expect("newsdesk state");
-    let found = data.articles.iter().find(|a| a["title"] == title.as_str());
-    match found {
-        Some(a) if state.flaws.article_read_bola || visible(&who, &a["account"]) => {
-            Json(a.clone()).into_response()
-        }
-        _ => not_found(),
-    }
+    for_caller(&state, &headers, |who, data| {
+        one_by_key(&data.articles, "title", &title, |a| {
+            state.flaws.article_read_bola || visible(who, &a["account"])
+        })
+    })
 }
 
 async fn list_accounts(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let who = match caller(&state, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let data = state.data.lock().expect("newsdesk state");
-    let accounts: Vec<&Value> = data
-        .accounts
-        .iter()
-        .filter(|a| state.flaws.accounts_list_leak || visible(&who, &a["name"]))
-        .collect();
-    Json(json!({ "accounts": accounts })).into_response()
+    for_caller(&state, &headers, |who, data| {
+        wrapped_list("accounts", &data.accounts, |a| {
+            state.flaws.accounts_list_leak || visible(who, &a["name"])
+        })
+    })
 }
 
 async fn read_account(
@@ -251,18 +262,11 @@ async fn read_account(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let who = match caller(&state, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let data = state.data.lock().expect("newsdesk state");
-    let found = data.accounts.iter().find(|a| a["name"] == name.as_str());
-    match found {
-        Some(a) if state.flaws.account_read_bola || visible(&who, &a["name"]) => {
-            Json(a.clone()).into_response()
-        }
-        _ => not_found(),
-    }
+    for_caller(&state, &headers, |who, data| {
+        one_by_key(&data.accounts, "name", &name, |a| {
+            state.flaws.account_read_bola || visible(who, &a["name"])
+        })
+    })
 }
 
 /// `POST /users/v1/register {"username", "password", "email"}`: a new customer with no
