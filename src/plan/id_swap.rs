@@ -178,10 +178,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
             continue;
         };
         // The actor's own object, for arrays that carry both IDs.
-        let own = input
-            .objects_for(op, actor, resource)
-            .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
-            .map(|(_, o)| o);
+        let own = input.own_object(op, actor, resource).map(|(_, o)| o);
         let mut per_victim: BTreeMap<usize, usize> = BTreeMap::new();
         for (index, object) in input.objects_for(op, actor, resource) {
             if input.may_reach(op, actor, object) || object.owner == actor {

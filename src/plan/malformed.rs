@@ -192,8 +192,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
         let chosen = (0..input.identities.len()).find_map(|actor| {
             let access = input.granted_access(op, actor)?;
             input
-                .objects_for(op, actor, resource)
-                .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
+                .own_object(op, actor, resource)
                 .map(|(i, o)| (actor, access, i, o))
         });
         let Some((actor, access, index, object)) = chosen else {

@@ -129,6 +129,13 @@ impl<'a> PlanInput<'a> {
             .filter(move |(i, _)| targetable(api, corpus, op, actor, *i))
     }
 
+    /// The first object of `resource` that `actor` owns and may reach with `op`: its
+    /// own object, the baseline of writes and of mixed-ID probes.
+    fn own_object(&self, op: usize, actor: usize, resource: &str) -> Option<(usize, &'a Object)> {
+        self.objects_for(op, actor, resource)
+            .find(|(_, o)| o.owner == actor && self.may_reach(op, actor, o))
+    }
+
     /// The object a function-level probe aims at: the actor's own when it has one (the
     /// only question is whether the role may call the function), else the first known.
     fn object_for_function(

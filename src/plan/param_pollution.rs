@@ -22,10 +22,7 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             let Some(access) = input.limited_access(op, actor) else {
                 continue;
             };
-            let Some((_, own)) = input
-                .objects_for(op, actor, resource)
-                .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
-            else {
+            let Some((_, own)) = input.own_object(op, actor, resource) else {
                 continue;
             };
             // One victim object per other owner is enough to show the pattern.
