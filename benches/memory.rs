@@ -70,15 +70,7 @@ fn run_plan(tenants: usize, limit: usize) -> usize {
         }
     }
     let corpus = ObjectCorpus::new(objects);
-    let input = PlanInput {
-        api: &api,
-        policy: &policy,
-        identities: &identities,
-        corpus: &corpus,
-        allow_mutations: false,
-        run_nonce: "bench".into(),
-        tokens: Vec::new(),
-    };
+    let input = PlanInput::new(&api, &policy, &identities, &corpus, "bench");
     // Consume the stream as the executor would, touching every probe.
     plan(&input)
         .take(limit)

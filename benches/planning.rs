@@ -154,13 +154,8 @@ fn main() {
     }
     let corpus = ObjectCorpus::new(objects);
     let input = PlanInput {
-        api: &api,
-        policy: &policy,
-        identities: &identities,
-        corpus: &corpus,
         allow_mutations: true,
-        run_nonce: "bench".into(),
-        tokens: Vec::new(),
+        ..PlanInput::new(&api, &policy, &identities, &corpus, "bench")
     };
 
     println!(

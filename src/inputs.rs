@@ -117,13 +117,11 @@ mod tests {
         let engagement = |creates: &str| {
             format!("target: http://127.0.0.1:9\nspec: spec.yaml\nmatrix: matrix.csv\ncreates:\n  {creates}\nidentities:\n  - name: a\n    role: user\n    auth: {{bearer: tok}}\n")
         };
-        write(&dir, "good.yaml", &engagement("orders: checkout"));
-        let inputs = Inputs::load(
-            &dir.join("good.yaml"),
-            &EnvSource::default(),
-            Overrides::default(),
-        )
-        .expect("loads");
+        let load = |name: &str, creates: &str| {
+            write(&dir, name, &engagement(creates));
+            Inputs::load(&dir.join(name), &EnvSource::default(), Overrides::default())
+        };
+        let inputs = load("good.yaml", "orders: checkout").expect("loads");
         let checkout = inputs.api.operation("checkout").map(|o| o.key());
         assert_eq!(
             inputs.api.resources["orders"]
@@ -132,21 +130,9 @@ mod tests {
                 .map(|&op| inputs.api.operations[op].key()),
             checkout
         );
-        write(&dir, "bad.yaml", &engagement("orders: POST /nowhere"));
-        let err = Inputs::load(
-            &dir.join("bad.yaml"),
-            &EnvSource::default(),
-            Overrides::default(),
-        )
-        .expect_err("unknown operation");
+        let err = load("bad.yaml", "orders: POST /nowhere").expect_err("unknown operation");
         assert!(err.to_string().contains("bad.yaml:5"), "{err}");
-        write(&dir, "odd.yaml", &engagement("widgets: checkout"));
-        let err = Inputs::load(
-            &dir.join("odd.yaml"),
-            &EnvSource::default(),
-            Overrides::default(),
-        )
-        .expect_err("unknown resource");
+        let err = load("odd.yaml", "widgets: checkout").expect_err("unknown resource");
         assert!(err.to_string().contains("`widgets`"), "{err}");
         let _ = std::fs::remove_dir_all(dir);
     }

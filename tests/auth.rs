@@ -7,6 +7,7 @@ mod common;
 use common::Passwords;
 use rolegrid::demo::{self, RunningDemo};
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
+use rolegrid::exchange::Exchange;
 use rolegrid::exec::Executor;
 use rolegrid::request::{Credential, RequestSpec};
 use rolegrid::spec::Method;
@@ -90,6 +91,27 @@ fn auth_of(name: &str) -> String {
     kinds().into_iter().find(|k| k.0 == name).expect("kind").3
 }
 
+/// The five demo users (alice, bob, carol, root, reports) with their roles and tenants,
+/// each signing in with the auth kind named in the same order (`kinds`: five names of
+/// [`kinds`], space-separated).
+fn one_kind_per_user(
+    kinds: &str,
+) -> Vec<(&'static str, &'static str, Option<&'static str>, String)> {
+    let users = [
+        ("alice", "client", Some("acme")),
+        ("bob", "client", Some("globex")),
+        ("carol", "staff", Some("acme")),
+        ("root", "admin", None),
+        ("reports", "staff", Some("acme")),
+    ];
+    assert_eq!(kinds.split_whitespace().count(), users.len(), "{kinds}");
+    users
+        .into_iter()
+        .zip(kinds.split_whitespace())
+        .map(|((name, role, tenant), kind)| (name, role, tenant, auth_of(kind)))
+        .collect()
+}
+
 fn engagement_text(target: &str, identities: &[(&str, &str, Option<&str>, String)]) -> String {
     let mut text = format!(
         "target: {target}\nspec: demo-portal.yaml\nmatrix: demo-matrix.csv\nallow_mutations: true\nidentities:\n"
@@ -143,6 +165,19 @@ fn request(method: Method, path: &str, json: Option<serde_json::Value>) -> Reque
         headers: vec![],
         json,
     }
+}
+
+/// Sends `method path` (no body) as identity `identity`, named by its operation key.
+async fn send(executor: &Executor, method: Method, path: &str, identity: usize) -> Exchange {
+    let operation = format!("{method} {path}");
+    executor
+        .send(
+            &request(method, path, None),
+            identity,
+            Credential::Normal,
+            &operation,
+        )
+        .await
 }
 
 fn me() -> RequestSpec {
@@ -209,14 +244,7 @@ async fn csrf_sessions_write_with_the_token_and_are_refused_without() {
         ],
     )
     .await;
-    let tickets = executor
-        .send(
-            &request(Method::Get, "/tickets", None),
-            0,
-            Credential::Normal,
-            "GET /tickets",
-        )
-        .await;
+    let tickets = send(&executor, Method::Get, "/tickets", 0).await;
     let id = tickets.json().expect("JSON")["items"][0]["id"]
         .as_u64()
         .expect("a ticket");
@@ -292,14 +320,7 @@ async fn oauth2_tokens_are_refreshed_before_they_expire() {
     for round in 0..3 {
         tokio::time::sleep(Duration::from_millis(2100)).await;
         for (i, (name, ..)) in oauth.iter().enumerate() {
-            let answer = executor
-                .send(
-                    &request(Method::Get, "/invoices", None),
-                    i,
-                    Credential::Normal,
-                    "GET /invoices",
-                )
-                .await;
+            let answer = send(&executor, Method::Get, "/invoices", i).await;
             assert_eq!(answer.status, Some(200), "round {round}, {name}");
         }
     }
@@ -322,27 +343,13 @@ async fn a_logged_out_session_is_noticed_and_renewed() {
         .check_controls(vec![(0, me(), "GET /me".into())])
         .await;
     assert!(failures.is_empty(), "{failures:?}");
-    let out = executor
-        .send(
-            &request(Method::Post, "/auth/logout", None),
-            0,
-            Credential::Normal,
-            "POST /auth/logout",
-        )
-        .await;
+    let out = send(&executor, Method::Post, "/auth/logout", 0).await;
     assert_eq!(
         out.status,
         Some(204),
         "logout is CSRF-protected too: {out:?}"
     );
-    let after = executor
-        .send(
-            &request(Method::Get, "/invoices", None),
-            0,
-            Credential::Normal,
-            "GET /invoices",
-        )
-        .await;
+    let after = send(&executor, Method::Get, "/invoices", 0).await;
     assert_eq!(after.status, Some(200));
     assert_eq!(executor.relogins(), 1);
     demo.shutdown().await;
@@ -353,13 +360,7 @@ async fn a_logged_out_session_is_noticed_and_renewed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secure_scan_with_every_kind_finds_nothing() {
     let (demo, passwords) = start(Duration::from_secs(600), true).await;
-    let identities = vec![
-        ("alice", "client", Some("acme"), auth_of("basic")),
-        ("bob", "client", Some("globex"), auth_of("token_header")),
-        ("carol", "staff", Some("acme"), auth_of("form_csrf")),
-        ("root", "admin", None, auth_of("steps_token")),
-        ("reports", "staff", Some("acme"), auth_of("key_query")),
-    ];
+    let identities = one_kind_per_user("basic token_header form_csrf steps_token key_query");
     let text = engagement_text(&demo.base_url(), &identities);
     let mut engagement =
         Engagement::parse(&text, Path::new("auth.yaml"), &env(&passwords)).expect("engagement");
@@ -378,16 +379,11 @@ async fn a_secure_scan_with_every_kind_finds_nothing() {
         Path::new("specs/demo-portal.yaml"),
     )
     .expect("spec");
-    let roles: Vec<String> = engagement
-        .identities
-        .iter()
-        .map(|i| i.role.clone())
-        .collect();
     let policy = rolegrid::matrix::Policy::parse(
         rolegrid::demo_scan::DEMO_MATRIX,
         Path::new("specs/demo-matrix.csv"),
         &api,
-        &roles,
+        &rolegrid::inputs::roles(&engagement.identities),
         false,
     )
     .expect("matrix");
@@ -427,13 +423,8 @@ async fn a_secure_scan_with_every_kind_finds_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_of_any_kind_is_printed_or_written() {
     let (demo, passwords) = start(Duration::from_secs(600), false).await;
-    let identities = vec![
-        ("alice", "client", Some("acme"), auth_of("oauth_password")),
-        ("bob", "client", Some("globex"), auth_of("token_header")),
-        ("carol", "staff", Some("acme"), auth_of("steps_cookie")),
-        ("root", "admin", None, auth_of("steps_token")),
-        ("reports", "staff", Some("acme"), auth_of("oauth_cc")),
-    ];
+    let identities =
+        one_kind_per_user("oauth_password token_header steps_cookie steps_token oauth_cc");
     let dir = tempfile::tempdir().expect("tempdir");
     let text = common::with_spec_paths(&engagement_text(&demo.base_url(), &identities));
     let engagement_file = dir.path().join("engagement.yaml");

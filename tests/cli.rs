@@ -27,12 +27,7 @@ fn list_flaws_prints_every_flaw_as_json() {
 
 #[test]
 fn unknown_flaw_is_bad_input() {
-    let out = rolegrid()
-        .args(["demo", "--no-flaw", "no-such-flaw"])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bad_input(rolegrid().args(["demo", "--no-flaw", "no-such-flaw"]));
     assert!(stderr.contains("no-such-flaw"), "{stderr}");
 }
 
@@ -120,6 +115,36 @@ fn demo_secure_reports_zero_violations() {
     assert!(stdout.contains(" 0 violations"), "{stdout}");
 }
 
+/// What a finished run of the binary left: its exit code and both streams as text.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut assert_cmd::Command) -> Ran {
+    let out = cmd.output().expect("runs");
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `cmd`, which must end as bad input (exit 2); its stderr.
+fn bad_input(cmd: &mut assert_cmd::Command) -> String {
+    let out = run(cmd);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    out.stderr
+}
+
+/// `rolegrid <command> -c <engagement>`, open for more flags and variables.
+fn on_engagement(command: &str, engagement: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = rolegrid();
+    cmd.args([command, "-c"]).arg(engagement);
+    cmd
+}
+
 fn write_engagement(dir: &std::path::Path, target: &str, extra: &str) -> std::path::PathBuf {
     let text = common::with_spec_paths(&rolegrid::demo_scan::DEMO_ENGAGEMENT.replace(
         "target: http://127.0.0.1:8080",
@@ -172,13 +197,7 @@ async fn scan_exits_1_on_violations_and_0_when_secure() {
 fn unknown_engagement_key_is_bad_input_with_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_engagement(dir.path(), "http://127.0.0.1:9", "colour: blue");
-    let out = rolegrid()
-        .args(["scan", "-c"])
-        .arg(&path)
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bad_input(&mut on_engagement("scan", &path));
     assert!(stderr.contains("engagement.yaml:6:"), "{stderr}");
     assert!(stderr.contains("colour"), "{stderr}");
 }
@@ -188,22 +207,13 @@ fn a_non_loopback_target_is_accepted_and_check_sends_nothing() {
     // TEST-NET-1: nothing answers there, so a request sent would hang or fail the run.
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_engagement(dir.path(), "http://192.0.2.10", "");
-    let out = rolegrid()
-        .args(["check", "-c"])
-        .arg(&path)
+    let out = run(on_engagement("check", &path)
         .env("ROLEGRID_DEMO_PASSWORD_ALICE", "x")
         .env("ROLEGRID_DEMO_PASSWORD_BOB", "x")
         .env("ROLEGRID_DEMO_PASSWORD_CAROL", "x")
-        .env("ROLEGRID_DEMO_PASSWORD_ROOT", "x")
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("ROLEGRID_DEMO_PASSWORD_ROOT", "x"));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let stdout = out.stdout;
     assert!(stdout.contains("http://192.0.2.10"), "{stdout}");
     assert!(stdout.contains("nothing was sent"), "{stdout}");
 }
@@ -212,14 +222,7 @@ fn a_non_loopback_target_is_accepted_and_check_sends_nothing() {
 fn missing_password_variable_is_bad_input_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_engagement(dir.path(), "http://127.0.0.1:9", "");
-    let out = rolegrid()
-        .args(["scan", "-c"])
-        .arg(&path)
-        .env_remove("ROLEGRID_DEMO_PASSWORD_ALICE")
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bad_input(on_engagement("scan", &path).env_remove("ROLEGRID_DEMO_PASSWORD_ALICE"));
     assert!(stderr.contains("ROLEGRID_DEMO_PASSWORD_ALICE"), "{stderr}");
 }
 
@@ -267,13 +270,7 @@ fn an_oauth2_token_endpoint_outside_the_scope_is_refused() {
     );
     let path = dir.path().join("engagement.yaml");
     std::fs::write(&path, text).expect("write");
-    let out = rolegrid()
-        .args(["scan", "-c"])
-        .arg(&path)
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = bad_input(&mut on_engagement("scan", &path));
     assert!(
         stderr.contains("token_url")
             && stderr.contains("outside the scope")
@@ -292,18 +289,9 @@ fn an_oauth2_token_endpoint_outside_the_scope_is_refused() {
         ),
     )
     .expect("write");
-    let out = rolegrid()
-        .args(["check", "-c"])
-        .arg(&path)
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(&mut on_engagement("check", &path));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let stdout = out.stdout;
     assert!(stdout.contains("http://192.0.2.7"), "{stdout}");
     assert!(!stdout.contains("s3cret-value"), "{stdout}");
 }

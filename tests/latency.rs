@@ -104,6 +104,40 @@ async fn test_server() -> TestServer {
     }
 }
 
+/// The load engine against the test server: `targets` as (path, operation) within
+/// `options`, from an executor as wide as `options.concurrency`. Returns the server (for
+/// its hit count), the report, and how long the run itself took.
+async fn load_test_server(
+    targets: &[(&str, &str)],
+    options: LoadOptions,
+) -> (TestServer, LoadReport, Duration) {
+    let server = test_server().await;
+    let executor = executor(&server.base_url, options.concurrency, false).await;
+    let targets: Vec<LoadTarget> = targets.iter().map(|(p, op)| target(p, op)).collect();
+    let started = Instant::now();
+    let report = run_load(&executor, &targets, &options).await;
+    (server, report, started.elapsed())
+}
+
+/// Closed loop: `concurrency` workers, until `max_requests` or `max_duration`.
+fn bounded(max_requests: u64, max_duration: Duration, concurrency: usize) -> LoadOptions {
+    LoadOptions {
+        max_requests,
+        max_duration,
+        concurrency,
+        rate: None,
+    }
+}
+
+/// Fixed rate: `rate` requests a second, `max_requests` of them, four in flight at most,
+/// within five seconds.
+fn fixed_rate(rate: f64, max_requests: u64) -> LoadOptions {
+    LoadOptions {
+        rate: Some(rate),
+        ..bounded(max_requests, Duration::from_secs(5), 4)
+    }
+}
+
 fn histogram_total(report: &LoadReport) -> u64 {
     report
         .cells
@@ -167,16 +201,9 @@ async fn knob_delays_follow_the_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_equal_the_requests_sent() {
-    let server = test_server().await;
-    let executor = executor(&server.base_url, 8, false).await;
-    let options = LoadOptions {
-        max_requests: 200,
-        max_duration: Duration::from_secs(10),
-        concurrency: 8,
-        rate: None,
-    };
-    let targets = [target("/hit", "GET /hit"), target("/hit?x=1", "GET /hit2")];
-    let report = run_load(&executor, &targets, &options).await;
+    let targets = [("/hit", "GET /hit"), ("/hit?x=1", "GET /hit2")];
+    let (server, report, _) =
+        load_test_server(&targets, bounded(200, Duration::from_secs(10), 8)).await;
     assert_eq!(report.stopped_by, StopReason::Requests);
     assert_eq!(report.requests, 200);
     assert_eq!(report.completed, 200);
@@ -198,17 +225,8 @@ async fn counts_equal_the_requests_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_time_bound_stops_the_run() {
-    let server = test_server().await;
-    let executor = executor(&server.base_url, 4, false).await;
-    let options = LoadOptions {
-        max_requests: 1_000_000,
-        max_duration: Duration::from_millis(500),
-        concurrency: 4,
-        rate: None,
-    };
-    let started = Instant::now();
-    let report = run_load(&executor, &[target("/slow", "GET /slow")], &options).await;
-    let elapsed = started.elapsed();
+    let options = bounded(1_000_000, Duration::from_millis(500), 4);
+    let (server, report, elapsed) = load_test_server(&[("/slow", "GET /slow")], options).await;
     // 500 ms of sending, then in-flight requests are cancelled: no waiting on them.
     assert!(elapsed < Duration::from_millis(1200), "{elapsed:?}");
     assert_eq!(report.stopped_by, StopReason::Duration);
@@ -220,15 +238,8 @@ async fn the_time_bound_stops_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_rate_follows_the_schedule() {
-    let server = test_server().await;
-    let executor = executor(&server.base_url, 4, false).await;
-    let options = LoadOptions {
-        max_requests: 40,
-        max_duration: Duration::from_secs(5),
-        concurrency: 4,
-        rate: Some(100.0),
-    };
-    let report = run_load(&executor, &[target("/hit", "GET /hit")], &options).await;
+    let options = fixed_rate(100.0, 40);
+    let (_, report, _) = load_test_server(&[("/hit", "GET /hit")], options).await;
     assert_eq!(report.requests, 40);
     // Request 39 is due at 390 ms; all 40 at 100/s take about 0.4 s, not less.
     assert!(
@@ -241,15 +252,8 @@ async fn fixed_rate_follows_the_schedule() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_raises_the_corrected_p95_above_the_uncorrected() {
-    let server = test_server().await;
-    let executor = executor(&server.base_url, 4, false).await;
-    let options = LoadOptions {
-        max_requests: 300,
-        max_duration: Duration::from_secs(5),
-        concurrency: 4,
-        rate: Some(200.0),
-    };
-    let report = run_load(&executor, &[target("/stall", "GET /stall")], &options).await;
+    let options = fixed_rate(200.0, 300);
+    let (_, report, _) = load_test_server(&[("/stall", "GET /stall")], options).await;
     assert_eq!(report.completed, 300, "{report:?}");
     let cell = &report.cells[0];
     let corrected = cell.latency.percentiles.p95_ms;

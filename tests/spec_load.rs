@@ -21,6 +21,32 @@ fn op<'a>(api: &'a Api, key: &str) -> &'a spec::Operation {
         .unwrap_or_else(|| panic!("operation {key} missing"))
 }
 
+/// The schema of `key`'s first response (the success answer in these fixtures).
+fn response_schema<'a>(api: &'a Api, key: &str) -> &'a serde_json::Value {
+    op(api, key).responses[0].content[0]
+        .schema
+        .as_ref()
+        .unwrap_or_else(|| panic!("{key}: the first response has no schema"))
+}
+
+/// Loading the fixture `name` fails: the error, and its message.
+fn load_error(name: &str) -> (spec::SpecError, String) {
+    match spec::load(&fixture(name)) {
+        Ok(_) => panic!("{name} should not load"),
+        Err(err) => {
+            let text = err.to_string();
+            (err, text)
+        }
+    }
+}
+
+/// The message names every part (a file, a pointer, a line).
+fn assert_names(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "`{part}` missing from: {text}");
+    }
+}
+
 fn id_resource(api: &Api, key: &str, param: &str) -> Option<String> {
     op(api, key)
         .parameters
@@ -44,22 +70,18 @@ fn planner_example_ids_and_collections() {
     assert_eq!(api.family, SpecFamily::OpenApi30);
     assert_eq!(api.title, "Client portal");
     assert_eq!(api.servers, vec!["https://portal.example.test/api"]);
-    assert_eq!(
-        id_resource(&api, "GET /invoices/{invoiceId}", "invoiceId").as_deref(),
-        Some("invoices")
-    );
-    assert_eq!(
-        id_resource(&api, "PATCH /tickets/{ticketId}", "ticketId").as_deref(),
-        Some("tickets")
-    );
-    assert_eq!(
-        id_resource(&api, "GET /files/download", "file_id").as_deref(),
-        Some("files")
-    );
-    assert_eq!(
-        id_resource(&api, "PUT /admin/users/{userId}/role", "userId").as_deref(),
-        Some("users")
-    );
+    for (key, param, resource) in [
+        ("GET /invoices/{invoiceId}", "invoiceId", "invoices"),
+        ("PATCH /tickets/{ticketId}", "ticketId", "tickets"),
+        ("GET /files/download", "file_id", "files"),
+        ("PUT /admin/users/{userId}/role", "userId", "users"),
+    ] {
+        assert_eq!(
+            id_resource(&api, key, param).as_deref(),
+            Some(resource),
+            "{key} {param}"
+        );
+    }
     assert_eq!(collection(&api, "invoices"), vec!["GET /invoices"]);
     assert_eq!(collection(&api, "files"), vec!["GET /files"]);
     assert_eq!(collection(&api, "users"), vec!["GET /admin/users"]);
@@ -194,8 +216,7 @@ fn openapi_31_is_normalised_to_30_shape() {
     assert_eq!(schema["type"], "string");
     assert_eq!(schema["nullable"], true);
     assert_eq!(param.id_resource.as_deref(), Some("accounts"));
-    let body = &get.responses[0].content[0];
-    let account = api.resolve(body.schema.as_ref().expect("schema"));
+    let account = api.resolve(response_schema(&api, "GET /accounts/{account_id}"));
     let props = &account["properties"];
     assert_eq!(props["balance"]["minimum"], 0);
     assert_eq!(props["balance"]["exclusiveMinimum"], true);
@@ -259,7 +280,7 @@ fn swagger_20_body_formdata_and_servers() {
     let get = op(&api, "GET /pets/{petId}");
     assert_eq!(get.security, Security::Public);
     assert_eq!(get.path_params().count(), 1);
-    let schema = get.responses[0].content[0].schema.as_ref().expect("schema");
+    let schema = response_schema(&api, "GET /pets/{petId}");
     assert_eq!(api.resolve(schema)["type"], "object");
     assert_eq!(
         op(&api, "GET /pets").security,
@@ -279,7 +300,7 @@ fn multi_file_refs_in_nested_folders_are_bundled() {
     assert_eq!(api.operations.len(), 2);
     let get = op(&api, "GET /invoices/{invoiceId}");
     assert_eq!(get.parameters[0].id_resource.as_deref(), Some("invoices"));
-    let schema = get.responses[0].content[0].schema.as_ref().expect("schema");
+    let schema = response_schema(&api, "GET /invoices/{invoiceId}");
     let reference = schema["$ref"].as_str().expect("a local ref");
     assert!(
         reference.starts_with(&format!("#/{}/", spec::EXTERNAL_KEY)),
@@ -298,22 +319,14 @@ fn multi_file_refs_in_nested_folders_are_bundled() {
     let line = api.resolve(&invoice["properties"]["lines"]["items"]);
     assert_eq!(api.resolve(&line["properties"]["invoice"]), invoice);
     // The listing uses the same shared copy, not a second one.
-    let list = op(&api, "GET /invoices");
-    let items = &list.responses[0].content[0]
-        .schema
-        .as_ref()
-        .expect("schema")["items"];
+    let items = &response_schema(&api, "GET /invoices")["items"];
     assert_eq!(items["$ref"].as_str(), Some(reference));
 }
 
 #[test]
 fn cross_file_ref_cycles_terminate() {
     let api = load("cycle/root.yaml");
-    let schema = op(&api, "GET /nodes").responses[0].content[0]
-        .schema
-        .clone()
-        .expect("schema");
-    let node = api.resolve(&schema);
+    let node = api.resolve(response_schema(&api, "GET /nodes"));
     let wrapper = api.resolve(&node["properties"]["children"]["items"]);
     assert_eq!(api.resolve(&wrapper["properties"]["node"]), node);
     assert_eq!(api.resolve(&wrapper["properties"]["self"]), wrapper);
@@ -321,47 +334,45 @@ fn cross_file_ref_cycles_terminate() {
 
 #[test]
 fn missing_external_target_names_the_referring_file_and_pointer() {
-    let err = spec::load(&fixture("broken/missing-file.yaml")).expect_err("must fail");
-    let text = err.to_string();
-    assert!(
-        matches!(err, spec::SpecError::RefTargetUnreadable { .. }),
-        "{err:?}"
+    let (missing_file, text) = load_error("broken/missing-file.yaml");
+    assert_names(
+        &text,
+        &[
+            "missing-file.yaml at /paths/~1things/get/responses/200",
+            "schemas/nowhere.yaml",
+        ],
+    );
+    let (missing_fragment, text) = load_error("broken/missing-fragment.yaml");
+    assert_names(
+        &text,
+        &[
+            "missing-fragment.yaml at /paths/~1things",
+            "/paths/~1others",
+        ],
     );
     assert!(
-        text.contains("missing-file.yaml at /paths/~1things/get/responses/200"),
-        "{text}"
+        matches!(missing_file, spec::SpecError::RefTargetUnreadable { .. })
+            && matches!(missing_fragment, spec::SpecError::RefFragmentMissing { .. }),
+        "{missing_file:?} / {missing_fragment:?}"
     );
-    assert!(text.contains("schemas/nowhere.yaml"), "{text}");
-
-    let err = spec::load(&fixture("broken/missing-fragment.yaml")).expect_err("must fail");
-    let text = err.to_string();
-    assert!(
-        matches!(err, spec::SpecError::RefFragmentMissing { .. }),
-        "{err:?}"
-    );
-    assert!(
-        text.contains("missing-fragment.yaml at /paths/~1things"),
-        "{text}"
-    );
-    assert!(text.contains("/paths/~1others"), "{text}");
 }
 
 #[test]
 fn invalid_yaml_reports_file_and_line() {
-    let err = spec::load(&fixture("broken/tabs.yaml")).expect_err("must fail");
+    let (err, text) = load_error("broken/tabs.yaml");
     match &err {
         spec::SpecError::Yaml { line, .. } => assert_eq!(*line, 8, "{err}"),
         other => panic!("expected a YAML error, got {other:?}"),
     }
-    assert!(err.to_string().contains("tabs.yaml:8:"), "{err}");
+    assert_names(&text, &["tabs.yaml:8:"]);
 
-    let err = spec::load(&fixture("broken/not-openapi.yaml")).expect_err("must fail");
+    let (err, _) = load_error("broken/not-openapi.yaml");
     assert!(matches!(err, spec::SpecError::NotOpenApi { .. }), "{err:?}");
 
     let err = spec::load_str("openapi: 4.0.0\n", Path::new("future.yaml")).expect_err("must fail");
     assert!(err.to_string().contains("future.yaml at /openapi"), "{err}");
 
-    let err = spec::load(&fixture("no-such-file.yaml")).expect_err("must fail");
+    let (err, _) = load_error("no-such-file.yaml");
     assert!(matches!(err, spec::SpecError::Io { .. }), "{err:?}");
 }
 

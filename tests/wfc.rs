@@ -5,7 +5,7 @@ mod common;
 
 use rolegrid::demo::DemoOptions;
 use rolegrid::engagement::{
-    Auth, Capture, Engagement, EnvSource, Redactor, SessionUse, StepBody, REDACTED,
+    Auth, Capture, Engagement, EnvSource, Redactor, Secret, SessionUse, StepBody, REDACTED,
 };
 use rolegrid::request::{Credential, RequestSpec};
 use rolegrid::spec::Method;
@@ -19,6 +19,14 @@ fn dir() -> PathBuf {
 /// The one variable the fixture engagement reads.
 fn bob_env() -> EnvSource {
     common::env_with([("BOB_PW", "bob-wfc-pass-2")])
+}
+
+/// (name, secret value) pairs in the clear, to compare with what the fixture holds.
+fn revealed(pairs: &[(String, Secret)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.expose()))
+        .collect()
 }
 
 fn fixture_text(target: &str) -> String {
@@ -77,12 +85,8 @@ fn every_supported_shape_becomes_the_expected_auth() {
     let Some(StepBody::Form(fields)) = &flow.steps[0].body else {
         panic!("form body")
     };
-    let fields: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.expose()))
-        .collect();
     assert_eq!(
-        fields,
+        revealed(fields),
         [
             ("email", "carol@acme.test"),
             ("password", "carol-wfc-pass-3")
@@ -120,40 +124,49 @@ fn errors_name_the_file_the_line_and_the_fix() {
     let base = fixture_text("http://127.0.0.1:9");
     let eng = dir().join("engagement.yaml").display().to_string();
 
-    let unknown = base.replace("  reports:", "  mallory: {role: client}\n  reports:");
-    let err = parse(&unknown).expect_err("unknown entry");
-    assert!(err.starts_with(&format!("{eng}:9:")), "{err}");
-    assert!(
-        err.contains("`mallory`") && err.contains("alice, bob, carol, reports"),
-        "{err}"
-    );
-
-    let no_role = base.replace("  bob: {role: client, tenant: globex}\n", "");
-    let err = parse(&no_role).expect_err("bob without role");
-    assert!(err.starts_with(&format!("{eng}:4:")), "{err}");
-    assert!(
-        err.contains("`bob`") && err.contains("add `bob: {role: ROLE, tenant: TENANT}`"),
-        "{err}"
-    );
-
-    let missing = base.replace("auth_file: wfc-auth.yaml", "auth_file: nowhere.yaml");
-    let err = parse(&missing).expect_err("missing file");
-    assert!(err.starts_with(&format!("{eng}:4:")), "{err}");
-    assert!(err.contains("nowhere.yaml"), "{err}");
-
-    let no_cookie = base.replace(", session_cookie: portal_session", "");
-    let err = parse(&no_cookie).expect_err("cookie name needed");
-    assert!(
-        err.contains("session_cookie") && err.contains("`carol`"),
-        "{err}"
-    );
-
-    let unknown_key = base.replace("  bob: {role: client,", "  bob: {rank: 3, role: client,");
-    let err = parse(&unknown_key).expect_err("unknown key");
-    assert!(
-        err.starts_with(&format!("{eng}:7:")) && err.contains("rank"),
-        "{err}"
-    );
+    // (text replaced in the fixture, by what, the line the error starts at, what it names)
+    let cases: [(&str, &str, Option<u32>, &[&str]); 5] = [
+        (
+            "  reports:",
+            "  mallory: {role: client}\n  reports:",
+            Some(9),
+            &["`mallory`", "alice, bob, carol, reports"],
+        ),
+        (
+            "  bob: {role: client, tenant: globex}\n",
+            "",
+            Some(4),
+            &["`bob`", "add `bob: {role: ROLE, tenant: TENANT}`"],
+        ),
+        (
+            "auth_file: wfc-auth.yaml",
+            "auth_file: nowhere.yaml",
+            Some(4),
+            &["nowhere.yaml"],
+        ),
+        (
+            ", session_cookie: portal_session",
+            "",
+            None,
+            &["session_cookie", "`carol`"],
+        ),
+        (
+            "  bob: {role: client,",
+            "  bob: {rank: 3, role: client,",
+            Some(7),
+            &["rank"],
+        ),
+    ];
+    for (from, to, line, names) in cases {
+        assert!(base.contains(from), "the fixture no longer has `{from}`");
+        let err = parse(&base.replace(from, to)).expect_err(from);
+        if let Some(line) = line {
+            assert!(err.starts_with(&format!("{eng}:{line}:")), "{err}");
+        }
+        for name in names {
+            assert!(err.contains(name), "`{name}` missing: {err}");
+        }
+    }
 }
 
 /// Writes a WFC document next to a copy of the engagement in a temp dir.
@@ -273,12 +286,8 @@ fn several_fixed_headers_are_one_identity_and_all_secret() {
     let Auth::Headers(headers) = &e.identities[0].auth else {
         panic!("several headers expected: {:?}", e.identities[0].auth)
     };
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.expose()))
-        .collect();
     assert_eq!(
-        pairs,
+        revealed(headers),
         [
             ("Authorization", "Bearer tok-multi-1111"),
             ("X-Api-Key", "key-multi-2222")

@@ -111,14 +111,10 @@ pub fn plan(api: &Api, policy: &Policy, identities: &[Identity], max: usize) -> 
             );
             continue;
         };
+        let create_key = api.operations[create_op].key();
         if policy.untested.contains(&create_op) {
-            out.gaps.insert(
-                resource.to_string(),
-                format!(
-                    "the create operation {} is not in the role matrix",
-                    api.operations[create_op].key()
-                ),
-            );
+            let gap = format!("the create operation {create_key} is not in the role matrix");
+            out.gaps.insert(resource.to_string(), gap);
             continue;
         }
         let creators: Vec<usize> = (0..identities.len())
@@ -128,13 +124,8 @@ pub fn plan(api: &Api, policy: &Policy, identities: &[Identity], max: usize) -> 
             })
             .collect();
         let Some(&first_creator) = creators.first() else {
-            out.gaps.insert(
-                resource.to_string(),
-                format!(
-                    "no identity may call the create operation {}",
-                    api.operations[create_op].key()
-                ),
-            );
+            let gap = format!("no identity may call the create operation {create_key}");
+            out.gaps.insert(resource.to_string(), gap);
             continue;
         };
         let order = |creator: usize, reserved: Option<(usize, usize)>| CanaryOrder {

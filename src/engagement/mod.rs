@@ -426,6 +426,22 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
+    /// A valid `login:` block: the auth, and its flow.
+    fn login(auth_yaml: &str) -> (Auth, LoginFlow) {
+        match one(auth_yaml, &env()) {
+            Ok(Auth::Login(flow)) => (Auth::Login(flow.clone()), flow),
+            other => panic!("a login expected, got {other:?}"),
+        }
+    }
+
+    /// The `auth:` block is refused, and the message says `why`.
+    fn refused(auth_yaml: &str, why: &str) {
+        match one(auth_yaml, &env()) {
+            Ok(auth) => panic!("accepted ({auth:?}), expected an error about {why}:\n{auth_yaml}"),
+            Err(err) => assert!(err.contains(why), "{err}"),
+        }
+    }
+
     fn env() -> EnvSource {
         EnvSource::default()
             .with("PW", "pw-abcdef")
@@ -473,14 +489,9 @@ mod tests {
 
     #[test]
     fn login_form_token_header_and_csrf() {
-        let auth = one(
+        let (auth, flow) = login(
             "      login:\n        path: /auth/session\n        form: {email: a@b, password: \"${PW}\"}\n        cookie: portal_session\n        csrf: {from: cookie, name: portal_csrf}\n",
-            &env(),
-        )
-        .expect("valid");
-        let Auth::Login(flow) = &auth else {
-            panic!("login")
-        };
+        );
         assert!(matches!(&flow.steps[0].body, Some(StepBody::Form(f)) if f.len() == 2));
         assert!(matches!(&flow.session, SessionUse::Cookie { name } if name == "portal_session"));
         let csrf = flow.csrf.as_ref().expect("csrf");
@@ -491,41 +502,23 @@ mod tests {
         );
         assert_eq!(auth.kind(), "login (cookie+csrf)");
 
-        let auth = one(
+        let (auth, flow) = login(
             "      login:\n        path: /auth/login\n        json: {p: \"${PW}\"}\n        token_header: X-Auth-Token\n",
-            &env(),
-        )
-        .expect("valid");
-        let Auth::Login(flow) = &auth else {
-            panic!("login")
-        };
+        );
         assert_eq!(
             flow.steps[0].captures[0].1,
             Capture::Header("X-Auth-Token".into())
         );
         assert!(auth.carries_token());
 
-        let err = one(
-            "      login:\n        path: /auth/login\n        token: $.token\n        csrf: {from: header, name: X-Csrf}\n",
-            &env(),
-        )
-        .expect_err("csrf on a token login");
-        assert!(err.contains("cookie sessions"), "{err}");
-        let err = one(
-            "      login:\n        path: /auth/login\n        json: {a: 1}\n        form: {a: 1}\n        token: $.t\n",
-            &env(),
-        )
-        .expect_err("json and form");
-        assert!(err.contains("not both"), "{err}");
+        refused("      login:\n        path: /auth/login\n        token: $.token\n        csrf: {from: header, name: X-Csrf}\n", "cookie sessions");
+        refused("      login:\n        path: /auth/login\n        json: {a: 1}\n        form: {a: 1}\n        token: $.t\n", "not both");
     }
 
     #[test]
     fn multi_step_login_checks_captures_in_order() {
         let good = "      login:\n        steps:\n          - path: /auth/login\n            json: {email: a@b, password: \"${PW}\"}\n            capture: {refresh: $.refresh_token, sid: {cookie: portal_session}}\n          - path: /auth/refresh\n            json: {refresh_token: \"{refresh}\"}\n            capture: {access: {json: $.token}, hdr: {header: X-Auth-Token}}\n        use: {header: Authorization, template: \"Bearer {access}\"}\n";
-        let auth = one(good, &env()).expect("valid");
-        let Auth::Login(flow) = &auth else {
-            panic!("login")
-        };
+        let (auth, flow) = login(good);
         assert_eq!(flow.steps.len(), 2);
         assert_eq!(flow.steps[1].captures.len(), 2);
         assert_eq!(auth.kind(), "login (steps, token)");
@@ -572,18 +565,14 @@ mod tests {
         )
         .expect("valid");
         assert!(matches!(&pw, Auth::OAuth2(f) if matches!(f.grant, Grant::Password { .. })));
-        let err = one(
+        refused(
             "      oauth2: {token_url: /t, grant: password, client_id: web}\n",
-            &env(),
-        )
-        .expect_err("no username");
-        assert!(err.contains("username"), "{err}");
-        let err = one(
+            "username",
+        );
+        refused(
             "      oauth2: {token_url: /t, grant: client_credentials, client_id: svc}\n",
-            &env(),
-        )
-        .expect_err("no secret");
-        assert!(err.contains("client_secret"), "{err}");
+            "client_secret",
+        );
         let err = one(
             "      oauth2: {token_url: /t, grant: implicit, client_id: svc}\n",
             &env(),

@@ -422,32 +422,44 @@ mod tests {
         Engagement::parse(text, Path::new("e.yaml"), &env()).map_err(|e| e.to_string())
     }
 
+    /// The engagement is refused at line `line` of `e.yaml`, with a message that says
+    /// `why`; the message.
+    fn refused_at(text: &str, line: u32, why: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("accepted, expected `{why}` at line {line}:\n{text}"),
+            Err(err) => {
+                assert!(
+                    err.starts_with(&format!("e.yaml:{line}:")) && err.contains(why),
+                    "{err}"
+                );
+                err
+            }
+        }
+    }
+
+    /// `text` as a report would show it once the engagement's secrets are registered.
+    fn scrubbed(e: &Engagement, text: &str) -> String {
+        let redactor = super::super::Redactor::new();
+        e.register_secrets(&redactor);
+        redactor.scrub(text)
+    }
+
     #[test]
     fn variables_fill_every_string_and_only_credentials_are_secret() {
         let e = parse(BASE).expect("valid");
         assert_eq!(e.target.as_str(), "https://staging.example.com/");
         assert_eq!(e.identities[0].tenant.as_deref(), Some("acme"));
-        let redactor = super::super::Redactor::new();
-        e.register_secrets(&redactor);
         assert_eq!(
-            redactor.scrub("https://staging.example.com acme tok-123456"),
+            scrubbed(&e, "https://staging.example.com acme tok-123456"),
             format!("https://staging.example.com acme {REDACTED}")
         );
-        let err = parse(&BASE.replace("${TENANT}", "${NOPE}")).expect_err("missing");
-        assert!(
-            err.starts_with("e.yaml:6:") && err.contains("`NOPE`"),
-            "{err}"
-        );
+        refused_at(&BASE.replace("${TENANT}", "${NOPE}"), 6, "`NOPE`");
     }
 
     #[test]
     fn scope_lists_origins_and_guards_token_endpoints() {
         let oauth = "target: https://api.example.com\nspec: s.yaml\nmatrix: m.csv\nidentities:\n  - name: svc\n    role: r\n    auth:\n      oauth2: {token_url: \"https://idp.example.com/token\", grant: client_credentials, client_id: c, client_secret: s3cret-xyz}\n";
-        let err = parse(oauth).expect_err("idp outside scope");
-        assert!(
-            err.starts_with("e.yaml:5:") && err.contains("outside the scope"),
-            "{err}"
-        );
+        let err = refused_at(oauth, 5, "outside the scope");
         assert!(!err.contains("s3cret-xyz"), "{err}");
         let scoped = oauth.replace(
             "identities:",
@@ -526,22 +538,19 @@ mod tests {
         );
         let e = parse(&text).expect("valid");
         assert_eq!(e.headers.len(), 2);
-        let redactor = super::super::Redactor::new();
-        e.register_secrets(&redactor);
         assert_eq!(
-            redactor.scrub("gateway-key-9876 rolegrid-ci"),
+            scrubbed(&e, "gateway-key-9876 rolegrid-ci"),
             format!("{REDACTED} rolegrid-ci")
         );
-        let err = parse(&text.replace("X-Gateway-Key", "Authorization")).expect_err("auth header");
-        assert!(
-            err.starts_with("e.yaml:5:") && err.contains("identity's `auth`"),
-            "{err}"
+        refused_at(
+            &text.replace("X-Gateway-Key", "Authorization"),
+            5,
+            "identity's `auth`",
         );
-        let err = parse(&BASE.replace("identities:", "tls: {ca_cert: no-such.pem}\nidentities:"))
-            .expect_err("missing file");
-        assert!(
-            err.starts_with("e.yaml:4:") && err.contains("tls.ca_cert"),
-            "{err}"
+        refused_at(
+            &BASE.replace("identities:", "tls: {ca_cert: no-such.pem}\nidentities:"),
+            4,
+            "tls.ca_cert",
         );
         let err = parse(&BASE.replace("identities:", "tls: {client_cert: c.pem}\nidentities:"))
             .expect_err("half mTLS");

@@ -369,27 +369,26 @@ impl EntryCx<'_> {
         )
     }
 
-    /// `${VAR}` expanded; the result is a credential (registered for redaction).
-    fn secret(&mut self, value: &str) -> Result<Secret, EngagementError> {
-        let secret = expand_env(value, self.env, self.env_values).map_err(|var| {
+    /// `${VAR}` expanded, or an error naming the variable to export.
+    fn expand(&mut self, value: &str) -> Result<Secret, EngagementError> {
+        expand_env(value, self.env, self.env_values).map_err(|var| {
             self.invalid(
                 &format!("${{{var}}}"),
                 format!("environment variable `{var}` is not set; export it before running"),
             )
-        })?;
+        })
+    }
+
+    /// `${VAR}` expanded; the result is a credential (registered for redaction).
+    fn secret(&mut self, value: &str) -> Result<Secret, EngagementError> {
+        let secret = self.expand(value)?;
         self.env_values.push(secret.clone());
         Ok(secret)
     }
 
     /// `${VAR}` expanded; not a credential by itself (a username, a field name).
     fn plain(&mut self, value: &str) -> Result<String, EngagementError> {
-        let out = expand_env(value, self.env, self.env_values).map_err(|var| {
-            self.invalid(
-                &format!("${{{var}}}"),
-                format!("environment variable `{var}` is not set; export it before running"),
-            )
-        })?;
-        Ok(out.expose().to_string())
+        Ok(self.expand(value)?.expose().to_string())
     }
 
     fn header_name(&self, name: &str) -> Result<(), EngagementError> {

@@ -236,14 +236,10 @@ impl Authenticator<'_> {
                 }
             }
             let method = &step.method;
-            let response = builder.send().await.map_err(|e| {
-                format!(
-                    "login {label}{method} {path}: {}",
-                    super::client::describe_error(&e)
-                )
-            })?;
-            let status = response.status();
-            let answer = Answer::read(response).await;
+            let (status, answer) = Answer::of(builder.send().await, || {
+                format!("login {label}{method} {path}")
+            })
+            .await?;
             set_cookies.extend(
                 answer
                     .headers
@@ -363,20 +359,14 @@ impl Authenticator<'_> {
             .extend_pairs(form)
             .finish();
         let sent_at = Instant::now();
-        let response = builder
+        let sent = builder
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
             .body(body)
             .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "oauth2 {grant} grant at {url}: {}",
-                    super::client::describe_error(&e)
-                )
-            })?;
-        let status = response.status();
-        let answer = Answer::read(response).await;
+            .await;
+        let (status, answer) =
+            Answer::of(sent, || format!("oauth2 {grant} grant at {url}")).await?;
         let json = answer.json.clone().unwrap_or_default();
         let text = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_string);
         // Tokens in a refusal are still tokens: register before building any message.
@@ -455,6 +445,18 @@ struct Answer {
 }
 
 impl Answer {
+    /// The status and answer of a sent login or token request, or what kept it from
+    /// being answered (`what` names the request).
+    async fn of(
+        sent: Result<reqwest::Response, reqwest::Error>,
+        what: impl FnOnce() -> String,
+    ) -> Result<(reqwest::StatusCode, Answer), String> {
+        let response =
+            sent.map_err(|e| format!("{}: {}", what(), super::client::describe_error(&e)))?;
+        let status = response.status();
+        Ok((status, Answer::read(response).await))
+    }
+
     async fn read(response: reqwest::Response) -> Answer {
         let headers = response.headers().clone();
         let cookies = headers

@@ -11,7 +11,6 @@
 
 use super::{request_for, request_with_id, Attack, PlanInput, Probe, WriteCheck};
 use crate::discover::Object;
-use crate::matrix::Access;
 use crate::request::{encode_segment, value_text, RequestSpec};
 use crate::spec::{BodyId, ParamLocation, Parameter};
 use serde_json::{json, Value};
@@ -168,25 +167,18 @@ struct Swap {
 }
 
 pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
-    if !input.sendable(op) || input.identities[actor].is_anonymous() {
+    if !input.sendable(op) {
         return;
     }
-    let Some(access) = input.access(op, actor) else {
+    let Some(access) = input.limited_access(op, actor) else {
         return;
     };
-    if !matches!(access, Access::Own | Access::Tenant) {
-        // `deny` is escalation's case; `allow` has nothing to swap.
-        return;
-    }
     for target in targets(input, op) {
         let Some(resource) = target.resource() else {
             continue;
         };
         // The actor's own object, for arrays that carry both IDs.
-        let own = input
-            .objects_for(op, actor, resource)
-            .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
-            .map(|(_, o)| o);
+        let own = input.own_object(op, actor, resource).map(|(_, o)| o);
         let mut per_victim: BTreeMap<usize, usize> = BTreeMap::new();
         for (index, object) in input.objects_for(op, actor, resource) {
             if input.may_reach(op, actor, object) || object.owner == actor {

@@ -2,39 +2,28 @@
 //! `tenant`; the judge looks in the answer for objects of other tenants.
 
 use super::{request_for, Attack, PlanInput, Probe};
-use crate::matrix::Access;
 
 pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec<Probe>) {
+    let operation = &input.api.operations[op];
+    if !input.sendable(op)
+        || !operation.method.is_safe()
+        || operation.path_params().next().is_some()
     {
-        let operation = &input.api.operations[op];
-        if !input.sendable(op)
-            || !operation.method.is_safe()
-            || operation.path_params().next().is_some()
-        {
-            return;
-        }
-        if input.id_param(op).is_some() {
-            return;
-        }
-        {
-            if input.identities[actor].is_anonymous() {
-                return;
-            }
-            let Some(access) = input.access(op, actor) else {
-                return;
-            };
-            if !matches!(access, Access::Own | Access::Tenant) {
-                return;
-            }
-            let Some((request, _)) = request_for(input, op, None) else {
-                return;
-            };
-            out.push(
-                Probe::new(Attack::ListLeak, op, actor, request)
-                    .access(access)
-                    .expect_granted()
-                    .detail("the answer must hold no other tenant's objects"),
-            );
-        }
+        return;
     }
+    if input.id_param(op).is_some() {
+        return;
+    }
+    let Some(access) = input.limited_access(op, actor) else {
+        return;
+    };
+    let Some((request, _)) = request_for(input, op, None) else {
+        return;
+    };
+    out.push(
+        Probe::new(Attack::ListLeak, op, actor, request)
+            .access(access)
+            .expect_granted()
+            .detail("the answer must hold no other tenant's objects"),
+    );
 }

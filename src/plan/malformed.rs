@@ -7,7 +7,6 @@
 
 use super::{keep_current_values, properties, request_for, Attack, Confirm, PlanInput, Probe};
 use super::{WriteCheck, PLACEHOLDER_MARKER};
-use crate::matrix::Access;
 use crate::spec::Api;
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, Just, Union, ValueTree};
@@ -98,6 +97,15 @@ fn wrong_value(api: &Api, schema: &Value) -> BoxedStrategy<Value> {
     Union::new(options).boxed()
 }
 
+/// The array a schema keyword holds (`enum`, `required`), empty when it has none.
+fn listed(api: &Api, schema: &Value, keyword: &str) -> Vec<Value> {
+    api.resolve(schema)
+        .get(keyword)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Whole bodies that violate the request schema, each derived from the valid `base`.
 fn body_strategy(api: &Api, schema: &Value, base: &Value) -> BoxedStrategy<Value> {
     let props = properties(api, schema);
@@ -109,12 +117,7 @@ fn body_strategy(api: &Api, schema: &Value, base: &Value) -> BoxedStrategy<Value
                 let (name, base) = (name.to_string(), base.clone());
                 // A drawn string that happens to be a valid enum member would be a real
                 // change (a role, a status): it becomes null instead.
-                let members = api
-                    .resolve(prop)
-                    .get("enum")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let members = listed(api, prop, "enum");
                 wrong_value(api, prop)
                     .prop_map(move |v| {
                         let v = if members.contains(&v) { Value::Null } else { v };
@@ -129,12 +132,7 @@ fn body_strategy(api: &Api, schema: &Value, base: &Value) -> BoxedStrategy<Value
             .collect();
         options.push(Union::new(per_prop).boxed());
     }
-    let required = api
-        .resolve(schema)
-        .get("required")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let required = listed(api, schema, "required");
     for name in required.iter().filter_map(Value::as_str) {
         let mut body = base.clone();
         if let Value::Object(map) = &mut body {
@@ -192,13 +190,9 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
         };
         // One caller per operation: the first that may call it on an object it owns.
         let chosen = (0..input.identities.len()).find_map(|actor| {
-            let access = input.access(op, actor)?;
-            if access == Access::Deny || input.identities[actor].is_anonymous() {
-                return None;
-            }
+            let access = input.granted_access(op, actor)?;
             input
-                .objects_for(op, actor, resource)
-                .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
+                .own_object(op, actor, resource)
                 .map(|(i, o)| (actor, access, i, o))
         });
         let Some((actor, access, index, object)) = chosen else {

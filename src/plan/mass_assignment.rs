@@ -150,19 +150,10 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             candidates.push((name, ty));
         }
         for actor in std::iter::once(for_actor) {
-            if input.identities[actor].is_anonymous() {
-                continue;
-            }
-            let Some(access) = input.access(op, actor) else {
+            let Some(access) = input.granted_access(op, actor) else {
                 continue;
             };
-            if access == Access::Deny {
-                continue;
-            }
-            let Some((index, object)) = input
-                .objects_for(op, actor, resource)
-                .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
-            else {
+            let Some((index, object)) = input.own_object(op, actor, resource) else {
                 continue;
             };
             let Some((mut request, Some(mut write))) = request_for(input, op, Some(object)) else {

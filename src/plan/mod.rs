@@ -44,8 +44,48 @@ pub struct PlanInput<'a> {
 }
 
 impl<'a> PlanInput<'a> {
+    /// A read-only plan (no writes, no token facts) with this write-marker nonce: where
+    /// tests and benches start; a scan sets every field from its engagement.
+    pub fn new(
+        api: &'a Api,
+        policy: &'a Policy,
+        identities: &'a [Identity],
+        corpus: &'a ObjectCorpus,
+        run_nonce: &str,
+    ) -> Self {
+        PlanInput {
+            api,
+            policy,
+            identities,
+            corpus,
+            allow_mutations: false,
+            run_nonce: run_nonce.to_string(),
+            tokens: Vec::new(),
+        }
+    }
+
     fn access(&self, op: usize, identity: usize) -> Option<Access> {
         self.policy.access(op, &self.identities[identity].role)
+    }
+
+    /// `actor`'s access to `op` when `actor` has credentials and the matrix lets it call
+    /// `op` at all: who may write its own objects.
+    fn granted_access(&self, op: usize, actor: usize) -> Option<Access> {
+        if self.identities[actor].is_anonymous() {
+            return None;
+        }
+        self.access(op, actor).filter(|a| *a != Access::Deny)
+    }
+
+    /// `actor`'s access to `op` when `actor` has credentials and is limited to some
+    /// objects (`own` or `tenant`): the only callers to whom another's object can leak
+    /// (`deny` is escalation's case; `allow` has nothing to swap).
+    fn limited_access(&self, op: usize, actor: usize) -> Option<Access> {
+        if self.identities[actor].is_anonymous() {
+            return None;
+        }
+        self.access(op, actor)
+            .filter(|a| matches!(a, Access::Own | Access::Tenant))
     }
 
     /// Operations the planner may send: reads (by method or `x-rolegrid-safe`) always,
@@ -87,6 +127,13 @@ impl<'a> PlanInput<'a> {
         corpus
             .of_resource(resource)
             .filter(move |(i, _)| targetable(api, corpus, op, actor, *i))
+    }
+
+    /// The first object of `resource` that `actor` owns and may reach with `op`: its
+    /// own object, the baseline of writes and of mixed-ID probes.
+    fn own_object(&self, op: usize, actor: usize, resource: &str) -> Option<(usize, &'a Object)> {
+        self.objects_for(op, actor, resource)
+            .find(|(_, o)| o.owner == actor && self.may_reach(op, actor, o))
     }
 
     /// The object a function-level probe aims at: the actor's own when it has one (the
@@ -241,26 +288,18 @@ fn pass<'a>(input: &'a PlanInput<'a>, which: Pass) -> impl Iterator<Item = Probe
         })
 }
 
-/// Mass assignment goes last: on a flawed target its writes move objects between
-/// tenants, and no other write should be judged on a moved object.
-fn mass_assignment_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
-    (0..input.api.operations.len()).flat_map(move |op| {
-        (0..input.identities.len()).flat_map(move |actor| {
-            let mut probes = Vec::new();
-            mass_assignment::plan(input, op, actor, &mut probes);
-            probes
-        })
-    })
-}
+/// One attack's planner: the probes for one operation sent by one actor.
+type Planner = fn(&PlanInput<'_>, usize, usize, &mut Vec<Probe>);
 
-/// Mass assignment on the callers' own accounts and on sign-up goes after everything
-/// else: on a flawed target it changes the caller's own role, which no later probe
-/// should be judged under.
-fn self_service_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
+/// Every operation × actor batch of one planner: the late passes below.
+fn planner_pass<'a>(
+    input: &'a PlanInput<'a>,
+    planner: Planner,
+) -> impl Iterator<Item = Probe> + 'a {
     (0..input.api.operations.len()).flat_map(move |op| {
         (0..input.identities.len()).flat_map(move |actor| {
             let mut probes = Vec::new();
-            self_service::plan_mass_assignment(input, op, actor, &mut probes);
+            planner(input, op, actor, &mut probes);
             probes
         })
     })
@@ -274,9 +313,14 @@ fn self_service_pass<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe
 pub fn plan<'a>(input: &'a PlanInput<'a>) -> impl Iterator<Item = Probe> + 'a {
     pass(input, Pass::Reads)
         .chain(pass(input, Pass::Writes))
-        .chain(mass_assignment_pass(input))
+        // Mass assignment after the other writes: on a flawed target its writes move objects between
+        // tenants, and no other write should be judged on a moved object.
+        .chain(planner_pass(input, mass_assignment::plan))
         .chain(pass(input, Pass::Deletes))
-        .chain(self_service_pass(input))
+        // Mass assignment on the callers' own accounts and on sign-up goes after
+        // everything else: on a flawed target it changes the caller's own role, which no
+        // later probe should be judged under.
+        .chain(planner_pass(input, self_service::plan_mass_assignment))
         .enumerate()
         .map(move |(i, mut p)| {
             p.id = i;

@@ -3,7 +3,6 @@
 //! victim's object; the baseline is the victim's owner asking for it plainly.
 
 use super::{request_for, Attack, PlanInput, Probe};
-use crate::matrix::Access;
 use crate::spec::ParamLocation;
 use std::collections::BTreeSet;
 
@@ -20,19 +19,10 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, for_actor: usize, out: &mut
             continue;
         }
         for actor in std::iter::once(for_actor) {
-            if input.identities[actor].is_anonymous() {
-                continue;
-            }
-            let Some(access) = input.access(op, actor) else {
+            let Some(access) = input.limited_access(op, actor) else {
                 continue;
             };
-            if !matches!(access, Access::Own | Access::Tenant) {
-                continue;
-            }
-            let Some((_, own)) = input
-                .objects_for(op, actor, resource)
-                .find(|(_, o)| o.owner == actor && input.may_reach(op, actor, o))
-            else {
+            let Some((_, own)) = input.own_object(op, actor, resource) else {
                 continue;
             };
             // One victim object per other owner is enough to show the pattern.

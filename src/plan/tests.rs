@@ -59,12 +59,11 @@ fn fixture() -> Fixture {
         identity("root", None, "admin", false),
         Identity::anonymous(),
     ];
-    let roles: Vec<String> = identities.iter().map(|i| i.role.clone()).collect();
     let policy = Policy::parse(
         crate::demo_scan::DEMO_MATRIX,
         Path::new("m.csv"),
         &api,
-        &roles,
+        &crate::inputs::roles(&identities),
         false,
     )
     .expect("matrix");
@@ -115,13 +114,9 @@ fn plan_of(f: &Fixture, allow_mutations: bool) -> Vec<Probe> {
 
 fn plan_with_tokens(f: &Fixture, allow_mutations: bool, tokens: Vec<TokenFacts>) -> Vec<Probe> {
     let input = PlanInput {
-        api: &f.api,
-        policy: &f.policy,
-        identities: &f.identities,
-        corpus: &f.corpus,
         allow_mutations,
-        run_nonce: "t".into(),
         tokens,
+        ..PlanInput::new(&f.api, &f.policy, &f.identities, &f.corpus, "t")
     };
     plan(&input).collect()
 }
@@ -328,15 +323,7 @@ paths:
         object("invoices", json!("inv-a"), 0, Some("acme")),
         object("invoices", json!("inv-b"), 1, Some("globex")),
     ]);
-    let input = PlanInput {
-        api: &api,
-        policy: &policy,
-        identities: &identities,
-        corpus: &corpus,
-        allow_mutations: false,
-        run_nonce: "t".into(),
-        tokens: Vec::new(),
-    };
+    let input = PlanInput::new(&api, &policy, &identities, &corpus, "t");
     let swaps: Vec<(Vec<(String, String)>, String)> = plan(&input)
         .filter(|p| p.attack == Attack::IdSwap && p.actor == 0)
         .map(|p| (p.request.headers, p.detail))
@@ -754,13 +741,8 @@ fn without_canaries_writes_are_not_planned_and_the_gap_says_why() {
     f.corpus
         .set_canary_gap("tickets", "canary creation failed: 403".into());
     let input = PlanInput {
-        api: &f.api,
-        policy: &f.policy,
-        identities: &f.identities,
-        corpus: &f.corpus,
         allow_mutations: true,
-        run_nonce: "t".into(),
-        tokens: Vec::new(),
+        ..PlanInput::new(&f.api, &f.policy, &f.identities, &f.corpus, "t")
     };
     assert!(plan(&input).all(|p| f.api.operations[p.op].is_read_only() || p.object.is_none()));
     let gaps = canary_gaps(&input);

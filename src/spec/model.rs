@@ -196,6 +196,15 @@ impl Operation {
         format!("{} {}", self.method, self.path)
     }
 
+    /// The resources this operation's identifiers name: its ID parameters', then its
+    /// body IDs' (repeats kept).
+    pub fn id_resources(&self) -> impl Iterator<Item = &str> {
+        self.parameters
+            .iter()
+            .filter_map(|p| p.id_resource.as_deref())
+            .chain(self.body_ids.iter().map(|b| b.resource.as_str()))
+    }
+
     pub fn path_params(&self) -> impl Iterator<Item = &Parameter> {
         self.parameters
             .iter()

@@ -83,28 +83,24 @@ pub fn swagger20(doc: &mut Value) {
     if let Some(defs) = top.remove("definitions") {
         components.insert("schemas".to_string(), defs);
     }
-    if let Some(Value::Object(params)) = top.remove("parameters") {
-        // Body parameters stay as written (operations inline them into requestBody);
-        // the others take the 3.0 shape.
-        let converted = params
-            .into_iter()
-            .map(|(k, v)| (k, convert_parameter(v)))
-            .collect();
-        components.insert("parameters".to_string(), Value::Object(converted));
-    }
-    if let Some(Value::Object(responses)) = top.remove("responses") {
-        let converted = responses
-            .into_iter()
-            .map(|(k, v)| (k, convert_response(v, &global_produces)))
-            .collect();
-        components.insert("responses".to_string(), Value::Object(converted));
-    }
-    if let Some(Value::Object(schemes)) = top.remove("securityDefinitions") {
-        let converted = schemes
-            .into_iter()
-            .map(|(k, v)| (k, convert_security_scheme(v)))
-            .collect();
-        components.insert("securitySchemes".to_string(), Value::Object(converted));
+    // The other top-level sections move under `components`, each entry converted to its
+    // 3.0 shape (body parameters stay as written: operations inline them into
+    // requestBody).
+    let response = |v| convert_response(v, &global_produces);
+    let sections: [(&str, &str, &Convert); 3] = [
+        ("parameters", "parameters", &convert_parameter),
+        ("responses", "responses", &response),
+        (
+            "securityDefinitions",
+            "securitySchemes",
+            &convert_security_scheme,
+        ),
+    ];
+    for (swagger, openapi, convert) in sections {
+        if let Some(Value::Object(entries)) = top.remove(swagger) {
+            let converted = entries.into_iter().map(|(k, v)| (k, convert(v))).collect();
+            components.insert(openapi.to_string(), Value::Object(converted));
+        }
     }
     top.insert("components".to_string(), Value::Object(components));
 
@@ -225,6 +221,9 @@ pub fn schema_from_swagger_fields(param: &Value) -> Option<Value> {
     }
     Some(Value::Object(schema))
 }
+
+/// Turns one Swagger 2.0 entry into its OpenAPI 3.0 shape.
+type Convert<'a> = dyn Fn(Value) -> Value + 'a;
 
 fn convert_parameter(param: Value) -> Value {
     let Value::Object(mut map) = param else {

@@ -112,12 +112,7 @@ pub fn security_text(security: &Security) -> String {
 
 fn capability(api: &Api, op: &Operation) -> Capability {
     let mut missing: Vec<&str> = Vec::new();
-    let resources = op
-        .parameters
-        .iter()
-        .filter_map(|p| p.id_resource.as_deref())
-        .chain(op.body_ids.iter().map(|b| b.resource.as_str()));
-    for resource in resources {
+    for resource in op.id_resources() {
         if !api.collections.contains_key(resource) && !missing.contains(&resource) {
             missing.push(resource);
         }

@@ -13,7 +13,7 @@
 //! sees only its account's articles; `admin` sees everything. Another account's object is
 //! answered 404, exactly like a title that exists nowhere.
 
-use super::common::{serve, Server};
+use super::common::{planted_flaws, serve, Server};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,45 +24,15 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// The planted flaws; each off is its secure twin.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Flaws {
+planted_flaws! {
     /// `GET /articles/v1/{article_title}` serves any account's article by title (BOLA).
-    pub article_read_bola: bool,
+    article_read_bola,
     /// `GET /accounts/v2/{account_name}` serves any account by name (BOLA).
-    pub account_read_bola: bool,
+    account_read_bola,
     /// `GET /accounts/v2` lists every account to customers, not only their own (list leak).
-    pub accounts_list_leak: bool,
+    accounts_list_leak,
     /// `POST /users/v1/register` honours `"admin": true` (mass assignment at sign-up).
-    pub register_admin_flag: bool,
-}
-
-impl Flaws {
-    pub fn all() -> Self {
-        Flaws {
-            article_read_bola: true,
-            account_read_bola: true,
-            accounts_list_leak: true,
-            register_admin_flag: true,
-        }
-    }
-
-    pub fn none() -> Self {
-        Flaws::default()
-    }
-
-    /// Only the flaw named (a field name), every other one off.
-    pub fn only(name: &str) -> Self {
-        let mut flaws = Flaws::none();
-        match name {
-            "article_read_bola" => flaws.article_read_bola = true,
-            "account_read_bola" => flaws.account_read_bola = true,
-            "accounts_list_leak" => flaws.accounts_list_leak = true,
-            "register_admin_flag" => flaws.register_admin_flag = true,
-            other => panic!("no flaw `{other}` in this fixture"),
-        }
-        flaws
-    }
+    register_admin_flag,
 }
 
 /// Passwords the test hands to the engagement (`${NEWSDESK_*_PASSWORD}`).
@@ -229,18 +199,42 @@ fn visible(caller: &Caller, account: &Value) -> bool {
     caller.as_deref().is_none_or(|mine| account == mine)
 }
 
+/// Answers a signed-in caller with `answer(caller, data)`; anyone else gets the 401.
+fn for_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    answer: impl FnOnce(&Caller, &Data) -> Response,
+) -> Response {
+    match caller(state, headers) {
+        Ok(who) => answer(&who, &state.data.lock().expect("newsdesk state")),
+        Err(denied) => *denied,
+    }
+}
+
+/// `{wrapper: [the items kept]}`: how this house wraps its lists.
+fn wrapped_list(wrapper: &str, items: &[Value], keep: impl Fn(&Value) -> bool) -> Response {
+    let kept: Vec<&Value> = items.iter().filter(|item| keep(item)).collect();
+    Json(json!({ wrapper: kept })).into_response()
+}
+
+/// The item whose `key` field is `wanted`, when `shown`; otherwise 404, exactly like a
+/// key that exists nowhere.
+fn one_by_key(
+    items: &[Value],
+    key: &str,
+    wanted: &str,
+    shown: impl Fn(&Value) -> bool,
+) -> Response {
+    match items.iter().find(|item| item[key] == wanted) {
+        Some(item) if shown(item) => Json(item.clone()).into_response(),
+        _ => not_found(),
+    }
+}
+
 async fn list_articles(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let who = match caller(&state, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let data = state.data.lock().expect("newsdesk state");
-    let articles: Vec<&Value> = data
-        .articles
-        .iter()
-        .filter(|a| visible(&who, &a["account"]))
-        .collect();
-    Json(json!({ "Articles": articles })).into_response()
+    for_caller(&state, &headers, |who, data| {
+        wrapped_list("Articles", &data.articles, |a| visible(who, &a["account"]))
+    })
 }
 
 async fn read_article(
@@ -248,32 +242,19 @@ async fn read_article(
     headers: HeaderMap,
     Path(title): Path<String>,
 ) -> Response {
-    let who = match caller(&state, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let data = state.data.lock().expect("newsdesk state");
-    let found = data.articles.iter().find(|a| a["title"] == title.as_str());
-    match found {
-        Some(a) if state.flaws.article_read_bola || visible(&who, &a["account"]) => {
-            Json(a.clone()).into_response()
-        }
-        _ => not_found(),
-    }
+    for_caller(&state, &headers, |who, data| {
+        one_by_key(&data.articles, "title", &title, |a| {
+            state.flaws.article_read_bola || visible(who, &a["account"])
+        })
+    })
 }
 
 async fn list_accounts(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let who = match caller(&state, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let data = state.data.lock().expect("newsdesk state");
-    let accounts: Vec<&Value> = data
-        .accounts
-        .iter()
-        .filter(|a| state.flaws.accounts_list_leak || visible(&who, &a["name"]))
-        .collect();
-    Json(json!({ "accounts": accounts })).into_response()
+    for_caller(&state, &headers, |who, data| {
+        wrapped_list("accounts", &data.accounts, |a| {
+            state.flaws.accounts_list_leak || visible(who, &a["name"])
+        })
+    })
 }
 
 async fn read_account(
@@ -281,18 +262,11 @@ async fn read_account(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let who = match caller(&state, &headers) {
-        Ok(who) => who,
-        Err(denied) => return *denied,
-    };
-    let data = state.data.lock().expect("newsdesk state");
-    let found = data.accounts.iter().find(|a| a["name"] == name.as_str());
-    match found {
-        Some(a) if state.flaws.account_read_bola || visible(&who, &a["name"]) => {
-            Json(a.clone()).into_response()
-        }
-        _ => not_found(),
-    }
+    for_caller(&state, &headers, |who, data| {
+        one_by_key(&data.accounts, "name", &name, |a| {
+            state.flaws.account_read_bola || visible(who, &a["name"])
+        })
+    })
 }
 
 /// `POST /users/v1/register {"username", "password", "email"}`: a new customer with no

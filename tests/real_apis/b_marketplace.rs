@@ -12,7 +12,7 @@
 //! like a product that exists nowhere; another user's account is a 403 whether it exists
 //! or not.
 
-use super::common::{serve, Server, Tokens};
+use super::common::{planted_flaws, serve, Server, Tokens};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,47 +23,17 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// The planted flaws; each off is its secure twin.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Flaws {
+planted_flaws! {
     /// `GET /products/{product_id}` serves any seller's product (BOLA).
-    pub product_read_bola: bool,
+    product_read_bola,
     /// `DELETE /products/{product_id}` checks the session, not the role: sellers delete
     /// products (function-level: only managers may).
-    pub product_delete_by_seller: bool,
+    product_delete_by_seller,
     /// `PUT /profile` updates the user its body names, not the caller (subject in the body).
-    pub profile_subject_in_body: bool,
+    profile_subject_in_body,
     /// `PUT /users/{username}/role` checks the session, not the role: any seller sets
     /// anyone's role.
-    pub role_change_by_seller: bool,
-}
-
-impl Flaws {
-    pub fn all() -> Self {
-        Flaws {
-            product_read_bola: true,
-            product_delete_by_seller: true,
-            profile_subject_in_body: true,
-            role_change_by_seller: true,
-        }
-    }
-
-    pub fn none() -> Self {
-        Flaws::default()
-    }
-
-    /// Only the flaw named (a field name), every other one off.
-    pub fn only(name: &str) -> Self {
-        let mut flaws = Flaws::none();
-        match name {
-            "product_read_bola" => flaws.product_read_bola = true,
-            "product_delete_by_seller" => flaws.product_delete_by_seller = true,
-            "profile_subject_in_body" => flaws.profile_subject_in_body = true,
-            "role_change_by_seller" => flaws.role_change_by_seller = true,
-            other => panic!("no flaw `{other}` in this fixture"),
-        }
-        flaws
-    }
+    role_change_by_seller,
 }
 
 /// (username, password, env variable) of the scan's identities.

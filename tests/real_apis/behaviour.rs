@@ -23,12 +23,7 @@ async fn status_and_json(request: reqwest::RequestBuilder) -> (StatusCode, Value
 #[tokio::test]
 async fn newsdesk_flaws_and_twins() {
     for flawed in [true, false] {
-        let flaws = if flawed {
-            a_newsdesk::Flaws::all()
-        } else {
-            a_newsdesk::Flaws::none()
-        };
-        let server = a_newsdesk::spawn(flaws).await;
+        let server = a_newsdesk::spawn(a_newsdesk::Flaws::all_or_none(flawed)).await;
         let base = &server.base_url;
         let http = client();
         let alice = |path: &str| {
@@ -99,12 +94,7 @@ async fn market_login(http: &Client, base: &str, user: &str, password: &str) -> 
 #[tokio::test]
 async fn marketplace_flaws_and_twins() {
     for flawed in [true, false] {
-        let flaws = if flawed {
-            b_marketplace::Flaws::all()
-        } else {
-            b_marketplace::Flaws::none()
-        };
-        let server = b_marketplace::spawn(flaws).await;
+        let server = b_marketplace::spawn(b_marketplace::Flaws::all_or_none(flawed)).await;
         let base = server.base_url.clone();
         let http = client();
         let alice = market_login(&http, &base, "alice", "alice-tandem-41").await;
@@ -187,12 +177,7 @@ async fn ci_token(http: &Client, base: &str, email: &str, password: &str) -> Str
 #[tokio::test]
 async fn ci_teams_flaws_and_twins() {
     for flawed in [true, false] {
-        let flaws = if flawed {
-            c_ci_teams::Flaws::all()
-        } else {
-            c_ci_teams::Flaws::none()
-        };
-        let server = c_ci_teams::spawn(flaws).await;
+        let server = c_ci_teams::spawn(c_ci_teams::Flaws::all_or_none(flawed)).await;
         let base = server.base_url.clone();
         let http = client();
         let alice = ci_token(&http, &base, "alice@ci.example", "alice-pipeline-2").await;

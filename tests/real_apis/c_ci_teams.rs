@@ -12,7 +12,7 @@
 //!   caller's own `team_id`, and `PUT /api/jobs/{job_id}` must name the same `job_id` and
 //!   `team_id` as the job it changes (else 422, as FastAPI validators answer).
 
-use super::common::{serve, Server, Tokens};
+use super::common::{planted_flaws, serve, Server, Tokens};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,50 +23,18 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// The planted flaws; each off is its secure twin.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Flaws {
+planted_flaws! {
     /// `GET /api/jobs/{job_id}` serves any team's job (BOLA).
-    pub job_read_bola: bool,
+    job_read_bola,
     /// `GET /api/build_errors` lists every team's build errors, not only the caller's team's.
-    pub build_errors_list_leak: bool,
+    build_errors_list_leak,
     /// `PATCH /api/me` stores `role` and `is_admin` from the body (mass assignment).
-    pub me_mass_assignment: bool,
+    me_mass_assignment,
     /// `POST /api/users/register` honours `is_admin` (or `admin`) in the body.
-    pub register_admin_flag: bool,
+    register_admin_flag,
     /// `PUT /api/jobs/{job_id}` changes any team's job (BOLA on a write whose body must
     /// repeat the job's own `job_id` and `team_id`).
-    pub job_write_bola: bool,
-}
-
-impl Flaws {
-    pub fn all() -> Self {
-        Flaws {
-            job_read_bola: true,
-            build_errors_list_leak: true,
-            me_mass_assignment: true,
-            register_admin_flag: true,
-            job_write_bola: true,
-        }
-    }
-
-    pub fn none() -> Self {
-        Flaws::default()
-    }
-
-    /// Only the flaw named (a field name), every other one off.
-    pub fn only(name: &str) -> Self {
-        let mut flaws = Flaws::none();
-        match name {
-            "job_read_bola" => flaws.job_read_bola = true,
-            "build_errors_list_leak" => flaws.build_errors_list_leak = true,
-            "me_mass_assignment" => flaws.me_mass_assignment = true,
-            "register_admin_flag" => flaws.register_admin_flag = true,
-            "job_write_bola" => flaws.job_write_bola = true,
-            other => panic!("no flaw `{other}` in this fixture"),
-        }
-        flaws
-    }
+    job_write_bola,
 }
 
 /// (email, password, env variable) of the scan's identities.

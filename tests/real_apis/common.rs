@@ -72,3 +72,46 @@ impl Tokens {
         )
     }
 }
+
+/// Declares a fixture's `Flaws`: one `bool` a planted flaw (off is its secure twin), with
+/// `all()`, `none()`, `all_or_none(flawed)` and `only(name)`. One macro, so a flaw added to a fixture is at once
+/// reachable by its name from the per-flaw tests (a hand-written `only` could forget it).
+macro_rules! planted_flaws {
+    ($($(#[doc = $doc:literal])* $name:ident,)+) => {
+        /// The planted flaws; each off is its secure twin.
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct Flaws {
+            $($(#[doc = $doc])* pub $name: bool,)+
+        }
+
+        impl Flaws {
+            pub fn all() -> Self {
+                Flaws { $($name: true,)+ }
+            }
+
+            pub fn none() -> Self {
+                Flaws::default()
+            }
+
+            /// Every flaw when `flawed`, else the secure twin.
+            pub fn all_or_none(flawed: bool) -> Self {
+                if flawed {
+                    Flaws::all()
+                } else {
+                    Flaws::none()
+                }
+            }
+
+            /// Only the flaw named (a field name), every other one off.
+            pub fn only(name: &str) -> Self {
+                let mut flaws = Flaws::none();
+                match name {
+                    $(stringify!($name) => flaws.$name = true,)+
+                    other => panic!("no flaw `{other}` in this fixture"),
+                }
+                flaws
+            }
+        }
+    };
+}
+pub(crate) use planted_flaws;

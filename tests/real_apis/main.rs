@@ -38,7 +38,7 @@ fn fixture_dir(name: &str) -> PathBuf {
 
 /// Scans `base_url` with the fixture's engagement, spec and matrix, as `rolegrid scan`
 /// does; `env` holds the `${VAR}` values of the credentials.
-async fn scan_fixture(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value {
+async fn scan_url(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value {
     let path = fixture_dir(name).join("engagement.yaml");
     let source = env
         .iter()
@@ -186,8 +186,55 @@ fn check_alone(
     }
 }
 
-fn newsdesk_env() -> Vec<(&'static str, &'static str)> {
-    a_newsdesk::USERS.iter().map(|u| (u.2, u.1)).collect()
+/// One fixture as its tests see it: its folder under `tests/fixtures/real_apis`, the name
+/// in messages, its planted flaws, and its users (whose passwords fill the `${VAR}`s).
+struct Fixture {
+    dir: &'static str,
+    label: &'static str,
+    planted: Planted,
+    users: &'static [(&'static str, &'static str, &'static str)],
+}
+
+impl Fixture {
+    /// Scans the served fixture, as `rolegrid scan` does, then stops the server.
+    async fn scan(&self, server: common::Server) -> Value {
+        let env: Vec<(&str, &str)> = self.users.iter().map(|u| (u.2, u.1)).collect();
+        let report = scan_url(self.dir, &server.base_url, &env).await;
+        server.stop().await;
+        report
+    }
+
+    /// With every flaw on, the scan finds exactly the planted (operation, attack) pairs.
+    async fn finds_every_flaw(&self, server: common::Server) {
+        let report = self.scan(server).await;
+        let name = format!("{} (all flaws)", self.label);
+        assert_finds(&name, &report, &expected(self.planted));
+    }
+
+    /// The secure twin: no violation, nothing suspicious.
+    async fn is_clean(&self, server: common::Server) {
+        let report = self.scan(server).await;
+        assert_clean(&format!("{} (secure)", self.label), &report);
+    }
+
+    /// Serves the fixture once per planted flaw, that flaw alone on, and checks that each
+    /// scan finds that flaw and nothing else; every flaw is scanned before the test fails.
+    async fn finds_each_flaw_alone<Served: std::future::Future<Output = common::Server>>(
+        &self,
+        spawn: impl Fn(&'static str) -> Served,
+    ) {
+        let mut differ = Vec::new();
+        for &planted in self.planted {
+            let report = self.scan(spawn(planted.0).await).await;
+            check_alone(self.label, planted, &report, &mut differ);
+        }
+        assert!(
+            differ.is_empty(),
+            "{}, one flaw at a time:\n  {}",
+            self.label,
+            differ.join("\n  ")
+        );
+    }
 }
 
 /// Fixture A's planted flaws and the findings they must give.
@@ -218,24 +265,25 @@ const NEWSDESK_FLAWS: Planted = &[
     ),
 ];
 
+const NEWSDESK: Fixture = Fixture {
+    dir: "a_newsdesk",
+    label: "newsdesk",
+    planted: NEWSDESK_FLAWS,
+    users: a_newsdesk::USERS,
+};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newsdesk_every_planted_flaw_is_found() {
-    let server = a_newsdesk::spawn(a_newsdesk::Flaws::all()).await;
-    let report = scan_fixture("a_newsdesk", &server.base_url, &newsdesk_env()).await;
-    server.stop().await;
-    assert_finds("newsdesk (all flaws)", &report, &expected(NEWSDESK_FLAWS));
+    NEWSDESK
+        .finds_every_flaw(a_newsdesk::spawn(a_newsdesk::Flaws::all()).await)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newsdesk_secure_twin_is_clean() {
-    let server = a_newsdesk::spawn(a_newsdesk::Flaws::none()).await;
-    let report = scan_fixture("a_newsdesk", &server.base_url, &newsdesk_env()).await;
-    server.stop().await;
-    assert_clean("newsdesk (secure)", &report);
-}
-
-fn marketplace_env() -> Vec<(&'static str, &'static str)> {
-    b_marketplace::USERS.iter().map(|u| (u.2, u.1)).collect()
+    NEWSDESK
+        .is_clean(a_newsdesk::spawn(a_newsdesk::Flaws::none()).await)
+        .await;
 }
 
 /// Fixture B's planted flaws and the findings they must give.
@@ -266,28 +314,25 @@ const MARKETPLACE_FLAWS: Planted = &[
     ),
 ];
 
+const MARKETPLACE: Fixture = Fixture {
+    dir: "b_marketplace",
+    label: "marketplace",
+    planted: MARKETPLACE_FLAWS,
+    users: b_marketplace::USERS,
+};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marketplace_every_planted_flaw_is_found() {
-    let server = b_marketplace::spawn(b_marketplace::Flaws::all()).await;
-    let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
-    server.stop().await;
-    assert_finds(
-        "marketplace (all flaws)",
-        &report,
-        &expected(MARKETPLACE_FLAWS),
-    );
+    MARKETPLACE
+        .finds_every_flaw(b_marketplace::spawn(b_marketplace::Flaws::all()).await)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marketplace_secure_twin_is_clean() {
-    let server = b_marketplace::spawn(b_marketplace::Flaws::none()).await;
-    let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
-    server.stop().await;
-    assert_clean("marketplace (secure)", &report);
-}
-
-fn ci_env() -> Vec<(&'static str, &'static str)> {
-    c_ci_teams::USERS.iter().map(|u| (u.2, u.1)).collect()
+    MARKETPLACE
+        .is_clean(b_marketplace::spawn(b_marketplace::Flaws::none()).await)
+        .await;
 }
 
 /// Fixture C's planted flaws and the findings they must give.
@@ -318,66 +363,41 @@ const CI_FLAWS: Planted = &[
     ),
 ];
 
+const CI: Fixture = Fixture {
+    dir: "c_ci_teams",
+    label: "ci teams",
+    planted: CI_FLAWS,
+    users: c_ci_teams::USERS,
+};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_teams_every_planted_flaw_is_found() {
-    let server = c_ci_teams::spawn(c_ci_teams::Flaws::all()).await;
-    let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
-    server.stop().await;
-    assert_finds("ci teams (all flaws)", &report, &expected(CI_FLAWS));
+    CI.finds_every_flaw(c_ci_teams::spawn(c_ci_teams::Flaws::all()).await)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_teams_secure_twin_is_clean() {
-    let server = c_ci_teams::spawn(c_ci_teams::Flaws::none()).await;
-    let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
-    server.stop().await;
-    assert_clean("ci teams (secure)", &report);
+    CI.is_clean(c_ci_teams::spawn(c_ci_teams::Flaws::none()).await)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newsdesk_each_flaw_alone_is_found_alone() {
-    let mut differ = Vec::new();
-    for &planted in NEWSDESK_FLAWS {
-        let server = a_newsdesk::spawn(a_newsdesk::Flaws::only(planted.0)).await;
-        let report = scan_fixture("a_newsdesk", &server.base_url, &newsdesk_env()).await;
-        server.stop().await;
-        check_alone("newsdesk", planted, &report, &mut differ);
-    }
-    assert!(
-        differ.is_empty(),
-        "newsdesk, one flaw at a time:\n  {}",
-        differ.join("\n  ")
-    );
+    NEWSDESK
+        .finds_each_flaw_alone(|flaw| a_newsdesk::spawn(a_newsdesk::Flaws::only(flaw)))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marketplace_each_flaw_alone_is_found_alone() {
-    let mut differ = Vec::new();
-    for &planted in MARKETPLACE_FLAWS {
-        let server = b_marketplace::spawn(b_marketplace::Flaws::only(planted.0)).await;
-        let report = scan_fixture("b_marketplace", &server.base_url, &marketplace_env()).await;
-        server.stop().await;
-        check_alone("marketplace", planted, &report, &mut differ);
-    }
-    assert!(
-        differ.is_empty(),
-        "marketplace, one flaw at a time:\n  {}",
-        differ.join("\n  ")
-    );
+    MARKETPLACE
+        .finds_each_flaw_alone(|flaw| b_marketplace::spawn(b_marketplace::Flaws::only(flaw)))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_teams_each_flaw_alone_is_found_alone() {
-    let mut differ = Vec::new();
-    for &planted in CI_FLAWS {
-        let server = c_ci_teams::spawn(c_ci_teams::Flaws::only(planted.0)).await;
-        let report = scan_fixture("c_ci_teams", &server.base_url, &ci_env()).await;
-        server.stop().await;
-        check_alone("ci_teams", planted, &report, &mut differ);
-    }
-    assert!(
-        differ.is_empty(),
-        "ci_teams, one flaw at a time:\n  {}",
-        differ.join("\n  ")
-    );
+    CI.finds_each_flaw_alone(|flaw| c_ci_teams::spawn(c_ci_teams::Flaws::only(flaw)))
+        .await;
 }
