@@ -191,8 +191,10 @@ pub struct Seen<'a> {
     pub exchange: &'a Exchange,
 }
 
-/// Which checks run (the engagement's `posture:`); all default on: the passive ones send
-/// nothing, the others are read-only and bounded, and each can be switched off.
+/// Which checks run (the engagement's `posture:`). The passive ones send nothing and are
+/// on by default; every check that sends requests of its own is opt-in, as a reviewer
+/// asks for it (the read-only CORS, route and transport probes with `true`, the others
+/// with what they need to know).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PostureOptions {
@@ -405,10 +407,10 @@ impl Default for PostureOptions {
     fn default() -> Self {
         PostureOptions {
             passive: true,
-            cors: true,
-            routes: true,
+            cors: false,
+            routes: false,
             https: false,
-            transport: true,
+            transport: false,
             http_port: None,
             logout: None,
             password_change: false,
@@ -777,6 +779,15 @@ mod tests {
         assert!(options
             .check(&[])
             .is_err_and(|(at, m)| at == "fail_on:" && m.contains("high")));
+    }
+
+    #[test]
+    fn only_the_passive_checks_are_on_by_default() {
+        let options: PostureOptions = serde_json::from_str("{}").expect("empty posture");
+        assert!(options.passive);
+        assert!(!options.cors && !options.routes && !options.transport);
+        assert!(options.logout.is_none() && options.role_change.is_none());
+        assert!(options.operation_bursts.is_empty() && options.login_burst.is_none());
     }
 
     #[test]
