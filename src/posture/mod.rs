@@ -791,6 +791,17 @@ mod tests {
     }
 
     #[test]
+    fn the_report_schema_lists_every_check() {
+        let schema = include_str!("../../reports/schema/report.schema.json");
+        for check in Check::ALL {
+            assert!(
+                schema.contains(&format!("\"{check}\"")),
+                "reports/schema/report.schema.json lacks posture check `{check}`"
+            );
+        }
+    }
+
+    #[test]
     fn check_names_are_unique() {
         let names: std::collections::BTreeSet<&str> =
             Check::ALL.iter().map(|c| c.as_str()).collect();
