@@ -160,8 +160,9 @@ pub fn parse_operation(text: &str) -> Option<(Method, String)> {
 }
 
 /// Sends `request` as `who` up to `count` (at most [`super::MAX_BURST`]) times, one
-/// after another, until one is refused as too many (429, or a 423/`locked` answer):
-/// `None` then, else the statuses in order.
+/// after another, until one is refused as too many (429, 423, or a refusal that says
+/// `locked`): `None` then, else the statuses in order. A served body that mentions
+/// `locked` (an invoice's state) is no lockout.
 async fn burst(
     executor: &Executor,
     request: &RequestSpec,
@@ -173,13 +174,15 @@ async fn burst(
     for _ in 0..count.min(super::MAX_BURST) {
         let answer = executor.send_aside(request, who, credential).await;
         *sent += 1;
-        let locked = String::from_utf8_lossy(&answer.body)
-            .to_ascii_lowercase()
-            .contains("locked");
-        if matches!(answer.status, Some(429 | 423)) || locked {
+        let status = answer.status.unwrap_or(0);
+        let locked = status >= 400
+            && String::from_utf8_lossy(&answer.body)
+                .to_ascii_lowercase()
+                .contains("locked");
+        if matches!(status, 429 | 423) || locked {
             return None;
         }
-        statuses.push(answer.status.unwrap_or(0));
+        statuses.push(status);
     }
     Some(statuses)
 }
@@ -302,7 +305,18 @@ async fn operation_bursts(
             burst(executor, &request, (who, credential), item.count, sent),
         )
         .await;
-        let Ok(Some(statuses)) = burst else { continue };
+        let statuses = match burst {
+            Ok(Some(statuses)) => statuses,
+            Ok(None) => continue,
+            Err(_) => {
+                warnings.push(format!(
+                    "posture operation_bursts: `{}` as `{name}` took longer than {} s, so its rate limit was not judged: lower its `count`",
+                    item.operation,
+                    BURST_TIME.as_secs()
+                ));
+                continue;
+            }
+        };
         if !statuses.iter().any(|s| (200..300).contains(s)) {
             warnings.push(format!(
                 "posture operation_bursts: `{}` as `{name}` was never served ({}), so its rate limit was not judged: name an identity allowed it",

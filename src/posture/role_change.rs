@@ -205,6 +205,53 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    /// The shipped demo engagement, spec and matrix.
+    fn demo() -> (crate::engagement::Engagement, Api, Policy) {
+        let passwords = crate::demo::DemoOptions::random_passwords();
+        crate::demo_scan::demo_inputs("http://127.0.0.1:9", &passwords).expect("demo inputs")
+    }
+
+    fn change(operation: &str) -> RoleChange {
+        RoleChange {
+            operation: operation.into(),
+            actor: "root".into(),
+            identity: "carol".into(),
+            json: Some(serde_json::json!({"role": "{role}", "by": "{email}"})),
+            from: Some("admin".into()),
+            to: None,
+        }
+    }
+
+    #[test]
+    fn the_telling_read_is_allowed_the_old_role_and_denied_the_new() {
+        let (_, api, policy) = demo();
+        let read = telling_read(&api, &policy, "admin", "staff").expect("a read");
+        assert_eq!(read.path, "/admin/users");
+        // staff and client differ in scope (tenant, own), never allowed against denied.
+        assert!(telling_read(&api, &policy, "staff", "client").is_none());
+    }
+
+    #[test]
+    fn the_request_sets_the_role_named_not_the_identitys_own() {
+        let (engagement, api, _) = demo();
+        let carol = engagement
+            .identities
+            .iter()
+            .find(|i| i.name == "carol")
+            .expect("carol");
+        let op = "PUT /admin/users/{user_id}/role";
+        let request = request_for(&change(op), &api, carol, "admin").expect("request");
+        assert_eq!(request.path, "/admin/users/3/role");
+        assert_eq!(
+            request.json,
+            Some(serde_json::json!({"role": "admin", "by": "carol@acme.test"}))
+        );
+        let err = request_for(&change("PUT /users/{user_id}/role"), &api, carol, "admin");
+        assert!(err.is_err_and(|e| e.contains("the spec has no operation")));
+        let err = request_for(&change("PUT /admin/users/{team_id}/role"), &api, carol, "a");
+        assert!(err.is_err_and(|e| e.contains("`{team_id}`") && e.contains("carol")));
+    }
+
     #[test]
     fn templates_match_whatever_their_placeholders_are_named() {
         assert!(same_shape(
