@@ -211,6 +211,28 @@ async fn posture_checks_switch_off_in_the_engagement() {
     );
 }
 
+/// A role change the target refuses (alice may not change roles) is no verdict either
+/// way: a warning says which step was refused, and carol keeps her role.
+#[tokio::test]
+async fn a_refused_role_change_is_a_warning_not_a_pass() {
+    let (server, passwords) = common::portal(|o| o).await;
+    let (mut engagement, api, policy) =
+        demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
+    engagement.posture.role_change = Some(RoleChange {
+        actor: "alice".into(),
+        ..role_change()
+    });
+    let scanned = common::scan(engagement, api, policy, 7, Redactor::new()).await;
+    server.shutdown().await;
+    assert!(!checks(&scanned.report).contains("session-after-role-change"));
+    let warnings = scanned.report["warnings"].to_string();
+    assert!(
+        warnings.contains("posture role_change")
+            && warnings.contains("/admin/users/3/role as `alice` answered 403"),
+        "{warnings}"
+    );
+}
+
 #[test]
 fn the_readme_counts_the_default_flaws() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))

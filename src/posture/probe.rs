@@ -97,7 +97,7 @@ pub async fn run(
             ))
         });
         if let Some(why) = warning {
-            warnings.push(format!("posture role_change was not judged: {why}"));
+            warnings.push(format!("posture role_change: {why}"));
         }
     }
     operation_bursts(

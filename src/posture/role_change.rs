@@ -99,8 +99,8 @@ pub fn request_for(
     })
 }
 
-/// Runs the check; a reason it could not judge (the roles are not told apart by any read,
-/// a step refused) is returned as a warning, since no row means the target passed.
+/// Runs the check; why it could not judge (a step refused, no answer) and a role that
+/// could not be set back are returned as a warning, since no row means the target passed.
 pub async fn run(
     scene: &super::probe::Scene<'_>,
     change: &RoleChange,
@@ -165,22 +165,28 @@ pub async fn run(
             .status)
     }
     .await;
-    // Whatever happened: the identity's own role again, and a credential issued for it.
-    let mut warning = None;
-    if low != own || high != own {
-        *sent += 1;
-        if let Err(e) = send_as_actor(restore).await {
-            warning = Some(format!(
-                "`{}`'s role could not be set back to `{own}` ({e}): set it by hand",
-                subject.name
-            ));
-        }
+    // Whatever happened: the identity's own role again (one of the two roles set differs
+    // from it), and a credential issued for it.
+    let mut warnings = Vec::new();
+    *sent += 1;
+    if let Err(e) = send_as_actor(restore).await {
+        warnings.push(format!(
+            "`{}`'s role could not be set back to `{own}` ({e}): set it by hand",
+            subject.name
+        ));
     }
     if let Err(e) = executor.relogin(who).await {
-        warning.get_or_insert(format!("`{}` could not log in again: {e}", subject.name));
+        warnings.push(format!("`{}` could not log in again: {e}", subject.name));
     }
     match verdict {
-        Err(reason) => return warning.or(Some(reason)),
+        Err(reason) => warnings.insert(0, reason),
+        Ok(None) => warnings.insert(
+            0,
+            format!(
+                "`GET {}` as the lowered `{}` got no answer",
+                read.path, subject.name
+            ),
+        ),
         Ok(Some(status)) if (200..300).contains(&status) => {
             let operation = format!("GET {}", read.path);
             book.note(
@@ -196,9 +202,9 @@ pub async fn run(
                 &subject.name,
             );
         }
-        Ok(_) => {}
+        Ok(Some(_)) => {}
     }
-    warning
+    (!warnings.is_empty()).then(|| warnings.join("; "))
 }
 
 #[cfg(test)]
