@@ -26,6 +26,9 @@ pub enum InputsError {
     /// A `creates:` entry that names no resource or no operation of the spec.
     #[error("{0}")]
     Creates(String),
+    /// A `posture: role_change:` the spec and matrix cannot carry out.
+    #[error("{0}")]
+    Posture(String),
 }
 
 impl Inputs {
@@ -47,12 +50,51 @@ impl Inputs {
             &roles(&engagement.identities),
             engagement.missing_rows == MissingRows::Untested,
         )?;
+        check_role_change(&engagement, &api, &policy)?;
         Ok(Inputs {
             engagement,
             api,
             policy,
         })
     }
+}
+
+/// A `posture: role_change:` must name an operation of the spec, fillable for its
+/// identity, and roles some read of the matrix tells apart: said before anything is sent.
+fn check_role_change(
+    engagement: &Engagement,
+    api: &Api,
+    policy: &Policy,
+) -> Result<(), InputsError> {
+    let Some(change) = &engagement.posture.role_change else {
+        return Ok(());
+    };
+    let Some(subject) = engagement
+        .identities
+        .iter()
+        .find(|i| i.name == change.identity)
+    else {
+        return Ok(()); // the engagement's own check already said which names exist
+    };
+    let (high, low) = change.roles(&subject.role);
+    let problem = crate::posture::role_change::request_for(change, api, subject, low)
+        .err()
+        .or_else(|| {
+            crate::posture::role_change::telling_read(api, policy, high, low)
+                .is_none()
+                .then(|| format!("no GET without path parameters is allowed to `{high}` and denied to `{low}` by the matrix, so nothing would tell the roles apart (choose other `from:`/`to:` roles)"))
+        });
+    let Some(problem) = problem else {
+        return Ok(());
+    };
+    let line = std::fs::read_to_string(&engagement.source)
+        .ok()
+        .and_then(|text| text.lines().position(|l| l.contains("role_change:")))
+        .map_or(String::new(), |n| format!(":{}", n + 1));
+    Err(InputsError::Posture(format!(
+        "{}{line}: posture role_change: {problem}",
+        engagement.source.display()
+    )))
 }
 
 /// The engagement's `creates:` entries, first in each resource's create operations.
@@ -134,6 +176,34 @@ mod tests {
         assert!(err.to_string().contains("bad.yaml:5"), "{err}");
         let err = load("odd.yaml", "widgets: checkout").expect_err("unknown resource");
         assert!(err.to_string().contains("`widgets`"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_role_change_the_spec_or_matrix_cannot_carry_is_refused_at_its_line() {
+        let dir = std::env::temp_dir().join(format!("rolegrid-role-change-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        write(&dir, "spec.yaml", crate::demo_scan::DEMO_SPEC);
+        write(&dir, "matrix.csv", crate::demo_scan::DEMO_MATRIX);
+        let load = |name: &str, operation: &str, change: &str| {
+            let text = format!("target: http://127.0.0.1:9\nspec: spec.yaml\nmatrix: matrix.csv\nidentities:\n  - {{name: alice, role: client, attributes: {{user_id: 1}}, auth: {{bearer: t1}}}}\n  - {{name: carol, role: staff, attributes: {{user_id: 3}}, auth: {{bearer: t3}}}}\n  - {{name: root, role: admin, auth: {{bearer: t4}}}}\nposture:\n  role_change: {{operation: '{operation}', as: root, identity: carol, json: {{role: '{{role}}'}}, {change}}}\n");
+            write(&dir, name, &text);
+            Inputs::load(&dir.join(name), &EnvSource::default(), Overrides::default())
+        };
+        let op = "PUT /admin/users/{user_id}/role";
+        assert!(load("good.yaml", op, "from: admin").is_ok());
+        let err = load("apart.yaml", op, "to: client").expect_err("staff and client");
+        let text = err.to_string();
+        assert!(
+            text.contains("apart.yaml:9") && text.contains("tell the roles apart"),
+            "{text}"
+        );
+        let err = load("nowhere.yaml", "PUT /roles/{user_id}", "from: admin")
+            .expect_err("no such operation");
+        assert!(
+            err.to_string().contains("the spec has no operation"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,5 +1,6 @@
 //! End to end: the demo portal's planted posture weaknesses (headers, session cookie,
-//! leaks, CORS, an undocumented route), each found by the scan's posture checks, and
+//! leaks, CORS, an undocumented route, sessions after logout, password and role changes,
+//! rate limits), each found by the scan's posture checks, and
 //! each secure twin not flagged; the report's `posture` section never shows a credential.
 
 mod common;
@@ -8,7 +9,7 @@ use common::{planted, violations};
 use rolegrid::demo::{DemoOptions, HTTPS_ONLY_FLAWS, OPT_IN_CHECK_FLAWS, POSTURE_FLAWS};
 use rolegrid::demo_scan;
 use rolegrid::engagement::Redactor;
-use rolegrid::posture::LoginBurst;
+use rolegrid::posture::{LoginBurst, OperationBurst, RoleChange};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -29,6 +30,13 @@ async fn scan_with(
             json: serde_json::json!({"email": "bob@globex.test", "password": "not-bobs-password"}),
             count: 15,
         });
+        engagement.posture.role_change = Some(role_change());
+        engagement.posture.operation_bursts = vec![OperationBurst {
+            operation: "GET /export/invoices.csv".into(),
+            actor: Some("root".into()),
+            json: None,
+            count: 30,
+        }];
     }
     let scanned = common::scan(engagement, api, policy, 7, Redactor::new()).await;
     server.shutdown().await;
@@ -37,6 +45,19 @@ async fn scan_with(
         texts.push(std::fs::read_to_string(entry.expect("entry").path()).expect("text"));
     }
     (scanned.report, texts)
+}
+
+/// carol (staff) raised to admin by root, then lowered back to staff: the token she
+/// held as admin must lose `GET /admin/users`.
+fn role_change() -> RoleChange {
+    RoleChange {
+        operation: "PUT /admin/users/{user_id}/role".into(),
+        actor: "root".into(),
+        identity: "carol".into(),
+        json: Some(serde_json::json!({"role": "{role}"})),
+        from: Some("admin".into()),
+        to: None,
+    }
 }
 
 async fn scan(options: impl FnOnce(DemoOptions) -> DemoOptions) -> (Value, Vec<String>) {
@@ -136,6 +157,9 @@ async fn every_planted_posture_weakness_is_found_and_nothing_else() {
 async fn the_secure_twin_has_no_posture_weakness() {
     let (report, _) = scan(DemoOptions::secure).await;
     assert_eq!(checks(&report), BTreeSet::new(), "{:#}", report["posture"]);
+    // Clean because each opt-in check judged the twin, not because one gave up.
+    let warnings = report["warnings"].to_string();
+    assert!(!warnings.contains("posture"), "{warnings}");
 }
 
 /// Each posture flaw alone is the only posture row, so no check is found through a
@@ -144,13 +168,18 @@ async fn the_secure_twin_has_no_posture_weakness() {
 async fn each_posture_flaw_alone_is_its_only_weakness() {
     let runs = POSTURE_FLAWS.iter().map(|flaw| async move {
         let (report, _) = scan(|o| o.secure().flaw(flaw.id, true).expect("known flaw")).await;
-        (flaw.id, checks(&report), report["posture"].clone())
+        (
+            flaw.id,
+            checks(&report),
+            report["posture"].clone(),
+            report["warnings"].clone(),
+        )
     });
-    for (id, found, rows) in futures_util::future::join_all(runs).await {
+    for (id, found, rows, warnings) in futures_util::future::join_all(runs).await {
         assert_eq!(
             found,
             planted_checks(&[id]),
-            "with only `{id}` on: {rows:#}"
+            "with only `{id}` on: {rows:#}, warnings: {warnings:#}"
         );
     }
 }
@@ -179,6 +208,28 @@ async fn posture_checks_switch_off_in_the_engagement() {
     assert_eq!(
         checks(&scanned.report),
         BTreeSet::from(["undocumented-route".to_string()])
+    );
+}
+
+/// A role change the target refuses (alice may not change roles) is no verdict either
+/// way: a warning says which step was refused, and carol keeps her role.
+#[tokio::test]
+async fn a_refused_role_change_is_a_warning_not_a_pass() {
+    let (server, passwords) = common::portal(|o| o).await;
+    let (mut engagement, api, policy) =
+        demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
+    engagement.posture.role_change = Some(RoleChange {
+        actor: "alice".into(),
+        ..role_change()
+    });
+    let scanned = common::scan(engagement, api, policy, 7, Redactor::new()).await;
+    server.shutdown().await;
+    assert!(!checks(&scanned.report).contains("session-after-role-change"));
+    let warnings = scanned.report["warnings"].to_string();
+    assert!(
+        warnings.contains("posture role_change")
+            && warnings.contains("/admin/users/3/role as `alice` answered 403"),
+        "{warnings}"
     );
 }
 
@@ -220,4 +271,30 @@ fn a_bad_posture_section_is_an_error_at_its_line() {
         "{err}"
     );
     assert_eq!(parse_error(&yaml.replace("severe", "high")), "");
+    let role_change = |body: &str| {
+        parse_error(&yaml.replace(
+            "fail_on: severe",
+            &format!("role_change: {{operation: 'PUT /users/{{user_id}}/role', {body}}}"),
+        ))
+    };
+    let err = role_change("as: a, identity: a, from: r, to: r");
+    assert!(
+        err.contains("e.yaml:8") && err.contains("another identity for `as:`"),
+        "{err}"
+    );
+    let err = role_change("as: a, identity: nobody, to: r");
+    assert!(
+        err.contains("`nobody`") && err.contains("use one of: a"),
+        "{err}"
+    );
+    let bursts = yaml.replace(
+        "fail_on: severe",
+        "operation_bursts:\n    - {operation: GET /export, as: a, count: 51}",
+    );
+    let err = parse_error(&bursts);
+    assert!(
+        err.contains("e.yaml:8") && err.contains("from 1 to 50"),
+        "{err}"
+    );
+    assert_eq!(parse_error(&bursts.replace("51", "20")), "");
 }

@@ -110,6 +110,22 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
                       answer 429 (found when the engagement opts in to `posture: login_burst:`)",
     },
     FlawInfo {
+        id: "role-claim-trusted",
+        operation: "PUT /admin/users/{userId}/role",
+        attack: "session-after-role-change",
+        description: "a token keeps the role it was issued with: after a demotion the old \
+                      token still gets what the old role got (found when the engagement \
+                      opts in to `posture: role_change:`)",
+    },
+    FlawInfo {
+        id: "export-no-rate-limit",
+        operation: "GET /export/invoices.csv",
+        attack: "no-rate-limit",
+        description: "exports are never limited; securely, a caller's 21st export within a \
+                      minute answers 429 (found when the engagement opts in to \
+                      `posture: operation_bursts:`)",
+    },
+    FlawInfo {
         id: "debug-route",
         operation: "GET /debug",
         attack: "undocumented-route",
@@ -117,11 +133,14 @@ pub const POSTURE_FLAWS: &[FlawInfo] = &[
     },
 ];
 
-/// Flaws only an opt-in posture check (`logout:`, `password_change:`, `login_burst:`) finds.
+/// Flaws only an opt-in posture check (`logout:`, `password_change:`, `login_burst:`,
+/// `role_change:`, `operation_bursts:`) finds.
 pub const OPT_IN_CHECK_FLAWS: &[&str] = &[
     "logout-keeps-token",
     "password-change-keeps-token",
     "login-no-rate-limit",
+    "role-claim-trusted",
+    "export-no-rate-limit",
 ];
 
 /// Flaws only a scan of the portal served over https finds.
@@ -130,6 +149,11 @@ pub const HTTPS_ONLY_FLAWS: &[&str] = &["no-hsts"];
 /// Failed logins within [`LOGIN_WINDOW`] after which the secure portal answers 429.
 const LOGIN_FAILURES_ALLOWED: usize = 10;
 const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Exports one caller (one credential) is served within [`LOGIN_WINDOW`] before the
+/// secure portal answers 429: well above what a scan sends, well below a scrape.
+const EXPORTS_ALLOWED: usize = 20;
+const EXPORT_PATH: &str = "/export/invoices.csv";
 
 /// The well-known example key from AWS's documentation: matches the key format, opens
 /// nothing.
@@ -167,6 +191,15 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
         let response = (StatusCode::TOO_MANY_REQUESTS, "too many failed logins").into_response();
         return secure_headers(&state, response);
     }
+    // Keyed by the credential as sent: each session has its own budget.
+    let export_caller = (get && path == EXPORT_PATH && !on("export-no-rate-limit"))
+        .then(|| caller_key(request.headers()));
+    if let Some(caller) = &export_caller {
+        if recent_exports(&state, caller, false) >= EXPORTS_ALLOWED {
+            let response = (StatusCode::TOO_MANY_REQUESTS, "too many exports").into_response();
+            return secure_headers(&state, response);
+        }
+    }
     let logout = request.method() == Method::POST && path == "/auth/logout";
     // FLAW password-change-keeps-token: the tokens a password change revokes are made
     // valid again (noted before, re-issued after).
@@ -185,6 +218,9 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
     }
     if limited && response.status() == StatusCode::UNAUTHORIZED {
         recent_failures(&state, true);
+    }
+    if let (Some(caller), true) = (&export_caller, response.status().is_success()) {
+        recent_exports(&state, caller, true);
     }
     // Securely, a logout revokes the bearer token it was sent with too; FLAW
     // logout-keeps-token leaves it valid until it expires.
@@ -243,17 +279,46 @@ fn recent_failures(state: &Shared, failed: bool) -> usize {
         .login_failures
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    within_window(&mut failures, failed)
+}
+
+/// Exports served to `caller` within the window, after noting one if `served`.
+fn recent_exports(state: &Shared, caller: &str, served: bool) -> usize {
+    let mut exports = state
+        .exports
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    within_window(exports.entry(caller.to_string()).or_default(), served)
+}
+
+/// Forgets the events older than the window, notes one now if `add`, and counts them.
+fn within_window(events: &mut std::collections::VecDeque<std::time::Instant>, add: bool) -> usize {
     let now = std::time::Instant::now();
-    while failures
+    while events
         .front()
         .is_some_and(|at| now.duration_since(*at) > LOGIN_WINDOW)
     {
-        failures.pop_front();
+        events.pop_front();
     }
-    if failed {
-        failures.push_back(now);
+    if add {
+        events.push_back(now);
     }
-    failures.len()
+    events.len()
+}
+
+/// The credential a request presents (its `Authorization`, API key or cookies), as the
+/// key of a per-caller limit; empty for none.
+fn caller_key(headers: &axum::http::HeaderMap) -> String {
+    [
+        header::AUTHORIZATION.as_str(),
+        "x-api-key",
+        header::COOKIE.as_str(),
+    ]
+    .iter()
+    .filter_map(|name| headers.get(*name))
+    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 fn cors(response: &mut Response, origin: Option<&HeaderValue>) {

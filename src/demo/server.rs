@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) accounts: accounts::Accounts,
     /// When recent logins failed: the login rate limit (see `posture.rs`).
     pub(crate) login_failures: Mutex<std::collections::VecDeque<Instant>>,
+    /// When each caller's recent exports were served: the export rate limit (`posture.rs`).
+    pub(crate) exports: Mutex<HashMap<String, std::collections::VecDeque<Instant>>>,
 }
 
 pub(crate) struct Session {
@@ -76,6 +78,7 @@ impl AppState {
             auth: Default::default(),
             accounts: accounts::Accounts::new(&options.passwords),
             login_failures: Mutex::new(Default::default()),
+            exports: Mutex::new(HashMap::new()),
             options,
         }
     }
@@ -194,10 +197,23 @@ fn user_by_id(state: &AppState, id: u64) -> Option<User> {
 
 /// The caller behind verified credentials, or 401.
 pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<User> {
+    // FLAW role-claim-trusted: the role of a token the portal issued is read from its
+    // claim, as it was at login, so a demoted user's old token keeps the old role.
+    // Securely, the role is the stored one, read at every request.
+    let mut claimed_role = None;
     let user_id = match presented(headers) {
         Presented::Bearer(token) if state.accounts.is_revoked(token) => None,
-        Presented::Bearer(token) => jwt::verify(token, &state.jwt_key, unix_now())
-            .and_then(|claims| claims.sub.parse::<u64>().ok()),
+        Presented::Bearer(token) => {
+            jwt::verify(token, &state.jwt_key, unix_now()).and_then(|claims| {
+                let id = claims.sub.parse::<u64>().ok()?;
+                if state.flaw("role-claim-trusted")
+                    && state.accounts.issued_to(id).iter().any(|t| t == token)
+                {
+                    claimed_role = Some(claims.role);
+                }
+                Some(id)
+            })
+        }
         Presented::Session(id) => {
             let mut sessions = state.sessions();
             match sessions.get(id) {
@@ -213,9 +229,13 @@ pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<U
         Presented::ApiKey(key) => auth_extra::api_key_user(state, key),
         Presented::Nothing | Presented::Malformed => None,
     };
-    user_id
+    let mut user = user_id
         .and_then(|id| user_by_id(state, id))
-        .ok_or_else(ApiError::unauthenticated)
+        .ok_or_else(ApiError::unauthenticated)?;
+    if let Some(role) = claimed_role {
+        user.role = role;
+    }
+    Ok(user)
 }
 
 /// Ids in paths are parsed by hand so that a non-integer id is "not found", like a

@@ -48,7 +48,8 @@ pub(super) struct Subject<'a> {
     pub password: Option<&'a str>,
 }
 
-fn fill(template: &str, values: &[(String, String)]) -> String {
+/// `template` with each `{name}` of `values` replaced (also used by posture's role change).
+pub(crate) fn fill(template: &str, values: &[(String, String)]) -> String {
     let mut out = template.to_string();
     for (name, value) in values {
         out = out.replace(&format!("{{{name}}}"), value);
@@ -56,7 +57,11 @@ fn fill(template: &str, values: &[(String, String)]) -> String {
     out
 }
 
-fn fill_json(value: &serde_json::Value, values: &[(String, String)]) -> serde_json::Value {
+/// [`fill`] on every string of a JSON value.
+pub(crate) fn fill_json(
+    value: &serde_json::Value,
+    values: &[(String, String)],
+) -> serde_json::Value {
     match value {
         serde_json::Value::String(s) => serde_json::Value::String(fill(s, values)),
         serde_json::Value::Array(a) => a.iter().map(|v| fill_json(v, values)).collect(),
@@ -70,7 +75,7 @@ fn fill_json(value: &serde_json::Value, values: &[(String, String)]) -> serde_js
 
 /// A `{name}` placeholder left after filling, if any (JSON's own braces are skipped:
 /// a placeholder's name is letters, digits and `_` only).
-fn unfilled(text: &str) -> Option<&str> {
+pub(crate) fn unfilled(text: &str) -> Option<&str> {
     let mut rest = text;
     while let Some(start) = rest.find('{') {
         let after = &rest[start + 1..];

@@ -4,7 +4,7 @@
 
 mod auth;
 mod detector;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod parse;
 mod reach;
 mod secret;

@@ -265,7 +265,7 @@ pub(super) fn parse(
         .map_err(|(needle, m)| src.invalid(&needle, m))?;
     engagement
         .posture
-        .check()
+        .check(&engagement.identities)
         .map_err(|(needle, m)| src.invalid(&needle, m))?;
     Ok(engagement)
 }

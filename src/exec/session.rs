@@ -286,6 +286,25 @@ impl Executor {
             })
     }
 
+    /// Logs `identity` in again now, whatever its credential's lifetime: a posture check
+    /// that changed what the account is (its role) needs a credential issued since.
+    pub async fn relogin(&self, identity: usize) -> Result<(), String> {
+        let session = self
+            .sessions
+            .get(identity)
+            .ok_or("no session for this identity")?;
+        let _guard = session.relogin.lock().await;
+        let live = self
+            .login(&session.identity)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Ok(mut l) = session.live.write() {
+            *l = live;
+        }
+        session.epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
     /// A new credential for a session: an OAuth2 refresh token first, else a full login.
     async fn renew(&self, session: &Session) -> Result<Live, LoginError> {
         let previous = session.live();

@@ -3,13 +3,15 @@
 //! Owns the check kinds, the [`Weakness`] rows they produce and the [`PostureBook`] that
 //! collects them. Passive checks are pure functions over exchanges the scan already
 //! made ([`headers`], [`cookies`], [`leaks`]); the requests of their own the other checks
-//! need are in [`probe`] (CORS, routes, login burst, logout, password change) and
-//! [`transport`] (https targets), each burst bounded in count and time.
+//! need are in [`probe`] (CORS, routes, login and operation bursts, logout, password
+//! change), [`role_change`] and [`transport`] (https targets), each bounded in count and
+//! time.
 
 pub mod cookies;
 pub mod headers;
 pub mod leaks;
 pub mod probe;
+pub mod role_change;
 pub mod transport;
 
 use crate::exchange::Exchange;
@@ -36,10 +38,12 @@ pub enum Check {
     HttpNotRedirected,
     TlsCertificate,
     SessionAfterPasswordChange,
+    SessionAfterRoleChange,
+    NoRateLimit,
 }
 
 impl Check {
-    pub const ALL: [Check; 17] = [
+    pub const ALL: [Check; 19] = [
         Check::MissingNosniff,
         Check::MissingFrameProtection,
         Check::CacheableAuthenticated,
@@ -57,6 +61,8 @@ impl Check {
         Check::HttpNotRedirected,
         Check::TlsCertificate,
         Check::SessionAfterPasswordChange,
+        Check::SessionAfterRoleChange,
+        Check::NoRateLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +84,8 @@ impl Check {
             Check::HttpNotRedirected => "http-not-redirected",
             Check::TlsCertificate => "tls-certificate",
             Check::SessionAfterPasswordChange => "session-after-password-change",
+            Check::SessionAfterRoleChange => "session-after-role-change",
+            Check::NoRateLimit => "no-rate-limit",
         }
     }
 
@@ -90,6 +98,7 @@ impl Check {
             | Check::PasswordInObject
             | Check::SessionAfterLogout
             | Check::SessionAfterPasswordChange
+            | Check::SessionAfterRoleChange
             | Check::TlsCertificate
             | Check::Cors => "high",
             Check::ErrorDisclosure
@@ -97,6 +106,7 @@ impl Check {
             | Check::SessionCookie
             | Check::CacheableAuthenticated
             | Check::NoLoginRateLimit
+            | Check::NoRateLimit
             | Check::HttpNotRedirected
             | Check::MissingHsts => "medium",
             Check::MissingNosniff | Check::MissingFrameProtection | Check::VersionDisclosure => {
@@ -181,8 +191,10 @@ pub struct Seen<'a> {
     pub exchange: &'a Exchange,
 }
 
-/// Which checks run (the engagement's `posture:`); all default on: the passive ones send
-/// nothing, the others are read-only and bounded, and each can be switched off.
+/// Which checks run (the engagement's `posture:`). The passive ones send nothing and are
+/// on by default; every check that sends requests of its own is opt-in, as a reviewer
+/// asks for it (the read-only CORS, route and transport probes with `true`, the others
+/// with what they need to know).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PostureOptions {
@@ -209,6 +221,12 @@ pub struct PostureOptions {
     pub password_change: bool,
     /// Opt-in: a bounded burst of failed logins that must meet a 429 or a lockout.
     pub login_burst: Option<LoginBurst>,
+    /// Opt-in, changes a role and sets it back: one identity's role is lowered through a
+    /// spec operation; its old credential must then lose what the old role got.
+    pub role_change: Option<RoleChange>,
+    /// Opt-in: sensitive operations each sent in a bounded burst that must meet a 429 or
+    /// a lockout (at most [`MAX_OPERATION_BURSTS`]).
+    pub operation_bursts: Vec<OperationBurst>,
     /// `high`, `medium` or `low`: a weakness this severe or worse makes `scan` exit 1,
     /// like a violation. Unset, weaknesses are reported and do not change the exit code.
     pub fail_on: Option<String>,
@@ -249,12 +267,113 @@ fn default_burst() -> usize {
     20
 }
 
-/// The most failed logins one burst may send.
+/// The most requests one burst (failed logins, one sensitive operation) may send.
 pub const MAX_BURST: usize = 50;
+
+/// The most sensitive operations `operation_bursts:` may name.
+pub const MAX_OPERATION_BURSTS: usize = 5;
+
+/// `posture: role_change:`: how an identity's role is changed, through an operation of
+/// the spec. Its `{placeholders}` are filled from the identity's `attributes`, and
+/// `{role}` with the role being set.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    /// `METHOD /path` of the spec's role change, e.g. `PUT /admin/users/{user_id}/role`.
+    pub operation: String,
+    /// The identity that sends it (one allowed to change roles).
+    #[serde(rename = "as")]
+    pub actor: String,
+    /// The identity whose role changes (not `as`); it ends with its own role again.
+    pub identity: String,
+    /// The body, e.g. `{role: "{role}"}`.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// The role the identity is raised to first (then logged in again), when its own role
+    /// is not the higher one; default: its own role.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The role it is lowered to; default: its own role.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+impl RoleChange {
+    /// (higher role, lower role) for an identity whose own role is `own`.
+    pub fn roles<'a>(&'a self, own: &'a str) -> (&'a str, &'a str) {
+        (
+            self.from.as_deref().unwrap_or(own),
+            self.to.as_deref().unwrap_or(own),
+        )
+    }
+}
+
+/// `posture: operation_bursts:` item: one sensitive operation sent `count` times.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationBurst {
+    /// `METHOD /path` as sent (a concrete path, e.g. `GET /export/invoices.csv`).
+    pub operation: String,
+    /// The identity that sends it; anonymous when absent.
+    #[serde(default, rename = "as")]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    #[serde(default = "default_burst")]
+    pub count: usize,
+}
 
 impl PostureOptions {
     /// The problems of the engagement's `posture:` section: (text to point at, message).
-    pub fn check(&self) -> Result<(), (String, String)> {
+    /// `identities` are the engagement's, which `as:` and `identity:` must name.
+    pub fn check(
+        &self,
+        identities: &[crate::engagement::Identity],
+    ) -> Result<(), (String, String)> {
+        let names: Vec<&str> = identities.iter().map(|i| i.name.as_str()).collect();
+        let known = |at: &str, name: &str| -> Result<(), (String, String)> {
+            if names.contains(&name) {
+                return Ok(());
+            }
+            Err((
+                at.into(),
+                format!(
+                    "posture {at} names identity `{name}`, which the engagement does not define; use one of: {}",
+                    names.join(", ")
+                ),
+            ))
+        };
+        if let Some(change) = &self.role_change {
+            role_change_problem(change, identities)
+                .map_or(Ok(()), |m| Err(("role_change:".to_string(), m)))?;
+            known("role_change:", &change.actor)?;
+            known("role_change:", &change.identity)?;
+        }
+        if self.operation_bursts.len() > MAX_OPERATION_BURSTS {
+            return Err((
+                "operation_bursts:".into(),
+                format!(
+                    "posture operation_bursts names {} operations; at most {MAX_OPERATION_BURSTS} (each is a burst of requests)",
+                    self.operation_bursts.len()
+                ),
+            ));
+        }
+        for burst in &self.operation_bursts {
+            if probe::parse_operation(&burst.operation).is_none()
+                || !(1..=MAX_BURST).contains(&burst.count)
+            {
+                return Err((
+                    "operation_bursts:".into(),
+                    format!(
+                        "posture operation_bursts needs each `operation` as `METHOD /path` (e.g. `GET /export/invoices.csv`) and a count from 1 to {MAX_BURST} (got `{}`, {})",
+                        burst.operation, burst.count
+                    ),
+                ));
+            }
+            if let Some(actor) = &burst.actor {
+                known("operation_bursts:", actor)?;
+            }
+        }
         if let Some(logout) = &self.logout {
             if probe::parse_operation(logout).is_none() {
                 return Err((
@@ -288,17 +407,57 @@ impl Default for PostureOptions {
     fn default() -> Self {
         PostureOptions {
             passive: true,
-            cors: true,
-            routes: true,
+            cors: false,
+            routes: false,
             https: false,
-            transport: true,
+            transport: false,
             http_port: None,
             logout: None,
             password_change: false,
             login_burst: None,
+            role_change: None,
+            operation_bursts: Vec::new(),
             fail_on: None,
         }
     }
+}
+
+/// What is wrong with a `role_change:` beyond its names, if anything: its operation's
+/// form, the roles, and the same identity on both ends.
+fn role_change_problem(
+    change: &RoleChange,
+    identities: &[crate::engagement::Identity],
+) -> Option<String> {
+    if probe::parse_operation(&change.operation).is_none() {
+        return Some(format!(
+            "posture role_change operation `{}` is not `METHOD /path` (e.g. `PUT /admin/users/{{user_id}}/role`)",
+            change.operation
+        ));
+    }
+    if change.actor == change.identity {
+        return Some(format!(
+            "posture role_change sends as `{}` and changes `{}`: use another identity for `as:` (a lowered identity could not set its role back)",
+            change.actor, change.identity
+        ));
+    }
+    let own = identities
+        .iter()
+        .find(|i| i.name == change.identity)
+        .map(|i| i.role.as_str())?;
+    let roles: Vec<&str> = identities.iter().map(|i| i.role.as_str()).collect();
+    let (high, low) = change.roles(own);
+    if let Some(role) = [high, low].into_iter().find(|r| !roles.contains(r)) {
+        return Some(format!(
+            "posture role_change role `{role}` is no identity's role; use one of: {}",
+            roles.join(", ")
+        ));
+    }
+    (high == low).then(|| {
+        format!(
+            "posture role_change lowers `{}` from `{high}` to `{low}`: set `from:` (the role it is raised to first) or `to:` (the role it is lowered to) to another role",
+            change.identity
+        )
+    })
 }
 
 /// Collects weaknesses as answers arrive: one row per check and reason (one per check for
@@ -496,13 +655,15 @@ impl ScanPosture {
     }
 
     /// Judges the logins' session cookies, runs the bounded active checks, and returns
-    /// the rows (worst first) with the number of requests those checks sent.
+    /// the rows (worst first) with the number of requests those checks sent; what an
+    /// opt-in check could not judge goes to `warnings`.
     pub async fn finish(
         mut self,
         executor: &crate::exec::Executor,
         api: &crate::spec::Api,
         policy: &crate::matrix::Policy,
         identities: &[crate::engagement::Identity],
+        warnings: &mut Vec<String>,
     ) -> (Vec<Weakness>, usize) {
         if self.options.passive {
             for (name, lines) in executor.login_cookies() {
@@ -532,6 +693,7 @@ impl ScanPosture {
             &self.options,
             self.options.passive.then_some(&self.passive),
             &mut self.book,
+            warnings,
         )
         .await;
         (self.book.into_rows(), sent)
@@ -615,8 +777,28 @@ mod tests {
             ..PostureOptions::default()
         };
         assert!(options
-            .check()
+            .check(&[])
             .is_err_and(|(at, m)| at == "fail_on:" && m.contains("high")));
+    }
+
+    #[test]
+    fn only_the_passive_checks_are_on_by_default() {
+        let options: PostureOptions = serde_json::from_str("{}").expect("empty posture");
+        assert!(options.passive);
+        assert!(!options.cors && !options.routes && !options.transport);
+        assert!(options.logout.is_none() && options.role_change.is_none());
+        assert!(options.operation_bursts.is_empty() && options.login_burst.is_none());
+    }
+
+    #[test]
+    fn the_report_schema_lists_every_check() {
+        let schema = include_str!("../../reports/schema/report.schema.json");
+        for check in Check::ALL {
+            assert!(
+                schema.contains(&format!("\"{check}\"")),
+                "reports/schema/report.schema.json lacks posture check `{check}`"
+            );
+        }
     }
 
     #[test]

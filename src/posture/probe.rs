@@ -2,8 +2,10 @@
 //! ([`MAX_CORS_READS`], the corpus size, [`super::MAX_BURST`]) and in time
 //! ([`BURST_TIME`]). On by default, read-only: a forged `Origin` (and its preflight) on a
 //! few authenticated reads, and the debug/admin path corpus (`corpora/posture-paths.txt`)
-//! as anonymous and as the narrowest role. Opt-in: a burst of failed logins (rate limit)
-//! and one identity's logout (its old credential must then be refused).
+//! as anonymous and as the narrowest role. Opt-in: a burst of failed logins and of each
+//! sensitive operation the engagement names (rate limits), one identity's logout and
+//! password change (its old credential must then be refused) and role change (in
+//! [`super::role_change`]).
 
 use super::{Check, Passive, PostureBook, PostureOptions, Seen, Spot};
 use crate::engagement::Identity;
@@ -56,6 +58,7 @@ pub async fn run(
     options: &PostureOptions,
     passive: Option<&Passive>,
     book: &mut PostureBook,
+    warnings: &mut Vec<String>,
 ) -> usize {
     let Scene {
         executor,
@@ -78,6 +81,34 @@ pub async fn run(
         )
         .await;
     }
+    // Before the login burst: a rate limit on logins would keep the identity from
+    // logging in again with its own role.
+    if let Some(change) = &options.role_change {
+        let checked = tokio::time::timeout(
+            BURST_TIME,
+            super::role_change::run(scene, change, book, &mut sent),
+        )
+        .await;
+        let warning = checked.unwrap_or_else(|_| {
+            Some(format!(
+                "it took longer than {} s; check `{}`'s role",
+                BURST_TIME.as_secs(),
+                change.identity
+            ))
+        });
+        if let Some(why) = warning {
+            warnings.push(format!("posture role_change: {why}"));
+        }
+    }
+    operation_bursts(
+        executor,
+        identities,
+        &options.operation_bursts,
+        book,
+        warnings,
+        &mut sent,
+    )
+    .await;
     if let Some(burst) = &options.login_burst {
         let _ = tokio::time::timeout(
             BURST_TIME,
@@ -128,6 +159,44 @@ pub fn parse_operation(text: &str) -> Option<(Method, String)> {
     path.starts_with('/').then(|| (method, path.to_string()))
 }
 
+/// Sends `request` as `who` up to `count` (at most [`super::MAX_BURST`]) times, one
+/// after another, until one is refused as too many (429, 423, or a refusal that says
+/// `locked`): `None` then, else the statuses in order. A served body that mentions
+/// `locked` (an invoice's state) is no lockout.
+async fn burst(
+    executor: &Executor,
+    request: &RequestSpec,
+    (who, credential): (usize, Credential),
+    count: usize,
+    sent: &mut usize,
+) -> Option<Vec<u16>> {
+    let mut statuses = Vec::new();
+    for _ in 0..count.min(super::MAX_BURST) {
+        let answer = executor.send_aside(request, who, credential).await;
+        *sent += 1;
+        let status = answer.status.unwrap_or(0);
+        let locked = status >= 400
+            && String::from_utf8_lossy(&answer.body)
+                .to_ascii_lowercase()
+                .contains("locked");
+        if matches!(status, 429 | 423) || locked {
+            return None;
+        }
+        statuses.push(status);
+    }
+    Some(statuses)
+}
+
+/// `3× 401, 2× 500`: how a burst was answered.
+fn tally(statuses: &[u16]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for s in statuses {
+        *counts.entry(*s).or_insert(0usize) += 1;
+    }
+    let seen: Vec<String> = counts.iter().map(|(s, n)| format!("{n}× {s}")).collect();
+    seen.join(", ")
+}
+
 /// Wrong-password logins, one after another, until one is refused as too many (429, or a
 /// 423/`locked` answer) or `count` are spent; none refused is the weakness.
 async fn login_burst(
@@ -147,46 +216,130 @@ async fn login_burst(
         headers: Vec::new(),
         json: Some(burst.json.clone()),
     };
-    let mut statuses = std::collections::BTreeMap::new();
-    for n in 1..=burst.count.min(super::MAX_BURST) {
-        let answer = executor
-            .send_aside(&request, anonymous, Credential::Omitted)
-            .await;
-        *sent += 1;
-        let locked = String::from_utf8_lossy(&answer.body)
-            .to_ascii_lowercase()
-            .contains("locked");
-        if matches!(answer.status, Some(429 | 423)) || locked {
-            return;
-        }
-        if n == 1 && answer.is_success() {
-            book.note(
-                Spot::new(
-                    Check::NoLoginRateLimit,
-                    format!("the burst's first wrong-password login was answered {}: fix `login_burst.json` (it must fail)", answer.status.unwrap_or(0)),
-                ),
-                &format!("POST {}", burst.path),
-                &executor.url_for(&request),
-                "anonymous",
-            );
-            return;
-        }
-        *statuses.entry(answer.status.unwrap_or(0)).or_insert(0usize) += 1;
+    // The first login alone: a wrong body would burn the whole burst on successes.
+    let Some(first) = self::burst(
+        executor,
+        &request,
+        (anonymous, Credential::Omitted),
+        1,
+        sent,
+    )
+    .await
+    else {
+        return;
+    };
+    if first.first().is_some_and(|s| (200..300).contains(s)) {
+        book.note(
+            Spot::new(
+                Check::NoLoginRateLimit,
+                format!("the burst's first wrong-password login was answered {}: fix `login_burst.json` (it must fail)", first[0]),
+            ),
+            &format!("POST {}", burst.path),
+            &executor.url_for(&request),
+            "anonymous",
+        );
+        return;
     }
-    let seen: Vec<String> = statuses.iter().map(|(s, n)| format!("{n}× {s}")).collect();
+    let rest = burst.count.min(super::MAX_BURST).saturating_sub(1);
+    let Some(more) = self::burst(
+        executor,
+        &request,
+        (anonymous, Credential::Omitted),
+        rest,
+        sent,
+    )
+    .await
+    else {
+        return;
+    };
+    let statuses: Vec<u16> = first.into_iter().chain(more).collect();
     book.note(
         Spot::new(
             Check::NoLoginRateLimit,
             format!(
                 "{} failed logins in a row were all answered ({}), none 429 or locked: passwords can be guessed at full speed (limit failed logins per account and per client)",
-                burst.count,
-                seen.join(", ")
+                statuses.len(),
+                tally(&statuses)
             ),
         ),
         &format!("POST {}", burst.path),
         &executor.url_for(&request),
         "anonymous",
     );
+}
+
+/// Each sensitive operation the engagement names, sent in a burst as its identity; a
+/// burst served at least once and never refused as too many is the weakness. A burst
+/// never served says nothing (a warning: the identity may not be allowed it).
+async fn operation_bursts(
+    executor: &Executor,
+    identities: &[Identity],
+    bursts: &[super::OperationBurst],
+    book: &mut PostureBook,
+    warnings: &mut Vec<String>,
+    sent: &mut usize,
+) {
+    for item in bursts.iter().take(super::MAX_OPERATION_BURSTS) {
+        let Some((method, path)) = parse_operation(&item.operation) else {
+            continue;
+        };
+        let who = match &item.actor {
+            Some(name) => identities.iter().position(|i| &i.name == name),
+            None => identities.iter().position(Identity::is_anonymous),
+        };
+        let Some(who) = who else { continue };
+        let name = identities[who].name.as_str();
+        let request = RequestSpec {
+            method,
+            path,
+            query: Vec::new(),
+            headers: Vec::new(),
+            json: item.json.clone(),
+        };
+        let credential = match identities[who].is_anonymous() {
+            true => Credential::Omitted,
+            false => Credential::Normal,
+        };
+        let burst = tokio::time::timeout(
+            BURST_TIME,
+            burst(executor, &request, (who, credential), item.count, sent),
+        )
+        .await;
+        let statuses = match burst {
+            Ok(Some(statuses)) => statuses,
+            Ok(None) => continue,
+            Err(_) => {
+                warnings.push(format!(
+                    "posture operation_bursts: `{}` as `{name}` took longer than {} s, so its rate limit was not judged: lower its `count`",
+                    item.operation,
+                    BURST_TIME.as_secs()
+                ));
+                continue;
+            }
+        };
+        if !statuses.iter().any(|s| (200..300).contains(s)) {
+            warnings.push(format!(
+                "posture operation_bursts: `{}` as `{name}` was never served ({}), so its rate limit was not judged: name an identity allowed it",
+                item.operation,
+                tally(&statuses)
+            ));
+            continue;
+        }
+        book.note(
+            Spot::new(
+                Check::NoRateLimit,
+                format!(
+                    "{} `{}` requests in a row as `{name}` were all answered ({}), none 429 or locked: the operation can be driven at full speed (limit it per caller)",
+                    statuses.len(),
+                    item.operation,
+                    tally(&statuses)
+                ),
+            ),
+            &item.operation,
+            &executor.url_for(&request),
+            name,
+        );
+    }
 }
 
 /// The first read of each identity with a credential, at most `max` identities, in

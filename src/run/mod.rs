@@ -278,7 +278,13 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
     let (weaknesses, posture_requests) = match interrupts.any() {
         false => {
             posture
-                .finish(&executor, &input.api, &input.policy, &identities)
+                .finish(
+                    &executor,
+                    &input.api,
+                    &input.policy,
+                    &identities,
+                    &mut warnings,
+                )
                 .await
         }
         true => (Vec::new(), 0),
