@@ -12,7 +12,7 @@
 //! like a product that exists nowhere; another user's account is a 403 whether it exists
 //! or not.
 
-use super::common::{planted_flaws, serve, Server, Tokens};
+use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn, Tokens};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -67,6 +67,7 @@ struct AppState {
 }
 
 type Shared = Arc<AppState>;
+type Call = common::Call<AppState>;
 
 fn seed() -> Data {
     let mut users = BTreeMap::new();
@@ -123,29 +124,24 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// The caller's username and whether it is a manager.
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<(String, bool), Box<Response>> {
-    let sid = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix("sid="));
-    let data = state.data.lock().expect("marketplace state");
-    let user = sid
-        .and_then(|sid| data.sessions.get(sid))
-        .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "please log in")))?;
-    let manager = data.users.get(user).is_some_and(|u| u.role == "Manager");
-    Ok((user.clone(), manager))
-}
+impl SignIn for AppState {
+    /// The caller's username and whether it is a manager.
+    type Caller = (String, bool);
 
-macro_rules! caller_or_return {
-    ($state:expr, $headers:expr) => {
-        match caller(&$state, &$headers) {
-            Ok(who) => who,
-            Err(denied) => return *denied,
-        }
-    };
+    fn caller(&self, headers: &HeaderMap) -> Result<(String, bool), Box<Response>> {
+        let sid = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("sid="));
+        let data = self.data.lock().expect("marketplace state");
+        let user = sid
+            .and_then(|sid| data.sessions.get(sid))
+            .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "please log in")))?;
+        let manager = data.users.get(user).is_some_and(|u| u.role == "Manager");
+        Ok((user.clone(), manager))
+    }
 }
 
 fn user_json(name: &str, user: &User) -> Value {
@@ -183,8 +179,8 @@ async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Resp
         .into_response()
 }
 
-async fn read_profile(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (me, _) = caller_or_return!(state, headers);
+async fn read_profile(Call { state, who }: Call) -> Response {
+    let (me, _) = signed_in!(who);
     let data = state.data.lock().expect("marketplace state");
     match data.users.get(&me) {
         Some(user) => Json(user_json(&me, user)).into_response(),
@@ -198,12 +194,8 @@ struct ProfileUpdate {
     email: String,
 }
 
-async fn update_profile(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<ProfileUpdate>,
-) -> Response {
-    let (me, _) = caller_or_return!(state, headers);
+async fn update_profile(Call { state, who }: Call, Json(body): Json<ProfileUpdate>) -> Response {
+    let (me, _) = signed_in!(who);
     if body.username != me && !state.flaws.profile_subject_in_body {
         return error(StatusCode::FORBIDDEN, "you can only edit your own profile");
     }
@@ -217,8 +209,8 @@ async fn update_profile(
     }
 }
 
-async fn list_users(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
+async fn list_users(Call { state, who }: Call) -> Response {
+    let (me, manager) = signed_in!(who);
     let data = state.data.lock().expect("marketplace state");
     let users: Vec<Value> = data
         .users
@@ -248,12 +240,8 @@ fn check_role(role: &str) -> Result<(), Box<Response>> {
     }
 }
 
-async fn create_user(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<NewUser>,
-) -> Response {
-    let (_, manager) = caller_or_return!(state, headers);
+async fn create_user(Call { state, who }: Call, Json(body): Json<NewUser>) -> Response {
+    let (_, manager) = signed_in!(who);
     if !manager {
         return error(StatusCode::FORBIDDEN, "managers only");
     }
@@ -280,12 +268,8 @@ async fn create_user(
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
-async fn read_user(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
+async fn read_user(Call { state, who }: Call, Path(name): Path<String>) -> Response {
+    let (me, manager) = signed_in!(who);
     if !manager && name != me {
         return error(StatusCode::FORBIDDEN, "not allowed");
     }
@@ -296,12 +280,8 @@ async fn read_user(
     }
 }
 
-async fn delete_user(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
+async fn delete_user(Call { state, who }: Call, Path(name): Path<String>) -> Response {
+    let (me, manager) = signed_in!(who);
     if !manager {
         return error(StatusCode::FORBIDDEN, "managers only");
     }
@@ -322,12 +302,11 @@ struct RoleChange {
 }
 
 async fn set_role(
-    State(state): State<Shared>,
-    headers: HeaderMap,
+    Call { state, who }: Call,
     Path(name): Path<String>,
     Json(body): Json<RoleChange>,
 ) -> Response {
-    let (_, manager) = caller_or_return!(state, headers);
+    let (_, manager) = signed_in!(who);
     if !manager && !state.flaws.role_change_by_seller {
         return error(StatusCode::FORBIDDEN, "managers only");
     }
@@ -344,8 +323,8 @@ async fn set_role(
     }
 }
 
-async fn list_products(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
+async fn list_products(Call { state, who }: Call) -> Response {
+    let (me, manager) = signed_in!(who);
     let data = state.data.lock().expect("marketplace state");
     let products: Vec<Value> = data
         .products
@@ -362,12 +341,8 @@ struct NewProduct {
     price_cents: i64,
 }
 
-async fn create_product(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<NewProduct>,
-) -> Response {
-    let (me, _) = caller_or_return!(state, headers);
+async fn create_product(Call { state, who }: Call, Json(body): Json<NewProduct>) -> Response {
+    let (me, _) = signed_in!(who);
     if body.price_cents < 0 || body.name.is_empty() {
         return error(
             StatusCode::BAD_REQUEST,
@@ -388,12 +363,8 @@ async fn create_product(
         .into_response()
 }
 
-async fn read_product(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
+async fn read_product(Call { state, who }: Call, Path(id): Path<String>) -> Response {
+    let (me, manager) = signed_in!(who);
     let data = state.data.lock().expect("marketplace state");
     match data.products.get(&id) {
         Some(p) if manager || p.0 == me || state.flaws.product_read_bola => {
@@ -403,12 +374,8 @@ async fn read_product(
     }
 }
 
-async fn delete_product(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (_, manager) = caller_or_return!(state, headers);
+async fn delete_product(Call { state, who }: Call, Path(id): Path<String>) -> Response {
+    let (_, manager) = signed_in!(who);
     if !manager && !state.flaws.product_delete_by_seller {
         return error(StatusCode::FORBIDDEN, "managers only");
     }

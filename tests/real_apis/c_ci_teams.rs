@@ -12,7 +12,7 @@
 //!   caller's own `team_id`, and `PUT /api/jobs/{job_id}` must name the same `job_id` and
 //!   `team_id` as the job it changes (else 422, as FastAPI validators answer).
 
-use super::common::{planted_flaws, serve, Server, Tokens};
+use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn, Tokens};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -72,6 +72,7 @@ struct AppState {
 }
 
 type Shared = Arc<AppState>;
+type Call = common::Call<AppState>;
 
 fn seed() -> Data {
     let password = |email: &str| {
@@ -179,41 +180,36 @@ fn not_found() -> Response {
     detail(StatusCode::NOT_FOUND, "Not found")
 }
 
-/// The caller's user_id and a copy of its record.
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<(u64, User), Box<Response>> {
-    let unauthorized = || {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({"detail": "Not authenticated"})),
-        )
-            .into_response()
-    };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    let data = state.data.lock().expect("ci state");
-    let id = *data
-        .tokens
-        .get(token.trim())
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    let user = data
-        .users
-        .get(&id)
-        .cloned()
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    Ok((id, user))
-}
+impl SignIn for AppState {
+    /// The caller's user_id and a copy of its record.
+    type Caller = (u64, User);
 
-macro_rules! caller_or_return {
-    ($state:expr, $headers:expr) => {
-        match caller(&$state, &$headers) {
-            Ok(who) => who,
-            Err(denied) => return *denied,
-        }
-    };
+    fn caller(&self, headers: &HeaderMap) -> Result<(u64, User), Box<Response>> {
+        let unauthorized = || {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({"detail": "Not authenticated"})),
+            )
+                .into_response()
+        };
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let data = self.data.lock().expect("ci state");
+        let id = *data
+            .tokens
+            .get(token.trim())
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let user = data
+            .users
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        Ok((id, user))
+    }
 }
 
 /// May `user` see objects of `team`? Its own team's, or every team's for an admin.
@@ -311,8 +307,8 @@ async fn register(State(state): State<Shared>, Json(body): Json<Registration>) -
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
-async fn read_me(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (id, user) = caller_or_return!(state, headers);
+async fn read_me(Call { who, .. }: Call) -> Response {
+    let (id, user) = signed_in!(who);
     Json(me_json(id, &user)).into_response()
 }
 
@@ -324,12 +320,8 @@ struct MeUpdate {
     is_admin: Option<bool>,
 }
 
-async fn update_me(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<MeUpdate>,
-) -> Response {
-    let (id, _) = caller_or_return!(state, headers);
+async fn update_me(Call { state, who }: Call, Json(body): Json<MeUpdate>) -> Response {
+    let (id, _) = signed_in!(who);
     if let Some(name) = &body.display_name {
         if name.is_empty() || name.chars().count() > 64 {
             return detail(
@@ -356,8 +348,8 @@ async fn update_me(
     Json(me_json(id, user)).into_response()
 }
 
-async fn list_teams(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn list_teams(Call { state, who }: Call) -> Response {
+    let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
     let teams = data
         .teams
@@ -374,12 +366,8 @@ async fn list_teams(State(state): State<Shared>, headers: HeaderMap) -> Response
     )
 }
 
-async fn list_members(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(team_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn list_members(Call { state, who }: Call, Path(team_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
     if !sees(&me, &json!(team_id)) {
         return not_found();
     }
@@ -393,12 +381,8 @@ async fn list_members(
     Json(json!({"members": members, "total_entries": members.len()})).into_response()
 }
 
-async fn audit_log(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(team_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn audit_log(Call { state, who }: Call, Path(team_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
     if me.role != "owner" && !me.is_admin {
         return detail(StatusCode::FORBIDDEN, "Team owners only");
     }
@@ -421,12 +405,8 @@ async fn audit_log(
     )
 }
 
-async fn list_jobs(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Query(paging): Query<Paging>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn list_jobs(Call { state, who }: Call, Query(paging): Query<Paging>) -> Response {
+    let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
     let jobs = data
         .jobs
@@ -436,12 +416,8 @@ async fn list_jobs(
     page("jobs", jobs, &paging)
 }
 
-async fn read_job(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(job_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn read_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
     match data.jobs.iter().find(|j| j["job_id"] == job_id) {
         Some(j) if state.flaws.job_read_bola || sees(&me, &j["team_id"]) => {
@@ -461,12 +437,8 @@ fn invalid(field: &str, message: &str) -> Response {
 }
 
 /// `POST /api/jobs {"team_id", "pipeline"}`: only into the caller's own team.
-async fn trigger_job(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    let (id, me) = caller_or_return!(state, headers);
+async fn trigger_job(Call { state, who }: Call, Json(body): Json<Value>) -> Response {
+    let (id, me) = signed_in!(who);
     let (Some(team), Some(pipeline)) = (body["team_id"].as_u64(), body["pipeline"].as_str()) else {
         return invalid(
             "pipeline",
@@ -487,12 +459,11 @@ async fn trigger_job(
 /// `PUT /api/jobs/{job_id} {"job_id", "team_id", "pipeline"}`: renames a job's pipeline;
 /// the body must name the job it changes and that job's team.
 async fn update_job(
-    State(state): State<Shared>,
-    headers: HeaderMap,
+    Call { state, who }: Call,
     Path(job_id): Path<u64>,
     Json(body): Json<Value>,
 ) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+    let (_, me) = signed_in!(who);
     let Some(pipeline) = body["pipeline"].as_str() else {
         return invalid("pipeline", "field required");
     };
@@ -514,12 +485,8 @@ async fn update_job(
 }
 
 /// `DELETE /api/jobs/{job_id}`: cancels a job of the caller's team.
-async fn cancel_job(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(job_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn cancel_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
     let mut data = state.data.lock().expect("ci state");
     match data.jobs.iter().position(|j| j["job_id"] == job_id) {
         Some(at) if sees(&me, &data.jobs[at]["team_id"]) => {
@@ -530,12 +497,8 @@ async fn cancel_job(
     }
 }
 
-async fn list_build_errors(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Query(paging): Query<Paging>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn list_build_errors(Call { state, who }: Call, Query(paging): Query<Paging>) -> Response {
+    let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
     let errors = data
         .build_errors
@@ -545,12 +508,8 @@ async fn list_build_errors(
     page("build_errors", errors, &paging)
 }
 
-async fn read_build_error(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(build_error_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn read_build_error(Call { state, who }: Call, Path(build_error_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
     match data
         .build_errors

@@ -1,9 +1,15 @@
 //! What the three fixture servers share: serving a router on `127.0.0.1:0`, stopping it,
-//! and a deterministic session-token generator (no randomness: the same run gives the same
-//! tokens, so a failing scan can be replayed).
+//! a deterministic session-token generator (no randomness: the same run gives the same
+//! tokens, so a failing scan can be replayed), and the [`Call`] extractor that hands a
+//! handler its state and its caller, found in each fixture's own way ([`SignIn`]).
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Router;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -53,6 +59,51 @@ pub async fn serve(app: Router) -> Server {
         task: Some(task),
     }
 }
+
+/// How a fixture finds the caller in a request's headers: the caller, or the answer to
+/// give instead (a 401 in the fixture's own house style).
+pub trait SignIn {
+    type Caller;
+    fn caller(&self, headers: &HeaderMap) -> Result<Self::Caller, Box<Response>>;
+}
+
+/// A handler's shared state and its caller as [`SignIn`] finds it (or the refusal to
+/// answer); [`signed_in!`] takes the caller or returns the refusal. Extracting never fails,
+/// so a bad path or body is still answered before the sign-in is looked at, exactly as when
+/// each handler read its `HeaderMap` itself.
+pub struct Call<S: SignIn> {
+    pub state: Arc<S>,
+    pub who: Result<S::Caller, Box<Response>>,
+}
+
+impl<S> FromRequestParts<Arc<S>> for Call<S>
+where
+    S: SignIn + Send + Sync,
+    S::Caller: Send,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<S>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Call {
+            state: state.clone(),
+            who: state.caller(&parts.headers),
+        })
+    }
+}
+
+/// The caller of a [`Call`]'s `who`, or returns the fixture's refusal from the handler.
+macro_rules! signed_in {
+    ($who:expr) => {
+        match $who {
+            Ok(who) => who,
+            Err(denied) => return *denied,
+        }
+    };
+}
+pub(crate) use signed_in;
 
 /// Opaque session tokens: a counter run through splitmix64, so they look random, never
 /// repeat within a server, and are the same from run to run.
