@@ -152,6 +152,31 @@ fn product_json(id: &str, (seller, name, price): &(String, String, i64)) -> Valu
     json!({"product_id": id, "seller": seller, "name": name, "price_cents": price})
 }
 
+/// The user `name` after `change`, or 404 when there is none (a read changes nothing).
+fn change_user(data: &mut Data, name: &str, change: impl FnOnce(&mut User)) -> Response {
+    match data.users.get_mut(name) {
+        Some(user) => {
+            change(user);
+            Json(user_json(name, user)).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "no such user"),
+    }
+}
+
+/// The entries of `items` the caller may see, as this house lists them: a bare JSON array.
+fn bare_list<T>(
+    items: &BTreeMap<String, T>,
+    visible: impl Fn(&str, &T) -> bool,
+    to_json: impl Fn(&str, &T) -> Value,
+) -> Response {
+    let kept: Vec<Value> = items
+        .iter()
+        .filter(|(key, item)| visible(key, item))
+        .map(|(key, item)| to_json(key, item))
+        .collect();
+    Json(kept).into_response()
+}
+
 #[derive(Deserialize)]
 struct LoginForm {
     username: String,
@@ -181,11 +206,8 @@ async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Resp
 
 async fn read_profile(Call { state, who }: Call) -> Response {
     let (me, _) = signed_in!(who);
-    let data = state.data.lock().expect("marketplace state");
-    match data.users.get(&me) {
-        Some(user) => Json(user_json(&me, user)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "no such user"),
-    }
+    let mut data = state.data.lock().expect("marketplace state");
+    change_user(&mut data, &me, |_| ())
 }
 
 #[derive(Deserialize)]
@@ -200,25 +222,13 @@ async fn update_profile(Call { state, who }: Call, Json(body): Json<ProfileUpdat
         return error(StatusCode::FORBIDDEN, "you can only edit your own profile");
     }
     let mut data = state.data.lock().expect("marketplace state");
-    match data.users.get_mut(&body.username) {
-        Some(user) => {
-            user.email = body.email;
-            Json(user_json(&body.username, user)).into_response()
-        }
-        None => error(StatusCode::NOT_FOUND, "no such user"),
-    }
+    change_user(&mut data, &body.username, |user| user.email = body.email)
 }
 
 async fn list_users(Call { state, who }: Call) -> Response {
     let (me, manager) = signed_in!(who);
     let data = state.data.lock().expect("marketplace state");
-    let users: Vec<Value> = data
-        .users
-        .iter()
-        .filter(|(name, _)| manager || **name == me)
-        .map(|(name, user)| user_json(name, user))
-        .collect();
-    Json(users).into_response()
+    bare_list(&data.users, |name, _| manager || name == me, user_json)
 }
 
 #[derive(Deserialize)]
@@ -273,11 +283,8 @@ async fn read_user(Call { state, who }: Call, Path(name): Path<String>) -> Respo
     if !manager && name != me {
         return error(StatusCode::FORBIDDEN, "not allowed");
     }
-    let data = state.data.lock().expect("marketplace state");
-    match data.users.get(&name) {
-        Some(user) => Json(user_json(&name, user)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "no such user"),
-    }
+    let mut data = state.data.lock().expect("marketplace state");
+    change_user(&mut data, &name, |_| ())
 }
 
 async fn delete_user(Call { state, who }: Call, Path(name): Path<String>) -> Response {
@@ -314,25 +321,13 @@ async fn set_role(
         return *bad;
     }
     let mut data = state.data.lock().expect("marketplace state");
-    match data.users.get_mut(&name) {
-        Some(user) => {
-            user.role = body.role;
-            Json(user_json(&name, user)).into_response()
-        }
-        None => error(StatusCode::NOT_FOUND, "no such user"),
-    }
+    change_user(&mut data, &name, |user| user.role = body.role)
 }
 
 async fn list_products(Call { state, who }: Call) -> Response {
     let (me, manager) = signed_in!(who);
     let data = state.data.lock().expect("marketplace state");
-    let products: Vec<Value> = data
-        .products
-        .iter()
-        .filter(|(_, p)| manager || p.0 == me)
-        .map(|(id, p)| product_json(id, p))
-        .collect();
-    Json(products).into_response()
+    bare_list(&data.products, |_, p| manager || p.0 == me, product_json)
 }
 
 #[derive(Deserialize)]
