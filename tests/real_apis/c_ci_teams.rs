@@ -234,8 +234,15 @@ struct Paging {
     limit: Option<usize>,
 }
 
-/// One page of `items` under `key`, with `total_entries`.
-fn page(key: &str, items: Vec<&Value>, paging: &Paging) -> Response {
+/// The page size of the lists that are not paged (teams, audit events): all in one page.
+const ONE_PAGE: Paging = Paging {
+    offset: None,
+    limit: Some(50),
+};
+
+/// One page of the `items` kept by `keep` under `key`, with `total_entries`.
+fn page(key: &str, items: &[Value], keep: impl Fn(&Value) -> bool, paging: &Paging) -> Response {
+    let items: Vec<&Value> = items.iter().filter(|item| keep(item)).collect();
     let offset = paging.offset.unwrap_or(0);
     let limit = paging.limit.unwrap_or(2).clamp(1, 50);
     let total = items.len();
@@ -351,18 +358,11 @@ async fn update_me(Call { state, who }: Call, Json(body): Json<MeUpdate>) -> Res
 async fn list_teams(Call { state, who }: Call) -> Response {
     let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
-    let teams = data
-        .teams
-        .iter()
-        .filter(|t| sees(&me, &t["team_id"]))
-        .collect();
     page(
         "teams",
-        teams,
-        &Paging {
-            offset: None,
-            limit: Some(50),
-        },
+        &data.teams,
+        |t| sees(&me, &t["team_id"]),
+        &ONE_PAGE,
     )
 }
 
@@ -390,39 +390,33 @@ async fn audit_log(Call { state, who }: Call, Path(team_id): Path<u64>) -> Respo
         return not_found();
     }
     let data = state.data.lock().expect("ci state");
-    let events = data
-        .audit
-        .iter()
-        .filter(|e| e["team_id"] == team_id)
-        .collect();
     page(
         "events",
-        events,
-        &Paging {
-            offset: None,
-            limit: Some(50),
-        },
+        &data.audit,
+        |e| e["team_id"] == team_id,
+        &ONE_PAGE,
     )
 }
 
 async fn list_jobs(Call { state, who }: Call, Query(paging): Query<Paging>) -> Response {
     let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
-    let jobs = data
-        .jobs
-        .iter()
-        .filter(|j| sees(&me, &j["team_id"]))
-        .collect();
-    page("jobs", jobs, &paging)
+    page("jobs", &data.jobs, |j| sees(&me, &j["team_id"]), &paging)
 }
 
 async fn read_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Response {
     let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
-    match data.jobs.iter().find(|j| j["job_id"] == job_id) {
-        Some(j) if state.flaws.job_read_bola || sees(&me, &j["team_id"]) => {
-            Json(j.clone()).into_response()
-        }
+    one(&data.jobs, "job_id", job_id, |j| {
+        state.flaws.job_read_bola || sees(&me, &j["team_id"])
+    })
+}
+
+/// The item whose `key` is `id`, when `shown`; otherwise 404, exactly like an ID that
+/// exists nowhere.
+fn one(items: &[Value], key: &str, id: u64, shown: impl Fn(&Value) -> bool) -> Response {
+    match items.iter().find(|item| item[key] == id) {
+        Some(item) if shown(item) => Json(item.clone()).into_response(),
         _ => not_found(),
     }
 }
@@ -500,23 +494,18 @@ async fn cancel_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Respo
 async fn list_build_errors(Call { state, who }: Call, Query(paging): Query<Paging>) -> Response {
     let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
-    let errors = data
-        .build_errors
-        .iter()
-        .filter(|e| state.flaws.build_errors_list_leak || sees(&me, &e["team_id"]))
-        .collect();
-    page("build_errors", errors, &paging)
+    page(
+        "build_errors",
+        &data.build_errors,
+        |e| state.flaws.build_errors_list_leak || sees(&me, &e["team_id"]),
+        &paging,
+    )
 }
 
 async fn read_build_error(Call { state, who }: Call, Path(build_error_id): Path<u64>) -> Response {
     let (_, me) = signed_in!(who);
     let data = state.data.lock().expect("ci state");
-    match data
-        .build_errors
-        .iter()
-        .find(|e| e["build_error_id"] == build_error_id)
-    {
-        Some(e) if sees(&me, &e["team_id"]) => Json(e.clone()).into_response(),
-        _ => not_found(),
-    }
+    one(&data.build_errors, "build_error_id", build_error_id, |e| {
+        sees(&me, &e["team_id"])
+    })
 }
