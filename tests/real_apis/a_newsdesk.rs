@@ -22,7 +22,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 planted_flaws! {
     /// `GET /articles/v1/{article_title}` serves any account's article by title (BOLA).
@@ -56,10 +56,7 @@ struct Data {
     articles: Vec<Value>,
 }
 
-struct AppState {
-    flaws: Flaws,
-    data: Mutex<Data>,
-}
+type AppState = common::Fixture<Flaws, Data>;
 
 type Shared = Arc<AppState>;
 type Call = common::Call<AppState>;
@@ -139,10 +136,7 @@ fn seed() -> Data {
 }
 
 pub async fn spawn(flaws: Flaws) -> Server {
-    let state = Arc::new(AppState {
-        flaws,
-        data: Mutex::new(seed()),
-    });
+    let state = AppState::new(flaws, seed());
     let app = Router::new()
         .route("/articles/v1", get(list_articles))
         .route("/articles/v1/{article_title}", get(read_article))

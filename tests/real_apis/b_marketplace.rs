@@ -12,7 +12,7 @@
 //! like a product that exists nowhere; another user's account is a 403 whether it exists
 //! or not.
 
-use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn, Tokens};
+use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 planted_flaws! {
     /// `GET /products/{product_id}` serves any seller's product (BOLA).
@@ -60,11 +60,7 @@ struct Data {
     next_product: u32,
 }
 
-struct AppState {
-    flaws: Flaws,
-    tokens: Tokens,
-    data: Mutex<Data>,
-}
+type AppState = common::Fixture<Flaws, Data>;
 
 type Shared = Arc<AppState>;
 type Call = common::Call<AppState>;
@@ -100,11 +96,7 @@ fn seed() -> Data {
 }
 
 pub async fn spawn(flaws: Flaws) -> Server {
-    let state = Arc::new(AppState {
-        flaws,
-        tokens: Tokens::default(),
-        data: Mutex::new(seed()),
-    });
+    let state = AppState::new(flaws, seed());
     let app = Router::new()
         .route("/login", axum::routing::post(login))
         .route("/profile", get(read_profile).put(update_profile))

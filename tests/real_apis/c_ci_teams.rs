@@ -12,7 +12,7 @@
 //!   caller's own `team_id`, and `PUT /api/jobs/{job_id}` must name the same `job_id` and
 //!   `team_id` as the job it changes (else 422, as FastAPI validators answer).
 
-use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn, Tokens};
+use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 planted_flaws! {
     /// `GET /api/jobs/{job_id}` serves any team's job (BOLA).
@@ -65,11 +65,7 @@ struct Data {
     next_job: u64,
 }
 
-struct AppState {
-    flaws: Flaws,
-    tokens: Tokens,
-    data: Mutex<Data>,
-}
+type AppState = common::Fixture<Flaws, Data>;
 
 type Shared = Arc<AppState>;
 type Call = common::Call<AppState>;
@@ -149,11 +145,7 @@ fn seed() -> Data {
 }
 
 pub async fn spawn(flaws: Flaws) -> Server {
-    let state = Arc::new(AppState {
-        flaws,
-        tokens: Tokens::default(),
-        data: Mutex::new(seed()),
-    });
+    let state = AppState::new(flaws, seed());
     let app = Router::new()
         .route("/api/auth/token", post(token))
         .route("/api/users/register", post(register))

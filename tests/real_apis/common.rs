@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Router;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -57,6 +57,24 @@ pub async fn serve(app: Router) -> Server {
         base_url: format!("http://{addr}"),
         shutdown: Some(tx),
         task: Some(task),
+    }
+}
+
+/// A fixture server's state: its planted flaws, the session tokens it hands out, and its
+/// data behind one lock.
+pub struct Fixture<F, D> {
+    pub flaws: F,
+    pub tokens: Tokens,
+    pub data: Mutex<D>,
+}
+
+impl<F, D> Fixture<F, D> {
+    pub fn new(flaws: F, data: D) -> Arc<Self> {
+        Arc::new(Fixture {
+            flaws,
+            tokens: Tokens::default(),
+            data: Mutex::new(data),
+        })
     }
 }
 
