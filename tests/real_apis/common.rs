@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Router;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -46,13 +47,13 @@ pub async fn serve(app: Router) -> Server {
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("bound address");
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
+    // `stop` sends, a dropped `Server` drops the sender: either ends the server.
+    let stopped = async move { rx.await.unwrap_or_default() };
+    let task = tokio::spawn(
         axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+            .with_graceful_shutdown(stopped)
+            .into_future(),
+    );
     Server {
         base_url: format!("http://{addr}"),
         shutdown: Some(tx),
