@@ -102,6 +102,14 @@ fn expected(list: Planted) -> Pairs {
         .collect()
 }
 
+/// The string at JSON `pointer` in `value`, or `absent`.
+fn text<'a>(value: &'a Value, pointer: &str, absent: &'a str) -> &'a str {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or(absent)
+}
+
 /// What a reader needs when a set differs: every finding, the warnings, and the matrix
 /// cells that were not tested with their reasons.
 fn explain(name: &str, report: &Value) -> String {
@@ -109,13 +117,13 @@ fn explain(name: &str, report: &Value) -> String {
     for f in report["findings"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "  {} {} {} actor={} victim={} status={} reason={}\n",
-            f["verdict"].as_str().unwrap_or("?"),
-            f["operation"].as_str().unwrap_or("?"),
-            f["attack"].as_str().unwrap_or("?"),
-            f["actor"]["identity"].as_str().unwrap_or("?"),
-            f["victim"]["identity"].as_str().unwrap_or("-"),
+            text(f, "/verdict", "?"),
+            text(f, "/operation", "?"),
+            text(f, "/attack", "?"),
+            text(f, "/actor/identity", "?"),
+            text(f, "/victim/identity", "-"),
             f["status"],
-            f["evidence"]["reason"].as_str().unwrap_or("")
+            text(f, "/evidence/reason", "")
         ));
     }
     out.push_str(&format!("--- {name}: warnings\n"));
@@ -127,11 +135,11 @@ fn explain(name: &str, report: &Value) -> String {
         if cell["coverage"] != "tested" {
             out.push_str(&format!(
                 "  {} [{}] {} {}: {}\n",
-                cell["operation"].as_str().unwrap_or("?"),
-                cell["role"].as_str().unwrap_or("?"),
-                cell["access"].as_str().unwrap_or("?"),
-                cell["coverage"].as_str().unwrap_or("?"),
-                cell["reason"].as_str().unwrap_or("")
+                text(cell, "/operation", "?"),
+                text(cell, "/role", "?"),
+                text(cell, "/access", "?"),
+                text(cell, "/coverage", "?"),
+                text(cell, "/reason", "")
             ));
         }
     }
