@@ -401,17 +401,7 @@ async fn credentials_never_reach_the_report() {
     };
     let passwords = options.passwords.clone();
     let (_, dir) = scan(options, passwords).await;
-    for entry in std::fs::read_dir(dir.path()).expect("output dir") {
-        let path = entry.expect("entry").path();
-        let text = std::fs::read_to_string(&path).expect("text file");
-        assert!(!text.contains(canary), "password in {}", path.display());
-        // Every token the portal issues is an HS256 JWT; its header never appears.
-        assert!(
-            !text.contains("eyJhbGciOiJIUzI1NiI"),
-            "token in {}",
-            path.display()
-        );
-    }
+    common::assert_no_credentials_in(dir.path(), canary);
 }
 
 /// A small JSON Schema check (type, const, enum, required, properties, items, $ref,
@@ -543,11 +533,8 @@ async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
         "{:#} {doubts:#?}",
         report["warnings"]
     );
-    let warnings = report["warnings"].to_string();
-    assert!(
-        warnings.contains("renewed"),
-        "no re-login happened, so this test proved nothing: {warnings}"
-    );
+    // Without a re-login this test would prove nothing.
+    common::assert_warns(&report, "renewed");
 }
 
 #[tokio::test]
@@ -605,10 +592,9 @@ async fn a_weak_jwt_secret_is_named_by_its_corpus_line_and_no_token_leaks() {
         .flaw("jwt-weak-secret", true)
         .expect("known flaw");
     let (report, dir) = scan(options, passwords).await;
-    let warnings = report["warnings"].to_string();
-    assert!(
-        warnings.contains("`your-256-bit-secret` (corpora/jwt-weak-secrets.txt line 7)"),
-        "{warnings}"
+    common::assert_warns(
+        &report,
+        "`your-256-bit-secret` (corpora/jwt-weak-secrets.txt line 7)",
     );
     let finding = common::findings(&report)
         .iter()

@@ -350,11 +350,8 @@ async fn a_non_loopback_target_is_scanned_and_an_offsite_redirect_is_recorded_no
         "the redirect was followed"
     );
     let report = report(&out);
-    let warnings = report["warnings"].to_string();
-    assert!(
-        warnings.contains("redirect off the target") && warnings.contains(&landing),
-        "{warnings}"
-    );
+    common::assert_warns(&report, "redirect off the target");
+    common::assert_warns(&report, &landing);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -613,8 +610,7 @@ async fn https_with_a_private_ca_and_with_mutual_tls() {
     scanned(&ok);
     assert!(notes.hits.load(Ordering::SeqCst) > 0);
     says(&ok.stderr, "insecure_skip_verify");
-    let warnings = report(&out)["warnings"].to_string();
-    assert!(warnings.contains("insecure_skip_verify"), "{warnings}");
+    common::assert_warns(&report(&out), "insecure_skip_verify");
 }
 
 // ---- proxy -------------------------------------------------------------------------------
