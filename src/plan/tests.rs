@@ -134,16 +134,18 @@ fn op_index(f: &Fixture, key: &str) -> usize {
         .unwrap_or_else(|| panic!("no operation {key} in the demo spec"))
 }
 
-/// The probes of one attack kind, in plan order.
-fn of_attack(probes: &[Probe], attack: Attack) -> Vec<&Probe> {
-    probes.iter().filter(|p| p.attack == attack).collect()
+/// The planned probes of one attack kind, in plan order.
+fn planned(f: &Fixture, allow_mutations: bool, attack: Attack) -> Vec<Probe> {
+    plan_of(f, allow_mutations)
+        .into_iter()
+        .filter(|p| p.attack == attack)
+        .collect()
 }
 
 #[test]
 fn id_swap_aims_only_at_objects_the_actor_may_not_reach() {
     let f = fixture();
-    let probes = plan_of(&f, true);
-    let swaps = of_attack(&probes, Attack::IdSwap);
+    let swaps = planned(&f, true, Attack::IdSwap);
     assert!(!swaps.is_empty());
     for p in &swaps {
         let o = &f.corpus.objects[p.object.expect("object")];
@@ -396,9 +398,8 @@ fn no_auth_escalation_and_bad_auth_cover_their_operations() {
 #[test]
 fn mass_assignment_targets_own_objects_with_privileged_fields() {
     let f = fixture();
-    assert!(of_attack(&plan_of(&f, false), Attack::MassAssignment).is_empty());
-    let probes = plan_of(&f, true);
-    let mass = of_attack(&probes, Attack::MassAssignment);
+    assert!(planned(&f, false, Attack::MassAssignment).is_empty());
+    let mass = planned(&f, true, Attack::MassAssignment);
     let ops: std::collections::BTreeSet<String> = mass.iter().map(|p| op_key(&f, p)).collect();
     assert!(ops.contains("PATCH /tickets/{ticketId}"), "{ops:?}");
     for p in &mass {
@@ -432,10 +433,9 @@ fn mass_assignment_targets_own_objects_with_privileged_fields() {
 #[test]
 fn param_pollution_sends_both_orders_and_compares_with_the_plain_request() {
     let f = fixture();
-    let probes = plan_of(&f, false);
-    let pollution = of_attack(&probes, Attack::ParamPollution);
+    let pollution = planned(&f, false, Attack::ParamPollution);
     assert!(!pollution.is_empty());
-    let alice: Vec<&&Probe> = pollution.iter().filter(|p| p.actor == 0).collect();
+    let alice: Vec<&Probe> = pollution.iter().filter(|p| p.actor == 0).collect();
     assert_eq!(alice.len(), 2);
     let (mine, theirs) = (
         "aaaaaaaa-0000-4000-8000-000000000001".to_string(),
@@ -461,16 +461,15 @@ fn param_pollution_sends_both_orders_and_compares_with_the_plain_request() {
 #[test]
 fn method_override_posts_denied_operations_with_each_variant() {
     let f = fixture();
-    assert!(of_attack(&plan_of(&f, false), Attack::MethodOverride).is_empty());
-    let probes = plan_of(&f, true);
-    let over = of_attack(&probes, Attack::MethodOverride);
+    assert!(planned(&f, false, Attack::MethodOverride).is_empty());
+    let over = planned(&f, true, Attack::MethodOverride);
     assert!(!over.is_empty());
     for p in &over {
         assert_eq!(p.request.method, Method::Post);
         assert_eq!(p.access, Access::Deny);
         assert_ne!(f.identities[p.actor].role, "admin");
     }
-    let role: Vec<&&Probe> = over
+    let role: Vec<&Probe> = over
         .iter()
         .filter(|p| op_key(&f, p) == "PUT /admin/users/{userId}/role" && p.actor == 0)
         .collect();
@@ -509,9 +508,8 @@ fn method_override_posts_denied_operations_with_each_variant() {
 #[test]
 fn malformed_bodies_are_deterministic_distinct_and_replayable() {
     let f = fixture();
-    let probes = plan_of(&f, true);
-    let bad = of_attack(&probes, Attack::Malformed);
-    let notes: Vec<&&Probe> = bad
+    let bad = planned(&f, true, Attack::Malformed);
+    let notes: Vec<&Probe> = bad
         .iter()
         .filter(|p| op_key(&f, p) == "POST /tickets/{ticketId}/notes")
         .collect();
@@ -623,8 +621,7 @@ fn weak_secret_probes_only_for_tokens_that_verified_offline() {
 #[test]
 fn existence_leak_pairs_a_foreign_object_with_a_made_up_id_on_reads_only() {
     let f = fixture();
-    let probes = plan_of(&f, true);
-    let leaks = of_attack(&probes, Attack::ExistenceLeak);
+    let leaks = planned(&f, true, Attack::ExistenceLeak);
     assert!(!leaks.is_empty());
     for p in &leaks {
         assert!(f.api.operations[p.op].method.is_safe(), "{p:?}");
