@@ -192,10 +192,21 @@ async fn serve_notes(bind: SocketAddr, elsewhere: String) -> (SocketAddr, Arc<No
 
 /// Writes spec, matrix and an engagement (with `extra` keys) into `dir`; the target is
 /// `${NOTES_TARGET}`, set by [`rolegrid`].
-/// The notes API on 127.0.0.1, `/elsewhere` sending to `elsewhere`; its base URL.
-async fn loopback_notes(elsewhere: String) -> (String, Arc<Notes>) {
-    let (addr, notes) = serve_notes(SocketAddr::from(([127, 0, 0, 1], 0)), elsewhere).await;
-    (format!("http://{addr}"), notes)
+/// The notes API on 127.0.0.1 (its `/elsewhere` sending to a landing origin) and a fresh
+/// folder holding an engagement for it: the target's base URL, the API's state, the count
+/// of requests that reached the landing origin, the folder and the engagement's path.
+async fn on_loopback() -> (
+    String,
+    Arc<Notes>,
+    Arc<AtomicUsize>,
+    tempfile::TempDir,
+    PathBuf,
+) {
+    let (landing, landed) = landing().await;
+    let (addr, notes) = serve_notes(SocketAddr::from(([127, 0, 0, 1], 0)), landing).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = engagement(dir.path(), "");
+    (format!("http://{addr}"), notes, landed, dir, path)
 }
 
 fn engagement(dir: &Path, extra: &str) -> PathBuf {
@@ -356,10 +367,7 @@ async fn a_non_loopback_target_is_scanned_and_an_offsite_redirect_is_recorded_no
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_and_dry_run_send_nothing() {
-    let (landing, landed) = landing().await;
-    let (target, notes) = loopback_notes(landing).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = engagement(dir.path(), "");
+    let (target, notes, landed, _dir, path) = on_loopback().await;
 
     let check = command(&target, &["check", "-c"], &path).await;
     eprintln!("{}", check.stdout);
@@ -671,10 +679,7 @@ async fn forward_proxy() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forward_proxy_sees_every_request_of_a_scan() {
-    let (landing, landed) = landing().await;
-    let (target, notes) = loopback_notes(landing).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = engagement(dir.path(), "");
+    let (target, notes, landed, dir, path) = on_loopback().await;
 
     for via_env in [false, true] {
         let (proxy, seen) = forward_proxy().await;
@@ -737,11 +742,8 @@ async fn token_server() -> (String, Arc<AtomicUsize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_endpoint_on_another_origin_is_used_only_when_in_scope() {
-    let (landing, _) = landing().await;
-    let (target, notes) = loopback_notes(landing).await;
+    let (target, notes, _, dir, path) = on_loopback().await;
     let (idp, issued) = token_server().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = engagement(dir.path(), "");
     // alice's bearer token comes from the identity provider instead.
     let text = std::fs::read_to_string(&path).expect("read").replace(
         "auth: {bearer: \"${NOTES_ALICE}\"}",
@@ -793,12 +795,9 @@ async fn a_token_endpoint_on_another_origin_is_used_only_when_in_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_carries_the_user_agent_and_the_engagement_headers() {
-    let (landing, _) = landing().await;
-    let (target, notes) = loopback_notes(landing).await;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (target, notes, _, dir, path) = on_loopback().await;
 
     // By default: rolegrid and its version.
-    let path = engagement(dir.path(), "");
     scanned(&scan(&target, &path, &dir.path().join("default")).await);
     let seen = notes.seen();
     assert!(!seen.is_empty());
