@@ -205,6 +205,20 @@ impl Portal {
     }
 }
 
+/// Runs `check` on the portal `start` gives for each mode (flawed first, then its secure
+/// twin), shutting each down after; the first failure ends the test.
+async fn in_both_modes(
+    start: impl AsyncFn(bool) -> Result<Portal, Box<dyn std::error::Error>>,
+    check: impl AsyncFn(&Portal, bool) -> TestResult,
+) -> TestResult {
+    for flawed in [true, false] {
+        let portal = start(flawed).await?;
+        check(&portal, flawed).await?;
+        portal.demo.shutdown().await;
+    }
+    Ok(())
+}
+
 fn ids(items: &Value) -> Vec<u64> {
     items
         .as_array()
@@ -406,90 +420,94 @@ async fn flaws_json_follows_options() -> TestResult {
 
 #[tokio::test]
 async fn body_id_bola() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::only("body-id-bola", flawed).await?;
-        let bob = portal.token(BOB).await?;
-        let statement = |ids: Value| {
-            let portal = &portal;
-            let bob = bob.clone();
-            async move {
-                portal
-                    .post_as("/statements", &bob, json!({ "invoice_ids": ids }))
-                    .await
+    in_both_modes(
+        |flawed| Portal::only("body-id-bola", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let bob = portal.token(BOB).await?;
+            let statement = |ids: Value| {
+                let portal = &portal;
+                let bob = bob.clone();
+                async move {
+                    portal
+                        .post_as("/statements", &bob, json!({ "invoice_ids": ids }))
+                        .await
+                }
+            };
+            // Bob's own invoice, in every mode.
+            let own = statement(json!([2001])).await?;
+            assert_eq!(own.status, StatusCode::OK);
+            assert_eq!(
+                own.json()["statement"]["invoices"][0]["number"],
+                "GLOBEX-2026-0001"
+            );
+            for ids in [json!([1001]), json!([2001, 1001])] {
+                let reply = statement(ids.clone()).await?;
+                if flawed {
+                    assert_eq!(reply.status, StatusCode::OK, "{ids}");
+                    assert!(reply.text().contains("ACME-2026-0001"), "{ids}");
+                } else {
+                    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{ids}");
+                    assert!(!reply.text().contains("ACME"), "{ids}");
+                }
             }
-        };
-        // Bob's own invoice, in every mode.
-        let own = statement(json!([2001])).await?;
-        assert_eq!(own.status, StatusCode::OK);
-        assert_eq!(
-            own.json()["statement"]["invoices"][0]["number"],
-            "GLOBEX-2026-0001"
-        );
-        for ids in [json!([1001]), json!([2001, 1001])] {
-            let reply = statement(ids.clone()).await?;
-            if flawed {
-                assert_eq!(reply.status, StatusCode::OK, "{ids}");
-                assert!(reply.text().contains("ACME-2026-0001"), "{ids}");
-            } else {
-                assert_eq!(reply.status, StatusCode::NOT_FOUND, "{ids}");
-                assert!(!reply.text().contains("ACME"), "{ids}");
+            // Other spellings are refused by the body's schema in every mode.
+            for ids in [
+                json!(["01001"]),
+                json!([{"id": 1001}]),
+                json!(1001),
+                json!([]),
+            ] {
+                let reply = statement(ids.clone()).await?;
+                assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{ids}");
             }
-        }
-        // Other spellings are refused by the body's schema in every mode.
-        for ids in [
-            json!(["01001"]),
-            json!([{"id": 1001}]),
-            json!(1001),
-            json!([]),
-        ] {
-            let reply = statement(ids.clone()).await?;
-            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{ids}");
-        }
-        let anonymous = portal
-            .send(
-                Method::POST,
-                "/statements",
-                Auth::None,
-                Some(json!({"invoice_ids": [1001]})),
-            )
-            .await?;
-        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            let anonymous = portal
+                .send(
+                    Method::POST,
+                    "/statements",
+                    Auth::None,
+                    Some(json!({"invoice_ids": [1001]})),
+                )
+                .await?;
+            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn id_encoding_bypass() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::only("id-encoding-bypass", flawed).await?;
-        let bob = portal.token(BOB).await?;
-        let own = portal.get_as("/invoices/2001/receipt", &bob).await?;
-        assert_eq!(own.status, StatusCode::OK);
-        assert_eq!(own.json()["receipt"]["invoice"]["id"], 2001);
-        // The plain ID and its percent-encoded spelling are denied in every mode.
-        for path in ["/invoices/1001/receipt", "/invoices/%31%30%30%31/receipt"] {
-            let reply = portal.get_as(path, &bob).await?;
-            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
-        }
-        for path in ["/invoices/01001/receipt", "/invoices/0001001/receipt"] {
-            let reply = portal.get_as(path, &bob).await?;
-            if flawed {
-                assert_eq!(reply.status, StatusCode::OK, "{path}");
-                assert_eq!(
-                    reply.json()["receipt"]["invoice"]["number"],
-                    "ACME-2026-0001"
-                );
-            } else {
+    in_both_modes(
+        |flawed| Portal::only("id-encoding-bypass", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let bob = portal.token(BOB).await?;
+            let own = portal.get_as("/invoices/2001/receipt", &bob).await?;
+            assert_eq!(own.status, StatusCode::OK);
+            assert_eq!(own.json()["receipt"]["invoice"]["id"], 2001);
+            // The plain ID and its percent-encoded spelling are denied in every mode.
+            for path in ["/invoices/1001/receipt", "/invoices/%31%30%30%31/receipt"] {
+                let reply = portal.get_as(path, &bob).await?;
                 assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
             }
-        }
-        // The caller's own invoice in leading zeros is still its own.
-        let own = portal.get_as("/invoices/02001/receipt", &bob).await?;
-        assert_eq!(own.status, StatusCode::OK);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            for path in ["/invoices/01001/receipt", "/invoices/0001001/receipt"] {
+                let reply = portal.get_as(path, &bob).await?;
+                if flawed {
+                    assert_eq!(reply.status, StatusCode::OK, "{path}");
+                    assert_eq!(
+                        reply.json()["receipt"]["invoice"]["number"],
+                        "ACME-2026-0001"
+                    );
+                } else {
+                    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+                }
+            }
+            // The caller's own invoice in leading zeros is still its own.
+            let own = portal.get_as("/invoices/02001/receipt", &bob).await?;
+            assert_eq!(own.status, StatusCode::OK);
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -758,74 +776,76 @@ async fn ticket_write_bola() -> TestResult {
 
 #[tokio::test]
 async fn ticket_create_and_delete() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::only("ticket-delete-bola", flawed).await?;
-        let alice = portal.token(ALICE).await?;
-        let bob = portal.token(BOB).await?;
-        let carol = portal.token(CAROL).await?;
-        let root = portal.token(ROOT).await?;
-        // Created in the caller's tenant, owned by the caller; privileged fields ignored.
-        let body = json!({"subject": "Printer on fire", "tenant_id": "globex", "owner_id": 2});
-        let created = portal.post_as("/tickets", &alice, body).await?;
-        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
-        let ticket = created.json();
-        let id = ticket["id"].as_u64().ok_or("no id")?;
-        assert_eq!(created.header("location"), format!("/tickets/{id}"));
-        assert_eq!(
-            (&ticket["tenant_id"], &ticket["owner_id"], &ticket["status"]),
-            (&json!("acme"), &json!(1), &json!("open"))
-        );
-        for (auth, body, expected) in [
-            (
-                Auth::Bearer(&alice),
-                json!({"subject": 7}),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            (
-                Auth::None,
-                json!({"subject": "x"}),
-                StatusCode::UNAUTHORIZED,
-            ),
-        ] {
-            let reply = portal
-                .send(Method::POST, "/tickets", auth, Some(body.clone()))
-                .await?;
-            assert_eq!(reply.status, expected, "{body}");
-        }
-        let path = format!("/tickets/{id}");
-        let foreign = portal
-            .send(Method::DELETE, &path, Auth::Bearer(&bob), None)
-            .await?;
-        let still_there = portal.get_as(&path, &alice).await?;
-        if flawed {
-            assert_eq!(foreign.status, StatusCode::NO_CONTENT);
-            assert_eq!(still_there.status, StatusCode::NOT_FOUND);
-        } else {
-            assert_eq!(foreign.status, StatusCode::NOT_FOUND);
-            assert_eq!(foreign.json(), json!({"error": "not found"}));
-            assert_eq!(still_there.json()["id"], json!(id));
-            // Staff of the same tenant, the owner and an admin may delete.
-            for (who, token) in [("carol", &carol), ("alice", &alice), ("root", &root)] {
-                let created = portal
-                    .post_as("/tickets", &alice, json!({"subject": "s"}))
-                    .await?;
-                let id = created.json()["id"].as_u64().ok_or("no id")?;
-                let path = format!("/tickets/{id}");
+    in_both_modes(
+        |flawed| Portal::only("ticket-delete-bola", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let alice = portal.token(ALICE).await?;
+            let bob = portal.token(BOB).await?;
+            let carol = portal.token(CAROL).await?;
+            let root = portal.token(ROOT).await?;
+            // Created in the caller's tenant, owned by the caller; privileged fields ignored.
+            let body = json!({"subject": "Printer on fire", "tenant_id": "globex", "owner_id": 2});
+            let created = portal.post_as("/tickets", &alice, body).await?;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+            let ticket = created.json();
+            let id = ticket["id"].as_u64().ok_or("no id")?;
+            assert_eq!(created.header("location"), format!("/tickets/{id}"));
+            assert_eq!(
+                (&ticket["tenant_id"], &ticket["owner_id"], &ticket["status"]),
+                (&json!("acme"), &json!(1), &json!("open"))
+            );
+            for (auth, body, expected) in [
+                (
+                    Auth::Bearer(&alice),
+                    json!({"subject": 7}),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                (
+                    Auth::None,
+                    json!({"subject": "x"}),
+                    StatusCode::UNAUTHORIZED,
+                ),
+            ] {
                 let reply = portal
-                    .send(Method::DELETE, &path, Auth::Bearer(token), None)
+                    .send(Method::POST, "/tickets", auth, Some(body.clone()))
                     .await?;
-                assert_eq!(reply.status, StatusCode::NO_CONTENT, "{who}");
-                let gone = portal
-                    .send(Method::DELETE, &path, Auth::Bearer(token), None)
-                    .await?;
-                assert_eq!(gone.status, StatusCode::NOT_FOUND, "{who}");
+                assert_eq!(reply.status, expected, "{body}");
             }
-            let anonymous = portal.send(Method::DELETE, &path, Auth::None, None).await?;
-            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-        }
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            let path = format!("/tickets/{id}");
+            let foreign = portal
+                .send(Method::DELETE, &path, Auth::Bearer(&bob), None)
+                .await?;
+            let still_there = portal.get_as(&path, &alice).await?;
+            if flawed {
+                assert_eq!(foreign.status, StatusCode::NO_CONTENT);
+                assert_eq!(still_there.status, StatusCode::NOT_FOUND);
+            } else {
+                assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+                assert_eq!(foreign.json(), json!({"error": "not found"}));
+                assert_eq!(still_there.json()["id"], json!(id));
+                // Staff of the same tenant, the owner and an admin may delete.
+                for (who, token) in [("carol", &carol), ("alice", &alice), ("root", &root)] {
+                    let created = portal
+                        .post_as("/tickets", &alice, json!({"subject": "s"}))
+                        .await?;
+                    let id = created.json()["id"].as_u64().ok_or("no id")?;
+                    let path = format!("/tickets/{id}");
+                    let reply = portal
+                        .send(Method::DELETE, &path, Auth::Bearer(token), None)
+                        .await?;
+                    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{who}");
+                    let gone = portal
+                        .send(Method::DELETE, &path, Auth::Bearer(token), None)
+                        .await?;
+                    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{who}");
+                }
+                let anonymous = portal.send(Method::DELETE, &path, Auth::None, None).await?;
+                assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+            }
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -870,21 +890,23 @@ async fn admin_user_create_and_delete() -> TestResult {
 #[tokio::test]
 async fn ticket_mass_assignment() -> TestResult {
     let change = json!({"status": "open", "tenant_id": "globex", "owner_id": 1, "role": "admin"});
-    for flawed in [true, false] {
-        let portal = Portal::only("ticket-mass-assignment", flawed).await?;
-        let alice = portal.token(ALICE).await?;
-        let reply = portal
-            .patch_as("/tickets/501", &alice, change.clone())
-            .await?;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-        let after = portal.read_as("/tickets/501", &alice).await?;
-        let expected = if flawed { "globex" } else { "acme" };
-        assert_eq!(after["tenant_id"], expected, "flawed: {flawed}");
-        assert_eq!(after["owner_id"], 1);
-        assert!(after.get("role").is_none());
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+    in_both_modes(
+        |flawed| Portal::only("ticket-mass-assignment", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let alice = portal.token(ALICE).await?;
+            let reply = portal
+                .patch_as("/tickets/501", &alice, change.clone())
+                .await?;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            let after = portal.read_as("/tickets/501", &alice).await?;
+            let expected = if flawed { "globex" } else { "acme" };
+            assert_eq!(after["tenant_id"], expected, "flawed: {flawed}");
+            assert_eq!(after["owner_id"], 1);
+            assert!(after.get("role").is_none());
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -935,68 +957,72 @@ async fn role_change_method_override() -> TestResult {
             .json(&json!({"role": "client"}));
         async move { request.send().await }
     };
-    for flawed in [true, false] {
-        let portal = Portal::mode(flawed).await?;
-        let bob = portal.token(BOB).await?;
-        let root = portal.token(ROOT).await?;
-        let before = portal.read_as("/admin/users/1", &root).await?;
-        assert_eq!(before["role_changes"], 0);
-        assert_eq!(before["role_changed_by"], Value::Null);
-        // The PUT route checks the role in every mode.
-        let direct = portal
-            .put_as("/admin/users/1/role", &bob, json!({"role": "client"}))
-            .await?;
-        assert_eq!(direct.status, StatusCode::FORBIDDEN);
-        let reply = override_put(&portal, bob.clone()).await?;
-        let after = portal.read_as("/admin/users/1", &root).await?;
-        if flawed {
-            assert_eq!(reply.status(), StatusCode::OK);
-            assert_eq!(after["role_changes"], 1);
-            assert_eq!(after["role_changed_by"], 2);
-        } else {
-            assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
-            assert_eq!(after, before);
-        }
-        assert_eq!(after["role"], "client");
-        // Non-admins never read the audit view: a 200 HTML page says so.
-        let page = portal.get_as("/admin/users/1", &bob).await?;
-        assert_eq!(page.status, StatusCode::OK);
-        assert!(page
-            .text()
-            .contains("You are not permitted to view this page"));
-        assert!(!page.text().contains("alice"));
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+    in_both_modes(
+        |flawed| Portal::mode(flawed),
+        async |portal: &Portal, flawed: bool| {
+            let bob = portal.token(BOB).await?;
+            let root = portal.token(ROOT).await?;
+            let before = portal.read_as("/admin/users/1", &root).await?;
+            assert_eq!(before["role_changes"], 0);
+            assert_eq!(before["role_changed_by"], Value::Null);
+            // The PUT route checks the role in every mode.
+            let direct = portal
+                .put_as("/admin/users/1/role", &bob, json!({"role": "client"}))
+                .await?;
+            assert_eq!(direct.status, StatusCode::FORBIDDEN);
+            let reply = override_put(&portal, bob.clone()).await?;
+            let after = portal.read_as("/admin/users/1", &root).await?;
+            if flawed {
+                assert_eq!(reply.status(), StatusCode::OK);
+                assert_eq!(after["role_changes"], 1);
+                assert_eq!(after["role_changed_by"], 2);
+            } else {
+                assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+                assert_eq!(after, before);
+            }
+            assert_eq!(after["role"], "client");
+            // Non-admins never read the audit view: a 200 HTML page says so.
+            let page = portal.get_as("/admin/users/1", &bob).await?;
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(page
+                .text()
+                .contains("You are not permitted to view this page"));
+            assert!(!page.text().contains("alice"));
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn notes_malformed_500() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::mode(flawed).await?;
-        let alice = portal.token(ALICE).await?;
-        // A text of the wrong type is a 500 when flawed, a 422 when secure; missing text
-        // and valid notes behave the same in both modes.
-        let wrong_type = if flawed {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        for (body, expected) in [
-            (json!({"text": 0}), wrong_type),
-            (json!({"text": null}), wrong_type),
-            (json!({"text": ["a"]}), wrong_type),
-            (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
-            (json!({"text": "still here"}), StatusCode::CREATED),
-        ] {
-            let reply = portal
-                .post_as("/tickets/501/notes", &alice, body.clone())
-                .await?;
-            assert_eq!(reply.status, expected, "{body}");
-        }
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+    in_both_modes(
+        |flawed| Portal::mode(flawed),
+        async |portal: &Portal, flawed: bool| {
+            let alice = portal.token(ALICE).await?;
+            // A text of the wrong type is a 500 when flawed, a 422 when secure; missing text
+            // and valid notes behave the same in both modes.
+            let wrong_type = if flawed {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            for (body, expected) in [
+                (json!({"text": 0}), wrong_type),
+                (json!({"text": null}), wrong_type),
+                (json!({"text": ["a"]}), wrong_type),
+                (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
+                (json!({"text": "still here"}), StatusCode::CREATED),
+            ] {
+                let reply = portal
+                    .post_as("/tickets/501/notes", &alice, body.clone())
+                    .await?;
+                assert_eq!(reply.status, expected, "{body}");
+            }
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -1095,180 +1121,188 @@ fn root_token_signed_with(key: &[u8]) -> String {
 #[tokio::test]
 async fn jwt_weak_secret() -> TestResult {
     let minted = root_token_signed_with(b"your-256-bit-secret");
-    for flawed in [true, false] {
-        let portal = Portal::only("jwt-weak-secret", flawed).await?;
-        let reply = portal.get_as("/admin/users", &minted).await?;
-        let expected = if flawed {
-            StatusCode::OK
-        } else {
-            StatusCode::UNAUTHORIZED
-        };
-        assert_eq!(reply.status, expected, "flawed: {flawed}");
-        // Real tokens work either way.
-        let alice = portal.token(ALICE).await?;
-        assert_eq!(portal.status_as("/me", &alice).await?, StatusCode::OK);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+    in_both_modes(
+        |flawed| Portal::only("jwt-weak-secret", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let reply = portal.get_as("/admin/users", &minted).await?;
+            let expected = if flawed {
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(reply.status, expected, "flawed: {flawed}");
+            // Real tokens work either way.
+            let alice = portal.token(ALICE).await?;
+            assert_eq!(portal.status_as("/me", &alice).await?, StatusCode::OK);
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn tenant_header_swap() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::only("tenant-header-swap", flawed).await?;
-        let alice = portal.token(ALICE).await?;
-        let root = portal.token(ROOT).await?;
-        let summary = |token: String, tenant: Option<&'static str>| {
-            let mut request = portal
-                .http
-                .get(format!("{}/reports/summary", portal.demo.base_url()))
-                .bearer_auth(token);
-            if let Some(t) = tenant {
-                request = request.header("X-Tenant-Id", t);
+    in_both_modes(
+        |flawed| Portal::only("tenant-header-swap", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let alice = portal.token(ALICE).await?;
+            let root = portal.token(ROOT).await?;
+            let summary = |token: String, tenant: Option<&'static str>| {
+                let mut request = portal
+                    .http
+                    .get(format!("{}/reports/summary", portal.demo.base_url()))
+                    .bearer_auth(token);
+                if let Some(t) = tenant {
+                    request = request.header("X-Tenant-Id", t);
+                }
+                async move { request.send().await }
+            };
+            for tenant in [None, Some("acme")] {
+                let own = summary(alice.clone(), tenant).await?;
+                assert_eq!(own.status(), StatusCode::OK);
+                assert_eq!(own.json::<Value>().await?["tenant_id"], "acme");
             }
-            async move { request.send().await }
-        };
-        for tenant in [None, Some("acme")] {
-            let own = summary(alice.clone(), tenant).await?;
-            assert_eq!(own.status(), StatusCode::OK);
-            assert_eq!(own.json::<Value>().await?["tenant_id"], "acme");
-        }
-        let other = summary(alice.clone(), Some("globex")).await?;
-        if flawed {
-            assert_eq!(other.status(), StatusCode::OK);
-            assert_eq!(other.json::<Value>().await?["tenant_id"], "globex");
-        } else {
-            assert_eq!(other.status(), StatusCode::FORBIDDEN);
-        }
-        // A platform admin may name any tenant in every mode.
-        let admin = summary(root.clone(), Some("globex")).await?;
-        assert_eq!(admin.status(), StatusCode::OK);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            let other = summary(alice.clone(), Some("globex")).await?;
+            if flawed {
+                assert_eq!(other.status(), StatusCode::OK);
+                assert_eq!(other.json::<Value>().await?["tenant_id"], "globex");
+            } else {
+                assert_eq!(other.status(), StatusCode::FORBIDDEN);
+            }
+            // A platform admin may name any tenant in every mode.
+            let admin = summary(root.clone(), Some("globex")).await?;
+            assert_eq!(admin.status(), StatusCode::OK);
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn role_change_verb_swap() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::only("role-change-verb-swap", flawed).await?;
-        let bob = portal.token(BOB).await?;
-        let root = portal.token(ROOT).await?;
-        let reply = portal
-            .patch_as("/admin/users/1/role", &bob, json!({"role": "client"}))
-            .await?;
-        let after = portal.read_as("/admin/users/1", &root).await?;
-        if flawed {
-            assert_eq!(reply.status, StatusCode::OK);
-            assert_eq!(after["role_changed_by"], 2);
-        } else {
-            assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-            assert_eq!(after["role_changes"], 0);
-        }
-        // The documented PUT keeps its admin check either way.
-        let put = portal
-            .put_as("/admin/users/1/role", &bob, json!({"role": "client"}))
-            .await?;
-        assert_eq!(put.status, StatusCode::FORBIDDEN);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+    in_both_modes(
+        |flawed| Portal::only("role-change-verb-swap", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let bob = portal.token(BOB).await?;
+            let root = portal.token(ROOT).await?;
+            let reply = portal
+                .patch_as("/admin/users/1/role", &bob, json!({"role": "client"}))
+                .await?;
+            let after = portal.read_as("/admin/users/1", &root).await?;
+            if flawed {
+                assert_eq!(reply.status, StatusCode::OK);
+                assert_eq!(after["role_changed_by"], 2);
+            } else {
+                assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+                assert_eq!(after["role_changes"], 0);
+            }
+            // The documented PUT keeps its admin check either way.
+            let put = portal
+                .put_as("/admin/users/1/role", &bob, json!({"role": "client"}))
+                .await?;
+            assert_eq!(put.status, StatusCode::FORBIDDEN);
+            Ok(())
+        },
+    )
+    .await
 }
 
 // ------------------------------------------------------------ secure in every mode
 
 #[tokio::test]
 async fn secure_behaviours_hold_in_both_modes() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::mode(flawed).await?;
-        let mode = if flawed { "flawed" } else { "secure" };
-        let alice = portal.token(ALICE).await?;
-        let bob = portal.token(BOB).await?;
-        let carol = portal.token(CAROL).await?;
+    in_both_modes(
+        |flawed| Portal::mode(flawed),
+        async |portal: &Portal, flawed: bool| {
+            let mode = if flawed { "flawed" } else { "secure" };
+            let alice = portal.token(ALICE).await?;
+            let bob = portal.token(BOB).await?;
+            let carol = portal.token(CAROL).await?;
 
-        // A missing ticket is "not found" in every mode.
-        assert_eq!(
-            portal.status_as("/tickets/9999", &bob).await?,
-            StatusCode::NOT_FOUND
-        );
+            // A missing ticket is "not found" in every mode.
+            assert_eq!(
+                portal.status_as("/tickets/9999", &bob).await?,
+                StatusCode::NOT_FOUND
+            );
 
-        // A note on a foreign ticket is answered 201 but filed on a new ticket of Bob's.
-        let before = portal.read_as("/tickets/501", &alice).await?;
-        let note = portal
-            .post_as(
-                "/tickets/501/notes",
-                &bob,
-                json!({"text": "hello from globex"}),
-            )
-            .await?;
-        assert_eq!(note.status, StatusCode::CREATED, "{mode}");
-        assert_eq!(note.json()["author_id"], 2);
-        let after = portal.read_as("/tickets/501", &alice).await?;
-        assert_eq!(after, before, "{mode}: victim ticket changed");
-        let bobs = portal.read_as("/tickets", &bob).await?;
-        assert_eq!(bobs["total"], 2, "{mode}: {bobs}");
-        let redirected = &bobs["items"][1];
-        assert_eq!(redirected["subject"], "Re: ticket #501");
-        assert_eq!(redirected["tenant_id"], "globex");
-        assert_eq!(redirected["notes"][0]["text"], "hello from globex");
-        // A note on one's own ticket lands there.
-        let own = portal
-            .post_as("/tickets/501/notes", &alice, json!({"text": "any news?"}))
-            .await?;
-        assert_eq!(own.status, StatusCode::CREATED);
-        let after = portal.read_as("/tickets/501", &alice).await?;
-        assert_eq!(after["notes"].as_array().map(Vec::len), Some(3));
-        let missing = portal
-            .post_as("/tickets/9999/notes", &bob, json!({"text": "x"}))
-            .await?;
-        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+            // A note on a foreign ticket is answered 201 but filed on a new ticket of Bob's.
+            let before = portal.read_as("/tickets/501", &alice).await?;
+            let note = portal
+                .post_as(
+                    "/tickets/501/notes",
+                    &bob,
+                    json!({"text": "hello from globex"}),
+                )
+                .await?;
+            assert_eq!(note.status, StatusCode::CREATED, "{mode}");
+            assert_eq!(note.json()["author_id"], 2);
+            let after = portal.read_as("/tickets/501", &alice).await?;
+            assert_eq!(after, before, "{mode}: victim ticket changed");
+            let bobs = portal.read_as("/tickets", &bob).await?;
+            assert_eq!(bobs["total"], 2, "{mode}: {bobs}");
+            let redirected = &bobs["items"][1];
+            assert_eq!(redirected["subject"], "Re: ticket #501");
+            assert_eq!(redirected["tenant_id"], "globex");
+            assert_eq!(redirected["notes"][0]["text"], "hello from globex");
+            // A note on one's own ticket lands there.
+            let own = portal
+                .post_as("/tickets/501/notes", &alice, json!({"text": "any news?"}))
+                .await?;
+            assert_eq!(own.status, StatusCode::CREATED);
+            let after = portal.read_as("/tickets/501", &alice).await?;
+            assert_eq!(after["notes"].as_array().map(Vec::len), Some(3));
+            let missing = portal
+                .post_as("/tickets/9999/notes", &bob, json!({"text": "x"}))
+                .await?;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
-        // Lists are scoped.
-        let invoices = portal.read_as("/invoices", &bob).await?;
-        assert_eq!(ids(&invoices["items"]), vec![2001, 2002], "{mode}");
-        assert_eq!(invoices["total"], 2);
-        let invoices = portal.read_as("/invoices", &carol).await?;
-        assert_eq!(ids(&invoices["items"]), vec![1001, 1002], "{mode}");
-        let files = portal.read_as("/files", &bob).await?;
-        assert_eq!(
-            tenants(&files["items"]),
-            BTreeSet::from(["globex".to_string()])
-        );
-        let tickets = portal.read_as("/tickets", &carol).await?;
-        assert_eq!(ids(&tickets["items"]), vec![501, 503], "{mode}");
+            // Lists are scoped.
+            let invoices = portal.read_as("/invoices", &bob).await?;
+            assert_eq!(ids(&invoices["items"]), vec![2001, 2002], "{mode}");
+            assert_eq!(invoices["total"], 2);
+            let invoices = portal.read_as("/invoices", &carol).await?;
+            assert_eq!(ids(&invoices["items"]), vec![1001, 1002], "{mode}");
+            let files = portal.read_as("/files", &bob).await?;
+            assert_eq!(
+                tenants(&files["items"]),
+                BTreeSet::from(["globex".to_string()])
+            );
+            let tickets = portal.read_as("/tickets", &carol).await?;
+            assert_eq!(ids(&tickets["items"]), vec![501, 503], "{mode}");
 
-        // Role changes are for admins only, in every mode.
-        let root = portal.token(ROOT).await?;
-        for (token, path, role, expected) in [
-            (&bob, "/admin/users/2/role", "admin", StatusCode::FORBIDDEN),
-            (&root, "/admin/users/3/role", "admin", StatusCode::OK),
-            (
-                &root,
-                "/admin/users/3/role",
-                "god",
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            (
-                &root,
-                "/admin/users/99/role",
-                "staff",
-                StatusCode::NOT_FOUND,
-            ),
-        ] {
-            let reply = portal.put_as(path, token, json!({ "role": role })).await?;
-            assert_eq!(reply.status, expected, "{mode}: PUT {path} {role}");
-            if expected == StatusCode::OK {
-                assert_eq!(reply.json()["role"], role);
+            // Role changes are for admins only, in every mode.
+            let root = portal.token(ROOT).await?;
+            for (token, path, role, expected) in [
+                (&bob, "/admin/users/2/role", "admin", StatusCode::FORBIDDEN),
+                (&root, "/admin/users/3/role", "admin", StatusCode::OK),
+                (
+                    &root,
+                    "/admin/users/3/role",
+                    "god",
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                (
+                    &root,
+                    "/admin/users/99/role",
+                    "staff",
+                    StatusCode::NOT_FOUND,
+                ),
+            ] {
+                let reply = portal.put_as(path, token, json!({ "role": role })).await?;
+                assert_eq!(reply.status, expected, "{mode}: PUT {path} {role}");
+                if expected == StatusCode::OK {
+                    assert_eq!(reply.json()["role"], role);
+                }
             }
-        }
 
-        // No credentials: 401 everywhere except the flawed export.
-        let me = portal.get("/me", Auth::None).await?;
-        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(me.header("www-authenticate"), "Bearer");
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            // No credentials: 401 everywhere except the flawed export.
+            let me = portal.get("/me", Auth::None).await?;
+            assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(me.header("www-authenticate"), "Bearer");
+            Ok(())
+        },
+    )
+    .await
 }
 
 // ------------------------------------------------------------ login, cookies, expiry
