@@ -957,71 +957,65 @@ async fn role_change_method_override() -> TestResult {
             .json(&json!({"role": "client"}));
         async move { request.send().await }
     };
-    in_both_modes(
-        |flawed| Portal::mode(flawed),
-        async |portal: &Portal, flawed: bool| {
-            let bob = portal.token(BOB).await?;
-            let root = portal.token(ROOT).await?;
-            let before = portal.read_as("/admin/users/1", &root).await?;
-            assert_eq!(before["role_changes"], 0);
-            assert_eq!(before["role_changed_by"], Value::Null);
-            // The PUT route checks the role in every mode.
-            let direct = portal
-                .put_as("/admin/users/1/role", &bob, json!({"role": "client"}))
-                .await?;
-            assert_eq!(direct.status, StatusCode::FORBIDDEN);
-            let reply = override_put(&portal, bob.clone()).await?;
-            let after = portal.read_as("/admin/users/1", &root).await?;
-            if flawed {
-                assert_eq!(reply.status(), StatusCode::OK);
-                assert_eq!(after["role_changes"], 1);
-                assert_eq!(after["role_changed_by"], 2);
-            } else {
-                assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
-                assert_eq!(after, before);
-            }
-            assert_eq!(after["role"], "client");
-            // Non-admins never read the audit view: a 200 HTML page says so.
-            let page = portal.get_as("/admin/users/1", &bob).await?;
-            assert_eq!(page.status, StatusCode::OK);
-            assert!(page
-                .text()
-                .contains("You are not permitted to view this page"));
-            assert!(!page.text().contains("alice"));
-            Ok(())
-        },
-    )
+    in_both_modes(Portal::mode, async |portal: &Portal, flawed: bool| {
+        let bob = portal.token(BOB).await?;
+        let root = portal.token(ROOT).await?;
+        let before = portal.read_as("/admin/users/1", &root).await?;
+        assert_eq!(before["role_changes"], 0);
+        assert_eq!(before["role_changed_by"], Value::Null);
+        // The PUT route checks the role in every mode.
+        let direct = portal
+            .put_as("/admin/users/1/role", &bob, json!({"role": "client"}))
+            .await?;
+        assert_eq!(direct.status, StatusCode::FORBIDDEN);
+        let reply = override_put(portal, bob.clone()).await?;
+        let after = portal.read_as("/admin/users/1", &root).await?;
+        if flawed {
+            assert_eq!(reply.status(), StatusCode::OK);
+            assert_eq!(after["role_changes"], 1);
+            assert_eq!(after["role_changed_by"], 2);
+        } else {
+            assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(after, before);
+        }
+        assert_eq!(after["role"], "client");
+        // Non-admins never read the audit view: a 200 HTML page says so.
+        let page = portal.get_as("/admin/users/1", &bob).await?;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page
+            .text()
+            .contains("You are not permitted to view this page"));
+        assert!(!page.text().contains("alice"));
+        Ok(())
+    })
     .await
 }
 
 #[tokio::test]
 async fn notes_malformed_500() -> TestResult {
-    in_both_modes(
-        |flawed| Portal::mode(flawed),
-        async |portal: &Portal, flawed: bool| {
-            let alice = portal.token(ALICE).await?;
-            // A text of the wrong type is a 500 when flawed, a 422 when secure; missing text
-            // and valid notes behave the same in both modes.
-            let wrong_type = if flawed {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            for (body, expected) in [
-                (json!({"text": 0}), wrong_type),
-                (json!({"text": null}), wrong_type),
-                (json!({"text": ["a"]}), wrong_type),
-                (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
-                (json!({"text": "still here"}), StatusCode::CREATED),
-            ] {
-                let reply = portal
-                    .post_as("/tickets/501/notes", &alice, body.clone())
-                    .await?;
-                assert_eq!(reply.status, expected, "{body}");
-            }
-            Ok(())
-        },
-    )
+    in_both_modes(Portal::mode, async |portal: &Portal, flawed: bool| {
+        let alice = portal.token(ALICE).await?;
+        // A text of the wrong type is a 500 when flawed, a 422 when secure; missing text
+        // and valid notes behave the same in both modes.
+        let wrong_type = if flawed {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        for (body, expected) in [
+            (json!({"text": 0}), wrong_type),
+            (json!({"text": null}), wrong_type),
+            (json!({"text": ["a"]}), wrong_type),
+            (json!({}), StatusCode::UNPROCESSABLE_ENTITY),
+            (json!({"text": "still here"}), StatusCode::CREATED),
+        ] {
+            let reply = portal
+                .post_as("/tickets/501/notes", &alice, body.clone())
+                .await?;
+            assert_eq!(reply.status, expected, "{body}");
+        }
+        Ok(())
+    })
     .await
 }
 
@@ -1211,97 +1205,94 @@ async fn role_change_verb_swap() -> TestResult {
 
 #[tokio::test]
 async fn secure_behaviours_hold_in_both_modes() -> TestResult {
-    in_both_modes(
-        |flawed| Portal::mode(flawed),
-        async |portal: &Portal, flawed: bool| {
-            let mode = if flawed { "flawed" } else { "secure" };
-            let alice = portal.token(ALICE).await?;
-            let bob = portal.token(BOB).await?;
-            let carol = portal.token(CAROL).await?;
+    in_both_modes(Portal::mode, async |portal: &Portal, flawed: bool| {
+        let mode = if flawed { "flawed" } else { "secure" };
+        let alice = portal.token(ALICE).await?;
+        let bob = portal.token(BOB).await?;
+        let carol = portal.token(CAROL).await?;
 
-            // A missing ticket is "not found" in every mode.
-            assert_eq!(
-                portal.status_as("/tickets/9999", &bob).await?,
-                StatusCode::NOT_FOUND
-            );
+        // A missing ticket is "not found" in every mode.
+        assert_eq!(
+            portal.status_as("/tickets/9999", &bob).await?,
+            StatusCode::NOT_FOUND
+        );
 
-            // A note on a foreign ticket is answered 201 but filed on a new ticket of Bob's.
-            let before = portal.read_as("/tickets/501", &alice).await?;
-            let note = portal
-                .post_as(
-                    "/tickets/501/notes",
-                    &bob,
-                    json!({"text": "hello from globex"}),
-                )
-                .await?;
-            assert_eq!(note.status, StatusCode::CREATED, "{mode}");
-            assert_eq!(note.json()["author_id"], 2);
-            let after = portal.read_as("/tickets/501", &alice).await?;
-            assert_eq!(after, before, "{mode}: victim ticket changed");
-            let bobs = portal.read_as("/tickets", &bob).await?;
-            assert_eq!(bobs["total"], 2, "{mode}: {bobs}");
-            let redirected = &bobs["items"][1];
-            assert_eq!(redirected["subject"], "Re: ticket #501");
-            assert_eq!(redirected["tenant_id"], "globex");
-            assert_eq!(redirected["notes"][0]["text"], "hello from globex");
-            // A note on one's own ticket lands there.
-            let own = portal
-                .post_as("/tickets/501/notes", &alice, json!({"text": "any news?"}))
-                .await?;
-            assert_eq!(own.status, StatusCode::CREATED);
-            let after = portal.read_as("/tickets/501", &alice).await?;
-            assert_eq!(after["notes"].as_array().map(Vec::len), Some(3));
-            let missing = portal
-                .post_as("/tickets/9999/notes", &bob, json!({"text": "x"}))
-                .await?;
-            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        // A note on a foreign ticket is answered 201 but filed on a new ticket of Bob's.
+        let before = portal.read_as("/tickets/501", &alice).await?;
+        let note = portal
+            .post_as(
+                "/tickets/501/notes",
+                &bob,
+                json!({"text": "hello from globex"}),
+            )
+            .await?;
+        assert_eq!(note.status, StatusCode::CREATED, "{mode}");
+        assert_eq!(note.json()["author_id"], 2);
+        let after = portal.read_as("/tickets/501", &alice).await?;
+        assert_eq!(after, before, "{mode}: victim ticket changed");
+        let bobs = portal.read_as("/tickets", &bob).await?;
+        assert_eq!(bobs["total"], 2, "{mode}: {bobs}");
+        let redirected = &bobs["items"][1];
+        assert_eq!(redirected["subject"], "Re: ticket #501");
+        assert_eq!(redirected["tenant_id"], "globex");
+        assert_eq!(redirected["notes"][0]["text"], "hello from globex");
+        // A note on one's own ticket lands there.
+        let own = portal
+            .post_as("/tickets/501/notes", &alice, json!({"text": "any news?"}))
+            .await?;
+        assert_eq!(own.status, StatusCode::CREATED);
+        let after = portal.read_as("/tickets/501", &alice).await?;
+        assert_eq!(after["notes"].as_array().map(Vec::len), Some(3));
+        let missing = portal
+            .post_as("/tickets/9999/notes", &bob, json!({"text": "x"}))
+            .await?;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
-            // Lists are scoped.
-            let invoices = portal.read_as("/invoices", &bob).await?;
-            assert_eq!(ids(&invoices["items"]), vec![2001, 2002], "{mode}");
-            assert_eq!(invoices["total"], 2);
-            let invoices = portal.read_as("/invoices", &carol).await?;
-            assert_eq!(ids(&invoices["items"]), vec![1001, 1002], "{mode}");
-            let files = portal.read_as("/files", &bob).await?;
-            assert_eq!(
-                tenants(&files["items"]),
-                BTreeSet::from(["globex".to_string()])
-            );
-            let tickets = portal.read_as("/tickets", &carol).await?;
-            assert_eq!(ids(&tickets["items"]), vec![501, 503], "{mode}");
+        // Lists are scoped.
+        let invoices = portal.read_as("/invoices", &bob).await?;
+        assert_eq!(ids(&invoices["items"]), vec![2001, 2002], "{mode}");
+        assert_eq!(invoices["total"], 2);
+        let invoices = portal.read_as("/invoices", &carol).await?;
+        assert_eq!(ids(&invoices["items"]), vec![1001, 1002], "{mode}");
+        let files = portal.read_as("/files", &bob).await?;
+        assert_eq!(
+            tenants(&files["items"]),
+            BTreeSet::from(["globex".to_string()])
+        );
+        let tickets = portal.read_as("/tickets", &carol).await?;
+        assert_eq!(ids(&tickets["items"]), vec![501, 503], "{mode}");
 
-            // Role changes are for admins only, in every mode.
-            let root = portal.token(ROOT).await?;
-            for (token, path, role, expected) in [
-                (&bob, "/admin/users/2/role", "admin", StatusCode::FORBIDDEN),
-                (&root, "/admin/users/3/role", "admin", StatusCode::OK),
-                (
-                    &root,
-                    "/admin/users/3/role",
-                    "god",
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                ),
-                (
-                    &root,
-                    "/admin/users/99/role",
-                    "staff",
-                    StatusCode::NOT_FOUND,
-                ),
-            ] {
-                let reply = portal.put_as(path, token, json!({ "role": role })).await?;
-                assert_eq!(reply.status, expected, "{mode}: PUT {path} {role}");
-                if expected == StatusCode::OK {
-                    assert_eq!(reply.json()["role"], role);
-                }
+        // Role changes are for admins only, in every mode.
+        let root = portal.token(ROOT).await?;
+        for (token, path, role, expected) in [
+            (&bob, "/admin/users/2/role", "admin", StatusCode::FORBIDDEN),
+            (&root, "/admin/users/3/role", "admin", StatusCode::OK),
+            (
+                &root,
+                "/admin/users/3/role",
+                "god",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                &root,
+                "/admin/users/99/role",
+                "staff",
+                StatusCode::NOT_FOUND,
+            ),
+        ] {
+            let reply = portal.put_as(path, token, json!({ "role": role })).await?;
+            assert_eq!(reply.status, expected, "{mode}: PUT {path} {role}");
+            if expected == StatusCode::OK {
+                assert_eq!(reply.json()["role"], role);
             }
+        }
 
-            // No credentials: 401 everywhere except the flawed export.
-            let me = portal.get("/me", Auth::None).await?;
-            assert_eq!(me.status, StatusCode::UNAUTHORIZED);
-            assert_eq!(me.header("www-authenticate"), "Bearer");
-            Ok(())
-        },
-    )
+        // No credentials: 401 everywhere except the flawed export.
+        let me = portal.get("/me", Auth::None).await?;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(me.header("www-authenticate"), "Bearer");
+        Ok(())
+    })
     .await
 }
 

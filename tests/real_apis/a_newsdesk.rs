@@ -181,7 +181,7 @@ impl SignIn for AppState {
         let (name, password) = decoded
             .split_once(':')
             .ok_or_else(|| Box::new(unauthorized()))?;
-        let data = self.data.lock().expect("newsdesk state");
+        let data = self.data();
         match data.users.get(name) {
             Some(user) if user.password == password => Ok(if user.admin {
                 None
@@ -205,7 +205,7 @@ fn for_caller(
     answer: impl FnOnce(&Caller, &Data) -> Response,
 ) -> Response {
     let who = signed_in!(who);
-    answer(&who, &state.data.lock().expect("newsdesk state"))
+    answer(&who, &state.data())
 }
 
 /// `{wrapper: [the items kept]}`: how this house wraps its lists.
@@ -269,7 +269,7 @@ async fn register(State(state): State<Shared>, Json(body): Json<Value>) -> Respo
         )
             .into_response();
     };
-    let mut data = state.data.lock().expect("newsdesk state");
+    let mut data = state.data();
     if data.users.contains_key(name) {
         return (
             StatusCode::CONFLICT,

@@ -127,7 +127,7 @@ impl SignIn for AppState {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .find_map(|c| c.trim().strip_prefix("sid="));
-        let data = self.data.lock().expect("marketplace state");
+        let data = self.data();
         let user = sid
             .and_then(|sid| data.sessions.get(sid))
             .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "please log in")))?;
@@ -176,7 +176,7 @@ struct LoginForm {
 }
 
 async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Response {
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     let ok = data
         .users
         .get(&form.username)
@@ -198,8 +198,7 @@ async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Resp
 
 async fn read_profile(Call { state, who }: Call) -> Response {
     let (me, _) = signed_in!(who);
-    let mut data = state.data.lock().expect("marketplace state");
-    change_user(&mut data, &me, |_| ())
+    change_user(&mut state.data(), &me, |_| ())
 }
 
 #[derive(Deserialize)]
@@ -213,14 +212,17 @@ async fn update_profile(Call { state, who }: Call, Json(body): Json<ProfileUpdat
     if body.username != me && !state.flaws.profile_subject_in_body {
         return error(StatusCode::FORBIDDEN, "you can only edit your own profile");
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     change_user(&mut data, &body.username, |user| user.email = body.email)
 }
 
 async fn list_users(Call { state, who }: Call) -> Response {
     let (me, manager) = signed_in!(who);
-    let data = state.data.lock().expect("marketplace state");
-    bare_list(&data.users, |name, _| manager || name == me, user_json)
+    bare_list(
+        &state.data().users,
+        |name, _| manager || name == me,
+        user_json,
+    )
 }
 
 #[derive(Deserialize)]
@@ -256,7 +258,7 @@ async fn create_user(Call { state, who }: Call, Json(body): Json<NewUser>) -> Re
             "username and password are required",
         );
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     if data.users.contains_key(&body.username) {
         return error(StatusCode::CONFLICT, "username taken");
     }
@@ -275,8 +277,7 @@ async fn read_user(Call { state, who }: Call, Path(name): Path<String>) -> Respo
     if !manager && name != me {
         return error(StatusCode::FORBIDDEN, "not allowed");
     }
-    let mut data = state.data.lock().expect("marketplace state");
-    change_user(&mut data, &name, |_| ())
+    change_user(&mut state.data(), &name, |_| ())
 }
 
 async fn delete_user(Call { state, who }: Call, Path(name): Path<String>) -> Response {
@@ -287,7 +288,7 @@ async fn delete_user(Call { state, who }: Call, Path(name): Path<String>) -> Res
     if name == me {
         return error(StatusCode::CONFLICT, "you cannot delete yourself");
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     if data.users.remove(&name).is_none() {
         return error(StatusCode::NOT_FOUND, "no such user");
     }
@@ -312,14 +313,17 @@ async fn set_role(
     if let Err(bad) = check_role(&body.role) {
         return *bad;
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     change_user(&mut data, &name, |user| user.role = body.role)
 }
 
 async fn list_products(Call { state, who }: Call) -> Response {
     let (me, manager) = signed_in!(who);
-    let data = state.data.lock().expect("marketplace state");
-    bare_list(&data.products, |_, p| manager || p.0 == me, product_json)
+    bare_list(
+        &state.data().products,
+        |_, p| manager || p.0 == me,
+        product_json,
+    )
 }
 
 #[derive(Deserialize)]
@@ -336,7 +340,7 @@ async fn create_product(Call { state, who }: Call, Json(body): Json<NewProduct>)
             "name must not be empty and price_cents not negative",
         );
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     let id = format!("P-{}", data.next_product);
     data.next_product += 1;
     let product = (me, body.name, body.price_cents);
@@ -352,7 +356,7 @@ async fn create_product(Call { state, who }: Call, Json(body): Json<NewProduct>)
 
 async fn read_product(Call { state, who }: Call, Path(id): Path<String>) -> Response {
     let (me, manager) = signed_in!(who);
-    let data = state.data.lock().expect("marketplace state");
+    let data = state.data();
     match data.products.get(&id) {
         Some(p) if manager || p.0 == me || state.flaws.product_read_bola => {
             Json(product_json(&id, p)).into_response()
@@ -366,7 +370,7 @@ async fn delete_product(Call { state, who }: Call, Path(id): Path<String>) -> Re
     if !manager && !state.flaws.product_delete_by_seller {
         return error(StatusCode::FORBIDDEN, "managers only");
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     if data.products.remove(&id).is_none() {
         return error(StatusCode::NOT_FOUND, "no such product");
     }

@@ -190,7 +190,7 @@ impl SignIn for AppState {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| Box::new(unauthorized()))?;
-        let data = self.data.lock().expect("ci state");
+        let data = self.data();
         let id = *data
             .tokens
             .get(token.trim())
@@ -250,7 +250,7 @@ struct Credentials {
 }
 
 async fn token(State(state): State<Shared>, Json(body): Json<Credentials>) -> Response {
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     let found = data
         .users
         .iter()
@@ -285,7 +285,7 @@ async fn register(State(state): State<Shared>, Json(body): Json<Registration>) -
             "email must contain @, password 8 characters or more, display_name not empty",
         );
     }
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     if data.users.values().any(|u| u.email == body.email) {
         return detail(StatusCode::CONFLICT, "Email already registered");
     }
@@ -329,7 +329,7 @@ async fn update_me(Call { state, who }: Call, Json(body): Json<MeUpdate>) -> Res
             );
         }
     }
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     let Some(user) = data.users.get_mut(&id) else {
         return not_found();
     };
@@ -349,7 +349,7 @@ async fn update_me(Call { state, who }: Call, Json(body): Json<MeUpdate>) -> Res
 
 async fn list_teams(Call { state, who }: Call) -> Response {
     let (_, me) = signed_in!(who);
-    let data = state.data.lock().expect("ci state");
+    let data = state.data();
     page(
         "teams",
         &data.teams,
@@ -363,7 +363,7 @@ async fn list_members(Call { state, who }: Call, Path(team_id): Path<u64>) -> Re
     if !sees(&me, &json!(team_id)) {
         return not_found();
     }
-    let data = state.data.lock().expect("ci state");
+    let data = state.data();
     let members: Vec<Value> = data
         .users
         .iter()
@@ -381,7 +381,7 @@ async fn audit_log(Call { state, who }: Call, Path(team_id): Path<u64>) -> Respo
     if !sees(&me, &json!(team_id)) {
         return not_found();
     }
-    let data = state.data.lock().expect("ci state");
+    let data = state.data();
     page(
         "events",
         &data.audit,
@@ -392,13 +392,13 @@ async fn audit_log(Call { state, who }: Call, Path(team_id): Path<u64>) -> Respo
 
 async fn list_jobs(Call { state, who }: Call, Query(paging): Query<Paging>) -> Response {
     let (_, me) = signed_in!(who);
-    let data = state.data.lock().expect("ci state");
+    let data = state.data();
     page("jobs", &data.jobs, |j| sees(&me, &j["team_id"]), &paging)
 }
 
 async fn read_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Response {
     let (_, me) = signed_in!(who);
-    let data = state.data.lock().expect("ci state");
+    let data = state.data();
     one(&data.jobs, "job_id", job_id, |j| {
         state.flaws.job_read_bola || sees(&me, &j["team_id"])
     })
@@ -434,7 +434,7 @@ async fn trigger_job(Call { state, who }: Call, Json(body): Json<Value>) -> Resp
     if me.team_id != Some(team) {
         return invalid("team_id", "jobs can only be triggered for your own team");
     }
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     let job_id = data.next_job;
     data.next_job += 1;
     let job = json!({"job_id": job_id, "team_id": team, "pipeline": pipeline, "status": "queued", "triggered_by": id});
@@ -456,7 +456,7 @@ async fn update_job(
     if body["job_id"].as_u64() != Some(job_id) {
         return invalid("job_id", "must match the job in the path");
     }
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     let Some(job) = data.jobs.iter_mut().find(|j| j["job_id"] == job_id) else {
         return not_found();
     };
@@ -473,7 +473,7 @@ async fn update_job(
 /// `DELETE /api/jobs/{job_id}`: cancels a job of the caller's team.
 async fn cancel_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Response {
     let (_, me) = signed_in!(who);
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     match data.jobs.iter().position(|j| j["job_id"] == job_id) {
         Some(at) if sees(&me, &data.jobs[at]["team_id"]) => {
             data.jobs.remove(at);
@@ -485,7 +485,7 @@ async fn cancel_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Respo
 
 async fn list_build_errors(Call { state, who }: Call, Query(paging): Query<Paging>) -> Response {
     let (_, me) = signed_in!(who);
-    let data = state.data.lock().expect("ci state");
+    let data = state.data();
     page(
         "build_errors",
         &data.build_errors,
@@ -496,7 +496,7 @@ async fn list_build_errors(Call { state, who }: Call, Query(paging): Query<Pagin
 
 async fn read_build_error(Call { state, who }: Call, Path(build_error_id): Path<u64>) -> Response {
     let (_, me) = signed_in!(who);
-    let data = state.data.lock().expect("ci state");
+    let data = state.data();
     one(&data.build_errors, "build_error_id", build_error_id, |e| {
         sees(&me, &e["team_id"])
     })

@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::Router;
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -76,6 +76,12 @@ impl<F, D> Fixture<F, D> {
             tokens: Tokens::default(),
             data: Mutex::new(data),
         })
+    }
+
+    /// The data, locked. A handler that panicked while holding it poisons it: the fixture
+    /// is broken then, and the test fails here.
+    pub fn data(&self) -> MutexGuard<'_, D> {
+        self.data.lock().expect("fixture data (a handler panicked)")
     }
 }
 
