@@ -145,6 +145,13 @@ fn on_engagement(command: &str, engagement: &std::path::Path) -> assert_cmd::Com
     cmd
 }
 
+/// A fresh folder (removed when dropped) holding the demo engagement aimed at `target`.
+fn engagement_in_tempdir(target: &str, extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_engagement(dir.path(), target, extra);
+    (dir, path)
+}
+
 fn write_engagement(dir: &std::path::Path, target: &str, extra: &str) -> std::path::PathBuf {
     let text = common::with_spec_paths(&rolegrid::demo_scan::DEMO_ENGAGEMENT.replace(
         "target: http://127.0.0.1:8080",
@@ -168,8 +175,7 @@ async fn scan_exits_1_on_violations_and_0_when_secure() {
             options = options.secure();
         }
         let server = common::spawn_portal(options).await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engagement = write_engagement(dir.path(), &server.base_url(), "");
+        let (dir, engagement) = engagement_in_tempdir(&server.base_url(), "");
         let mut cmd = rolegrid();
         cmd.args(["scan", "--no-progress", "-c"])
             .arg(&engagement)
@@ -195,8 +201,7 @@ async fn scan_exits_1_on_violations_and_0_when_secure() {
 
 #[test]
 fn unknown_engagement_key_is_bad_input_with_file_and_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_engagement(dir.path(), "http://127.0.0.1:9", "colour: blue");
+    let (_dir, path) = engagement_in_tempdir("http://127.0.0.1:9", "colour: blue");
     let stderr = bad_input(&mut on_engagement("scan", &path));
     assert!(stderr.contains("engagement.yaml:6:"), "{stderr}");
     assert!(stderr.contains("colour"), "{stderr}");
@@ -205,8 +210,7 @@ fn unknown_engagement_key_is_bad_input_with_file_and_line() {
 #[test]
 fn a_non_loopback_target_is_accepted_and_check_sends_nothing() {
     // TEST-NET-1: nothing answers there, so a request sent would hang or fail the run.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_engagement(dir.path(), "http://192.0.2.10", "");
+    let (_dir, path) = engagement_in_tempdir("http://192.0.2.10", "");
     let out = run(on_engagement("check", &path)
         .env("ROLEGRID_DEMO_PASSWORD_ALICE", "x")
         .env("ROLEGRID_DEMO_PASSWORD_BOB", "x")
@@ -220,8 +224,7 @@ fn a_non_loopback_target_is_accepted_and_check_sends_nothing() {
 
 #[test]
 fn missing_password_variable_is_bad_input_naming_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_engagement(dir.path(), "http://127.0.0.1:9", "");
+    let (_dir, path) = engagement_in_tempdir("http://127.0.0.1:9", "");
     let stderr = bad_input(on_engagement("scan", &path).env_remove("ROLEGRID_DEMO_PASSWORD_ALICE"));
     assert!(stderr.contains("ROLEGRID_DEMO_PASSWORD_ALICE"), "{stderr}");
 }

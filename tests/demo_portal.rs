@@ -80,6 +80,15 @@ impl Portal {
         Self::start(|o| Ok(o.secure())).await
     }
 
+    /// Every flaw planted when `flawed`, none otherwise: the two modes a test compares.
+    async fn mode(flawed: bool) -> Result<Self, Box<dyn std::error::Error>> {
+        if flawed {
+            Self::flawed().await
+        } else {
+            Self::secure().await
+        }
+    }
+
     /// A secure portal with only `flaw` planted, or none when `on` is false (its twin).
     async fn only(flaw: &str, on: bool) -> Result<Self, Box<dyn std::error::Error>> {
         Self::start(|o| o.secure().flaw(flaw, on)).await
@@ -115,6 +124,53 @@ impl Portal {
         self.send(Method::GET, path, auth, None).await
     }
 
+    /// `method path` as the holder of bearer `token`, with a JSON `body`.
+    async fn send_as(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> Result<Reply, reqwest::Error> {
+        self.send(method, path, Auth::Bearer(token), Some(body))
+            .await
+    }
+
+    /// `POST path` with a JSON `body` as the holder of bearer `token`.
+    async fn post_as(&self, path: &str, token: &str, body: Value) -> Result<Reply, reqwest::Error> {
+        self.send_as(Method::POST, path, token, body).await
+    }
+
+    /// `PATCH path` with a JSON `body` as the holder of bearer `token`.
+    async fn patch_as(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> Result<Reply, reqwest::Error> {
+        self.send_as(Method::PATCH, path, token, body).await
+    }
+
+    /// `PUT path` with a JSON `body` as the holder of bearer `token`.
+    async fn put_as(&self, path: &str, token: &str, body: Value) -> Result<Reply, reqwest::Error> {
+        self.send_as(Method::PUT, path, token, body).await
+    }
+
+    /// `GET path` as the holder of bearer `token`.
+    async fn get_as(&self, path: &str, token: &str) -> Result<Reply, reqwest::Error> {
+        self.get(path, Auth::Bearer(token)).await
+    }
+
+    /// The JSON body of `GET path` as the holder of bearer `token` (`null` when not JSON).
+    async fn read_as(&self, path: &str, token: &str) -> Result<Value, reqwest::Error> {
+        Ok(self.get_as(path, token).await?.json())
+    }
+
+    /// The status of `GET path` as the holder of bearer `token`.
+    async fn status_as(&self, path: &str, token: &str) -> Result<StatusCode, reqwest::Error> {
+        Ok(self.get_as(path, token).await?.status)
+    }
+
     /// Logs in; returns the login reply.
     async fn login_reply(&self, email: &str, password: &str) -> Result<Reply, reqwest::Error> {
         let body = json!({ "email": email, "password": password });
@@ -147,6 +203,20 @@ impl Portal {
     async fn token(&self, email: &str) -> Result<String, Box<dyn std::error::Error>> {
         Ok(self.login(email).await?.0)
     }
+}
+
+/// Runs `check` on the portal `start` gives for each mode (flawed first, then its secure
+/// twin), shutting each down after; the first failure ends the test.
+async fn in_both_modes(
+    start: impl AsyncFn(bool) -> Result<Portal, Box<dyn std::error::Error>>,
+    check: impl AsyncFn(&Portal, bool) -> TestResult,
+) -> TestResult {
+    for flawed in [true, false] {
+        let portal = start(flawed).await?;
+        check(&portal, flawed).await?;
+        portal.demo.shutdown().await;
+    }
+    Ok(())
 }
 
 fn ids(items: &Value) -> Vec<u64> {
@@ -286,7 +356,7 @@ async fn spec_operations_equal_routes_and_drive_the_router() -> TestResult {
     // Every route answers something other than the router's 404 or a 405.
     let portal = Portal::flawed().await?;
     let alice = portal.token(ALICE).await?;
-    let unknown = portal.get("/nope", Auth::Bearer(&alice)).await?;
+    let unknown = portal.get_as("/nope", &alice).await?;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     // Deletes last: they remove the ticket the other routes use.
     let (deletes, others): (Vec<_>, Vec<_>) = ROUTES.iter().partition(|(m, _)| *m == "DELETE");
@@ -350,106 +420,101 @@ async fn flaws_json_follows_options() -> TestResult {
 
 #[tokio::test]
 async fn body_id_bola() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::only("body-id-bola", flawed).await?;
-        let bob = portal.token(BOB).await?;
-        let statement = |ids: Value| {
-            let portal = &portal;
-            let bob = bob.clone();
-            async move {
-                portal
-                    .send(
-                        Method::POST,
-                        "/statements",
-                        Auth::Bearer(&bob),
-                        Some(json!({ "invoice_ids": ids })),
-                    )
-                    .await
+    in_both_modes(
+        |flawed| Portal::only("body-id-bola", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let bob = portal.token(BOB).await?;
+            let statement = |ids: Value| {
+                let portal = &portal;
+                let bob = bob.clone();
+                async move {
+                    portal
+                        .post_as("/statements", &bob, json!({ "invoice_ids": ids }))
+                        .await
+                }
+            };
+            // Bob's own invoice, in every mode.
+            let own = statement(json!([2001])).await?;
+            assert_eq!(own.status, StatusCode::OK);
+            assert_eq!(
+                own.json()["statement"]["invoices"][0]["number"],
+                "GLOBEX-2026-0001"
+            );
+            for ids in [json!([1001]), json!([2001, 1001])] {
+                let reply = statement(ids.clone()).await?;
+                if flawed {
+                    assert_eq!(reply.status, StatusCode::OK, "{ids}");
+                    assert!(reply.text().contains("ACME-2026-0001"), "{ids}");
+                } else {
+                    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{ids}");
+                    assert!(!reply.text().contains("ACME"), "{ids}");
+                }
             }
-        };
-        // Bob's own invoice, in every mode.
-        let own = statement(json!([2001])).await?;
-        assert_eq!(own.status, StatusCode::OK);
-        assert_eq!(
-            own.json()["statement"]["invoices"][0]["number"],
-            "GLOBEX-2026-0001"
-        );
-        for ids in [json!([1001]), json!([2001, 1001])] {
-            let reply = statement(ids.clone()).await?;
-            if flawed {
-                assert_eq!(reply.status, StatusCode::OK, "{ids}");
-                assert!(reply.text().contains("ACME-2026-0001"), "{ids}");
-            } else {
-                assert_eq!(reply.status, StatusCode::NOT_FOUND, "{ids}");
-                assert!(!reply.text().contains("ACME"), "{ids}");
+            // Other spellings are refused by the body's schema in every mode.
+            for ids in [
+                json!(["01001"]),
+                json!([{"id": 1001}]),
+                json!(1001),
+                json!([]),
+            ] {
+                let reply = statement(ids.clone()).await?;
+                assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{ids}");
             }
-        }
-        // Other spellings are refused by the body's schema in every mode.
-        for ids in [
-            json!(["01001"]),
-            json!([{"id": 1001}]),
-            json!(1001),
-            json!([]),
-        ] {
-            let reply = statement(ids.clone()).await?;
-            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{ids}");
-        }
-        let anonymous = portal
-            .send(
-                Method::POST,
-                "/statements",
-                Auth::None,
-                Some(json!({"invoice_ids": [1001]})),
-            )
-            .await?;
-        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            let anonymous = portal
+                .send(
+                    Method::POST,
+                    "/statements",
+                    Auth::None,
+                    Some(json!({"invoice_ids": [1001]})),
+                )
+                .await?;
+            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn id_encoding_bypass() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::only("id-encoding-bypass", flawed).await?;
-        let bob = portal.token(BOB).await?;
-        let own = portal
-            .get("/invoices/2001/receipt", Auth::Bearer(&bob))
-            .await?;
-        assert_eq!(own.status, StatusCode::OK);
-        assert_eq!(own.json()["receipt"]["invoice"]["id"], 2001);
-        // The plain ID and its percent-encoded spelling are denied in every mode.
-        for path in ["/invoices/1001/receipt", "/invoices/%31%30%30%31/receipt"] {
-            let reply = portal.get(path, Auth::Bearer(&bob)).await?;
-            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
-        }
-        for path in ["/invoices/01001/receipt", "/invoices/0001001/receipt"] {
-            let reply = portal.get(path, Auth::Bearer(&bob)).await?;
-            if flawed {
-                assert_eq!(reply.status, StatusCode::OK, "{path}");
-                assert_eq!(
-                    reply.json()["receipt"]["invoice"]["number"],
-                    "ACME-2026-0001"
-                );
-            } else {
+    in_both_modes(
+        |flawed| Portal::only("id-encoding-bypass", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let bob = portal.token(BOB).await?;
+            let own = portal.get_as("/invoices/2001/receipt", &bob).await?;
+            assert_eq!(own.status, StatusCode::OK);
+            assert_eq!(own.json()["receipt"]["invoice"]["id"], 2001);
+            // The plain ID and its percent-encoded spelling are denied in every mode.
+            for path in ["/invoices/1001/receipt", "/invoices/%31%30%30%31/receipt"] {
+                let reply = portal.get_as(path, &bob).await?;
                 assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
             }
-        }
-        // The caller's own invoice in leading zeros is still its own.
-        let own = portal
-            .get("/invoices/02001/receipt", Auth::Bearer(&bob))
-            .await?;
-        assert_eq!(own.status, StatusCode::OK);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            for path in ["/invoices/01001/receipt", "/invoices/0001001/receipt"] {
+                let reply = portal.get_as(path, &bob).await?;
+                if flawed {
+                    assert_eq!(reply.status, StatusCode::OK, "{path}");
+                    assert_eq!(
+                        reply.json()["receipt"]["invoice"]["number"],
+                        "ACME-2026-0001"
+                    );
+                } else {
+                    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+                }
+            }
+            // The caller's own invoice in leading zeros is still its own.
+            let own = portal.get_as("/invoices/02001/receipt", &bob).await?;
+            assert_eq!(own.status, StatusCode::OK);
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn invoice_read_bola() -> TestResult {
     let portal = Portal::flawed().await?;
     let bob = portal.token(BOB).await?;
-    let reply = portal.get("/invoices/1001", Auth::Bearer(&bob)).await?;
+    let reply = portal.get_as("/invoices/1001", &bob).await?;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["owner_id"], 1);
     assert_eq!(reply.json()["number"], "ACME-2026-0001");
@@ -458,32 +523,26 @@ async fn invoice_read_bola() -> TestResult {
     // Switching one flaw off leaves the others planted.
     let portal = Portal::start(|o| o.flaw("invoice-read-bola", false)).await?;
     let bob = portal.token(BOB).await?;
-    let reply = portal.get("/invoices/1001", Auth::Bearer(&bob)).await?;
+    let reply = portal.get_as("/invoices/1001", &bob).await?;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let users = portal.get("/admin/users", Auth::Bearer(&bob)).await?;
+    let users = portal.get_as("/admin/users", &bob).await?;
     assert_eq!(users.status, StatusCode::OK);
     portal.demo.shutdown().await;
 
     let portal = Portal::secure().await?;
     let bob = portal.token(BOB).await?;
-    let reply = portal.get("/invoices/1001", Auth::Bearer(&bob)).await?;
+    let reply = portal.get_as("/invoices/1001", &bob).await?;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.json(), json!({"error": "not found"}));
-    let own = portal.get("/invoices/2001", Auth::Bearer(&bob)).await?;
+    let own = portal.get_as("/invoices/2001", &bob).await?;
     assert_eq!(own.status, StatusCode::OK);
     assert_eq!(own.json()["tenant_id"], "globex");
     for path in ["/invoices/abc", "/invoices/999999", "/invoices/-1"] {
-        assert_eq!(
-            portal.get(path, Auth::Bearer(&bob)).await?.status,
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(portal.status_as(path, &bob).await?, StatusCode::NOT_FOUND);
     }
     let carol = portal.token(CAROL).await?;
     assert_eq!(
-        portal
-            .get("/invoices/1002", Auth::Bearer(&carol))
-            .await?
-            .status,
+        portal.status_as("/invoices/1002", &carol).await?,
         StatusCode::OK
     );
     portal.demo.shutdown().await;
@@ -496,7 +555,7 @@ async fn file_download_bola() -> TestResult {
     let portal = Portal::flawed().await?;
     let alice = portal.token(ALICE).await?;
     let bob = portal.token(BOB).await?;
-    let owners = portal.get(&download, Auth::Bearer(&alice)).await?;
+    let owners = portal.get_as(&download, &alice).await?;
     assert_eq!(owners.status, StatusCode::OK);
     assert_eq!(owners.header("content-type"), "application/octet-stream");
     assert!(owners
@@ -507,7 +566,7 @@ async fn file_download_bola() -> TestResult {
         std::str::from_utf8(&owners.bytes).is_err(),
         "content is binary"
     );
-    let stolen = portal.get(&download, Auth::Bearer(&bob)).await?;
+    let stolen = portal.get_as(&download, &bob).await?;
     assert_eq!(stolen.status, StatusCode::OK);
     assert_eq!(stolen.bytes, owners.bytes);
     portal.demo.shutdown().await;
@@ -516,27 +575,21 @@ async fn file_download_bola() -> TestResult {
     let alice = portal.token(ALICE).await?;
     let bob = portal.token(BOB).await?;
     // Another's file is "not found", like a missing one: no hint that it exists.
-    let denied = portal.get(&download, Auth::Bearer(&bob)).await?;
+    let denied = portal.get_as(&download, &bob).await?;
     assert_eq!(denied.status, StatusCode::NOT_FOUND);
     assert_eq!(denied.json(), json!({"error": "not found"}));
-    assert_eq!(
-        portal.get(&download, Auth::Bearer(&alice)).await?.status,
-        StatusCode::OK
-    );
+    assert_eq!(portal.status_as(&download, &alice).await?, StatusCode::OK);
     let missing = "/files/download?file_id=00000000-0000-4000-8000-000000000000";
     assert_eq!(
-        portal.get(missing, Auth::Bearer(&bob)).await?.status,
+        portal.status_as(missing, &bob).await?,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        portal
-            .get("/files/download", Auth::Bearer(&bob))
-            .await?
-            .status,
+        portal.status_as("/files/download", &bob).await?,
         StatusCode::BAD_REQUEST
     );
     // Alice's two files differ from each other and from Bob's.
-    let files = portal.get("/files", Auth::Bearer(&alice)).await?.json();
+    let files = portal.read_as("/files", &alice).await?;
     assert_eq!(files["total"], 2);
     let mut contents = BTreeSet::new();
     for id in files["items"]
@@ -546,20 +599,14 @@ async fn file_download_bola() -> TestResult {
         .filter_map(|f| f["id"].as_str())
     {
         let reply = portal
-            .get(
-                &format!("/files/download?file_id={id}"),
-                Auth::Bearer(&alice),
-            )
+            .get_as(&format!("/files/download?file_id={id}"), &alice)
             .await?;
         contents.insert(reply.bytes);
     }
-    let bobs = portal.get("/files", Auth::Bearer(&bob)).await?.json();
+    let bobs = portal.read_as("/files", &bob).await?;
     let bob_file = bobs["items"][0]["id"].as_str().ok_or("bob has no file")?;
     let reply = portal
-        .get(
-            &format!("/files/download?file_id={bob_file}"),
-            Auth::Bearer(&bob),
-        )
+        .get_as(&format!("/files/download?file_id={bob_file}"), &bob)
         .await?;
     assert_eq!(
         reply.bytes.len() as u64,
@@ -575,9 +622,7 @@ async fn file_download_bola() -> TestResult {
 async fn search_list_leak() -> TestResult {
     let portal = Portal::flawed().await?;
     let alice = portal.token(ALICE).await?;
-    let reply = portal
-        .get("/search?q=SERVICE", Auth::Bearer(&alice))
-        .await?;
+    let reply = portal.get_as("/search?q=SERVICE", &alice).await?;
     assert_eq!(reply.status, StatusCode::OK);
     let results = &reply.json()["results"];
     assert!(tenants(results).contains("globex"), "{results}");
@@ -586,9 +631,7 @@ async fn search_list_leak() -> TestResult {
 
     let portal = Portal::secure().await?;
     let alice = portal.token(ALICE).await?;
-    let reply = portal
-        .get("/search?q=service", Auth::Bearer(&alice))
-        .await?;
+    let reply = portal.get_as("/search?q=service", &alice).await?;
     let body = reply.json();
     assert_eq!(body["query"], "service");
     assert_eq!(
@@ -597,23 +640,17 @@ async fn search_list_leak() -> TestResult {
     );
     assert_eq!(ids(&body["results"]), vec![1001, 1002, 501, 503]);
     let root = portal.token(ROOT).await?;
-    let all = portal
-        .get("/search?q=service", Auth::Bearer(&root))
-        .await?
-        .json();
+    let all = portal.read_as("/search?q=service", &root).await?;
     assert_eq!(all["results"].as_array().map(Vec::len), Some(7));
-    let by_number = portal
-        .get("/search?q=globex-2026", Auth::Bearer(&alice))
-        .await?
-        .json();
+    let by_number = portal.read_as("/search?q=globex-2026", &alice).await?;
     assert_eq!(by_number["results"], json!([]));
     assert_eq!(
-        portal.get("/search", Auth::Bearer(&alice)).await?.status,
+        portal.status_as("/search", &alice).await?,
         StatusCode::BAD_REQUEST
     );
     let too_long = format!("/search?q={}", "a".repeat(201));
     assert_eq!(
-        portal.get(&too_long, Auth::Bearer(&alice)).await?.status,
+        portal.status_as(&too_long, &alice).await?,
         StatusCode::BAD_REQUEST
     );
     portal.demo.shutdown().await;
@@ -624,7 +661,7 @@ async fn search_list_leak() -> TestResult {
 async fn admin_users_bfla() -> TestResult {
     let portal = Portal::flawed().await?;
     let bob = portal.token(BOB).await?;
-    let reply = portal.get("/admin/users", Auth::Bearer(&bob)).await?;
+    let reply = portal.get_as("/admin/users", &bob).await?;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["total"], 4);
     assert_eq!(ids(&reply.json()["items"]), vec![1, 2, 3, 4]);
@@ -633,12 +670,12 @@ async fn admin_users_bfla() -> TestResult {
     let portal = Portal::secure().await?;
     for email in [BOB, CAROL, ALICE] {
         let token = portal.token(email).await?;
-        let reply = portal.get("/admin/users", Auth::Bearer(&token)).await?;
+        let reply = portal.get_as("/admin/users", &token).await?;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{email}");
         assert_eq!(reply.json(), json!({"error": "forbidden"}));
     }
     let root = portal.token(ROOT).await?;
-    let reply = portal.get("/admin/users", Auth::Bearer(&root)).await?;
+    let reply = portal.get_as("/admin/users", &root).await?;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["items"][3]["tenant_id"], Value::Null);
     portal.demo.shutdown().await;
@@ -660,17 +697,12 @@ async fn export_no_auth() -> TestResult {
     assert_eq!(csv.lines().count(), 5);
     // With credentials the export stays scoped; bad credentials are still refused.
     let alice = portal.token(ALICE).await?;
-    let scoped = portal
-        .get("/export/invoices.csv", Auth::Bearer(&alice))
-        .await?
-        .text();
+    let scoped = portal.get_as("/export/invoices.csv", &alice).await?.text();
     assert!(
         !scoped.contains("globex") && scoped.lines().count() == 3,
         "{scoped}"
     );
-    let bad = portal
-        .get("/export/invoices.csv", Auth::Bearer("garbage"))
-        .await?;
+    let bad = portal.get_as("/export/invoices.csv", "garbage").await?;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     portal.demo.shutdown().await;
 
@@ -683,10 +715,7 @@ async fn export_no_auth() -> TestResult {
         json!({"error": "authentication required"})
     );
     let bob = portal.token(BOB).await?;
-    let scoped = portal
-        .get("/export/invoices.csv", Auth::Bearer(&bob))
-        .await?
-        .text();
+    let scoped = portal.get_as("/export/invoices.csv", &bob).await?.text();
     assert!(
         !scoped.contains("acme") && scoped.contains("\"Globex Industries, Inc.\""),
         "{scoped}"
@@ -701,23 +730,12 @@ async fn ticket_write_bola() -> TestResult {
     let portal = Portal::flawed().await?;
     let alice = portal.token(ALICE).await?;
     let bob = portal.token(BOB).await?;
-    let before = portal
-        .get("/tickets/501", Auth::Bearer(&alice))
-        .await?
-        .json();
+    let before = portal.read_as("/tickets/501", &alice).await?;
     let reply = portal
-        .send(
-            Method::PATCH,
-            "/tickets/501",
-            Auth::Bearer(&bob),
-            Some(change.clone()),
-        )
+        .patch_as("/tickets/501", &bob, change.clone())
         .await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let after = portal
-        .get("/tickets/501", Auth::Bearer(&alice))
-        .await?
-        .json();
+    let after = portal.read_as("/tickets/501", &alice).await?;
     assert_eq!(after["subject"], "Cancel every service now");
     assert_eq!(after["status"], "closed");
     assert_ne!(after["updated_at"], before["updated_at"]);
@@ -726,43 +744,22 @@ async fn ticket_write_bola() -> TestResult {
     let portal = Portal::secure().await?;
     let alice = portal.token(ALICE).await?;
     let bob = portal.token(BOB).await?;
-    let before = portal
-        .get("/tickets/501", Auth::Bearer(&alice))
-        .await?
-        .json();
+    let before = portal.read_as("/tickets/501", &alice).await?;
     let reply = portal
-        .send(
-            Method::PATCH,
-            "/tickets/501",
-            Auth::Bearer(&bob),
-            Some(change.clone()),
-        )
+        .patch_as("/tickets/501", &bob, change.clone())
         .await?;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.json(), json!({"error": "forbidden"}));
-    let after = portal
-        .get("/tickets/501", Auth::Bearer(&alice))
-        .await?
-        .json();
+    let after = portal.read_as("/tickets/501", &alice).await?;
     assert_eq!(after, before);
     // The owner may update; bad bodies and missing tickets are refused.
     let own = portal
-        .send(
-            Method::PATCH,
-            "/tickets/501",
-            Auth::Bearer(&alice),
-            Some(json!({"status": "closed"})),
-        )
+        .patch_as("/tickets/501", &alice, json!({"status": "closed"}))
         .await?;
     assert_eq!(own.status, StatusCode::OK);
     assert_eq!(own.json()["status"], "closed");
     let bad = portal
-        .send(
-            Method::PATCH,
-            "/tickets/501",
-            Auth::Bearer(&alice),
-            Some(json!({"status": "maybe"})),
-        )
+        .patch_as("/tickets/501", &alice, json!({"status": "maybe"}))
         .await?;
     assert!(
         bad.status.is_client_error() && bad.status != StatusCode::FORBIDDEN,
@@ -770,12 +767,7 @@ async fn ticket_write_bola() -> TestResult {
         bad.status
     );
     let missing = portal
-        .send(
-            Method::PATCH,
-            "/tickets/9999",
-            Auth::Bearer(&alice),
-            Some(json!({"status": "open"})),
-        )
+        .patch_as("/tickets/9999", &alice, json!({"status": "open"}))
         .await?;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     portal.demo.shutdown().await;
@@ -784,85 +776,76 @@ async fn ticket_write_bola() -> TestResult {
 
 #[tokio::test]
 async fn ticket_create_and_delete() -> TestResult {
-    for flawed in [true, false] {
-        let portal = if flawed {
-            Portal::start(|o| o.secure().flaw("ticket-delete-bola", true)).await?
-        } else {
-            Portal::secure().await?
-        };
-        let alice = portal.token(ALICE).await?;
-        let bob = portal.token(BOB).await?;
-        let carol = portal.token(CAROL).await?;
-        let root = portal.token(ROOT).await?;
-        // Created in the caller's tenant, owned by the caller; privileged fields ignored.
-        let body = json!({"subject": "Printer on fire", "tenant_id": "globex", "owner_id": 2});
-        let created = portal
-            .send(Method::POST, "/tickets", Auth::Bearer(&alice), Some(body))
-            .await?;
-        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
-        let ticket = created.json();
-        let id = ticket["id"].as_u64().ok_or("no id")?;
-        assert_eq!(created.header("location"), format!("/tickets/{id}"));
-        assert_eq!(
-            (&ticket["tenant_id"], &ticket["owner_id"], &ticket["status"]),
-            (&json!("acme"), &json!(1), &json!("open"))
-        );
-        for (auth, body, expected) in [
-            (
-                Auth::Bearer(&alice),
-                json!({"subject": 7}),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            (
-                Auth::None,
-                json!({"subject": "x"}),
-                StatusCode::UNAUTHORIZED,
-            ),
-        ] {
-            let reply = portal
-                .send(Method::POST, "/tickets", auth, Some(body.clone()))
-                .await?;
-            assert_eq!(reply.status, expected, "{body}");
-        }
-        let path = format!("/tickets/{id}");
-        let foreign = portal
-            .send(Method::DELETE, &path, Auth::Bearer(&bob), None)
-            .await?;
-        let still_there = portal.get(&path, Auth::Bearer(&alice)).await?;
-        if flawed {
-            assert_eq!(foreign.status, StatusCode::NO_CONTENT);
-            assert_eq!(still_there.status, StatusCode::NOT_FOUND);
-        } else {
-            assert_eq!(foreign.status, StatusCode::NOT_FOUND);
-            assert_eq!(foreign.json(), json!({"error": "not found"}));
-            assert_eq!(still_there.json()["id"], json!(id));
-            // Staff of the same tenant, the owner and an admin may delete.
-            for (who, token) in [("carol", &carol), ("alice", &alice), ("root", &root)] {
-                let created = portal
-                    .send(
-                        Method::POST,
-                        "/tickets",
-                        Auth::Bearer(&alice),
-                        Some(json!({"subject": "s"})),
-                    )
-                    .await?;
-                let id = created.json()["id"].as_u64().ok_or("no id")?;
-                let path = format!("/tickets/{id}");
+    in_both_modes(
+        |flawed| Portal::only("ticket-delete-bola", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let alice = portal.token(ALICE).await?;
+            let bob = portal.token(BOB).await?;
+            let carol = portal.token(CAROL).await?;
+            let root = portal.token(ROOT).await?;
+            // Created in the caller's tenant, owned by the caller; privileged fields ignored.
+            let body = json!({"subject": "Printer on fire", "tenant_id": "globex", "owner_id": 2});
+            let created = portal.post_as("/tickets", &alice, body).await?;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+            let ticket = created.json();
+            let id = ticket["id"].as_u64().ok_or("no id")?;
+            assert_eq!(created.header("location"), format!("/tickets/{id}"));
+            assert_eq!(
+                (&ticket["tenant_id"], &ticket["owner_id"], &ticket["status"]),
+                (&json!("acme"), &json!(1), &json!("open"))
+            );
+            for (auth, body, expected) in [
+                (
+                    Auth::Bearer(&alice),
+                    json!({"subject": 7}),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                (
+                    Auth::None,
+                    json!({"subject": "x"}),
+                    StatusCode::UNAUTHORIZED,
+                ),
+            ] {
                 let reply = portal
-                    .send(Method::DELETE, &path, Auth::Bearer(token), None)
+                    .send(Method::POST, "/tickets", auth, Some(body.clone()))
                     .await?;
-                assert_eq!(reply.status, StatusCode::NO_CONTENT, "{who}");
-                let gone = portal
-                    .send(Method::DELETE, &path, Auth::Bearer(token), None)
-                    .await?;
-                assert_eq!(gone.status, StatusCode::NOT_FOUND, "{who}");
+                assert_eq!(reply.status, expected, "{body}");
             }
-            let anonymous = portal.send(Method::DELETE, &path, Auth::None, None).await?;
-            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-        }
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            let path = format!("/tickets/{id}");
+            let foreign = portal
+                .send(Method::DELETE, &path, Auth::Bearer(&bob), None)
+                .await?;
+            let still_there = portal.get_as(&path, &alice).await?;
+            if flawed {
+                assert_eq!(foreign.status, StatusCode::NO_CONTENT);
+                assert_eq!(still_there.status, StatusCode::NOT_FOUND);
+            } else {
+                assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+                assert_eq!(foreign.json(), json!({"error": "not found"}));
+                assert_eq!(still_there.json()["id"], json!(id));
+                // Staff of the same tenant, the owner and an admin may delete.
+                for (who, token) in [("carol", &carol), ("alice", &alice), ("root", &root)] {
+                    let created = portal
+                        .post_as("/tickets", &alice, json!({"subject": "s"}))
+                        .await?;
+                    let id = created.json()["id"].as_u64().ok_or("no id")?;
+                    let path = format!("/tickets/{id}");
+                    let reply = portal
+                        .send(Method::DELETE, &path, Auth::Bearer(token), None)
+                        .await?;
+                    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{who}");
+                    let gone = portal
+                        .send(Method::DELETE, &path, Auth::Bearer(token), None)
+                        .await?;
+                    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{who}");
+                }
+                let anonymous = portal.send(Method::DELETE, &path, Auth::None, None).await?;
+                assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+            }
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -871,23 +854,9 @@ async fn admin_user_create_and_delete() -> TestResult {
     let alice = portal.token(ALICE).await?;
     let root = portal.token(ROOT).await?;
     let body = json!({"email": "new.client@acme.test", "name": "New Client"});
-    let refused = portal
-        .send(
-            Method::POST,
-            "/admin/users",
-            Auth::Bearer(&alice),
-            Some(body.clone()),
-        )
-        .await?;
+    let refused = portal.post_as("/admin/users", &alice, body.clone()).await?;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    let created = portal
-        .send(
-            Method::POST,
-            "/admin/users",
-            Auth::Bearer(&root),
-            Some(body),
-        )
-        .await?;
+    let created = portal.post_as("/admin/users", &root, body).await?;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
     let id = created.json()["id"].as_u64().ok_or("no id")?;
     assert_eq!(created.json()["role"], "client");
@@ -921,33 +890,23 @@ async fn admin_user_create_and_delete() -> TestResult {
 #[tokio::test]
 async fn ticket_mass_assignment() -> TestResult {
     let change = json!({"status": "open", "tenant_id": "globex", "owner_id": 1, "role": "admin"});
-    for flawed in [true, false] {
-        let portal = if flawed {
-            Portal::start(|o| o.secure().flaw("ticket-mass-assignment", true)).await?
-        } else {
-            Portal::secure().await?
-        };
-        let alice = portal.token(ALICE).await?;
-        let reply = portal
-            .send(
-                Method::PATCH,
-                "/tickets/501",
-                Auth::Bearer(&alice),
-                Some(change.clone()),
-            )
-            .await?;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-        let after = portal
-            .get("/tickets/501", Auth::Bearer(&alice))
-            .await?
-            .json();
-        let expected = if flawed { "globex" } else { "acme" };
-        assert_eq!(after["tenant_id"], expected, "flawed: {flawed}");
-        assert_eq!(after["owner_id"], 1);
-        assert!(after.get("role").is_none());
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+    in_both_modes(
+        |flawed| Portal::only("ticket-mass-assignment", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let alice = portal.token(ALICE).await?;
+            let reply = portal
+                .patch_as("/tickets/501", &alice, change.clone())
+                .await?;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            let after = portal.read_as("/tickets/501", &alice).await?;
+            let expected = if flawed { "globex" } else { "acme" };
+            assert_eq!(after["tenant_id"], expected, "flawed: {flawed}");
+            assert_eq!(after["owner_id"], 1);
+            assert!(after.get("role").is_none());
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -956,36 +915,30 @@ async fn file_download_param_pollution() -> TestResult {
     let polluted = format!("/files/download?file_id={ALICE_FILE}&file_id={BOB_FILE}");
     let reversed = format!("/files/download?file_id={BOB_FILE}&file_id={ALICE_FILE}");
     // The flaw alone: the first copy is authorized, the last one served.
-    let portal = Portal::start(|o| o.secure().flaw("file-download-param-pollution", true)).await?;
+    let portal = Portal::only("file-download-param-pollution", true).await?;
     let alice = portal.token(ALICE).await?;
     let bob = portal.token(BOB).await?;
     let bobs_own = portal
-        .get(
-            &format!("/files/download?file_id={BOB_FILE}"),
-            Auth::Bearer(&bob),
-        )
+        .get_as(&format!("/files/download?file_id={BOB_FILE}"), &bob)
         .await?;
-    let leaked = portal.get(&polluted, Auth::Bearer(&alice)).await?;
+    let leaked = portal.get_as(&polluted, &alice).await?;
     assert_eq!(leaked.status, StatusCode::OK);
     assert_eq!(leaked.bytes, bobs_own.bytes);
     assert_eq!(
-        portal.get(&reversed, Auth::Bearer(&alice)).await?.status,
+        portal.status_as(&reversed, &alice).await?,
         StatusCode::NOT_FOUND
     );
     portal.demo.shutdown().await;
     // Securely (even with the plain BOLA on), a repeated `file_id` is a 400.
     for plain_bola in [false, true] {
-        let portal = Portal::start(|o| o.secure().flaw("file-download-bola", plain_bola)).await?;
+        let portal = Portal::only("file-download-bola", plain_bola).await?;
         let alice = portal.token(ALICE).await?;
         for path in [&polluted, &reversed] {
-            let reply = portal.get(path, Auth::Bearer(&alice)).await?;
+            let reply = portal.get_as(path, &alice).await?;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
         }
         let own = portal
-            .get(
-                &format!("/files/download?file_id={ALICE_FILE}"),
-                Auth::Bearer(&alice),
-            )
+            .get_as(&format!("/files/download?file_id={ALICE_FILE}"), &alice)
             .await?;
         assert_eq!(own.status, StatusCode::OK);
         portal.demo.shutdown().await;
@@ -1004,35 +957,19 @@ async fn role_change_method_override() -> TestResult {
             .json(&json!({"role": "client"}));
         async move { request.send().await }
     };
-    for flawed in [true, false] {
-        let portal = if flawed {
-            Portal::flawed().await?
-        } else {
-            Portal::secure().await?
-        };
+    in_both_modes(Portal::mode, async |portal: &Portal, flawed: bool| {
         let bob = portal.token(BOB).await?;
         let root = portal.token(ROOT).await?;
-        let before = portal
-            .get("/admin/users/1", Auth::Bearer(&root))
-            .await?
-            .json();
+        let before = portal.read_as("/admin/users/1", &root).await?;
         assert_eq!(before["role_changes"], 0);
         assert_eq!(before["role_changed_by"], Value::Null);
         // The PUT route checks the role in every mode.
         let direct = portal
-            .send(
-                Method::PUT,
-                "/admin/users/1/role",
-                Auth::Bearer(&bob),
-                Some(json!({"role": "client"})),
-            )
+            .put_as("/admin/users/1/role", &bob, json!({"role": "client"}))
             .await?;
         assert_eq!(direct.status, StatusCode::FORBIDDEN);
-        let reply = override_put(&portal, bob.clone()).await?;
-        let after = portal
-            .get("/admin/users/1", Auth::Bearer(&root))
-            .await?
-            .json();
+        let reply = override_put(portal, bob.clone()).await?;
+        let after = portal.read_as("/admin/users/1", &root).await?;
         if flawed {
             assert_eq!(reply.status(), StatusCode::OK);
             assert_eq!(after["role_changes"], 1);
@@ -1043,25 +980,20 @@ async fn role_change_method_override() -> TestResult {
         }
         assert_eq!(after["role"], "client");
         // Non-admins never read the audit view: a 200 HTML page says so.
-        let page = portal.get("/admin/users/1", Auth::Bearer(&bob)).await?;
+        let page = portal.get_as("/admin/users/1", &bob).await?;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page
             .text()
             .contains("You are not permitted to view this page"));
         assert!(!page.text().contains("alice"));
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test]
 async fn notes_malformed_500() -> TestResult {
-    for flawed in [true, false] {
-        let portal = if flawed {
-            Portal::flawed().await?
-        } else {
-            Portal::secure().await?
-        };
+    in_both_modes(Portal::mode, async |portal: &Portal, flawed: bool| {
         let alice = portal.token(ALICE).await?;
         // A text of the wrong type is a 500 when flawed, a 422 when secure; missing text
         // and valid notes behave the same in both modes.
@@ -1078,18 +1010,13 @@ async fn notes_malformed_500() -> TestResult {
             (json!({"text": "still here"}), StatusCode::CREATED),
         ] {
             let reply = portal
-                .send(
-                    Method::POST,
-                    "/tickets/501/notes",
-                    Auth::Bearer(&alice),
-                    Some(body.clone()),
-                )
+                .post_as("/tickets/501/notes", &alice, body.clone())
                 .await?;
             assert_eq!(reply.status, expected, "{body}");
         }
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -1097,24 +1024,24 @@ async fn ticket_existence_leak() -> TestResult {
     // Flawed: another tenant's ticket is a 403, a missing one a 404.
     let portal = Portal::flawed().await?;
     let bob = portal.token(BOB).await?;
-    let foreign = portal.get("/tickets/501", Auth::Bearer(&bob)).await?;
+    let foreign = portal.get_as("/tickets/501", &bob).await?;
     assert_eq!(foreign.status, StatusCode::FORBIDDEN);
     assert_eq!(foreign.json(), json!({"error": "not your ticket"}));
-    let missing = portal.get("/tickets/999999", Auth::Bearer(&bob)).await?;
+    let missing = portal.get_as("/tickets/999999", &bob).await?;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     portal.demo.shutdown().await;
     // Twin: both are the same "not found", and the owner still reads its ticket.
     let portal = Portal::start(|o| o.flaw("ticket-existence-leak", false)).await?;
     let bob = portal.token(BOB).await?;
     let alice = portal.token(ALICE).await?;
-    let foreign = portal.get("/tickets/501", Auth::Bearer(&bob)).await?;
-    let missing = portal.get("/tickets/999999", Auth::Bearer(&bob)).await?;
+    let foreign = portal.get_as("/tickets/501", &bob).await?;
+    let missing = portal.get_as("/tickets/999999", &bob).await?;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
     assert_eq!(
         (foreign.status, foreign.json()),
         (missing.status, missing.json())
     );
-    let own = portal.get("/tickets/501", Auth::Bearer(&alice)).await?;
+    let own = portal.get_as("/tickets/501", &alice).await?;
     assert_eq!(own.status, StatusCode::OK);
     portal.demo.shutdown().await;
     Ok(())
@@ -1124,24 +1051,21 @@ async fn ticket_existence_leak() -> TestResult {
 async fn jwt_unverified() -> TestResult {
     let forged = forged_alg_none_token();
     let portal = Portal::flawed().await?;
-    let reply = portal.get("/me", Auth::Bearer(&forged)).await?;
+    let reply = portal.get_as("/me", &forged).await?;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["email"], ROOT);
     // A real token with a broken signature is accepted by /me too.
     let alice = portal.token(ALICE).await?;
     let tampered = format!("{}AAAA", alice.trim_end_matches(|c| c != '.'));
-    assert_eq!(
-        portal.get("/me", Auth::Bearer(&tampered)).await?.json()["email"],
-        ALICE
-    );
+    assert_eq!(portal.read_as("/me", &tampered).await?["email"], ALICE);
     // Other routes keep verifying.
     for path in ["/invoices", "/admin/users"] {
         assert_eq!(
-            portal.get(path, Auth::Bearer(&forged)).await?.status,
+            portal.status_as(path, &forged).await?,
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
-            portal.get(path, Auth::Bearer(&tampered)).await?.status,
+            portal.status_as(path, &tampered).await?,
             StatusCode::UNAUTHORIZED
         );
     }
@@ -1151,10 +1075,10 @@ async fn jwt_unverified() -> TestResult {
     let alice = portal.token(ALICE).await?;
     let tampered = format!("{}AAAA", alice.trim_end_matches(|c| c != '.'));
     for token in [forged.as_str(), tampered.as_str(), "not-a-jwt"] {
-        let reply = portal.get("/me", Auth::Bearer(token)).await?;
+        let reply = portal.get_as("/me", token).await?;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{token}");
     }
-    let me = portal.get("/me", Auth::Bearer(&alice)).await?;
+    let me = portal.get_as("/me", &alice).await?;
     assert_eq!(me.status, StatusCode::OK);
     let mut body = me.json();
     // A fresh nonce on every answer, for the judge's volatile-field learning.
@@ -1163,10 +1087,7 @@ async fn jwt_unverified() -> TestResult {
         .and_then(|o| o.remove("render_id"))
         .unwrap_or_default();
     assert_eq!(nonce.as_str().map(str::len), Some(24));
-    assert_ne!(
-        portal.get("/me", Auth::Bearer(&alice)).await?.json()["render_id"],
-        nonce
-    );
+    assert_ne!(portal.read_as("/me", &alice).await?["render_id"], nonce);
     assert_eq!(
         body,
         json!({"id": 1, "email": ALICE, "name": "Alice Archer", "role": "client", "tenant_id": "acme"})
@@ -1194,112 +1115,97 @@ fn root_token_signed_with(key: &[u8]) -> String {
 #[tokio::test]
 async fn jwt_weak_secret() -> TestResult {
     let minted = root_token_signed_with(b"your-256-bit-secret");
-    for flawed in [true, false] {
-        let portal = Portal::start(|o| o.secure().flaw("jwt-weak-secret", flawed)).await?;
-        let reply = portal.get("/admin/users", Auth::Bearer(&minted)).await?;
-        let expected = if flawed {
-            StatusCode::OK
-        } else {
-            StatusCode::UNAUTHORIZED
-        };
-        assert_eq!(reply.status, expected, "flawed: {flawed}");
-        // Real tokens work either way.
-        let alice = portal.token(ALICE).await?;
-        assert_eq!(
-            portal.get("/me", Auth::Bearer(&alice)).await?.status,
-            StatusCode::OK
-        );
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+    in_both_modes(
+        |flawed| Portal::only("jwt-weak-secret", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let reply = portal.get_as("/admin/users", &minted).await?;
+            let expected = if flawed {
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(reply.status, expected, "flawed: {flawed}");
+            // Real tokens work either way.
+            let alice = portal.token(ALICE).await?;
+            assert_eq!(portal.status_as("/me", &alice).await?, StatusCode::OK);
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn tenant_header_swap() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::start(|o| o.secure().flaw("tenant-header-swap", flawed)).await?;
-        let alice = portal.token(ALICE).await?;
-        let root = portal.token(ROOT).await?;
-        let summary = |token: String, tenant: Option<&'static str>| {
-            let mut request = portal
-                .http
-                .get(format!("{}/reports/summary", portal.demo.base_url()))
-                .bearer_auth(token);
-            if let Some(t) = tenant {
-                request = request.header("X-Tenant-Id", t);
+    in_both_modes(
+        |flawed| Portal::only("tenant-header-swap", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let alice = portal.token(ALICE).await?;
+            let root = portal.token(ROOT).await?;
+            let summary = |token: String, tenant: Option<&'static str>| {
+                let mut request = portal
+                    .http
+                    .get(format!("{}/reports/summary", portal.demo.base_url()))
+                    .bearer_auth(token);
+                if let Some(t) = tenant {
+                    request = request.header("X-Tenant-Id", t);
+                }
+                async move { request.send().await }
+            };
+            for tenant in [None, Some("acme")] {
+                let own = summary(alice.clone(), tenant).await?;
+                assert_eq!(own.status(), StatusCode::OK);
+                assert_eq!(own.json::<Value>().await?["tenant_id"], "acme");
             }
-            async move { request.send().await }
-        };
-        for tenant in [None, Some("acme")] {
-            let own = summary(alice.clone(), tenant).await?;
-            assert_eq!(own.status(), StatusCode::OK);
-            assert_eq!(own.json::<Value>().await?["tenant_id"], "acme");
-        }
-        let other = summary(alice.clone(), Some("globex")).await?;
-        if flawed {
-            assert_eq!(other.status(), StatusCode::OK);
-            assert_eq!(other.json::<Value>().await?["tenant_id"], "globex");
-        } else {
-            assert_eq!(other.status(), StatusCode::FORBIDDEN);
-        }
-        // A platform admin may name any tenant in every mode.
-        let admin = summary(root.clone(), Some("globex")).await?;
-        assert_eq!(admin.status(), StatusCode::OK);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+            let other = summary(alice.clone(), Some("globex")).await?;
+            if flawed {
+                assert_eq!(other.status(), StatusCode::OK);
+                assert_eq!(other.json::<Value>().await?["tenant_id"], "globex");
+            } else {
+                assert_eq!(other.status(), StatusCode::FORBIDDEN);
+            }
+            // A platform admin may name any tenant in every mode.
+            let admin = summary(root.clone(), Some("globex")).await?;
+            assert_eq!(admin.status(), StatusCode::OK);
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn role_change_verb_swap() -> TestResult {
-    for flawed in [true, false] {
-        let portal = Portal::start(|o| o.secure().flaw("role-change-verb-swap", flawed)).await?;
-        let bob = portal.token(BOB).await?;
-        let root = portal.token(ROOT).await?;
-        let reply = portal
-            .send(
-                Method::PATCH,
-                "/admin/users/1/role",
-                Auth::Bearer(&bob),
-                Some(json!({"role": "client"})),
-            )
-            .await?;
-        let after = portal
-            .get("/admin/users/1", Auth::Bearer(&root))
-            .await?
-            .json();
-        if flawed {
-            assert_eq!(reply.status, StatusCode::OK);
-            assert_eq!(after["role_changed_by"], 2);
-        } else {
-            assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-            assert_eq!(after["role_changes"], 0);
-        }
-        // The documented PUT keeps its admin check either way.
-        let put = portal
-            .send(
-                Method::PUT,
-                "/admin/users/1/role",
-                Auth::Bearer(&bob),
-                Some(json!({"role": "client"})),
-            )
-            .await?;
-        assert_eq!(put.status, StatusCode::FORBIDDEN);
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+    in_both_modes(
+        |flawed| Portal::only("role-change-verb-swap", flawed),
+        async |portal: &Portal, flawed: bool| {
+            let bob = portal.token(BOB).await?;
+            let root = portal.token(ROOT).await?;
+            let reply = portal
+                .patch_as("/admin/users/1/role", &bob, json!({"role": "client"}))
+                .await?;
+            let after = portal.read_as("/admin/users/1", &root).await?;
+            if flawed {
+                assert_eq!(reply.status, StatusCode::OK);
+                assert_eq!(after["role_changed_by"], 2);
+            } else {
+                assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+                assert_eq!(after["role_changes"], 0);
+            }
+            // The documented PUT keeps its admin check either way.
+            let put = portal
+                .put_as("/admin/users/1/role", &bob, json!({"role": "client"}))
+                .await?;
+            assert_eq!(put.status, StatusCode::FORBIDDEN);
+            Ok(())
+        },
+    )
+    .await
 }
 
 // ------------------------------------------------------------ secure in every mode
 
 #[tokio::test]
 async fn secure_behaviours_hold_in_both_modes() -> TestResult {
-    for flawed in [true, false] {
-        let portal = if flawed {
-            Portal::flawed().await?
-        } else {
-            Portal::secure().await?
-        };
+    in_both_modes(Portal::mode, async |portal: &Portal, flawed: bool| {
         let mode = if flawed { "flawed" } else { "secure" };
         let alice = portal.token(ALICE).await?;
         let bob = portal.token(BOB).await?;
@@ -1307,34 +1213,24 @@ async fn secure_behaviours_hold_in_both_modes() -> TestResult {
 
         // A missing ticket is "not found" in every mode.
         assert_eq!(
-            portal
-                .get("/tickets/9999", Auth::Bearer(&bob))
-                .await?
-                .status,
+            portal.status_as("/tickets/9999", &bob).await?,
             StatusCode::NOT_FOUND
         );
 
         // A note on a foreign ticket is answered 201 but filed on a new ticket of Bob's.
-        let before = portal
-            .get("/tickets/501", Auth::Bearer(&alice))
-            .await?
-            .json();
+        let before = portal.read_as("/tickets/501", &alice).await?;
         let note = portal
-            .send(
-                Method::POST,
+            .post_as(
                 "/tickets/501/notes",
-                Auth::Bearer(&bob),
-                Some(json!({"text": "hello from globex"})),
+                &bob,
+                json!({"text": "hello from globex"}),
             )
             .await?;
         assert_eq!(note.status, StatusCode::CREATED, "{mode}");
         assert_eq!(note.json()["author_id"], 2);
-        let after = portal
-            .get("/tickets/501", Auth::Bearer(&alice))
-            .await?
-            .json();
+        let after = portal.read_as("/tickets/501", &alice).await?;
         assert_eq!(after, before, "{mode}: victim ticket changed");
-        let bobs = portal.get("/tickets", Auth::Bearer(&bob)).await?.json();
+        let bobs = portal.read_as("/tickets", &bob).await?;
         assert_eq!(bobs["total"], 2, "{mode}: {bobs}");
         let redirected = &bobs["items"][1];
         assert_eq!(redirected["subject"], "Re: ticket #501");
@@ -1342,41 +1238,28 @@ async fn secure_behaviours_hold_in_both_modes() -> TestResult {
         assert_eq!(redirected["notes"][0]["text"], "hello from globex");
         // A note on one's own ticket lands there.
         let own = portal
-            .send(
-                Method::POST,
-                "/tickets/501/notes",
-                Auth::Bearer(&alice),
-                Some(json!({"text": "any news?"})),
-            )
+            .post_as("/tickets/501/notes", &alice, json!({"text": "any news?"}))
             .await?;
         assert_eq!(own.status, StatusCode::CREATED);
-        let after = portal
-            .get("/tickets/501", Auth::Bearer(&alice))
-            .await?
-            .json();
+        let after = portal.read_as("/tickets/501", &alice).await?;
         assert_eq!(after["notes"].as_array().map(Vec::len), Some(3));
         let missing = portal
-            .send(
-                Method::POST,
-                "/tickets/9999/notes",
-                Auth::Bearer(&bob),
-                Some(json!({"text": "x"})),
-            )
+            .post_as("/tickets/9999/notes", &bob, json!({"text": "x"}))
             .await?;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
         // Lists are scoped.
-        let invoices = portal.get("/invoices", Auth::Bearer(&bob)).await?.json();
+        let invoices = portal.read_as("/invoices", &bob).await?;
         assert_eq!(ids(&invoices["items"]), vec![2001, 2002], "{mode}");
         assert_eq!(invoices["total"], 2);
-        let invoices = portal.get("/invoices", Auth::Bearer(&carol)).await?.json();
+        let invoices = portal.read_as("/invoices", &carol).await?;
         assert_eq!(ids(&invoices["items"]), vec![1001, 1002], "{mode}");
-        let files = portal.get("/files", Auth::Bearer(&bob)).await?.json();
+        let files = portal.read_as("/files", &bob).await?;
         assert_eq!(
             tenants(&files["items"]),
             BTreeSet::from(["globex".to_string()])
         );
-        let tickets = portal.get("/tickets", Auth::Bearer(&carol)).await?.json();
+        let tickets = portal.read_as("/tickets", &carol).await?;
         assert_eq!(ids(&tickets["items"]), vec![501, 503], "{mode}");
 
         // Role changes are for admins only, in every mode.
@@ -1397,14 +1280,7 @@ async fn secure_behaviours_hold_in_both_modes() -> TestResult {
                 StatusCode::NOT_FOUND,
             ),
         ] {
-            let reply = portal
-                .send(
-                    Method::PUT,
-                    path,
-                    Auth::Bearer(token),
-                    Some(json!({ "role": role })),
-                )
-                .await?;
+            let reply = portal.put_as(path, token, json!({ "role": role })).await?;
             assert_eq!(reply.status, expected, "{mode}: PUT {path} {role}");
             if expected == StatusCode::OK {
                 assert_eq!(reply.json()["role"], role);
@@ -1415,9 +1291,9 @@ async fn secure_behaviours_hold_in_both_modes() -> TestResult {
         let me = portal.get("/me", Auth::None).await?;
         assert_eq!(me.status, StatusCode::UNAUTHORIZED);
         assert_eq!(me.header("www-authenticate"), "Bearer");
-        portal.demo.shutdown().await;
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 // ------------------------------------------------------------ login, cookies, expiry
@@ -1495,10 +1371,7 @@ async fn expired_credentials_are_rejected() -> TestResult {
         assert_eq!(reply.json(), json!({"error": "authentication required"}));
     }
     // The flawed /me ignores exp, which is part of the planted jwt-unverified flaw.
-    assert_eq!(
-        portal.get("/me", Auth::Bearer(&token)).await?.status,
-        StatusCode::OK
-    );
+    assert_eq!(portal.status_as("/me", &token).await?, StatusCode::OK);
     portal.demo.shutdown().await;
     Ok(())
 }

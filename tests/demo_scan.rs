@@ -119,10 +119,9 @@ async fn every_planted_flaw_is_reported_and_nothing_else() {
         findings.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])),
         "not sorted by severity"
     );
-    let bola = findings
-        .iter()
-        .find(|f| f["operation"] == "GET /invoices/{invoiceId}" && f["attack"] == "id-swap")
-        .expect("invoice BOLA");
+    let bola = finding(findings, "invoice BOLA", |f| {
+        f["operation"] == "GET /invoices/{invoiceId}" && f["attack"] == "id-swap"
+    });
     assert_eq!(bola["location"], "path parameter `invoiceId`");
     let instances = bola["instances"].as_array().expect("instances");
     assert!(instances.len() >= 3, "every actor → victim pair: {bola:#}");
@@ -183,10 +182,7 @@ async fn turning_off_one_flaw_removes_exactly_its_finding() {
 
 #[tokio::test]
 async fn one_flaw_alone_is_the_only_finding() {
-    let flaw = &FLAWS[0];
-    let report = scan_with(|o| o.secure().flaw(flaw.id, true).expect("known flaw")).await;
-    let expected: BTreeSet<_> = [(flaw.operation.to_string(), flaw.attack.to_string())].into();
-    assert_eq!(violations(&report), expected);
+    found_alone(FLAWS[0].id).await;
 }
 
 /// The ID-encoding and body-field flaws, each alone: found, and only through the probes
@@ -194,10 +190,7 @@ async fn one_flaw_alone_is_the_only_finding() {
 #[tokio::test]
 async fn body_field_and_encoding_flaws_are_found_alone() {
     for id in ["body-id-bola", "id-encoding-bypass"] {
-        let flaw = FLAWS.iter().find(|f| f.id == id).expect("registered flaw");
-        let report = scan_with(|o| o.secure().flaw(id, true).expect("known flaw")).await;
-        let expected: BTreeSet<_> = [pair(flaw.operation, flaw.attack)].into();
-        assert_eq!(violations(&report), expected, "with only `{id}` on");
+        let (_, report) = found_alone(id).await;
         let findings = report["findings"].as_array().expect("findings");
         assert!(
             findings.iter().all(|f| f["verdict"] == "violation"),
@@ -227,39 +220,55 @@ fn pair(operation: &str, attack: &str) -> (String, String) {
     (operation.to_string(), attack.to_string())
 }
 
+/// The first of `findings` that `matches`; `what` names it when there is none.
+fn finding<'a>(findings: &'a [Value], what: &str, matches: impl Fn(&Value) -> bool) -> &'a Value {
+    findings
+        .iter()
+        .find(|f| matches(f))
+        .unwrap_or_else(|| panic!("no finding: {what}"))
+}
+
+/// The (operation, attack) set of `list`, as `violations` gives it.
+fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    list.iter().map(|(op, attack)| pair(op, attack)).collect()
+}
+
+/// Scans a secure portal with only the flaw `id` planted and checks that its (operation,
+/// attack) is the only violation; the flaw and the report.
+async fn found_alone(id: &str) -> (&'static demo::FlawInfo, Value) {
+    let flaw = FLAWS.iter().find(|f| f.id == id).expect("known flaw");
+    let report = scan_secure_with(&[id]).await;
+    let expected = pairs(&[(flaw.operation, flaw.attack)]);
+    assert_eq!(violations(&report), expected, "with only `{id}` on");
+    (flaw, report)
+}
+
+/// Scans a secure portal with only the `flaws` named planted.
+async fn scan_secure_with(flaws: &[&str]) -> Value {
+    scan_with(|o| {
+        flaws.iter().fold(o.secure(), |o, flaw| {
+            o.flaw(flaw, true).expect("known flaw")
+        })
+    })
+    .await
+}
+
 #[tokio::test]
 async fn param_pollution_is_found_with_or_without_the_plain_bola() {
     // Alone: the polluted download is the only finding; the plain swap is refused.
-    let report = scan_with(|o| {
-        o.secure()
-            .flaw("file-download-param-pollution", true)
-            .expect("known flaw")
-    })
-    .await;
-    let expected: BTreeSet<_> = [pair("GET /files/download", "param-pollution")].into();
+    let report = scan_secure_with(&["file-download-param-pollution"]).await;
+    let expected = pairs(&[("GET /files/download", "param-pollution")]);
     assert_eq!(violations(&report), expected);
     // With the plain BOLA too, both kinds are reported, each once per (operation, kind).
-    let report = scan_with(|o| {
-        o.secure()
-            .flaw("file-download-param-pollution", true)
-            .and_then(|o| o.flaw("file-download-bola", true))
-            .expect("known flaws")
-    })
-    .await;
-    let expected: BTreeSet<_> = [
-        pair("GET /files/download", "param-pollution"),
-        pair("GET /files/download", "id-swap"),
-    ]
-    .into();
+    let report = scan_secure_with(&["file-download-param-pollution", "file-download-bola"]).await;
+    let expected = pairs(&[
+        ("GET /files/download", "param-pollution"),
+        ("GET /files/download", "id-swap"),
+    ]);
     assert_eq!(violations(&report), expected);
     // The plain BOLA alone does not make a polluted request pass: duplicates are a 400.
-    let report = scan_with(|o| {
-        o.secure()
-            .flaw("file-download-bola", true)
-            .expect("known flaw")
-    })
-    .await;
-    let expected: BTreeSet<_> = [pair("GET /files/download", "id-swap")].into();
+    let report = scan_secure_with(&["file-download-bola"]).await;
+    let expected = pairs(&[("GET /files/download", "id-swap")]);
     assert_eq!(violations(&report), expected);
 }
 
@@ -299,20 +308,18 @@ async fn new_attack_findings_carry_their_evidence() {
         "{over:#}"
     );
     // `ticket-subject-unvalidated`: a 200 that kept a subject the schema forbids.
-    let stored = findings
-        .iter()
-        .find(|f| f["attack"] == "malformed" && f["verdict"] == "violation")
-        .expect("a stored invalid value");
+    let stored = finding(findings, "a stored invalid value", |f| {
+        f["attack"] == "malformed" && f["verdict"] == "violation"
+    });
     assert_eq!(stored["operation"], "PATCH /tickets/{ticketId}");
     let reason = stored["evidence"]["reason"].as_str().unwrap_or("");
     assert!(
         reason.contains("invalid value(s) stored: `subject`"),
         "{reason}"
     );
-    let malformed = findings
-        .iter()
-        .find(|f| f["attack"] == "malformed" && f["verdict"] == "server-error")
-        .expect("a malformed server error");
+    let malformed = finding(findings, "a malformed server error", |f| {
+        f["attack"] == "malformed" && f["verdict"] == "server-error"
+    });
     assert_eq!(malformed["owasp"], "API8:2023 Security Misconfiguration");
     let reason = malformed["evidence"]["reason"].as_str().unwrap_or("");
     assert!(reason.contains("shrunk"), "{reason}");
@@ -331,10 +338,9 @@ async fn new_attack_findings_carry_their_evidence() {
     for f in findings {
         assert!(f["severity"].is_string() && f["owasp"].is_string(), "{f:#}");
     }
-    let bfla = findings
-        .iter()
-        .find(|f| f["attack"] == "id-swap" && f["operation"] == "PATCH /tickets/{ticketId}")
-        .expect("ticket write swap");
+    let bfla = finding(findings, "ticket write swap", |f| {
+        f["attack"] == "id-swap" && f["operation"] == "PATCH /tickets/{ticketId}"
+    });
     assert_eq!(bfla["severity"], "critical");
 }
 
@@ -401,17 +407,7 @@ async fn credentials_never_reach_the_report() {
     };
     let passwords = options.passwords.clone();
     let (_, dir) = scan(options, passwords).await;
-    for entry in std::fs::read_dir(dir.path()).expect("output dir") {
-        let path = entry.expect("entry").path();
-        let text = std::fs::read_to_string(&path).expect("text file");
-        assert!(!text.contains(canary), "password in {}", path.display());
-        // Every token the portal issues is an HS256 JWT; its header never appears.
-        assert!(
-            !text.contains("eyJhbGciOiJIUzI1NiI"),
-            "token in {}",
-            path.display()
-        );
-    }
+    common::assert_no_credentials_in(dir.path(), canary);
 }
 
 /// A small JSON Schema check (type, const, enum, required, properties, items, $ref,
@@ -543,11 +539,8 @@ async fn tokens_expiring_mid_scan_are_renewed_and_nothing_is_lost() {
         "{:#} {doubts:#?}",
         report["warnings"]
     );
-    let warnings = report["warnings"].to_string();
-    assert!(
-        warnings.contains("renewed"),
-        "no re-login happened, so this test proved nothing: {warnings}"
-    );
+    // Without a re-login this test would prove nothing.
+    common::assert_warns(&report, "renewed");
 }
 
 #[tokio::test]
@@ -589,10 +582,7 @@ async fn auth_tenant_and_verb_flaws_alone_are_each_their_only_finding() {
         "tenant-header-swap",
         "role-change-verb-swap",
     ] {
-        let flaw = FLAWS.iter().find(|f| f.id == id).expect("known flaw");
-        let report = scan_with(|o| o.secure().flaw(id, true).expect("known flaw")).await;
-        let expected: BTreeSet<_> = [pair(flaw.operation, flaw.attack)].into();
-        assert_eq!(violations(&report), expected, "`{id}` alone");
+        let (_, report) = found_alone(id).await;
         assert_eq!(report["stats"]["suspicious"], 0, "`{id}` alone");
     }
 }
@@ -605,15 +595,13 @@ async fn a_weak_jwt_secret_is_named_by_its_corpus_line_and_no_token_leaks() {
         .flaw("jwt-weak-secret", true)
         .expect("known flaw");
     let (report, dir) = scan(options, passwords).await;
-    let warnings = report["warnings"].to_string();
-    assert!(
-        warnings.contains("`your-256-bit-secret` (corpora/jwt-weak-secrets.txt line 7)"),
-        "{warnings}"
+    common::assert_warns(
+        &report,
+        "`your-256-bit-secret` (corpora/jwt-weak-secrets.txt line 7)",
     );
-    let finding = common::findings(&report)
-        .iter()
-        .find(|f| f["attack"] == "bad-auth")
-        .expect("weak-secret finding");
+    let finding = finding(common::findings(&report), "weak-secret finding", |f| {
+        f["attack"] == "bad-auth"
+    });
     let detail = finding["request"]["detail"].as_str().unwrap_or("");
     assert!(
         detail.contains("line 7") && detail.contains("`root`"),
@@ -635,10 +623,7 @@ async fn oracle_flaws_alone_are_the_only_finding() {
     // `ticket-existence-leak` (the existence oracle) and `jwt-unverified` (found only
     // because `/me`'s per-request `render_id` is learned volatile from two baselines).
     for id in ["ticket-existence-leak", "jwt-unverified"] {
-        let flaw = FLAWS.iter().find(|f| f.id == id).expect("known flaw");
-        let report = scan_with(|o| o.secure().flaw(id, true).expect("known flaw")).await;
-        let expected: BTreeSet<_> = [pair(flaw.operation, flaw.attack)].into();
-        assert_eq!(violations(&report), expected, "with `{id}` alone");
+        let (flaw, report) = found_alone(id).await;
         // One finding per actor, nothing of any other verdict.
         for f in report["findings"].as_array().expect("findings") {
             assert_eq!(

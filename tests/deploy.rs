@@ -72,6 +72,16 @@ struct Notes {
     seen_headers: std::sync::Mutex<Vec<(String, String)>>,
 }
 
+impl Notes {
+    /// `User-Agent` and `X-Gateway-Key` of the requests so far.
+    fn seen(&self) -> Vec<(String, String)> {
+        self.seen_headers
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+}
+
 fn caller(request_headers: &axum::http::HeaderMap) -> Option<&'static str> {
     let auth = request_headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     match auth.strip_prefix("Bearer ")? {
@@ -182,6 +192,23 @@ async fn serve_notes(bind: SocketAddr, elsewhere: String) -> (SocketAddr, Arc<No
 
 /// Writes spec, matrix and an engagement (with `extra` keys) into `dir`; the target is
 /// `${NOTES_TARGET}`, set by [`rolegrid`].
+/// The notes API on 127.0.0.1 (its `/elsewhere` sending to a landing origin) and a fresh
+/// folder holding an engagement for it: the target's base URL, the API's state, the count
+/// of requests that reached the landing origin, the folder and the engagement's path.
+async fn on_loopback() -> (
+    String,
+    Arc<Notes>,
+    Arc<AtomicUsize>,
+    tempfile::TempDir,
+    PathBuf,
+) {
+    let (landing, landed) = landing().await;
+    let (addr, notes) = serve_notes(SocketAddr::from(([127, 0, 0, 1], 0)), landing).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = engagement(dir.path(), "");
+    (format!("http://{addr}"), notes, landed, dir, path)
+}
+
 fn engagement(dir: &Path, extra: &str) -> PathBuf {
     std::fs::write(dir.join("notes.yaml"), SPEC).expect("spec");
     std::fs::write(dir.join("notes.csv"), MATRIX).expect("matrix");
@@ -245,6 +272,35 @@ fn report(out: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("report is JSON")
 }
 
+/// `rolegrid scan` of `engagement` at `target` into `out`, run to its end.
+async fn scan(target: &str, engagement: &Path, out: &Path) -> Run {
+    let mut cmd = rolegrid(target);
+    scan_args(&mut cmd, engagement, out);
+    run(cmd).await
+}
+
+/// `rolegrid <args> <engagement>` at `target`, run to its end.
+async fn command(target: &str, args: &[&str], engagement: &Path) -> Run {
+    let mut cmd = rolegrid(target);
+    cmd.args(args).arg(engagement);
+    run(cmd).await
+}
+
+/// The run failed (exit code 3: the target could not be scanned).
+fn run_failed(run: &Run) {
+    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
+}
+
+/// `text` (a command's output) holds `wanted`; the whole text is shown when it does not.
+fn says(text: &str, wanted: &str) {
+    assert!(text.contains(wanted), "{text}");
+}
+
+/// The command ended with exit code 0.
+fn succeeded(run: &Run) {
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+}
+
 fn scanned(run: &Run) {
     assert!(
         matches!(run.code, Some(0) | Some(1)),
@@ -288,17 +344,12 @@ async fn a_non_loopback_target_is_scanned_and_an_offsite_redirect_is_recorded_no
     let target = format!("http://{addr}");
     let path = engagement(dir.path(), "");
     let out = dir.path().join("out");
-    let mut cmd = rolegrid(&target);
-    scan_args(&mut cmd, &path, &out);
-    let result = run(cmd).await;
+    let result = scan(&target, &path, &out).await;
     eprintln!("{}", result.stdout);
     scanned(&result);
-    assert!(
-        result
-            .stdout
-            .contains(&format!("target {target}/ is not this machine")),
-        "{}",
-        result.stdout
+    says(
+        &result.stdout,
+        &format!("target {target}/ is not this machine"),
     );
     assert!(
         notes.hits.load(Ordering::SeqCst) > 0,
@@ -310,73 +361,45 @@ async fn a_non_loopback_target_is_scanned_and_an_offsite_redirect_is_recorded_no
         "the redirect was followed"
     );
     let report = report(&out);
-    let warnings = report["warnings"].to_string();
-    assert!(
-        warnings.contains("redirect off the target") && warnings.contains(&landing),
-        "{warnings}"
-    );
+    common::assert_warns(&report, "redirect off the target");
+    common::assert_warns(&report, &landing);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_and_dry_run_send_nothing() {
-    let (landing, landed) = landing().await;
-    let (addr, notes) = serve_notes("127.0.0.1:0".parse().expect("addr"), landing).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let target = format!("http://{addr}");
-    let path = engagement(dir.path(), "");
+    let (target, notes, landed, _dir, path) = on_loopback().await;
 
-    let mut cmd = rolegrid(&target);
-    cmd.args(["check", "-c"]).arg(&path);
-    let check = run(cmd).await;
+    let check = command(&target, &["check", "-c"], &path).await;
     eprintln!("{}", check.stdout);
-    assert_eq!(check.code, Some(0), "{}\n{}", check.stdout, check.stderr);
-    assert!(
-        check.stdout.contains("nothing was sent"),
-        "{}",
-        check.stdout
-    );
+    succeeded(&check);
+    says(&check.stdout, "nothing was sent");
 
     // Bearer identities have no login: even --login sends nothing to this target.
-    let mut cmd = rolegrid(&target);
-    cmd.args(["check", "--login", "-c"]).arg(&path);
-    let login = run(cmd).await;
-    assert_eq!(login.code, Some(0), "{}\n{}", login.stdout, login.stderr);
+    let login = command(&target, &["check", "--login", "-c"], &path).await;
+    succeeded(&login);
     assert!(
         login.stdout.contains("0 login request(s) sent"),
         "{}",
         login.stdout
     );
 
-    let mut cmd = rolegrid(&target);
-    cmd.args(["scan", "--dry-run", "-c"]).arg(&path);
-    let dry = run(cmd).await;
+    let dry = command(&target, &["scan", "--dry-run", "-c"], &path).await;
     eprintln!("{}", dry.stdout);
-    assert_eq!(dry.code, Some(0), "{}\n{}", dry.stdout, dry.stderr);
-    assert!(dry.stdout.contains("nothing was sent"), "{}", dry.stdout);
-    assert!(dry.stdout.contains("probes per attack"), "{}", dry.stdout);
-    assert!(dry.stdout.contains("seed object"), "{}", dry.stdout);
-    assert!(dry.stdout.contains("no-auth"), "{}", dry.stdout);
-    assert!(
-        dry.stdout.contains("probes per operation"),
-        "{}",
-        dry.stdout
-    );
+    succeeded(&dry);
+    says(&dry.stdout, "nothing was sent");
+    says(&dry.stdout, "probes per attack");
+    says(&dry.stdout, "seed object");
+    says(&dry.stdout, "no-auth");
+    says(&dry.stdout, "probes per operation");
     assert!(
         !dry.stdout.contains("production.example.invalid"),
         "{}",
         dry.stdout
     );
-    assert!(
-        dry.stdout
-            .contains(&format!("GET {target}/elsewhere as anonymous")),
-        "{}",
-        dry.stdout
-    );
+    says(&dry.stdout, &format!("GET {target}/elsewhere as anonymous"));
 
     // A bad override fails the file's check, before anything is sent.
-    let mut cmd = rolegrid(&target);
-    cmd.args(["scan", "--concurrency", "5000", "-c"]).arg(&path);
-    let bad = run(cmd).await;
+    let bad = command(&target, &["scan", "--concurrency", "5000", "-c"], &path).await;
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(
         bad.stderr.contains("--concurrency") && bad.stderr.contains("1024"),
@@ -541,17 +564,9 @@ async fn https_with_a_private_ca_and_with_mutual_tls() {
     let target = format!("https://{addr}");
     // Without the CA: refused, saying which key fixes it.
     let path = engagement(dir.path(), "");
-    let mut cmd = rolegrid(&target);
-    scan_args(&mut cmd, &path, &dir.path().join("no-ca"));
-    let refused = run(cmd).await;
+    let refused = scan(&target, &path, &dir.path().join("no-ca")).await;
     eprintln!("{}", refused.stderr);
-    assert_eq!(
-        refused.code,
-        Some(3),
-        "{}\n{}",
-        refused.stdout,
-        refused.stderr
-    );
+    run_failed(&refused);
     assert!(
         refused.stderr.contains("tls.ca_cert") && refused.stderr.contains("certificate"),
         "{}",
@@ -566,9 +581,7 @@ async fn https_with_a_private_ca_and_with_mutual_tls() {
     // With it: scanned.
     let path = engagement(dir.path(), "tls: {ca_cert: ca.pem}\n");
     let out = dir.path().join("ca");
-    let mut cmd = rolegrid(&target);
-    scan_args(&mut cmd, &path, &out);
-    let ok = run(cmd).await;
+    let ok = scan(&target, &path, &out).await;
     scanned(&ok);
     assert!(notes.hits.load(Ordering::SeqCst) > 0);
     report(&out);
@@ -576,22 +589,10 @@ async fn https_with_a_private_ca_and_with_mutual_tls() {
     // Mutual TLS: the CA alone is not enough; with the client certificate it is.
     let (addr, notes, _) = serve_notes_tls(&pki, true).await;
     let target = format!("https://{addr}");
-    let mut cmd = rolegrid(&target);
-    scan_args(&mut cmd, &path, &dir.path().join("no-client"));
-    let refused = run(cmd).await;
+    let refused = scan(&target, &path, &dir.path().join("no-client")).await;
     eprintln!("{}", refused.stderr);
-    assert_eq!(
-        refused.code,
-        Some(3),
-        "{}\n{}",
-        refused.stdout,
-        refused.stderr
-    );
-    assert!(
-        refused.stderr.contains("tls.client_cert"),
-        "{}",
-        refused.stderr
-    );
+    run_failed(&refused);
+    says(&refused.stderr, "tls.client_cert");
     assert_eq!(notes.hits.load(Ordering::SeqCst), 0);
 
     let path = engagement(
@@ -599,9 +600,7 @@ async fn https_with_a_private_ca_and_with_mutual_tls() {
         "tls: {ca_cert: ca.pem, client_cert: client.pem, client_key: client.key}\n",
     );
     let out = dir.path().join("mtls");
-    let mut cmd = rolegrid(&target);
-    scan_args(&mut cmd, &path, &out);
-    let ok = run(cmd).await;
+    let ok = scan(&target, &path, &out).await;
     scanned(&ok);
     assert!(notes.hits.load(Ordering::SeqCst) > 0);
     let text = std::fs::read_to_string(out.join("report.json")).expect("report");
@@ -615,14 +614,11 @@ async fn https_with_a_private_ca_and_with_mutual_tls() {
     let target = format!("https://{addr}");
     let path = engagement(dir.path(), "tls: {insecure_skip_verify: true}\n");
     let out = dir.path().join("insecure");
-    let mut cmd = rolegrid(&target);
-    scan_args(&mut cmd, &path, &out);
-    let ok = run(cmd).await;
+    let ok = scan(&target, &path, &out).await;
     scanned(&ok);
     assert!(notes.hits.load(Ordering::SeqCst) > 0);
-    assert!(ok.stderr.contains("insecure_skip_verify"), "{}", ok.stderr);
-    let warnings = report(&out)["warnings"].to_string();
-    assert!(warnings.contains("insecure_skip_verify"), "{warnings}");
+    says(&ok.stderr, "insecure_skip_verify");
+    common::assert_warns(&report(&out), "insecure_skip_verify");
 }
 
 // ---- proxy -------------------------------------------------------------------------------
@@ -678,17 +674,12 @@ async fn forward_proxy() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
             }
         }
     });
-    let addr = common::serve_addr(app).await;
-    (format!("http://{addr}"), seen)
+    (common::serve(app).await, seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forward_proxy_sees_every_request_of_a_scan() {
-    let (landing, landed) = landing().await;
-    let (addr, notes) = serve_notes("127.0.0.1:0".parse().expect("addr"), landing).await;
-    let target = format!("http://{addr}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = engagement(dir.path(), "");
+    let (target, notes, landed, dir, path) = on_loopback().await;
 
     for via_env in [false, true] {
         let (proxy, seen) = forward_proxy().await;
@@ -746,18 +737,13 @@ async fn token_server() -> (String, Arc<AtomicUsize>) {
             }
         }),
     );
-    let addr = common::serve_addr(app).await;
-    (format!("http://{addr}"), hits)
+    (common::serve(app).await, hits)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_endpoint_on_another_origin_is_used_only_when_in_scope() {
-    let (landing, _) = landing().await;
-    let (addr, notes) = serve_notes("127.0.0.1:0".parse().expect("addr"), landing).await;
+    let (target, notes, _, dir, path) = on_loopback().await;
     let (idp, issued) = token_server().await;
-    let target = format!("http://{addr}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = engagement(dir.path(), "");
     // alice's bearer token comes from the identity provider instead.
     let text = std::fs::read_to_string(&path).expect("read").replace(
         "auth: {bearer: \"${NOTES_ALICE}\"}",
@@ -809,21 +795,11 @@ async fn a_token_endpoint_on_another_origin_is_used_only_when_in_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_carries_the_user_agent_and_the_engagement_headers() {
-    let (landing, _) = landing().await;
-    let (addr, notes) = serve_notes("127.0.0.1:0".parse().expect("addr"), landing).await;
-    let target = format!("http://{addr}");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (target, notes, _, dir, path) = on_loopback().await;
 
     // By default: rolegrid and its version.
-    let path = engagement(dir.path(), "");
-    let mut cmd = rolegrid(&target);
-    scan_args(&mut cmd, &path, &dir.path().join("default"));
-    scanned(&run(cmd).await);
-    let seen = notes
-        .seen_headers
-        .lock()
-        .map(|s| s.clone())
-        .unwrap_or_default();
+    scanned(&scan(&target, &path, &dir.path().join("default")).await);
+    let seen = notes.seen();
     assert!(!seen.is_empty());
     let expected = format!("rolegrid/{}", env!("CARGO_PKG_VERSION"));
     assert!(seen.iter().all(|(ua, _)| *ua == expected), "{seen:?}");
@@ -842,11 +818,7 @@ async fn every_request_carries_the_user_agent_and_the_engagement_headers() {
     scan_args(&mut cmd, &path, &out);
     let result = run(cmd).await;
     scanned(&result);
-    let seen = notes
-        .seen_headers
-        .lock()
-        .map(|s| s.clone())
-        .unwrap_or_default();
+    let seen = notes.seen();
     assert!(!seen.is_empty());
     assert!(
         seen.iter()

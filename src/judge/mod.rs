@@ -26,7 +26,7 @@ pub use similarity::{
     same_ignoring_volatile, MAX_LEARNED,
 };
 
-use crate::discover::ObjectCorpus;
+use crate::discover::{Object, ObjectCorpus};
 use crate::engagement::{first_match, Detector, Identity, Means};
 use crate::exchange::Exchange;
 use crate::plan::{Attack, Confirm, Probe};
@@ -244,6 +244,28 @@ fn differing_values(
         .unwrap_or_default()
 }
 
+/// A refusal the body says is one (error-shaped), whatever the status.
+fn refused_with_error_body(status: u16) -> Judgement {
+    Judgement::new(
+        Verdict::Enforced,
+        format!("refused with {status} and an error body"),
+    )
+}
+
+/// The victim's object (corpus index `index`) found in the answer: proof by itself.
+fn victim_object_served(status: u16, object: &Object, index: Option<usize>) -> Judgement {
+    let mut j = Judgement::new(
+        Verdict::Violation,
+        format!(
+            "answered {status} with the victim's object {} {}",
+            object.resource,
+            object.id_text()
+        ),
+    );
+    j.leaked.extend(index);
+    j
+}
+
 /// `param-pollution` and `id-swap` variants answer only one question: was the victim's
 /// object served? The caller's own object (which one of the IDs names, or which a server
 /// ignoring an odd ID form falls back to) is a legitimate answer, so similarity (same
@@ -257,23 +279,11 @@ fn judge_pollution(
 ) -> Judgement {
     let json = exchange.json();
     if json.as_ref().is_some_and(is_error_shaped) {
-        return Judgement::new(
-            Verdict::Enforced,
-            format!("refused with {status} and an error body"),
-        );
+        return refused_with_error_body(status);
     }
     if let Some(object) = probe.object.and_then(|i| ctx.corpus.objects.get(i)) {
         if body_contains(&exchange.body, json.as_ref(), object) {
-            let mut j = Judgement::new(
-                Verdict::Violation,
-                format!(
-                    "answered {status} with the victim's object {} {}",
-                    object.resource,
-                    object.id_text()
-                ),
-            );
-            j.leaked.extend(probe.object);
-            return j;
+            return victim_object_served(status, object, probe.object);
         }
     }
     let Some(baseline) = baseline.filter(|b| b.is_success()) else {
@@ -326,32 +336,27 @@ fn judge_write(
                 (Some(a), Some(b)) => !same_ignoring_volatile(&a, &b),
                 _ => rb.before.body != rb.after.body,
             };
-            return if changed {
-                Judgement::new(
-                    Verdict::Violation,
-                    format!("write answered {status} and the owner's read-back changed"),
-                )
-            } else {
-                Judgement::new(
-                    Verdict::Enforced,
-                    format!("write answered {status} but the owner's read-back shows no change"),
-                )
-            };
+            return read_back_verdict(status, changed, "changed");
         }
     }
     let contains = |e: &Exchange| String::from_utf8_lossy(&e.body).contains(marker);
-    if contains(rb.after) && !contains(rb.before) {
-        let mut j = Judgement::new(
+    let changed = contains(rb.after) && !contains(rb.before);
+    read_back_verdict(status, changed, "shows the change")
+}
+
+/// A write judged by the owner's read-back: `changed` (it `shows` so) is the violation.
+fn read_back_verdict(status: u16, changed: bool, shows: &str) -> Judgement {
+    if changed {
+        Judgement::new(
             Verdict::Violation,
-            format!("write answered {status} and the owner's read-back shows the change"),
-        );
-        j.similarity = None;
-        return j;
+            format!("write answered {status} and the owner's read-back {shows}"),
+        )
+    } else {
+        Judgement::new(
+            Verdict::Enforced,
+            format!("write answered {status} but the owner's read-back shows no change"),
+        )
     }
-    Judgement::new(
-        Verdict::Enforced,
-        format!("write answered {status} but the owner's read-back shows no change"),
-    )
 }
 
 /// A delete is proven only by the object existing before (the owner read it) and being
@@ -429,22 +434,27 @@ fn judge_answer_fields(
         })
         .map(|(k, sent)| format!("`{k}` = {sent}"))
         .collect();
-    if honoured.is_empty() {
-        return Judgement::new(
-            Verdict::Enforced,
-            format!(
-                "answered {status}; the new account shows none of the {} privileged field(s) sent",
-                fields.len()
-            ),
-        );
-    }
-    Judgement::new(
-        Verdict::Violation,
+    privileged_fields(
+        &honoured,
         format!(
-            "answered {status} and the new account it describes has privileged field(s) set: {}",
-            honoured.join(", ")
+            "answered {status}; the new account shows none of the {} privileged field(s) sent",
+            fields.len()
         ),
+        format!("answered {status} and the new account it describes has privileged field(s) set"),
     )
+}
+
+/// `mass-assignment`'s two outcomes: privileged fields `found` set (a violation, listed
+/// after `found_text`), or none (enforced, `none_text`).
+fn privileged_fields(found: &[String], none_text: String, found_text: String) -> Judgement {
+    if found.is_empty() {
+        Judgement::new(Verdict::Enforced, none_text)
+    } else {
+        Judgement::new(
+            Verdict::Violation,
+            format!("{found_text}: {}", found.join(", ")),
+        )
+    }
 }
 
 /// `mass-assignment`: which privileged fields the read-back shows set to the value sent.
@@ -454,21 +464,13 @@ fn judge_fields(
     rb: &ReadBack<'_>,
 ) -> Judgement {
     let stored = stored_fields(fields, rb);
-    if stored.is_empty() {
-        return Judgement::new(
-            Verdict::Enforced,
-            format!(
-                "answered {status}; the read-back shows none of the {} privileged field(s) stored",
-                fields.len()
-            ),
-        );
-    }
-    Judgement::new(
-        Verdict::Violation,
+    privileged_fields(
+        &stored,
         format!(
-            "answered {status} and the caller's read-back shows privileged field(s) stored: {}",
-            stored.join(", ")
+            "answered {status}; the read-back shows none of the {} privileged field(s) stored",
+            fields.len()
         ),
+        format!("answered {status} and the caller's read-back shows privileged field(s) stored"),
     )
 }
 
@@ -482,25 +484,13 @@ fn judge_read(
 ) -> Judgement {
     let body_json = exchange.json();
     if !granted_by_rule && body_json.as_ref().is_some_and(is_error_shaped) {
-        return Judgement::new(
-            Verdict::Enforced,
-            format!("refused with {status} and an error body"),
-        );
+        return refused_with_error_body(status);
     }
     // The victim's object named in the request, found in the answer, is proof by itself.
     if let Some(object) = probe.object.and_then(|i| ctx.corpus.objects.get(i)) {
         if object.owner != probe.actor && body_contains(&exchange.body, body_json.as_ref(), object)
         {
-            let mut j = Judgement::new(
-                Verdict::Violation,
-                format!(
-                    "answered {status} with the victim's object {} {}",
-                    object.resource,
-                    object.id_text()
-                ),
-            );
-            j.leaked.push(probe.object.unwrap_or_default());
-            return j;
+            return victim_object_served(status, object, probe.object);
         }
     }
     let Some(baseline) = baseline else {
@@ -701,6 +691,11 @@ mod tests {
         judge(&ctx, p, e, b, None)
     }
 
+    /// The verdict on `e` with no learned volatile paths, `owner` as the baseline.
+    fn verdict(detectors: &[Detector], p: &Probe, e: &Exchange, owner: &Exchange) -> Verdict {
+        run(detectors, &BTreeSet::new(), p, e, Some(owner)).verdict
+    }
+
     fn html(status: u16, text: &str) -> Exchange {
         Exchange {
             status: Some(status),
@@ -712,21 +707,20 @@ mod tests {
 
     #[test]
     fn status_layer_refusals_and_server_errors() {
-        let none = BTreeSet::new();
         let p = probe(Attack::Escalation);
         let owner = answer(json!({"id": 2}));
         assert_eq!(
-            run(&[], &none, &p, &html(403, "no"), Some(&owner)).verdict,
+            verdict(&[], &p, &html(403, "no"), &owner),
             Verdict::Enforced
         );
         assert_eq!(
-            run(&[], &none, &p, &html(502, "x"), Some(&owner)).verdict,
+            verdict(&[], &p, &html(502, "x"), &owner),
             Verdict::ServerError
         );
         let mut allowed = probe(Attack::IdSwap);
         allowed.expect_granted = true;
         assert_eq!(
-            run(&[], &none, &allowed, &html(404, "x"), Some(&owner)).verdict,
+            verdict(&[], &allowed, &html(404, "x"), &owner),
             Verdict::OverRestricted
         );
     }
@@ -738,10 +732,7 @@ mod tests {
         let owner = answer(json!({"id": 2, "email": "b@x", "role": "client"}));
         let page = html(200, "<p>You are not permitted to view this page.</p>");
         // Without the rule the page reads as served: a doubt the report would show.
-        assert_eq!(
-            run(&[], &none, &p, &page, Some(&owner)).verdict,
-            Verdict::Suspicious
-        );
+        assert_eq!(verdict(&[], &p, &page, &owner), Verdict::Suspicious);
         let rules = detector(
             "  - name: html-denial\n    pattern: not permitted to view\n    means: denied\n",
         );
@@ -753,37 +744,27 @@ mod tests {
         let mut allowed = p.clone();
         allowed.expect_granted = true;
         assert_eq!(
-            run(&rules, &none, &allowed, &page, Some(&owner)).verdict,
+            verdict(&rules, &allowed, &page, &owner),
             Verdict::OverRestricted
         );
     }
 
     #[test]
     fn soft_deny_layer_and_a_granted_rule_that_overrides_it() {
-        let none = BTreeSet::new();
         let p = probe(Attack::IdSwap);
         let owner = answer(json!({"ok": true, "error": null, "id": 2, "subject": "s"}));
         let soft = answer(json!({"ok": false, "error": "ticket not available"}));
-        assert_eq!(
-            run(&[], &none, &p, &soft, Some(&owner)).verdict,
-            Verdict::Enforced
-        );
+        assert_eq!(verdict(&[], &p, &soft, &owner), Verdict::Enforced);
         // This target's successes carry `"error": "none"`, which looks error-shaped: the
         // engagement says what a grant looks like, and similarity decides.
         let served = answer(json!({"error": "none", "id": 2}));
         let owner = answer(json!({"error": "none", "id": 2}));
-        assert_eq!(
-            run(&[], &none, &p, &served, Some(&owner)).verdict,
-            Verdict::Enforced
-        );
+        assert_eq!(verdict(&[], &p, &served, &owner), Verdict::Enforced);
         let rules = detector(
             "  - name: envelope-ok\n    pattern: '\"error\":\"none\"'\n    means: granted\n",
         );
         assert_eq!(rules.len(), 1);
-        assert_eq!(
-            run(&rules, &none, &p, &served, Some(&owner)).verdict,
-            Verdict::Violation
-        );
+        assert_eq!(verdict(&rules, &p, &served, &owner), Verdict::Violation);
     }
 
     #[test]

@@ -125,14 +125,27 @@ fn op_key(f: &Fixture, p: &Probe) -> String {
     f.api.operations[p.op].key()
 }
 
+/// The index of the operation `key` ("METHOD /path") in the demo spec.
+fn op_index(f: &Fixture, key: &str) -> usize {
+    f.api
+        .operations
+        .iter()
+        .position(|o| o.key() == key)
+        .unwrap_or_else(|| panic!("no operation {key} in the demo spec"))
+}
+
+/// The planned probes of one attack kind, in plan order.
+fn planned(f: &Fixture, allow_mutations: bool, attack: Attack) -> Vec<Probe> {
+    plan_of(f, allow_mutations)
+        .into_iter()
+        .filter(|p| p.attack == attack)
+        .collect()
+}
+
 #[test]
 fn id_swap_aims_only_at_objects_the_actor_may_not_reach() {
     let f = fixture();
-    let probes = plan_of(&f, true);
-    let swaps: Vec<&Probe> = probes
-        .iter()
-        .filter(|p| p.attack == Attack::IdSwap)
-        .collect();
+    let swaps = planned(&f, true, Attack::IdSwap);
     assert!(!swaps.is_empty());
     for p in &swaps {
         let o = &f.corpus.objects[p.object.expect("object")];
@@ -385,14 +398,8 @@ fn no_auth_escalation_and_bad_auth_cover_their_operations() {
 #[test]
 fn mass_assignment_targets_own_objects_with_privileged_fields() {
     let f = fixture();
-    assert!(plan_of(&f, false)
-        .iter()
-        .all(|p| p.attack != Attack::MassAssignment));
-    let probes = plan_of(&f, true);
-    let mass: Vec<&Probe> = probes
-        .iter()
-        .filter(|p| p.attack == Attack::MassAssignment)
-        .collect();
+    assert!(planned(&f, false, Attack::MassAssignment).is_empty());
+    let mass = planned(&f, true, Attack::MassAssignment);
     let ops: std::collections::BTreeSet<String> = mass.iter().map(|p| op_key(&f, p)).collect();
     assert!(ops.contains("PATCH /tickets/{ticketId}"), "{ops:?}");
     for p in &mass {
@@ -426,13 +433,9 @@ fn mass_assignment_targets_own_objects_with_privileged_fields() {
 #[test]
 fn param_pollution_sends_both_orders_and_compares_with_the_plain_request() {
     let f = fixture();
-    let probes = plan_of(&f, false);
-    let pollution: Vec<&Probe> = probes
-        .iter()
-        .filter(|p| p.attack == Attack::ParamPollution)
-        .collect();
+    let pollution = planned(&f, false, Attack::ParamPollution);
     assert!(!pollution.is_empty());
-    let alice: Vec<&&Probe> = pollution.iter().filter(|p| p.actor == 0).collect();
+    let alice: Vec<&Probe> = pollution.iter().filter(|p| p.actor == 0).collect();
     assert_eq!(alice.len(), 2);
     let (mine, theirs) = (
         "aaaaaaaa-0000-4000-8000-000000000001".to_string(),
@@ -458,21 +461,15 @@ fn param_pollution_sends_both_orders_and_compares_with_the_plain_request() {
 #[test]
 fn method_override_posts_denied_operations_with_each_variant() {
     let f = fixture();
-    assert!(plan_of(&f, false)
-        .iter()
-        .all(|p| p.attack != Attack::MethodOverride));
-    let probes = plan_of(&f, true);
-    let over: Vec<&Probe> = probes
-        .iter()
-        .filter(|p| p.attack == Attack::MethodOverride)
-        .collect();
+    assert!(planned(&f, false, Attack::MethodOverride).is_empty());
+    let over = planned(&f, true, Attack::MethodOverride);
     assert!(!over.is_empty());
     for p in &over {
         assert_eq!(p.request.method, Method::Post);
         assert_eq!(p.access, Access::Deny);
         assert_ne!(f.identities[p.actor].role, "admin");
     }
-    let role: Vec<&&Probe> = over
+    let role: Vec<&Probe> = over
         .iter()
         .filter(|p| op_key(&f, p) == "PUT /admin/users/{userId}/role" && p.actor == 0)
         .collect();
@@ -511,12 +508,8 @@ fn method_override_posts_denied_operations_with_each_variant() {
 #[test]
 fn malformed_bodies_are_deterministic_distinct_and_replayable() {
     let f = fixture();
-    let probes = plan_of(&f, true);
-    let bad: Vec<&Probe> = probes
-        .iter()
-        .filter(|p| p.attack == Attack::Malformed)
-        .collect();
-    let notes: Vec<&&Probe> = bad
+    let bad = planned(&f, true, Attack::Malformed);
+    let notes: Vec<&Probe> = bad
         .iter()
         .filter(|p| op_key(&f, p) == "POST /tickets/{ticketId}/notes")
         .collect();
@@ -628,11 +621,7 @@ fn weak_secret_probes_only_for_tokens_that_verified_offline() {
 #[test]
 fn existence_leak_pairs_a_foreign_object_with_a_made_up_id_on_reads_only() {
     let f = fixture();
-    let probes = plan_of(&f, true);
-    let leaks: Vec<&Probe> = probes
-        .iter()
-        .filter(|p| p.attack == Attack::ExistenceLeak)
-        .collect();
+    let leaks = planned(&f, true, Attack::ExistenceLeak);
     assert!(!leaks.is_empty());
     for p in &leaks {
         assert!(f.api.operations[p.op].method.is_safe(), "{p:?}");
@@ -746,22 +735,12 @@ fn without_canaries_writes_are_not_planned_and_the_gap_says_why() {
     };
     assert!(plan(&input).all(|p| f.api.operations[p.op].is_read_only() || p.object.is_none()));
     let gaps = canary_gaps(&input);
-    let patch = f
-        .api
-        .operations
-        .iter()
-        .position(|o| o.key() == "PATCH /tickets/{ticketId}")
-        .expect("patch");
+    let patch = op_index(&f, "PATCH /tickets/{ticketId}");
     assert_eq!(
         gaps.get(&(patch, "client".to_string())).map(String::as_str),
         Some("canary creation failed: 403")
     );
-    let role = f
-        .api
-        .operations
-        .iter()
-        .position(|o| o.key() == "PUT /admin/users/{userId}/role")
-        .expect("role");
+    let role = op_index(&f, "PUT /admin/users/{userId}/role");
     assert!(gaps
         .get(&(role, "staff".to_string()))
         .is_some_and(|r| r.contains("no canary users")));

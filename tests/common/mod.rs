@@ -155,6 +155,27 @@ pub fn list<'a>(report: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or_else(|| panic!("report.{key} is not a list"))
 }
 
+/// One of the report's warnings holds `wanted`; all of them are shown when none does.
+pub fn assert_warns(report: &Value, wanted: &str) {
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains(wanted),
+        "no warning says `{wanted}`: {warnings}"
+    );
+}
+
+/// No file a scan wrote into `dir` holds `password`, or the header of an HS256 JWT (every
+/// token the demo portal issues is one).
+pub fn assert_no_credentials_in(dir: &Path, password: &str) {
+    let files = std::fs::read_dir(dir).expect("output dir");
+    for path in files.map(|entry| entry.expect("entry").path()) {
+        let text = std::fs::read_to_string(&path).expect("text file");
+        for (what, secret) in [("password", password), ("token", "eyJhbGciOiJIUzI1NiI")] {
+            assert!(!text.contains(secret), "{what} in {}", path.display());
+        }
+    }
+}
+
 /// The report's findings.
 pub fn findings(report: &Value) -> &[Value] {
     list(report, "findings")

@@ -13,7 +13,7 @@
 //! sees only its account's articles; `admin` sees everything. Another account's object is
 //! answered 404, exactly like a title that exists nowhere.
 
-use super::common::{planted_flaws, serve, Server};
+use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 planted_flaws! {
     /// `GET /articles/v1/{article_title}` serves any account's article by title (BOLA).
@@ -56,12 +56,10 @@ struct Data {
     articles: Vec<Value>,
 }
 
-struct AppState {
-    flaws: Flaws,
-    data: Mutex<Data>,
-}
+type AppState = common::Fixture<Flaws, Data>;
 
 type Shared = Arc<AppState>;
+type Call = common::Call<AppState>;
 
 fn seed() -> Data {
     let mut users = BTreeMap::new();
@@ -138,10 +136,7 @@ fn seed() -> Data {
 }
 
 pub async fn spawn(flaws: Flaws) -> Server {
-    let state = Arc::new(AppState {
-        flaws,
-        data: Mutex::new(seed()),
-    });
+    let state = AppState::new(flaws, seed());
     let app = Router::new()
         .route("/articles/v1", get(list_articles))
         .route("/articles/v1/{article_title}", get(read_article))
@@ -169,29 +164,33 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response()
 }
 
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
-    let encoded = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    let (name, password) = decoded
-        .split_once(':')
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    let data = state.data.lock().expect("newsdesk state");
-    match data.users.get(name) {
-        Some(user) if user.password == password => Ok(if user.admin {
-            None
-        } else {
-            // A customer without an account yet sees no account's data.
-            Some(user.account.clone().unwrap_or_default())
-        }),
-        _ => Err(Box::new(unauthorized())),
+impl SignIn for AppState {
+    type Caller = Caller;
+
+    fn caller(&self, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+        let encoded = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let (name, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let data = self.data();
+        match data.users.get(name) {
+            Some(user) if user.password == password => Ok(if user.admin {
+                None
+            } else {
+                // A customer without an account yet sees no account's data.
+                Some(user.account.clone().unwrap_or_default())
+            }),
+            _ => Err(Box::new(unauthorized())),
+        }
     }
 }
 
@@ -202,13 +201,11 @@ fn visible(caller: &Caller, account: &Value) -> bool {
 /// Answers a signed-in caller with `answer(caller, data)`; anyone else gets the 401.
 fn for_caller(
     state: &AppState,
-    headers: &HeaderMap,
+    who: Result<Caller, Box<Response>>,
     answer: impl FnOnce(&Caller, &Data) -> Response,
 ) -> Response {
-    match caller(state, headers) {
-        Ok(who) => answer(&who, &state.data.lock().expect("newsdesk state")),
-        Err(denied) => *denied,
-    }
+    let who = signed_in!(who);
+    answer(&who, &state.data())
 }
 
 /// `{wrapper: [the items kept]}`: how this house wraps its lists.
@@ -231,38 +228,30 @@ fn one_by_key(
     }
 }
 
-async fn list_articles(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    for_caller(&state, &headers, |who, data| {
+async fn list_articles(Call { state, who }: Call) -> Response {
+    for_caller(&state, who, |who, data| {
         wrapped_list("Articles", &data.articles, |a| visible(who, &a["account"]))
     })
 }
 
-async fn read_article(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(title): Path<String>,
-) -> Response {
-    for_caller(&state, &headers, |who, data| {
+async fn read_article(Call { state, who }: Call, Path(title): Path<String>) -> Response {
+    for_caller(&state, who, |who, data| {
         one_by_key(&data.articles, "title", &title, |a| {
             state.flaws.article_read_bola || visible(who, &a["account"])
         })
     })
 }
 
-async fn list_accounts(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    for_caller(&state, &headers, |who, data| {
+async fn list_accounts(Call { state, who }: Call) -> Response {
+    for_caller(&state, who, |who, data| {
         wrapped_list("accounts", &data.accounts, |a| {
             state.flaws.accounts_list_leak || visible(who, &a["name"])
         })
     })
 }
 
-async fn read_account(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    for_caller(&state, &headers, |who, data| {
+async fn read_account(Call { state, who }: Call, Path(name): Path<String>) -> Response {
+    for_caller(&state, who, |who, data| {
         one_by_key(&data.accounts, "name", &name, |a| {
             state.flaws.account_read_bola || visible(who, &a["name"])
         })
@@ -280,7 +269,7 @@ async fn register(State(state): State<Shared>, Json(body): Json<Value>) -> Respo
         )
             .into_response();
     };
-    let mut data = state.data.lock().expect("newsdesk state");
+    let mut data = state.data();
     if data.users.contains_key(name) {
         return (
             StatusCode::CONFLICT,
@@ -305,8 +294,8 @@ async fn register(State(state): State<Shared>, Json(body): Json<Value>) -> Respo
 }
 
 /// `GET /admin/v1/audit`: admins only.
-async fn audit(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    match caller(&state, &headers) {
+async fn audit(Call { who, .. }: Call) -> Response {
+    match who {
         Err(denied) => *denied,
         Ok(Some(_)) => (
             StatusCode::FORBIDDEN,

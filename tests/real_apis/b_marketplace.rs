@@ -12,7 +12,7 @@
 //! like a product that exists nowhere; another user's account is a 403 whether it exists
 //! or not.
 
-use super::common::{planted_flaws, serve, Server, Tokens};
+use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 planted_flaws! {
     /// `GET /products/{product_id}` serves any seller's product (BOLA).
@@ -60,13 +60,10 @@ struct Data {
     next_product: u32,
 }
 
-struct AppState {
-    flaws: Flaws,
-    tokens: Tokens,
-    data: Mutex<Data>,
-}
+type AppState = common::Fixture<Flaws, Data>;
 
 type Shared = Arc<AppState>;
+type Call = common::Call<AppState>;
 
 fn seed() -> Data {
     let mut users = BTreeMap::new();
@@ -99,11 +96,7 @@ fn seed() -> Data {
 }
 
 pub async fn spawn(flaws: Flaws) -> Server {
-    let state = Arc::new(AppState {
-        flaws,
-        tokens: Tokens::default(),
-        data: Mutex::new(seed()),
-    });
+    let state = AppState::new(flaws, seed());
     let app = Router::new()
         .route("/login", axum::routing::post(login))
         .route("/profile", get(read_profile).put(update_profile))
@@ -123,29 +116,24 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// The caller's username and whether it is a manager.
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<(String, bool), Box<Response>> {
-    let sid = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix("sid="));
-    let data = state.data.lock().expect("marketplace state");
-    let user = sid
-        .and_then(|sid| data.sessions.get(sid))
-        .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "please log in")))?;
-    let manager = data.users.get(user).is_some_and(|u| u.role == "Manager");
-    Ok((user.clone(), manager))
-}
+impl SignIn for AppState {
+    /// The caller's username and whether it is a manager.
+    type Caller = (String, bool);
 
-macro_rules! caller_or_return {
-    ($state:expr, $headers:expr) => {
-        match caller(&$state, &$headers) {
-            Ok(who) => who,
-            Err(denied) => return *denied,
-        }
-    };
+    fn caller(&self, headers: &HeaderMap) -> Result<(String, bool), Box<Response>> {
+        let sid = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("sid="));
+        let data = self.data();
+        let user = sid
+            .and_then(|sid| data.sessions.get(sid))
+            .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "please log in")))?;
+        let manager = data.users.get(user).is_some_and(|u| u.role == "Manager");
+        Ok((user.clone(), manager))
+    }
 }
 
 fn user_json(name: &str, user: &User) -> Value {
@@ -156,6 +144,31 @@ fn product_json(id: &str, (seller, name, price): &(String, String, i64)) -> Valu
     json!({"product_id": id, "seller": seller, "name": name, "price_cents": price})
 }
 
+/// The user `name` after `change`, or 404 when there is none (a read changes nothing).
+fn change_user(data: &mut Data, name: &str, change: impl FnOnce(&mut User)) -> Response {
+    match data.users.get_mut(name) {
+        Some(user) => {
+            change(user);
+            Json(user_json(name, user)).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "no such user"),
+    }
+}
+
+/// The entries of `items` the caller may see, as this house lists them: a bare JSON array.
+fn bare_list<T>(
+    items: &BTreeMap<String, T>,
+    visible: impl Fn(&str, &T) -> bool,
+    to_json: impl Fn(&str, &T) -> Value,
+) -> Response {
+    let kept: Vec<Value> = items
+        .iter()
+        .filter(|(key, item)| visible(key, item))
+        .map(|(key, item)| to_json(key, item))
+        .collect();
+    Json(kept).into_response()
+}
+
 #[derive(Deserialize)]
 struct LoginForm {
     username: String,
@@ -163,7 +176,7 @@ struct LoginForm {
 }
 
 async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Response {
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     let ok = data
         .users
         .get(&form.username)
@@ -183,13 +196,9 @@ async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Resp
         .into_response()
 }
 
-async fn read_profile(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (me, _) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("marketplace state");
-    match data.users.get(&me) {
-        Some(user) => Json(user_json(&me, user)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "no such user"),
-    }
+async fn read_profile(Call { state, who }: Call) -> Response {
+    let (me, _) = signed_in!(who);
+    change_user(&mut state.data(), &me, |_| ())
 }
 
 #[derive(Deserialize)]
@@ -198,35 +207,22 @@ struct ProfileUpdate {
     email: String,
 }
 
-async fn update_profile(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<ProfileUpdate>,
-) -> Response {
-    let (me, _) = caller_or_return!(state, headers);
+async fn update_profile(Call { state, who }: Call, Json(body): Json<ProfileUpdate>) -> Response {
+    let (me, _) = signed_in!(who);
     if body.username != me && !state.flaws.profile_subject_in_body {
         return error(StatusCode::FORBIDDEN, "you can only edit your own profile");
     }
-    let mut data = state.data.lock().expect("marketplace state");
-    match data.users.get_mut(&body.username) {
-        Some(user) => {
-            user.email = body.email;
-            Json(user_json(&body.username, user)).into_response()
-        }
-        None => error(StatusCode::NOT_FOUND, "no such user"),
-    }
+    let mut data = state.data();
+    change_user(&mut data, &body.username, |user| user.email = body.email)
 }
 
-async fn list_users(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("marketplace state");
-    let users: Vec<Value> = data
-        .users
-        .iter()
-        .filter(|(name, _)| manager || **name == me)
-        .map(|(name, user)| user_json(name, user))
-        .collect();
-    Json(users).into_response()
+async fn list_users(Call { state, who }: Call) -> Response {
+    let (me, manager) = signed_in!(who);
+    bare_list(
+        &state.data().users,
+        |name, _| manager || name == me,
+        user_json,
+    )
 }
 
 #[derive(Deserialize)]
@@ -248,12 +244,8 @@ fn check_role(role: &str) -> Result<(), Box<Response>> {
     }
 }
 
-async fn create_user(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<NewUser>,
-) -> Response {
-    let (_, manager) = caller_or_return!(state, headers);
+async fn create_user(Call { state, who }: Call, Json(body): Json<NewUser>) -> Response {
+    let (_, manager) = signed_in!(who);
     if !manager {
         return error(StatusCode::FORBIDDEN, "managers only");
     }
@@ -266,7 +258,7 @@ async fn create_user(
             "username and password are required",
         );
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     if data.users.contains_key(&body.username) {
         return error(StatusCode::CONFLICT, "username taken");
     }
@@ -280,35 +272,23 @@ async fn create_user(
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
-async fn read_user(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
+async fn read_user(Call { state, who }: Call, Path(name): Path<String>) -> Response {
+    let (me, manager) = signed_in!(who);
     if !manager && name != me {
         return error(StatusCode::FORBIDDEN, "not allowed");
     }
-    let data = state.data.lock().expect("marketplace state");
-    match data.users.get(&name) {
-        Some(user) => Json(user_json(&name, user)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "no such user"),
-    }
+    change_user(&mut state.data(), &name, |_| ())
 }
 
-async fn delete_user(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
+async fn delete_user(Call { state, who }: Call, Path(name): Path<String>) -> Response {
+    let (me, manager) = signed_in!(who);
     if !manager {
         return error(StatusCode::FORBIDDEN, "managers only");
     }
     if name == me {
         return error(StatusCode::CONFLICT, "you cannot delete yourself");
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     if data.users.remove(&name).is_none() {
         return error(StatusCode::NOT_FOUND, "no such user");
     }
@@ -322,38 +302,28 @@ struct RoleChange {
 }
 
 async fn set_role(
-    State(state): State<Shared>,
-    headers: HeaderMap,
+    Call { state, who }: Call,
     Path(name): Path<String>,
     Json(body): Json<RoleChange>,
 ) -> Response {
-    let (_, manager) = caller_or_return!(state, headers);
+    let (_, manager) = signed_in!(who);
     if !manager && !state.flaws.role_change_by_seller {
         return error(StatusCode::FORBIDDEN, "managers only");
     }
     if let Err(bad) = check_role(&body.role) {
         return *bad;
     }
-    let mut data = state.data.lock().expect("marketplace state");
-    match data.users.get_mut(&name) {
-        Some(user) => {
-            user.role = body.role;
-            Json(user_json(&name, user)).into_response()
-        }
-        None => error(StatusCode::NOT_FOUND, "no such user"),
-    }
+    let mut data = state.data();
+    change_user(&mut data, &name, |user| user.role = body.role)
 }
 
-async fn list_products(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("marketplace state");
-    let products: Vec<Value> = data
-        .products
-        .iter()
-        .filter(|(_, p)| manager || p.0 == me)
-        .map(|(id, p)| product_json(id, p))
-        .collect();
-    Json(products).into_response()
+async fn list_products(Call { state, who }: Call) -> Response {
+    let (me, manager) = signed_in!(who);
+    bare_list(
+        &state.data().products,
+        |_, p| manager || p.0 == me,
+        product_json,
+    )
 }
 
 #[derive(Deserialize)]
@@ -362,19 +332,15 @@ struct NewProduct {
     price_cents: i64,
 }
 
-async fn create_product(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<NewProduct>,
-) -> Response {
-    let (me, _) = caller_or_return!(state, headers);
+async fn create_product(Call { state, who }: Call, Json(body): Json<NewProduct>) -> Response {
+    let (me, _) = signed_in!(who);
     if body.price_cents < 0 || body.name.is_empty() {
         return error(
             StatusCode::BAD_REQUEST,
             "name must not be empty and price_cents not negative",
         );
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     let id = format!("P-{}", data.next_product);
     data.next_product += 1;
     let product = (me, body.name, body.price_cents);
@@ -388,13 +354,9 @@ async fn create_product(
         .into_response()
 }
 
-async fn read_product(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (me, manager) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("marketplace state");
+async fn read_product(Call { state, who }: Call, Path(id): Path<String>) -> Response {
+    let (me, manager) = signed_in!(who);
+    let data = state.data();
     match data.products.get(&id) {
         Some(p) if manager || p.0 == me || state.flaws.product_read_bola => {
             Json(product_json(&id, p)).into_response()
@@ -403,16 +365,12 @@ async fn read_product(
     }
 }
 
-async fn delete_product(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let (_, manager) = caller_or_return!(state, headers);
+async fn delete_product(Call { state, who }: Call, Path(id): Path<String>) -> Response {
+    let (_, manager) = signed_in!(who);
     if !manager && !state.flaws.product_delete_by_seller {
         return error(StatusCode::FORBIDDEN, "managers only");
     }
-    let mut data = state.data.lock().expect("marketplace state");
+    let mut data = state.data();
     if data.products.remove(&id).is_none() {
         return error(StatusCode::NOT_FOUND, "no such product");
     }

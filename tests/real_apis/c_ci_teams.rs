@@ -12,7 +12,7 @@
 //!   caller's own `team_id`, and `PUT /api/jobs/{job_id}` must name the same `job_id` and
 //!   `team_id` as the job it changes (else 422, as FastAPI validators answer).
 
-use super::common::{planted_flaws, serve, Server, Tokens};
+use super::common::{self, planted_flaws, serve, signed_in, Server, SignIn};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 planted_flaws! {
     /// `GET /api/jobs/{job_id}` serves any team's job (BOLA).
@@ -65,13 +65,10 @@ struct Data {
     next_job: u64,
 }
 
-struct AppState {
-    flaws: Flaws,
-    tokens: Tokens,
-    data: Mutex<Data>,
-}
+type AppState = common::Fixture<Flaws, Data>;
 
 type Shared = Arc<AppState>;
+type Call = common::Call<AppState>;
 
 fn seed() -> Data {
     let password = |email: &str| {
@@ -148,11 +145,7 @@ fn seed() -> Data {
 }
 
 pub async fn spawn(flaws: Flaws) -> Server {
-    let state = Arc::new(AppState {
-        flaws,
-        tokens: Tokens::default(),
-        data: Mutex::new(seed()),
-    });
+    let state = AppState::new(flaws, seed());
     let app = Router::new()
         .route("/api/auth/token", post(token))
         .route("/api/users/register", post(register))
@@ -179,41 +172,36 @@ fn not_found() -> Response {
     detail(StatusCode::NOT_FOUND, "Not found")
 }
 
-/// The caller's user_id and a copy of its record.
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<(u64, User), Box<Response>> {
-    let unauthorized = || {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({"detail": "Not authenticated"})),
-        )
-            .into_response()
-    };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    let data = state.data.lock().expect("ci state");
-    let id = *data
-        .tokens
-        .get(token.trim())
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    let user = data
-        .users
-        .get(&id)
-        .cloned()
-        .ok_or_else(|| Box::new(unauthorized()))?;
-    Ok((id, user))
-}
+impl SignIn for AppState {
+    /// The caller's user_id and a copy of its record.
+    type Caller = (u64, User);
 
-macro_rules! caller_or_return {
-    ($state:expr, $headers:expr) => {
-        match caller(&$state, &$headers) {
-            Ok(who) => who,
-            Err(denied) => return *denied,
-        }
-    };
+    fn caller(&self, headers: &HeaderMap) -> Result<(u64, User), Box<Response>> {
+        let unauthorized = || {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({"detail": "Not authenticated"})),
+            )
+                .into_response()
+        };
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let data = self.data();
+        let id = *data
+            .tokens
+            .get(token.trim())
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        let user = data
+            .users
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Box::new(unauthorized()))?;
+        Ok((id, user))
+    }
 }
 
 /// May `user` see objects of `team`? Its own team's, or every team's for an admin.
@@ -238,8 +226,15 @@ struct Paging {
     limit: Option<usize>,
 }
 
-/// One page of `items` under `key`, with `total_entries`.
-fn page(key: &str, items: Vec<&Value>, paging: &Paging) -> Response {
+/// The page size of the lists that are not paged (teams, audit events): all in one page.
+const ONE_PAGE: Paging = Paging {
+    offset: None,
+    limit: Some(50),
+};
+
+/// One page of the `items` kept by `keep` under `key`, with `total_entries`.
+fn page(key: &str, items: &[Value], keep: impl Fn(&Value) -> bool, paging: &Paging) -> Response {
+    let items: Vec<&Value> = items.iter().filter(|item| keep(item)).collect();
     let offset = paging.offset.unwrap_or(0);
     let limit = paging.limit.unwrap_or(2).clamp(1, 50);
     let total = items.len();
@@ -255,7 +250,7 @@ struct Credentials {
 }
 
 async fn token(State(state): State<Shared>, Json(body): Json<Credentials>) -> Response {
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     let found = data
         .users
         .iter()
@@ -290,7 +285,7 @@ async fn register(State(state): State<Shared>, Json(body): Json<Registration>) -
             "email must contain @, password 8 characters or more, display_name not empty",
         );
     }
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     if data.users.values().any(|u| u.email == body.email) {
         return detail(StatusCode::CONFLICT, "Email already registered");
     }
@@ -311,8 +306,8 @@ async fn register(State(state): State<Shared>, Json(body): Json<Registration>) -
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
-async fn read_me(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (id, user) = caller_or_return!(state, headers);
+async fn read_me(Call { who, .. }: Call) -> Response {
+    let (id, user) = signed_in!(who);
     Json(me_json(id, &user)).into_response()
 }
 
@@ -324,12 +319,8 @@ struct MeUpdate {
     is_admin: Option<bool>,
 }
 
-async fn update_me(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<MeUpdate>,
-) -> Response {
-    let (id, _) = caller_or_return!(state, headers);
+async fn update_me(Call { state, who }: Call, Json(body): Json<MeUpdate>) -> Response {
+    let (id, _) = signed_in!(who);
     if let Some(name) = &body.display_name {
         if name.is_empty() || name.chars().count() > 64 {
             return detail(
@@ -338,7 +329,7 @@ async fn update_me(
             );
         }
     }
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     let Some(user) = data.users.get_mut(&id) else {
         return not_found();
     };
@@ -356,34 +347,23 @@ async fn update_me(
     Json(me_json(id, user)).into_response()
 }
 
-async fn list_teams(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("ci state");
-    let teams = data
-        .teams
-        .iter()
-        .filter(|t| sees(&me, &t["team_id"]))
-        .collect();
+async fn list_teams(Call { state, who }: Call) -> Response {
+    let (_, me) = signed_in!(who);
+    let data = state.data();
     page(
         "teams",
-        teams,
-        &Paging {
-            offset: None,
-            limit: Some(50),
-        },
+        &data.teams,
+        |t| sees(&me, &t["team_id"]),
+        &ONE_PAGE,
     )
 }
 
-async fn list_members(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(team_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn list_members(Call { state, who }: Call, Path(team_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
     if !sees(&me, &json!(team_id)) {
         return not_found();
     }
-    let data = state.data.lock().expect("ci state");
+    let data = state.data();
     let members: Vec<Value> = data
         .users
         .iter()
@@ -393,60 +373,42 @@ async fn list_members(
     Json(json!({"members": members, "total_entries": members.len()})).into_response()
 }
 
-async fn audit_log(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(team_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+async fn audit_log(Call { state, who }: Call, Path(team_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
     if me.role != "owner" && !me.is_admin {
         return detail(StatusCode::FORBIDDEN, "Team owners only");
     }
     if !sees(&me, &json!(team_id)) {
         return not_found();
     }
-    let data = state.data.lock().expect("ci state");
-    let events = data
-        .audit
-        .iter()
-        .filter(|e| e["team_id"] == team_id)
-        .collect();
+    let data = state.data();
     page(
         "events",
-        events,
-        &Paging {
-            offset: None,
-            limit: Some(50),
-        },
+        &data.audit,
+        |e| e["team_id"] == team_id,
+        &ONE_PAGE,
     )
 }
 
-async fn list_jobs(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Query(paging): Query<Paging>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("ci state");
-    let jobs = data
-        .jobs
-        .iter()
-        .filter(|j| sees(&me, &j["team_id"]))
-        .collect();
-    page("jobs", jobs, &paging)
+async fn list_jobs(Call { state, who }: Call, Query(paging): Query<Paging>) -> Response {
+    let (_, me) = signed_in!(who);
+    let data = state.data();
+    page("jobs", &data.jobs, |j| sees(&me, &j["team_id"]), &paging)
 }
 
-async fn read_job(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(job_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("ci state");
-    match data.jobs.iter().find(|j| j["job_id"] == job_id) {
-        Some(j) if state.flaws.job_read_bola || sees(&me, &j["team_id"]) => {
-            Json(j.clone()).into_response()
-        }
+async fn read_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
+    let data = state.data();
+    one(&data.jobs, "job_id", job_id, |j| {
+        state.flaws.job_read_bola || sees(&me, &j["team_id"])
+    })
+}
+
+/// The item whose `key` is `id`, when `shown`; otherwise 404, exactly like an ID that
+/// exists nowhere.
+fn one(items: &[Value], key: &str, id: u64, shown: impl Fn(&Value) -> bool) -> Response {
+    match items.iter().find(|item| item[key] == id) {
+        Some(item) if shown(item) => Json(item.clone()).into_response(),
         _ => not_found(),
     }
 }
@@ -461,12 +423,8 @@ fn invalid(field: &str, message: &str) -> Response {
 }
 
 /// `POST /api/jobs {"team_id", "pipeline"}`: only into the caller's own team.
-async fn trigger_job(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    let (id, me) = caller_or_return!(state, headers);
+async fn trigger_job(Call { state, who }: Call, Json(body): Json<Value>) -> Response {
+    let (id, me) = signed_in!(who);
     let (Some(team), Some(pipeline)) = (body["team_id"].as_u64(), body["pipeline"].as_str()) else {
         return invalid(
             "pipeline",
@@ -476,7 +434,7 @@ async fn trigger_job(
     if me.team_id != Some(team) {
         return invalid("team_id", "jobs can only be triggered for your own team");
     }
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     let job_id = data.next_job;
     data.next_job += 1;
     let job = json!({"job_id": job_id, "team_id": team, "pipeline": pipeline, "status": "queued", "triggered_by": id});
@@ -487,19 +445,18 @@ async fn trigger_job(
 /// `PUT /api/jobs/{job_id} {"job_id", "team_id", "pipeline"}`: renames a job's pipeline;
 /// the body must name the job it changes and that job's team.
 async fn update_job(
-    State(state): State<Shared>,
-    headers: HeaderMap,
+    Call { state, who }: Call,
     Path(job_id): Path<u64>,
     Json(body): Json<Value>,
 ) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
+    let (_, me) = signed_in!(who);
     let Some(pipeline) = body["pipeline"].as_str() else {
         return invalid("pipeline", "field required");
     };
     if body["job_id"].as_u64() != Some(job_id) {
         return invalid("job_id", "must match the job in the path");
     }
-    let mut data = state.data.lock().expect("ci state");
+    let mut data = state.data();
     let Some(job) = data.jobs.iter_mut().find(|j| j["job_id"] == job_id) else {
         return not_found();
     };
@@ -514,13 +471,9 @@ async fn update_job(
 }
 
 /// `DELETE /api/jobs/{job_id}`: cancels a job of the caller's team.
-async fn cancel_job(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(job_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
-    let mut data = state.data.lock().expect("ci state");
+async fn cancel_job(Call { state, who }: Call, Path(job_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
+    let mut data = state.data();
     match data.jobs.iter().position(|j| j["job_id"] == job_id) {
         Some(at) if sees(&me, &data.jobs[at]["team_id"]) => {
             data.jobs.remove(at);
@@ -530,34 +483,21 @@ async fn cancel_job(
     }
 }
 
-async fn list_build_errors(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Query(paging): Query<Paging>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("ci state");
-    let errors = data
-        .build_errors
-        .iter()
-        .filter(|e| state.flaws.build_errors_list_leak || sees(&me, &e["team_id"]))
-        .collect();
-    page("build_errors", errors, &paging)
+async fn list_build_errors(Call { state, who }: Call, Query(paging): Query<Paging>) -> Response {
+    let (_, me) = signed_in!(who);
+    let data = state.data();
+    page(
+        "build_errors",
+        &data.build_errors,
+        |e| state.flaws.build_errors_list_leak || sees(&me, &e["team_id"]),
+        &paging,
+    )
 }
 
-async fn read_build_error(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(build_error_id): Path<u64>,
-) -> Response {
-    let (_, me) = caller_or_return!(state, headers);
-    let data = state.data.lock().expect("ci state");
-    match data
-        .build_errors
-        .iter()
-        .find(|e| e["build_error_id"] == build_error_id)
-    {
-        Some(e) if sees(&me, &e["team_id"]) => Json(e.clone()).into_response(),
-        _ => not_found(),
-    }
+async fn read_build_error(Call { state, who }: Call, Path(build_error_id): Path<u64>) -> Response {
+    let (_, me) = signed_in!(who);
+    let data = state.data();
+    one(&data.build_errors, "build_error_id", build_error_id, |e| {
+        sees(&me, &e["team_id"])
+    })
 }

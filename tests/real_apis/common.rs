@@ -1,9 +1,16 @@
 //! What the three fixture servers share: serving a router on `127.0.0.1:0`, stopping it,
-//! and a deterministic session-token generator (no randomness: the same run gives the same
-//! tokens, so a failing scan can be replayed).
+//! a deterministic session-token generator (no randomness: the same run gives the same
+//! tokens, so a failing scan can be replayed), and the [`Call`] extractor that hands a
+//! handler its state and its caller, found in each fixture's own way ([`SignIn`]).
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Router;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -40,19 +47,88 @@ pub async fn serve(app: Router) -> Server {
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("bound address");
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
+    // `stop` sends, a dropped `Server` drops the sender: either ends the server.
+    let stopped = async move { rx.await.unwrap_or_default() };
+    let task = tokio::spawn(
         axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+            .with_graceful_shutdown(stopped)
+            .into_future(),
+    );
     Server {
         base_url: format!("http://{addr}"),
         shutdown: Some(tx),
         task: Some(task),
     }
 }
+
+/// A fixture server's state: its planted flaws, the session tokens it hands out, and its
+/// data behind one lock.
+pub struct Fixture<F, D> {
+    pub flaws: F,
+    pub tokens: Tokens,
+    pub data: Mutex<D>,
+}
+
+impl<F, D> Fixture<F, D> {
+    pub fn new(flaws: F, data: D) -> Arc<Self> {
+        Arc::new(Fixture {
+            flaws,
+            tokens: Tokens::default(),
+            data: Mutex::new(data),
+        })
+    }
+
+    /// The data, locked. A handler that panicked while holding it poisons it: the fixture
+    /// is broken then, and the test fails here.
+    pub fn data(&self) -> MutexGuard<'_, D> {
+        self.data.lock().expect("fixture data (a handler panicked)")
+    }
+}
+
+/// How a fixture finds the caller in a request's headers: the caller, or the answer to
+/// give instead (a 401 in the fixture's own house style).
+pub trait SignIn {
+    type Caller;
+    fn caller(&self, headers: &HeaderMap) -> Result<Self::Caller, Box<Response>>;
+}
+
+/// A handler's shared state and its caller as [`SignIn`] finds it (or the refusal to
+/// answer); [`signed_in!`] takes the caller or returns the refusal. Extracting never fails,
+/// so a bad path or body is still answered before the sign-in is looked at, exactly as when
+/// each handler read its `HeaderMap` itself.
+pub struct Call<S: SignIn> {
+    pub state: Arc<S>,
+    pub who: Result<S::Caller, Box<Response>>,
+}
+
+impl<S> FromRequestParts<Arc<S>> for Call<S>
+where
+    S: SignIn + Send + Sync,
+    S::Caller: Send,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<S>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Call {
+            state: state.clone(),
+            who: state.caller(&parts.headers),
+        })
+    }
+}
+
+/// The caller of a [`Call`]'s `who`, or returns the fixture's refusal from the handler.
+macro_rules! signed_in {
+    ($who:expr) => {
+        match $who {
+            Ok(who) => who,
+            Err(denied) => return *denied,
+        }
+    };
+}
+pub(crate) use signed_in;
 
 /// Opaque session tokens: a counter run through splitmix64, so they look random, never
 /// repeat within a server, and are the same from run to run.

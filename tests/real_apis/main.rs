@@ -102,6 +102,14 @@ fn expected(list: Planted) -> Pairs {
         .collect()
 }
 
+/// The string at JSON `pointer` in `value`, or `absent`.
+fn text<'a>(value: &'a Value, pointer: &str, absent: &'a str) -> &'a str {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or(absent)
+}
+
 /// What a reader needs when a set differs: every finding, the warnings, and the matrix
 /// cells that were not tested with their reasons.
 fn explain(name: &str, report: &Value) -> String {
@@ -109,13 +117,13 @@ fn explain(name: &str, report: &Value) -> String {
     for f in report["findings"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "  {} {} {} actor={} victim={} status={} reason={}\n",
-            f["verdict"].as_str().unwrap_or("?"),
-            f["operation"].as_str().unwrap_or("?"),
-            f["attack"].as_str().unwrap_or("?"),
-            f["actor"]["identity"].as_str().unwrap_or("?"),
-            f["victim"]["identity"].as_str().unwrap_or("-"),
+            text(f, "/verdict", "?"),
+            text(f, "/operation", "?"),
+            text(f, "/attack", "?"),
+            text(f, "/actor/identity", "?"),
+            text(f, "/victim/identity", "-"),
             f["status"],
-            f["evidence"]["reason"].as_str().unwrap_or("")
+            text(f, "/evidence/reason", "")
         ));
     }
     out.push_str(&format!("--- {name}: warnings\n"));
@@ -127,11 +135,11 @@ fn explain(name: &str, report: &Value) -> String {
         if cell["coverage"] != "tested" {
             out.push_str(&format!(
                 "  {} [{}] {} {}: {}\n",
-                cell["operation"].as_str().unwrap_or("?"),
-                cell["role"].as_str().unwrap_or("?"),
-                cell["access"].as_str().unwrap_or("?"),
-                cell["coverage"].as_str().unwrap_or("?"),
-                cell["reason"].as_str().unwrap_or("")
+                text(cell, "/operation", "?"),
+                text(cell, "/role", "?"),
+                text(cell, "/access", "?"),
+                text(cell, "/coverage", "?"),
+                text(cell, "/reason", "")
             ));
         }
     }
@@ -265,27 +273,6 @@ const NEWSDESK_FLAWS: Planted = &[
     ),
 ];
 
-const NEWSDESK: Fixture = Fixture {
-    dir: "a_newsdesk",
-    label: "newsdesk",
-    planted: NEWSDESK_FLAWS,
-    users: a_newsdesk::USERS,
-};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newsdesk_every_planted_flaw_is_found() {
-    NEWSDESK
-        .finds_every_flaw(a_newsdesk::spawn(a_newsdesk::Flaws::all()).await)
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newsdesk_secure_twin_is_clean() {
-    NEWSDESK
-        .is_clean(a_newsdesk::spawn(a_newsdesk::Flaws::none()).await)
-        .await;
-}
-
 /// Fixture B's planted flaws and the findings they must give.
 const MARKETPLACE_FLAWS: Planted = &[
     // product_read_bola: a seller reads another seller's product by `product_id`; the
@@ -313,27 +300,6 @@ const MARKETPLACE_FLAWS: Planted = &[
         "escalation",
     ),
 ];
-
-const MARKETPLACE: Fixture = Fixture {
-    dir: "b_marketplace",
-    label: "marketplace",
-    planted: MARKETPLACE_FLAWS,
-    users: b_marketplace::USERS,
-};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn marketplace_every_planted_flaw_is_found() {
-    MARKETPLACE
-        .finds_every_flaw(b_marketplace::spawn(b_marketplace::Flaws::all()).await)
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn marketplace_secure_twin_is_clean() {
-    MARKETPLACE
-        .is_clean(b_marketplace::spawn(b_marketplace::Flaws::none()).await)
-        .await;
-}
 
 /// Fixture C's planted flaws and the findings they must give.
 const CI_FLAWS: Planted = &[
@@ -363,41 +329,51 @@ const CI_FLAWS: Planted = &[
     ),
 ];
 
-const CI: Fixture = Fixture {
-    dir: "c_ci_teams",
-    label: "ci teams",
-    planted: CI_FLAWS,
-    users: c_ci_teams::USERS,
-};
+/// The three scans of a fixture, under the test names given: every flaw found, the secure
+/// twin clean, and each flaw alone found alone.
+macro_rules! fixture_tests {
+    ($fixture:ident = $module:ident, $label:literal, $planted:ident: $every:ident, $clean:ident, $alone:ident) => {
+        const $fixture: Fixture = Fixture {
+            dir: stringify!($module),
+            label: $label,
+            planted: $planted,
+            users: $module::USERS,
+        };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ci_teams_every_planted_flaw_is_found() {
-    CI.finds_every_flaw(c_ci_teams::spawn(c_ci_teams::Flaws::all()).await)
-        .await;
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $every() {
+            let server = $module::spawn($module::Flaws::all()).await;
+            $fixture.finds_every_flaw(server).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $clean() {
+            $fixture
+                .is_clean($module::spawn($module::Flaws::none()).await)
+                .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $alone() {
+            $fixture
+                .finds_each_flaw_alone(|flaw| $module::spawn($module::Flaws::only(flaw)))
+                .await;
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ci_teams_secure_twin_is_clean() {
-    CI.is_clean(c_ci_teams::spawn(c_ci_teams::Flaws::none()).await)
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn newsdesk_each_flaw_alone_is_found_alone() {
-    NEWSDESK
-        .finds_each_flaw_alone(|flaw| a_newsdesk::spawn(a_newsdesk::Flaws::only(flaw)))
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn marketplace_each_flaw_alone_is_found_alone() {
-    MARKETPLACE
-        .finds_each_flaw_alone(|flaw| b_marketplace::spawn(b_marketplace::Flaws::only(flaw)))
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ci_teams_each_flaw_alone_is_found_alone() {
-    CI.finds_each_flaw_alone(|flaw| c_ci_teams::spawn(c_ci_teams::Flaws::only(flaw)))
-        .await;
-}
+fixture_tests!(NEWSDESK = a_newsdesk, "newsdesk", NEWSDESK_FLAWS:
+    newsdesk_every_planted_flaw_is_found,
+    newsdesk_secure_twin_is_clean,
+    newsdesk_each_flaw_alone_is_found_alone
+);
+fixture_tests!(MARKETPLACE = b_marketplace, "marketplace", MARKETPLACE_FLAWS:
+    marketplace_every_planted_flaw_is_found,
+    marketplace_secure_twin_is_clean,
+    marketplace_each_flaw_alone_is_found_alone
+);
+fixture_tests!(CI = c_ci_teams, "ci teams", CI_FLAWS:
+    ci_teams_every_planted_flaw_is_found,
+    ci_teams_secure_twin_is_clean,
+    ci_teams_each_flaw_alone_is_found_alone
+);
