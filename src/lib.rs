@@ -40,6 +40,7 @@ pub mod spec;
 
 pub mod demo;
 pub mod exchange;
+pub mod fault;
 pub mod latency_stats;
 pub mod request;
 

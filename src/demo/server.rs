@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) accounts: accounts::Accounts,
     /// When recent logins failed: the login rate limit (see `posture.rs`).
     pub(crate) login_failures: Mutex<std::collections::VecDeque<Instant>>,
+    /// The chaos layer's counters, when `options.chaos` is set.
+    pub(crate) chaos: Option<super::chaos::ChaosState>,
 }
 
 pub(crate) struct Session {
@@ -76,6 +78,7 @@ impl AppState {
             auth: Default::default(),
             accounts: accounts::Accounts::new(&options.passwords),
             login_failures: Mutex::new(Default::default()),
+            chaos: options.chaos.as_ref().map(|_| Default::default()),
             options,
         }
     }
@@ -1296,6 +1299,8 @@ pub(crate) fn router(state: Shared) -> Router {
         .fallback(no_such_route)
         .layer(from_fn_with_state(state.clone(), auth_extra::guard))
         .layer(from_fn_with_state(state.clone(), super::posture::layer))
+        // Outermost: a fault stands in for whatever the portal would have answered.
+        .layer(from_fn_with_state(state.clone(), super::chaos::layer))
         .with_state(state)
 }
 

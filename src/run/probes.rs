@@ -119,9 +119,10 @@ impl<'a> Shared<'a> {
         // more before it is judged (writes are not: a second write is a second effect).
         let first_5xx = exchange.status.filter(|s| *s >= 500);
         if first_5xx.is_some() {
-            exchange = self
+            let again = self
                 .send(&probe.request, probe.actor, probe.credential, probe.op)
                 .await;
+            exchange = with_earlier_faults(exchange, again);
         }
         let no_learned = BTreeSet::new();
         let ctx = JudgeContext {
@@ -138,12 +139,16 @@ impl<'a> Shared<'a> {
             None,
         );
         let owner_could = baseline.as_ref().is_some_and(|b| b.exchange.is_success());
-        if let Some(doubt) = self
+        if let Some((doubt, wiped)) = self
             .refusal_in_doubt(&probe, &exchange, &judgement, owner_could)
             .await
         {
             judgement = Judgement::new(Verdict::Inconclusive, doubt);
+            if wiped {
+                exchange.faults.push(crate::fault::FaultKind::DataWiped);
+            }
         }
+        let mut judgement = crate::fault::guard(judgement, &exchange);
         if let Some(status) = first_5xx {
             judgement.reason = format!(
                 "{} (sent twice: the first answer was {status})",
@@ -189,9 +194,10 @@ impl<'a> Shared<'a> {
                 &self.corpus.field_values,
             ) {
                 probe.request = rebuilt;
-                exchange = self
+                let again = self
                     .send(&probe.request, probe.actor, probe.credential, probe.op)
                     .await;
+                exchange = with_earlier_faults(exchange, again);
             }
         }
         let after = match (&readback, owner) {
@@ -271,8 +277,12 @@ impl<'a> Shared<'a> {
             // is gone: the owner's read-back before the write must still have worked.
             if let Some(doubt) = before.as_ref().and_then(disruption::refused_write_in_doubt) {
                 judgement = doubt;
+                if before.as_ref().is_some_and(gone) {
+                    exchange.faults.push(crate::fault::FaultKind::DataWiped);
+                }
             }
         }
+        let judgement = crate::fault::guard(judgement, &exchange);
         ProbeResult {
             url: self.executor.url_for(&probe.request),
             probe,
@@ -348,7 +358,7 @@ impl<'a> Shared<'a> {
         exchange: &Exchange,
         judgement: &judge::Judgement,
         owner_could: bool,
-    ) -> Option<String> {
+    ) -> Option<(String, bool)> {
         // Only a caller that could make the request earlier in the run is a control.
         if !owner_could
             || judgement.verdict != Verdict::Enforced
@@ -361,6 +371,7 @@ impl<'a> Shared<'a> {
         let request = probe.baseline_request.as_ref().unwrap_or(&probe.request);
         let control = self.send(request, who, Credential::Normal, probe.op).await;
         disruption::refusal_in_doubt(exchange, &self.identities[who].name, &control)
+            .map(|doubt| (doubt, gone(&control)))
     }
 
     /// Shrinks the first server error of each operation found by a `malformed` probe to a
@@ -388,4 +399,18 @@ impl<'a> Shared<'a> {
         );
         r.probe.request.json = Some(minimal);
     }
+}
+
+/// The answer to a request sent again, carrying the faults the first sending met.
+fn with_earlier_faults(first: Exchange, mut again: Exchange) -> Exchange {
+    let mut met = first.faults;
+    met.append(&mut again.faults);
+    again.faults = met;
+    again
+}
+
+/// A positive control (or an owner's read-back) that says the object is gone: the data
+/// under the scan was wiped, rather than a session lost.
+fn gone(control: &Exchange) -> bool {
+    matches!(control.status, Some(404) | Some(410))
 }
