@@ -184,11 +184,14 @@ impl FaultTally {
             // A wiped object is judged on its (real) 404: the fault is the judged answer.
             let judged = kind == FaultKind::DataWiped || (i == last && judged_on == Some(kind));
             if judged {
-                *row.verdicts.entry(verdict.as_str().to_string()).or_default() += 1;
+                *row.verdicts
+                    .entry(verdict.as_str().to_string())
+                    .or_default() += 1;
             } else {
                 row.recovered += 1;
             }
-            if row.probes.last() != Some(&probe) && !row.probes.contains(&probe) {
+            // Each probe's result is added once; a kind met twice by it is one probe.
+            if !exchange.faults[..i].contains(&kind) {
                 if row.probes.len() < PROBES_LISTED {
                     row.probes.push(probe);
                 } else {
@@ -212,6 +215,73 @@ impl FaultTally {
             by_kind,
         })
     }
+}
+
+/// The sections of shard reports as one (`rolegrid merge`): counts added per kind, probe
+/// IDs joined up to [`PROBES_LISTED`]; `None` when no shard met a fault.
+pub fn merge<'a>(sections: impl Iterator<Item = &'a FaultSection>) -> Option<FaultSection> {
+    let mut rows: BTreeMap<FaultKind, FaultCount> = BTreeMap::new();
+    for row in sections.flat_map(|s| &s.by_kind) {
+        let into = rows.entry(row.kind).or_insert_with(|| FaultCount {
+            kind: row.kind,
+            count: 0,
+            recovered: 0,
+            probes: Vec::new(),
+            more_probes: 0,
+            verdicts: BTreeMap::new(),
+        });
+        into.count += row.count;
+        into.recovered += row.recovered;
+        into.more_probes += row.more_probes;
+        for (verdict, n) in &row.verdicts {
+            *into.verdicts.entry(verdict.clone()).or_default() += n;
+        }
+        for &probe in &row.probes {
+            if into.probes.contains(&probe) {
+                continue;
+            }
+            if into.probes.len() < PROBES_LISTED {
+                into.probes.push(probe);
+            } else {
+                into.more_probes += 1;
+            }
+        }
+    }
+    FaultTally { rows }.section()
+}
+
+/// The `report.md` section: one row per kind.
+pub fn markdown(section: &FaultSection) -> String {
+    let mut md = format!(
+        "\n## Faults of the target\n\n{} fault(s) met by probes; a probe judged on a fault is \
+         `server-error` (a 5xx) or `inconclusive`, never `enforced` or `violation`.\n\n\
+         | Fault | Met | Retried away | Judged on it | Probes |\n|---|---|---|---|---|\n",
+        section.total
+    );
+    for row in &section.by_kind {
+        let verdicts: Vec<String> = row
+            .verdicts
+            .iter()
+            .map(|(verdict, n)| format!("{n} {verdict}"))
+            .collect();
+        let mut probes: Vec<String> = row.probes.iter().map(|id| format!("#{id}")).collect();
+        if row.more_probes > 0 {
+            probes.push(format!("and {} more", row.more_probes));
+        }
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            row.kind.as_str(),
+            row.count,
+            row.recovered,
+            if verdicts.is_empty() {
+                "-".to_string()
+            } else {
+                verdicts.join(", ")
+            },
+            probes.join(", ")
+        ));
+    }
+    md
 }
 
 #[cfg(test)]
@@ -239,7 +309,9 @@ mod tests {
         let json = "application/json";
         assert_eq!(classify(&failed("timed out: x")), Some(FaultKind::Timeout));
         assert_eq!(
-            classify(&failed("request failed: connection closed before message completed")),
+            classify(&failed(
+                "request failed: connection closed before message completed"
+            )),
             Some(FaultKind::ConnectionReset)
         );
         assert_eq!(
@@ -284,7 +356,11 @@ mod tests {
             let j = || Judgement::new(verdict, "r");
             let limited = guard(j(), &answer(429, json, b""));
             assert_eq!(limited.verdict, Verdict::Inconclusive);
-            assert!(limited.reason.contains("rate-limited"), "{}", limited.reason);
+            assert!(
+                limited.reason.contains("rate-limited"),
+                "{}",
+                limited.reason
+            );
             let garbage = guard(j(), &answer(200, json, b"{{"));
             assert_eq!(garbage.verdict, Verdict::Inconclusive);
             assert_eq!(
@@ -315,7 +391,21 @@ mod tests {
         assert_eq!((limited.count, limited.recovered), (1, 1));
         assert!(limited.verdicts.is_empty());
         let reset = row(FaultKind::ConnectionReset).expect("reset row");
-        assert_eq!((reset.count, reset.recovered, reset.probes.clone()), (2, 1, vec![2]));
+        assert_eq!(
+            (reset.count, reset.recovered, reset.probes.clone()),
+            (2, 1, vec![2])
+        );
         assert_eq!(reset.verdicts.get("inconclusive"), Some(&1));
+        let twice = merge([&section, &section].into_iter()).expect("merged");
+        assert_eq!(twice.total, 6);
+        assert_eq!(twice.by_kind[0].probes, vec![2], "IDs are not repeated");
+        assert_eq!(twice.by_kind[0].verdicts.get("inconclusive"), Some(&2));
+        assert!(merge(std::iter::empty()).is_none());
+        let md = markdown(&section);
+        assert!(md.contains("| rate-limited | 1 | 1 | - | #1 |"), "{md}");
+        assert!(
+            md.contains("| connection-reset | 2 | 1 | 1 inconclusive | #2 |"),
+            "{md}"
+        );
     }
 }

@@ -22,6 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::server::Shared;
+use crate::fault::FaultKind;
 
 /// The faults the rotation hands out, in rotation order (the restart and the wipe come
 /// at fixed request numbers instead).
@@ -34,7 +35,7 @@ const ROTATION: [Fault; 6] = [
     Fault::Stall,
 ];
 
-/// One injected fault kind; [`Fault::as_str`] names it as the scan's report does.
+/// One injected fault; [`Fault::kind`] is what the scan's report calls it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
     Reset,
@@ -48,18 +49,22 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// The report's name for what a scanner sees of this fault.
-    pub fn as_str(self) -> &'static str {
+    /// What a scanner sees of this fault, as its report names it.
+    pub fn kind(self) -> FaultKind {
         match self {
-            Fault::Reset => "connection-reset",
-            Fault::Stall => "timeout",
-            Fault::Garbage => "garbage-body",
-            Fault::Truncated => "truncated-body",
-            Fault::ServerErrorStorm => "server-error",
-            Fault::RateLimited => "rate-limited",
-            Fault::Restart => "session-lost",
-            Fault::Wipe => "data-wiped",
+            Fault::Reset => FaultKind::ConnectionReset,
+            Fault::Stall => FaultKind::Timeout,
+            Fault::Garbage => FaultKind::GarbageBody,
+            Fault::Truncated => FaultKind::TruncatedBody,
+            Fault::ServerErrorStorm => FaultKind::ServerError,
+            Fault::RateLimited => FaultKind::RateLimited,
+            Fault::Restart => FaultKind::SessionLost,
+            Fault::Wipe => FaultKind::DataWiped,
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
     }
 }
 
@@ -273,8 +278,7 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
             (status, "chaos: server error").into_response()
         }
         Fault::RateLimited => {
-            let mut response =
-                (StatusCode::TOO_MANY_REQUESTS, "chaos: slow down").into_response();
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, "chaos: slow down").into_response();
             if let Ok(value) = HeaderValue::from_str(&options.retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
@@ -333,11 +337,17 @@ mod tests {
         assert_eq!(picks[7], Some(Fault::Wipe));
         assert!(picks[..15].iter().filter(|f| f.is_some()).count() == 3);
         for fault in ROTATION {
-            assert!(injected.contains_key(fault.as_str()), "{fault:?} never picked");
+            assert!(
+                injected.contains_key(fault.as_str()),
+                "{fault:?} never picked"
+            );
         }
         // Each rotating kind at most twice; a storm answers 3 requests per pick.
         assert_eq!(injected.get("timeout"), Some(&2));
         assert_eq!(injected.get("server-error"), Some(&(2 * 3)));
-        assert!(garbage(5) == garbage(5) && serde_json::from_slice::<serde_json::Value>(&garbage(5)).is_err());
+        assert!(
+            garbage(5) == garbage(5)
+                && serde_json::from_slice::<serde_json::Value>(&garbage(5)).is_err()
+        );
     }
 }

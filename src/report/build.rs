@@ -140,8 +140,7 @@ impl Aggregate {
         corpus: &ObjectCorpus,
     ) {
         let verdict = result.judgement.verdict;
-        self.faults
-            .add(result.probe.id, &result.exchange, verdict);
+        self.faults.add(result.probe.id, &result.exchange, verdict);
         self.probes += 1;
         *self.verdicts.entry(verdict).or_default() += 1;
         if result.exchange.status.is_none() {

@@ -149,6 +149,13 @@ impl<'a> Shared<'a> {
             }
         }
         let mut judgement = crate::fault::guard(judgement, &exchange);
+        if judgement.verdict == Verdict::ServerError && owner_could {
+            // The route works for its legitimate caller: this 5xx is the server failing
+            // (load, a fault), not a sign that the actor got in.
+            judgement.reason.push_str(
+                "; the legitimate caller got a 2xx here: a server error, not evidence of access",
+            );
+        }
         if let Some(status) = first_5xx {
             judgement.reason = format!(
                 "{} (sent twice: the first answer was {status})",
