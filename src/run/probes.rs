@@ -140,7 +140,12 @@ impl<'a> Shared<'a> {
         );
         let owner_could = baseline.as_ref().is_some_and(|b| b.exchange.is_success());
         if let Some((doubt, wiped)) = self
-            .refusal_in_doubt(&probe, &exchange, &judgement, owner_could)
+            .refusal_in_doubt(
+                &probe,
+                &exchange,
+                &judgement,
+                baseline.as_ref().map(|b| &b.exchange),
+            )
             .await
         {
             judgement = Judgement::new(Verdict::Inconclusive, doubt);
@@ -364,17 +369,27 @@ impl<'a> Shared<'a> {
         probe: &Probe,
         exchange: &Exchange,
         judgement: &judge::Judgement,
-        owner_could: bool,
+        baseline: Option<&Exchange>,
     ) -> Option<(String, bool)> {
-        // Only a caller that could make the request earlier in the run is a control.
-        if !owner_could
-            || judgement.verdict != Verdict::Enforced
+        if judgement.verdict != Verdict::Enforced
             || !matches!(exchange.status, Some(403) | Some(404))
             || !self.executor.disrupted()
         {
             return None;
         }
         let who = probe.baseline.filter(|&b| b != probe.actor)?;
+        let baseline = baseline?;
+        if !baseline.is_success() {
+            // The legitimate caller's own request, first sent after the data went, found
+            // nothing either: no control to compare with, the refusal proves nothing. (An
+            // existence-leak baseline asks for a made-up ID: its 404 is the point.)
+            if probe.attack == plan::Attack::ExistenceLeak || !gone(baseline) {
+                return None;
+            }
+            return disruption::refusal_in_doubt(exchange, &self.identities[who].name, baseline)
+                .map(|doubt| (doubt, true));
+        }
+        // Only a caller that could make the request earlier in the run is a control.
         let request = probe.baseline_request.as_ref().unwrap_or(&probe.request);
         let control = self.send(request, who, Credential::Normal, probe.op).await;
         disruption::refusal_in_doubt(exchange, &self.identities[who].name, &control)
