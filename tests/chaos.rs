@@ -147,3 +147,45 @@ fn the_cli_schedule_outlasts_the_demo_engagements_timeout() {
     assert!(rolegrid::demo_scan::DEMO_ENGAGEMENT.contains("\ntimeout_ms: 10000\n"));
     assert!(ChaosOptions::new(0, Duration::from_secs(10)).stall > Duration::from_secs(10));
 }
+
+#[test]
+fn demo_chaos_runs_from_the_command_line() {
+    // The real binary with the shipped engagement (10 s timeout, so stalls of 11 s): the
+    // scan finishes (exit 0: the demo's planted flaws fail no gate; 3 would be a run
+    // failure) and prints the fault counts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = common::rolegrid_process()
+        .args(["demo", "--chaos", "--no-progress", "--seed", "5", "-o"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rolegrid starts");
+    // Bounded: the chaos schedule caps the stalls; kill a run that hangs.
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(180) {
+            let _ = child.kill();
+            panic!("`rolegrid demo --chaos` did not finish in 180 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let output = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("faults of the target met by probes:"),
+        "{stdout}"
+    );
+    let report = common::read_report(dir.path());
+    assert_eq!(report["run"]["complete"], true);
+    assert!(report["faults"]["total"].as_u64().is_some_and(|n| n > 0));
+    assert!(report["stats"]["violations"]
+        .as_u64()
+        .is_some_and(|n| n > 0));
+}
