@@ -182,7 +182,12 @@ impl FaultTally {
             });
             row.count += 1;
             // A wiped object is judged on its (real) 404: the fault is the judged answer.
-            let judged = kind == FaultKind::DataWiped || (i == last && judged_on == Some(kind));
+            // So is the last fault of a probe left inconclusive on a real answer (its
+            // owner's read-back was the fault).
+            let judged = kind == FaultKind::DataWiped
+                || (i == last
+                    && (judged_on == Some(kind)
+                        || (judged_on.is_none() && verdict == Verdict::Inconclusive)));
             if judged {
                 *row.verdicts
                     .entry(verdict.as_str().to_string())

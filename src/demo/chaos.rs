@@ -86,8 +86,8 @@ pub struct ChaosOptions {
     pub retry_after_secs: u64,
     /// Consecutive requests a 5xx storm answers 500/502/503.
     pub storm: u64,
-    /// The request number at which every session is forgotten (a restart).
-    pub restart_at: u64,
+    /// The request numbers at which every session is forgotten (a restart).
+    pub restart_at: Vec<u64>,
     /// The request number at which invoices, tickets and files are wiped.
     pub wipe_at: u64,
 }
@@ -104,7 +104,7 @@ impl ChaosOptions {
             stall: timeout + Duration::from_secs(1),
             retry_after_secs: 1,
             storm: 3,
-            restart_at: 350,
+            restart_at: vec![350],
             wipe_at: 650,
         }
     }
@@ -144,7 +144,7 @@ impl ChaosState {
 
     /// The fault for request number `n` (1-based), if any.
     fn pick(&self, options: &ChaosOptions, n: u64) -> Option<Fault> {
-        if n == options.restart_at {
+        if options.restart_at.contains(&n) {
             return Some(Fault::Restart);
         }
         if n == options.wipe_at {
@@ -315,7 +315,7 @@ mod tests {
             stall: Duration::from_millis(1),
             retry_after_secs: 1,
             storm: 3,
-            restart_at: 7,
+            restart_at: vec![7],
             wipe_at: 8,
         };
         let run = || {

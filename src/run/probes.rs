@@ -96,7 +96,8 @@ impl<'a> Shared<'a> {
         let learn = probe.attack != plan::Attack::ExistenceLeak;
         let baseline = cell
             .get_or_init(|| async move {
-                let exchange = self.send(request, who, Credential::Normal, probe.op).await;
+                // Cached for every probe of this request: a fault must not stand in for it.
+                let exchange = self.read_again_on_fault(request, who, probe.op).await;
                 let mut volatile = BTreeSet::new();
                 if let (true, true, Some(first)) = (learn, exchange.is_success(), exchange.json()) {
                     let again = self.send(request, who, Credential::Normal, probe.op).await;
@@ -183,9 +184,7 @@ impl<'a> Shared<'a> {
             .or(probe.baseline);
         let readback = probe.write.as_ref().and_then(|w| w.readback.clone());
         let before = match (&readback, owner) {
-            (Some(rb), Some(owner)) => {
-                Some(self.send(rb, owner, Credential::Normal, probe.op).await)
-            }
+            (Some(rb), Some(owner)) => Some(self.read_again_on_fault(rb, owner, probe.op).await),
             _ => None,
         };
         let mut privilege_before = Vec::with_capacity(probe.privilege_reads.len());
@@ -213,9 +212,7 @@ impl<'a> Shared<'a> {
             }
         }
         let after = match (&readback, owner) {
-            (Some(rb), Some(owner)) => {
-                Some(self.send(rb, owner, Credential::Normal, probe.op).await)
-            }
+            (Some(rb), Some(owner)) => Some(self.read_again_on_fault(rb, owner, probe.op).await),
             _ => None,
         };
         let no_learned = BTreeSet::new();
@@ -294,7 +291,31 @@ impl<'a> Shared<'a> {
                 }
             }
         }
-        let judgement = crate::fault::guard(judgement, &exchange);
+        let mut judgement = crate::fault::guard(judgement, &exchange);
+        // The owner's read-back is the evidence of a write: one that was a fault (twice)
+        // decides nothing, whatever the write answered.
+        let read_back_fault = [&before, &after]
+            .into_iter()
+            .flatten()
+            .find_map(crate::fault::classify);
+        if let (Some(kind), false) = (
+            read_back_fault,
+            matches!(
+                judgement.verdict,
+                Verdict::Inconclusive | Verdict::ServerError
+            ),
+        ) {
+            judgement = Judgement::new(
+                Verdict::Inconclusive,
+                format!(
+                    "the owner's read-back met a fault ({}), so the write's effect is unknown; was {}: {}",
+                    kind.as_str(),
+                    judgement.verdict.as_str(),
+                    judgement.reason
+                ),
+            );
+            exchange.faults.push(kind);
+        }
         ProbeResult {
             url: self.executor.url_for(&probe.request),
             probe,
@@ -359,6 +380,23 @@ impl<'a> Shared<'a> {
                 role: &account.identity.role,
             },
         )
+    }
+
+    /// A legitimate caller's read (a baseline, an owner's read-back), sent once more when
+    /// its answer is a fault (reset, timeout, garbage, cut body, 5xx, 429): the answer
+    /// then carries the faults of both sendings.
+    async fn read_again_on_fault(
+        &self,
+        request: &crate::request::RequestSpec,
+        who: usize,
+        op: usize,
+    ) -> Exchange {
+        let first = self.send(request, who, Credential::Normal, op).await;
+        if crate::fault::classify(&first).is_none() {
+            return first;
+        }
+        let again = self.send(request, who, Credential::Normal, op).await;
+        with_earlier_faults(first, again)
     }
 
     /// After a lost session or a reset, a refusal (403, 404) is re-checked against a
