@@ -294,10 +294,13 @@ impl<'a> Shared<'a> {
         let mut judgement = crate::fault::guard(judgement, &exchange);
         // The owner's read-back is the evidence of a write: one that was a fault (twice)
         // decides nothing, whatever the write answered.
+        // (An owner's session lost right after the write is evidence: see
+        // `owner_lost_by_write` above.)
         let read_back_fault = [&before, &after]
             .into_iter()
             .flatten()
-            .find_map(crate::fault::classify);
+            .find_map(crate::fault::classify)
+            .filter(|kind| *kind != crate::fault::FaultKind::SessionLost);
         if let (Some(kind), false) = (
             read_back_fault,
             matches!(
