@@ -395,7 +395,11 @@ impl<'a> Shared<'a> {
         op: usize,
     ) -> Exchange {
         let first = self.send(request, who, Credential::Normal, op).await;
-        if crate::fault::classify(&first).is_none() {
+        // A lost session was already checked and renewed (or found dead) by the executor.
+        if matches!(
+            crate::fault::classify(&first),
+            None | Some(crate::fault::FaultKind::SessionLost)
+        ) {
             return first;
         }
         let again = self.send(request, who, Credential::Normal, op).await;
