@@ -23,6 +23,9 @@ pub struct Exchange {
     /// (`Set-Cookie` with its value withheld: it may carry a session; at most
     /// [`crate::exec::HEADERS_KEPT`]).
     pub headers: Vec<(String, String)>,
+    /// Every fault met while getting this answer, in order: attempts retried away, a
+    /// session renewed, and last the answer's own fault if it is one (see [`crate::fault`]).
+    pub faults: Vec<crate::fault::FaultKind>,
 }
 
 impl Exchange {

@@ -23,7 +23,8 @@
 //! command scans. [`posture`] judges what a security review checks besides the matrix
 //! (headers, cookies, leaks, CORS, undocumented routes, transport, opt-in session and
 //! rate-limit checks), from the answers the scan gets and a few bounded requests of its own. [`request`], [`exchange`] and [`latency_stats`] are plain data shared
-//! by several stages and owned by none.
+//! by several stages and owned by none; so is [`fault`], the kinds of fault an exchange
+//! met (exec records them, the run keeps them from becoming verdicts, report counts them).
 
 pub mod discover;
 pub mod engagement;
@@ -40,6 +41,7 @@ pub mod spec;
 
 pub mod demo;
 pub mod exchange;
+pub mod fault;
 pub mod latency_stats;
 pub mod request;
 

@@ -176,6 +176,11 @@ pub struct DemoArgs {
     /// Measure latency under load instead of scanning (as `rolegrid latency` does).
     #[arg(long)]
     pub latency_mode: bool,
+    /// Inject faults in front of the portal: connection resets, stalls past the timeout,
+    /// garbage and truncated bodies, 5xx storms, 429 with Retry-After, a restart that
+    /// forgets sessions and a data wipe (a fixed schedule; --seed moves it).
+    #[arg(long)]
+    pub chaos: bool,
     #[command(flatten)]
     pub load: super::latency::LoadFlags,
     #[command(flatten)]

@@ -417,6 +417,11 @@ fn demo_options(
         options.latency.insert(route, model);
     }
     options.latency_seed = args.seed;
+    if args.chaos {
+        // The demo engagement's timeout_ms: a stall outlasts it by a second.
+        let timeout = std::time::Duration::from_millis(10_000);
+        options.chaos = Some(demo::ChaosOptions::new(args.seed.unwrap_or(0), timeout));
+    }
     Ok(options)
 }
 

@@ -127,7 +127,7 @@ impl Accounts {
 
 /// Ends every way `user` (every user when `None`) is signed in: bearer tokens, cookie
 /// sessions and refresh tokens.
-fn end_sessions(state: &AppState, user: Option<u64>) {
+pub(super) fn end_sessions(state: &AppState, user: Option<u64>) {
     Accounts::revoke_tokens(&mut state.accounts.lock(), user);
     state
         .sessions()

@@ -21,6 +21,7 @@
 
 mod accounts;
 mod auth_extra;
+mod chaos;
 mod data;
 mod jwt;
 mod latency;
@@ -31,6 +32,7 @@ pub use auth_extra::{
     DemoService, API_KEY_COOKIE, API_KEY_HEADER, API_KEY_QUERY, AUTH_TOKEN_HEADER, CSRF_COOKIE,
     CSRF_HEADER, SERVICES, WEB_CLIENT,
 };
+pub use chaos::{ChaosOptions, Fault as ChaosFault};
 pub use latency::LatencyModel;
 pub use posture::{HTTPS_ONLY_FLAWS, OPT_IN_CHECK_FLAWS, POSTURE_FLAWS};
 
@@ -300,6 +302,8 @@ pub struct DemoOptions {
     pub latency: BTreeMap<String, LatencyModel>,
     /// Seeds the delay sampler, for reproducible runs; `None` draws a fresh seed.
     pub latency_seed: Option<u64>,
+    /// Faults injected in front of the portal (`demo --chaos`); `None`: none.
+    pub chaos: Option<ChaosOptions>,
 }
 
 // Written by hand so passwords never reach a log line or a panic message.
@@ -310,6 +314,7 @@ impl fmt::Debug for DemoOptions {
             .field("passwords", &format_args!("(redacted)"))
             .field("token_ttl", &self.token_ttl)
             .field("latency", &self.latency)
+            .field("chaos", &self.chaos)
             .finish()
     }
 }
@@ -351,6 +356,7 @@ impl DemoOptions {
             token_ttl: Duration::from_secs(3600),
             latency: BTreeMap::new(),
             latency_seed: None,
+            chaos: None,
         }
     }
 
@@ -428,6 +434,16 @@ impl RunningDemo {
     /// The portal's users as they are stored now (JSON, in store order).
     pub fn users_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.state.store().users).unwrap_or_default()
+    }
+
+    /// The faults the chaos layer injected so far, by kind (the report's names); empty
+    /// without `chaos`.
+    pub fn chaos_injected(&self) -> BTreeMap<&'static str, u64> {
+        self.state
+            .chaos
+            .as_ref()
+            .map(|c| c.injected())
+            .unwrap_or_default()
     }
 
     /// Stops accepting connections, lets in-flight requests finish (at most 5 s), and waits

@@ -53,6 +53,8 @@ pub(crate) struct AppState {
     pub(crate) login_failures: Mutex<std::collections::VecDeque<Instant>>,
     /// When each caller's recent exports were served: the export rate limit (`posture.rs`).
     pub(crate) exports: Mutex<HashMap<String, std::collections::VecDeque<Instant>>>,
+    /// The chaos layer's counters, when `options.chaos` is set.
+    pub(crate) chaos: Option<super::chaos::ChaosState>,
 }
 
 pub(crate) struct Session {
@@ -79,6 +81,7 @@ impl AppState {
             accounts: accounts::Accounts::new(&options.passwords),
             login_failures: Mutex::new(Default::default()),
             exports: Mutex::new(HashMap::new()),
+            chaos: options.chaos.as_ref().map(|_| Default::default()),
             options,
         }
     }
@@ -1316,6 +1319,8 @@ pub(crate) fn router(state: Shared) -> Router {
         .fallback(no_such_route)
         .layer(from_fn_with_state(state.clone(), auth_extra::guard))
         .layer(from_fn_with_state(state.clone(), super::posture::layer))
+        // Outermost: a fault stands in for whatever the portal would have answered.
+        .layer(from_fn_with_state(state.clone(), super::chaos::layer))
         .with_state(state)
 }
 

@@ -174,13 +174,17 @@ impl Executor {
         operation: &str,
     ) -> Exchange {
         let mut attempt = 0;
+        // Faults of attempts retried away stay on the answer: the report counts them.
+        let mut met = Vec::new();
         loop {
             if let Some(rate) = &self.rate {
                 rate.wait().await;
             }
-            let (exchange, connect_failed) = self
+            let (mut exchange, connect_failed) = self
                 .send_once(request, identity, credential, Some(operation))
                 .await;
+            met.extend(crate::fault::classify(&exchange));
+            exchange.faults.clone_from(&met);
             attempt += 1;
             if attempt > RETRIES {
                 return exchange;
@@ -391,6 +395,7 @@ async fn read_response(mut response: reqwest::Response, cap: usize) -> Exchange 
         retry_after,
         error,
         headers,
+        faults: Vec::new(),
     }
 }
 

@@ -377,13 +377,24 @@ impl Executor {
         match self.restore_session(identity, epoch).await {
             SessionCheck::Alive => exchange,
             SessionCheck::Renewed => {
-                self.send_attempts(request, identity, credential, operation)
-                    .await
+                let mut again = self
+                    .send_attempts(request, identity, credential, operation)
+                    .await;
+                let mut met = exchange.faults;
+                met.push(crate::fault::FaultKind::SessionLost);
+                met.append(&mut again.faults);
+                again.faults = met;
+                again
             }
-            SessionCheck::Dead(reason) => error_exchange(format!(
-                "session of `{}` is dead: {reason}",
-                session.identity.name
-            )),
+            SessionCheck::Dead(reason) => {
+                let mut dead = error_exchange(format!(
+                    "session of `{}` is dead: {reason}",
+                    session.identity.name
+                ));
+                dead.faults = exchange.faults;
+                dead.faults.push(crate::fault::FaultKind::SessionLost);
+                dead
+            }
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Aggregate {
     cells: BTreeMap<(usize, String), (usize, usize, usize)>,
     /// (probe id, reason) of inconclusive probes, for the warnings; bounded.
     inconclusive: Vec<(usize, String)>,
+    /// Faults of the target met by probes, per kind.
+    faults: crate::fault::FaultTally,
 }
 
 /// (operation key, attack, location): one root cause.
@@ -138,6 +140,7 @@ impl Aggregate {
         corpus: &ObjectCorpus,
     ) {
         let verdict = result.judgement.verdict;
+        self.faults.add(result.probe.id, &result.exchange, verdict);
         self.probes += 1;
         *self.verdicts.entry(verdict).or_default() += 1;
         if result.exchange.status.is_none() {
@@ -364,6 +367,7 @@ pub fn build(input: BuildInput<'_>) -> Report {
         stopped: None,
         posture: Vec::new(),
         baseline: None,
+        faults: agg.faults.section(),
     }
 }
 

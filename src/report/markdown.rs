@@ -430,6 +430,9 @@ pub fn to_markdown(report: &Report) -> String {
             );
         }
     }
+    if let Some(faults) = &report.faults {
+        md.push_str(&crate::fault::markdown(faults));
+    }
     if !report.identities_lost.is_empty() {
         let _ = writeln!(md, "\n## Identities that lost their login\n");
         let _ = writeln!(

@@ -128,6 +128,7 @@ pub fn merge(reports: Vec<Report>, names: &[String]) -> Result<Report, String> {
         .flat_map(|r| r.identities_lost.iter().cloned())
         .collect();
     merged.canaries = merge_canaries(&reports);
+    merged.faults = crate::fault::merge(reports.iter().filter_map(|r| r.faults.as_ref()));
     Ok(merged)
 }
 

@@ -269,6 +269,18 @@ pub fn summary_text_styled(report: &Report, style: SummaryStyle) -> String {
             p.left.len()
         ));
     }
+    if let Some(f) = &report.faults {
+        let kinds: Vec<String> = f
+            .by_kind
+            .iter()
+            .map(|r| format!("{} {}", r.count, r.kind.as_str()))
+            .collect();
+        out.push_str(&format!(
+            "faults of the target met by probes: {} ({}; none judged enforced or violation)\n",
+            f.total,
+            kinds.join(", ")
+        ));
+    }
     if !report.posture.is_empty() {
         let checks: std::collections::BTreeSet<&str> =
             report.posture.iter().map(|w| w.check.as_str()).collect();

@@ -38,6 +38,10 @@ pub struct Report {
     /// The comparison with `--baseline`: absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineSection>,
+    /// Faults of the target (resets, timeouts, garbage, 5xx, 429, lost sessions, wiped
+    /// data) met by probes, counted per kind with the probes' IDs; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<crate::fault::FaultSection>,
 }
 
 /// Findings compared with a previous report by their stable IDs.

@@ -96,7 +96,8 @@ impl<'a> Shared<'a> {
         let learn = probe.attack != plan::Attack::ExistenceLeak;
         let baseline = cell
             .get_or_init(|| async move {
-                let exchange = self.send(request, who, Credential::Normal, probe.op).await;
+                // Cached for every probe of this request: a fault must not stand in for it.
+                let exchange = self.read_again_on_fault(request, who, probe.op).await;
                 let mut volatile = BTreeSet::new();
                 if let (true, true, Some(first)) = (learn, exchange.is_success(), exchange.json()) {
                     let again = self.send(request, who, Credential::Normal, probe.op).await;
@@ -119,9 +120,10 @@ impl<'a> Shared<'a> {
         // more before it is judged (writes are not: a second write is a second effect).
         let first_5xx = exchange.status.filter(|s| *s >= 500);
         if first_5xx.is_some() {
-            exchange = self
+            let again = self
                 .send(&probe.request, probe.actor, probe.credential, probe.op)
                 .await;
+            exchange = with_earlier_faults(exchange, again);
         }
         let no_learned = BTreeSet::new();
         let ctx = JudgeContext {
@@ -138,11 +140,27 @@ impl<'a> Shared<'a> {
             None,
         );
         let owner_could = baseline.as_ref().is_some_and(|b| b.exchange.is_success());
-        if let Some(doubt) = self
-            .refusal_in_doubt(&probe, &exchange, &judgement, owner_could)
+        if let Some((doubt, wiped)) = self
+            .refusal_in_doubt(
+                &probe,
+                &exchange,
+                &judgement,
+                baseline.as_ref().map(|b| &b.exchange),
+            )
             .await
         {
             judgement = Judgement::new(Verdict::Inconclusive, doubt);
+            if wiped {
+                exchange.faults.push(crate::fault::FaultKind::DataWiped);
+            }
+        }
+        let mut judgement = crate::fault::guard(judgement, &exchange);
+        if judgement.verdict == Verdict::ServerError && owner_could {
+            // The route works for its legitimate caller: this 5xx is the server failing
+            // (load, a fault), not a sign that the actor got in.
+            judgement.reason.push_str(
+                "; the legitimate caller got a 2xx here: a server error, not evidence of access",
+            );
         }
         if let Some(status) = first_5xx {
             judgement.reason = format!(
@@ -166,9 +184,7 @@ impl<'a> Shared<'a> {
             .or(probe.baseline);
         let readback = probe.write.as_ref().and_then(|w| w.readback.clone());
         let before = match (&readback, owner) {
-            (Some(rb), Some(owner)) => {
-                Some(self.send(rb, owner, Credential::Normal, probe.op).await)
-            }
+            (Some(rb), Some(owner)) => Some(self.read_again_on_fault(rb, owner, probe.op).await),
             _ => None,
         };
         let mut privilege_before = Vec::with_capacity(probe.privilege_reads.len());
@@ -189,15 +205,14 @@ impl<'a> Shared<'a> {
                 &self.corpus.field_values,
             ) {
                 probe.request = rebuilt;
-                exchange = self
+                let again = self
                     .send(&probe.request, probe.actor, probe.credential, probe.op)
                     .await;
+                exchange = with_earlier_faults(exchange, again);
             }
         }
         let after = match (&readback, owner) {
-            (Some(rb), Some(owner)) => {
-                Some(self.send(rb, owner, Credential::Normal, probe.op).await)
-            }
+            (Some(rb), Some(owner)) => Some(self.read_again_on_fault(rb, owner, probe.op).await),
             _ => None,
         };
         let no_learned = BTreeSet::new();
@@ -271,7 +286,38 @@ impl<'a> Shared<'a> {
             // is gone: the owner's read-back before the write must still have worked.
             if let Some(doubt) = before.as_ref().and_then(disruption::refused_write_in_doubt) {
                 judgement = doubt;
+                if before.as_ref().is_some_and(gone) {
+                    exchange.faults.push(crate::fault::FaultKind::DataWiped);
+                }
             }
+        }
+        let mut judgement = crate::fault::guard(judgement, &exchange);
+        // The owner's read-back is the evidence of a write: one that was a fault (twice)
+        // decides nothing, whatever the write answered.
+        // (An owner's session lost right after the write is evidence: see
+        // `owner_lost_by_write` above.)
+        let read_back_fault = [&before, &after]
+            .into_iter()
+            .flatten()
+            .find_map(crate::fault::classify)
+            .filter(|kind| *kind != crate::fault::FaultKind::SessionLost);
+        if let (Some(kind), false) = (
+            read_back_fault,
+            matches!(
+                judgement.verdict,
+                Verdict::Inconclusive | Verdict::ServerError
+            ),
+        ) {
+            judgement = Judgement::new(
+                Verdict::Inconclusive,
+                format!(
+                    "the owner's read-back met a fault ({}), so the write's effect is unknown; was {}: {}",
+                    kind.as_str(),
+                    judgement.verdict.as_str(),
+                    judgement.reason
+                ),
+            );
+            exchange.faults.push(kind);
         }
         ProbeResult {
             url: self.executor.url_for(&probe.request),
@@ -339,6 +385,27 @@ impl<'a> Shared<'a> {
         )
     }
 
+    /// A legitimate caller's read (a baseline, an owner's read-back), sent once more when
+    /// its answer is a fault (reset, timeout, garbage, cut body, 5xx, 429): the answer
+    /// then carries the faults of both sendings.
+    async fn read_again_on_fault(
+        &self,
+        request: &crate::request::RequestSpec,
+        who: usize,
+        op: usize,
+    ) -> Exchange {
+        let first = self.send(request, who, Credential::Normal, op).await;
+        // A lost session was already checked and renewed (or found dead) by the executor.
+        if matches!(
+            crate::fault::classify(&first),
+            None | Some(crate::fault::FaultKind::SessionLost)
+        ) {
+            return first;
+        }
+        let again = self.send(request, who, Credential::Normal, op).await;
+        with_earlier_faults(first, again)
+    }
+
     /// After a lost session or a reset, a refusal (403, 404) is re-checked against a
     /// positive control: the legitimate caller sends the same request again, fresh. If
     /// that fails too, the refusal proves nothing (the object or the session is gone).
@@ -347,20 +414,31 @@ impl<'a> Shared<'a> {
         probe: &Probe,
         exchange: &Exchange,
         judgement: &judge::Judgement,
-        owner_could: bool,
-    ) -> Option<String> {
-        // Only a caller that could make the request earlier in the run is a control.
-        if !owner_could
-            || judgement.verdict != Verdict::Enforced
+        baseline: Option<&Exchange>,
+    ) -> Option<(String, bool)> {
+        if judgement.verdict != Verdict::Enforced
             || !matches!(exchange.status, Some(403) | Some(404))
             || !self.executor.disrupted()
         {
             return None;
         }
         let who = probe.baseline.filter(|&b| b != probe.actor)?;
+        let baseline = baseline?;
+        if !baseline.is_success() {
+            // The legitimate caller's own request, first sent after the data went, found
+            // nothing either: no control to compare with, the refusal proves nothing. (An
+            // existence-leak baseline asks for a made-up ID: its 404 is the point.)
+            if probe.attack == plan::Attack::ExistenceLeak || !gone(baseline) {
+                return None;
+            }
+            return disruption::refusal_in_doubt(exchange, &self.identities[who].name, baseline)
+                .map(|doubt| (doubt, true));
+        }
+        // Only a caller that could make the request earlier in the run is a control.
         let request = probe.baseline_request.as_ref().unwrap_or(&probe.request);
         let control = self.send(request, who, Credential::Normal, probe.op).await;
         disruption::refusal_in_doubt(exchange, &self.identities[who].name, &control)
+            .map(|doubt| (doubt, gone(&control)))
     }
 
     /// Shrinks the first server error of each operation found by a `malformed` probe to a
@@ -388,4 +466,18 @@ impl<'a> Shared<'a> {
         );
         r.probe.request.json = Some(minimal);
     }
+}
+
+/// The answer to a request sent again, carrying the faults the first sending met.
+fn with_earlier_faults(first: Exchange, mut again: Exchange) -> Exchange {
+    let mut met = first.faults;
+    met.append(&mut again.faults);
+    again.faults = met;
+    again
+}
+
+/// A positive control (or an owner's read-back) that says the object is gone: the data
+/// under the scan was wiped, rather than a session lost.
+fn gone(control: &Exchange) -> bool {
+    matches!(control.status, Some(404) | Some(410))
 }
