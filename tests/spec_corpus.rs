@@ -170,12 +170,7 @@ fn dangling_refs(doc: &serde_json::Value, value: &serde_json::Value) -> usize {
 fn identifier_links(file: &str, api: &spec::Api) -> (usize, usize) {
     let (mut identifiers, mut linked) = (0, 0);
     for op in &api.operations {
-        let resources = op
-            .parameters
-            .iter()
-            .filter_map(|p| p.id_resource.as_deref())
-            .chain(op.body_ids.iter().map(|b| b.resource.as_str()));
-        for resource in resources {
+        for resource in op.id_resources() {
             identifiers += 1;
             let is_linked = api.resources.get(resource).is_some_and(|r| r.linked);
             linked += usize::from(is_linked);

@@ -2,6 +2,7 @@
 //! says it is, and whether it reads what its expected role is denied. This outranks the
 //! sign-up's answer, which may echo a field the server never stored, or say nothing.
 
+use super::disruption::status_text;
 use super::{Judgement, Verdict};
 use crate::exchange::Exchange;
 use serde_json::Value;
@@ -142,11 +143,6 @@ pub fn judge_gained_privilege(
             opened.join(", ")
         ),
     )
-}
-
-fn status_text(e: &Exchange) -> String {
-    e.status
-        .map_or_else(|| "no answer".to_string(), |s| s.to_string())
 }
 
 #[cfg(test)]
