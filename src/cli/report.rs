@@ -168,18 +168,9 @@ pub fn report_command(args: ReportArgs) -> u8 {
     };
     // The report.json was scrubbed when written; no credential is known here to scrub again.
     let text = render(&report, args.format, spec.as_deref());
-    match &args.output {
-        Some(path) => match std::fs::write(path, text) {
-            Ok(()) => exit::CLEAN,
-            Err(e) => fail(
-                exit::RUN_FAILURE,
-                format!("cannot write {}: {e}", path.display()),
-            ),
-        },
-        None => {
-            super::common::print_stdout(&text);
-            exit::CLEAN
-        }
+    match super::common::write_or_print(args.output.as_deref(), &text) {
+        Ok(()) => exit::CLEAN,
+        Err(e) => fail(exit::RUN_FAILURE, e),
     }
 }
 
