@@ -171,6 +171,10 @@ fn check_sarif(text: &str, findings: &[Value]) {
         assert_eq!(above.trim().trim_end_matches(':'), path);
     }
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert!(
+        !rules.is_empty(),
+        "no rules: the OWASP tag check below would pass on nothing"
+    );
     for rule in rules {
         let tags = rule["properties"]["tags"].to_string();
         assert!(tags.contains("external/owasp-api-top-10/API"), "{rule:#}");

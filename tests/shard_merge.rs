@@ -104,7 +104,12 @@ async fn merged_shards_equal_the_unsharded_run() {
     assert_eq!(merged.stats.violations, whole.stats.violations);
     assert!(merged.run.complete && merged.run.shard.is_none());
     // Histograms add exactly (each shard also logs in and discovers, so the counts are
-    // the shards' sum, not the whole run's).
+    // the shards' sum, not the whole run's). Histograms dropped on the way would leave no
+    // operation to check.
+    assert_eq!(
+        merged.latency.operations.len(),
+        whole.latency.operations.len()
+    );
     for op in &merged.latency.operations {
         let sum: u64 = shards
             .iter()

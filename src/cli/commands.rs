@@ -1,7 +1,9 @@
 //! `scan` and `demo`: validated inputs → library calls → summary on stdout → exit code.
 
 use super::args::{CheckArgs, Cli, Command, DemoArgs, MatrixCommand, OpsArgs, ScanArgs};
-use super::common::{announce, load_inputs, print_stdout, reach_overrides, start_portal};
+use super::common::{
+    announce, load_inputs, print_stdout, reach_overrides, start_portal, write_or_print,
+};
 use super::exit::{self, fail};
 use rolegrid::demo::{self, DemoOptions};
 use rolegrid::demo_scan::{self, DemoScan, DemoScanError};
@@ -21,18 +23,6 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Latency(args) => super::latency::latency_command(args).await,
         Command::Report(args) => super::report::report_command(args),
         Command::Merge(args) => super::report::merge_command(args),
-    }
-}
-
-fn write_or_print(output: Option<&std::path::Path>, text: &str) -> Result<(), String> {
-    match output {
-        Some(path) => {
-            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-        }
-        None => {
-            print_stdout(text);
-            Ok(())
-        }
     }
 }
 

@@ -17,6 +17,19 @@ pub fn print_stdout(text: &str) {
     let _ = out.flush();
 }
 
+/// Writes `text` to `output`, or to stdout when none is given.
+pub fn write_or_print(output: Option<&Path>, text: &str) -> Result<(), String> {
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => {
+            print_stdout(text);
+            Ok(())
+        }
+    }
+}
+
 /// Names a target that is not this machine (and the scope, proxy and TLS exceptions) on
 /// stdout before the first request; standing warnings go to stderr.
 pub fn announce(engagement: &Engagement) {

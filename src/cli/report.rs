@@ -57,8 +57,8 @@ impl ReportFlags {
         let spec = spec_text(&outcome.report);
         for format in &self.formats {
             let path = dir.join(format.file_name());
-            let text = render(&outcome.report, *format, spec.as_deref());
-            report::write_atomic(&path, redactor.scrub(&text).as_bytes())
+            let text = render(&outcome.report, *format, spec.as_deref(), redactor);
+            report::write_atomic(&path, text.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             outcome.files.push(path);
         }
@@ -109,9 +109,9 @@ pub fn summary(report: &Report, flags: &ReportFlags) -> String {
     }
 }
 
-/// [`report::render`], with SARIF's spec path made relative to the working directory when
+/// [`report::render_scrubbed`], with SARIF's spec path made relative to the working directory when
 /// it is absolute and under it: code-scanning UIs resolve locations against the checkout.
-fn render(report: &Report, format: Format, spec: Option<&str>) -> String {
+fn render(report: &Report, format: Format, spec: Option<&str>, redactor: &Redactor) -> String {
     let relative = (format == Format::Sarif)
         .then(|| {
             let cwd = std::env::current_dir().ok()?;
@@ -121,7 +121,7 @@ fn render(report: &Report, format: Format, spec: Option<&str>) -> String {
             Some(copy)
         })
         .flatten();
-    report::render(relative.as_ref().unwrap_or(report), format, spec)
+    report::render_scrubbed(relative.as_ref().unwrap_or(report), format, spec, redactor)
 }
 
 /// The spec the report names, when it can be read from here (SARIF points into it).
@@ -167,19 +167,10 @@ pub fn report_command(args: ReportArgs) -> u8 {
         None => spec_text(&report),
     };
     // The report.json was scrubbed when written; no credential is known here to scrub again.
-    let text = render(&report, args.format, spec.as_deref());
-    match &args.output {
-        Some(path) => match std::fs::write(path, text) {
-            Ok(()) => exit::CLEAN,
-            Err(e) => fail(
-                exit::RUN_FAILURE,
-                format!("cannot write {}: {e}", path.display()),
-            ),
-        },
-        None => {
-            super::common::print_stdout(&text);
-            exit::CLEAN
-        }
+    let text = render(&report, args.format, spec.as_deref(), &Redactor::process());
+    match super::common::write_or_print(args.output.as_deref(), &text) {
+        Ok(()) => exit::CLEAN,
+        Err(e) => fail(exit::RUN_FAILURE, e),
     }
 }
 

@@ -5,6 +5,7 @@
 //! or the inputs goes through [`esc`].
 
 use super::model::*;
+use crate::exec::load::EncodedHistogram;
 use hdrhistogram::Histogram;
 use std::fmt::Write;
 
@@ -368,8 +369,8 @@ fn latency_section(h: &mut String, report: &Report) {
             .histograms
             .iter()
             .find(|hs| hs.operation == o.operation && hs.identity == "*" && hs.outcome == "all")
-            .and_then(|hs| super::merge::decode_histogram(&hs.hdr_v2_base64))
-            .map(|hist| histogram_svg(&hist, p.p95_ms, l.p95_target_ms))
+            .and_then(|hs| EncodedHistogram::decode(&hs.hdr_v2_base64).ok())
+            .map(|hist| histogram_svg(&hist.0, p.p95_ms, l.p95_target_ms))
             .unwrap_or_default();
         let _ = writeln!(h, "<tr><td><code>{}</code></td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{chart}</td></tr>",
             esc(&o.operation), p.count, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms, if o.pass { "yes" } else { "<b>no</b>" });

@@ -4,27 +4,9 @@
 
 use super::build::sort_findings;
 use super::model::*;
+use crate::exec::load::EncodedHistogram;
 use crate::latency_stats::Percentiles;
-use base64::Engine;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
-use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
-
-/// Decodes a stored histogram (HdrHistogram V2, base64).
-pub(super) fn decode_histogram(encoded: &str) -> Option<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
-}
-
-fn encode_histogram(h: &Histogram<u64>) -> String {
-    let mut bytes = Vec::new();
-    match V2Serializer::new().serialize(h, &mut bytes) {
-        Ok(_) => base64::engine::general_purpose::STANDARD.encode(&bytes),
-        Err(_) => String::new(),
-    }
-}
 
 /// Joins shard reports (`names` name them in errors, in the same order).
 pub fn merge(reports: Vec<Report>, names: &[String]) -> Result<Report, String> {
@@ -211,16 +193,16 @@ fn merge_matrix(reports: &[Report]) -> Vec<MatrixCell> {
 
 fn merge_latency(reports: &[Report]) -> Latency {
     let target = reports.first().map_or(500, |r| r.latency.p95_target_ms);
-    let mut histograms: BTreeMap<(String, String, String), Histogram<u64>> = BTreeMap::new();
+    let mut histograms: BTreeMap<(String, String, String), EncodedHistogram> = BTreeMap::new();
     for h in reports.iter().flat_map(|r| r.latency.histograms.iter()) {
-        let Some(decoded) = decode_histogram(&h.hdr_v2_base64) else {
+        let Ok(decoded) = EncodedHistogram::decode(&h.hdr_v2_base64) else {
             continue;
         };
         let key = (h.operation.clone(), h.identity.clone(), h.outcome.clone());
         match histograms.get_mut(&key) {
             // Histograms of one layout add bucket by bucket; a failure leaves this one out.
             Some(into) => {
-                let _ = into.add(&decoded);
+                let _ = into.0.add(&decoded.0);
             }
             None => {
                 histograms.insert(key, decoded);
@@ -233,8 +215,8 @@ fn merge_latency(reports: &[Report]) -> Latency {
             operation: operation.clone(),
             identity: identity.clone(),
             outcome: outcome.clone(),
-            percentiles: Percentiles::of(h).rounded(),
-            hdr_v2_base64: encode_histogram(h),
+            percentiles: Percentiles::of(&h.0).rounded(),
+            hdr_v2_base64: h.encode().unwrap_or_default(),
         })
         .collect();
     let operations: Vec<OperationLatency> = records

@@ -116,6 +116,23 @@ pub fn render(report: &Report, format: Format, spec: Option<&str>) -> String {
     }
 }
 
+/// The report in `format`, credentials scrubbed twice: from the model before rendering (the
+/// redactor knows JSON-escaped forms, not the HTML, XML or CSV escapes a writer adds, so a
+/// credential with `&`, `<` or `"` in it would slip past a scrub of the output alone) and
+/// from the output after.
+pub fn render_scrubbed(
+    report: &Report,
+    format: Format,
+    spec: Option<&str>,
+    redactor: &Redactor,
+) -> String {
+    // A credential that matches inside a number breaks the JSON: the output scrub remains.
+    let scrubbed: Option<Report> = serde_json::to_string(report)
+        .ok()
+        .and_then(|json| serde_json::from_str(&redactor.scrub(&json)).ok());
+    redactor.scrub(&render(scrubbed.as_ref().unwrap_or(report), format, spec))
+}
+
 /// Writes `report.json`, `report.md` and `matrix-observed.csv` (the matrix as the API
 /// behaved, for the product owner) into `dir`, created if missing; returns their paths.
 pub fn write_all(
@@ -414,6 +431,28 @@ mod tests {
             Path::new("reports/sample/report.json"),
         )
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_credential_an_escape_would_disguise_is_scrubbed_from_every_format() {
+        let secret = "p&ss<w>rd\"1'";
+        let mut report = sample();
+        let held = format!("the answer held {secret}");
+        report.findings[0].evidence.reason = held.clone();
+        report.findings[0].instances[0].evidence.reason = held.clone();
+        report.matrix[0].reason = held;
+        let redactor = Redactor::new();
+        redactor.register(secret);
+        for format in [Format::Html, Format::Junit, Format::Csv, Format::Md] {
+            let text = render_scrubbed(&report, format, None, &redactor);
+            for form in ["p&amp;ss", "p&ss", "&lt;w&gt;rd", "rd\"\"1", "rd&quot;1"] {
+                assert!(!text.contains(form), "{form} in {format:?}");
+            }
+        }
+        // Unscrubbed, the escaped forms are there (what the model scrub is for).
+        assert!(to_html(&report).contains("p&amp;ss&lt;w&gt;rd"));
+        assert!(to_junit(&report).contains("p&amp;ss&lt;w&gt;rd"));
+        assert!(findings_csv(&report).contains("rd\"\"1"));
     }
 
     #[test]
