@@ -45,7 +45,7 @@ impl Watchdog {
         }
         for wait in CHECK_WAITS {
             tokio::time::sleep(wait).await;
-            if executor.controls_answer().await.is_ok() {
+            if executor.any_control_answers().await {
                 self.consecutive = 0;
                 self.recovered += 1;
                 return None;
