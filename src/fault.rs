@@ -160,6 +160,29 @@ pub struct FaultCount {
 /// Probe IDs listed per kind.
 pub const PROBES_LISTED: usize = 50;
 
+impl FaultCount {
+    /// A kind not met yet.
+    fn none(kind: FaultKind) -> Self {
+        FaultCount {
+            kind,
+            count: 0,
+            recovered: 0,
+            probes: Vec::new(),
+            more_probes: 0,
+            verdicts: BTreeMap::new(),
+        }
+    }
+
+    /// Lists `probe` among the first [`PROBES_LISTED`], or counts it beyond them.
+    fn list(&mut self, probe: usize) {
+        if self.probes.len() < PROBES_LISTED {
+            self.probes.push(probe);
+        } else {
+            self.more_probes += 1;
+        }
+    }
+}
+
 /// Counts faults probe by probe, as the results arrive.
 #[derive(Debug, Default)]
 pub struct FaultTally {
@@ -172,14 +195,10 @@ impl FaultTally {
         let judged_on = classify(exchange);
         let last = exchange.faults.len().saturating_sub(1);
         for (i, &kind) in exchange.faults.iter().enumerate() {
-            let row = self.rows.entry(kind).or_insert_with(|| FaultCount {
-                kind,
-                count: 0,
-                recovered: 0,
-                probes: Vec::new(),
-                more_probes: 0,
-                verdicts: BTreeMap::new(),
-            });
+            let row = self
+                .rows
+                .entry(kind)
+                .or_insert_with(|| FaultCount::none(kind));
             row.count += 1;
             // A wiped object is judged on its (real) 404: the fault is the judged answer.
             // So is the last fault of a probe left inconclusive on a real answer (its
@@ -197,11 +216,7 @@ impl FaultTally {
             }
             // Each probe's result is added once; a kind met twice by it is one probe.
             if !exchange.faults[..i].contains(&kind) {
-                if row.probes.len() < PROBES_LISTED {
-                    row.probes.push(probe);
-                } else {
-                    row.more_probes += 1;
-                }
+                row.list(probe);
             }
         }
     }
@@ -227,14 +242,9 @@ impl FaultTally {
 pub fn merge<'a>(sections: impl Iterator<Item = &'a FaultSection>) -> Option<FaultSection> {
     let mut rows: BTreeMap<FaultKind, FaultCount> = BTreeMap::new();
     for row in sections.flat_map(|s| &s.by_kind) {
-        let into = rows.entry(row.kind).or_insert_with(|| FaultCount {
-            kind: row.kind,
-            count: 0,
-            recovered: 0,
-            probes: Vec::new(),
-            more_probes: 0,
-            verdicts: BTreeMap::new(),
-        });
+        let into = rows
+            .entry(row.kind)
+            .or_insert_with(|| FaultCount::none(row.kind));
         into.count += row.count;
         into.recovered += row.recovered;
         into.more_probes += row.more_probes;
@@ -242,13 +252,8 @@ pub fn merge<'a>(sections: impl Iterator<Item = &'a FaultSection>) -> Option<Fau
             *into.verdicts.entry(verdict.clone()).or_default() += n;
         }
         for &probe in &row.probes {
-            if into.probes.contains(&probe) {
-                continue;
-            }
-            if into.probes.len() < PROBES_LISTED {
-                into.probes.push(probe);
-            } else {
-                into.more_probes += 1;
+            if !into.probes.contains(&probe) {
+                into.list(probe);
             }
         }
     }

@@ -111,10 +111,8 @@ async fn serve() -> (String, Arc<Notes>) {
 
 /// (operation, attack, verdict, actor, victim) of every finding: what must not change.
 fn findings(report: &serde_json::Value) -> BTreeSet<String> {
-    report["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    common::findings(report)
+        .iter()
         .map(|f| {
             format!(
                 "{} {} {} {} → {}",

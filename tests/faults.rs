@@ -111,10 +111,7 @@ fn password_reset_bola_loses_root_alice_and_carol_as_the_readme_says() {
         .arg(dir.path())
         .output()
         .expect("runs");
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("report.json")).expect("report"),
-    )
-    .expect("JSON");
+    let report = common::read_report(dir.path());
     let lost = report["identities_lost"]
         .as_array()
         .cloned()

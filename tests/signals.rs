@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -59,11 +58,6 @@ fn exit_within(mut child: Child, limit: Duration) -> (Option<i32>, String, Durat
     (out.status.code(), text, waited)
 }
 
-fn report(out: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(out.join("report.json")).expect("a report was written");
-    serde_json::from_str(&text).expect("report.json is valid JSON")
-}
-
 fn count(v: &serde_json::Value) -> u64 {
     v.as_u64().unwrap_or(u64::MAX)
 }
@@ -78,7 +72,7 @@ fn sigterm_mid_scan_writes_a_partial_report_naming_what_did_not_run() {
         "an interrupted scan is a run failure:\n{text}"
     );
     assert!(text.contains("interrupted"), "{text}");
-    let report = report(dir.path());
+    let report = common::read_report(dir.path());
     assert_eq!(report["run"]["complete"], false);
     let stopped = &report["stopped"];
     assert_eq!(stopped["reason"], "interrupted", "{stopped}");
@@ -128,7 +122,7 @@ fn a_second_signal_exits_at_once_and_the_report_on_disk_stays_valid() {
         waited < Duration::from_secs(2),
         "the second signal took {waited:?} to end the run"
     );
-    let report = report(dir.path());
+    let report = common::read_report(dir.path());
     assert_eq!(report["run"]["complete"], false);
     assert_eq!(
         report["stopped"]["stages_not_run"],

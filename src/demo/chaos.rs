@@ -289,15 +289,11 @@ pub(crate) async fn layer(State(state): State<Shared>, request: Request, next: N
 
 /// 64 bytes that are not JSON (nor UTF-8), the same for the same seed.
 fn garbage(seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut bytes = b"\xff\xfe{\"items\": [".to_vec();
-    while bytes.len() < 64 {
-        // xorshift64: enough to look like noise, and reproducible.
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        bytes.push((x >> 24) as u8);
-    }
+    let noise = 64 - bytes.len();
+    bytes.extend((0..noise).map(|_| rng.gen::<u8>()));
     bytes
 }
 

@@ -105,10 +105,7 @@ impl Executor {
             }
             Credential::Omitted => Ok(Parts::default()),
             Credential::Forged(forgery) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
+                let now = super::unix_now();
                 let forge_value = |value: &Secret| {
                     let forged = match forgery {
                         Forgery::WeakSecret { line, claim } => {

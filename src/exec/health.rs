@@ -7,11 +7,10 @@ use super::Executor;
 use crate::request::Credential;
 
 impl Executor {
-    /// Sends each live identity's positive control once; `Ok(n)` when `n` of them
-    /// answered 2xx (at least one), otherwise what the last one got instead.
-    pub async fn controls_answer(&self) -> Result<usize, String> {
-        let mut answered = 0;
-        let mut last = String::from("no identity has a positive control to check");
+    /// Sends the live identities' positive controls, one after another, until one
+    /// answers 2xx: whether the target is there. The watchdog needs only that, so no
+    /// control is sent after the first that answers.
+    pub async fn any_control_answers(&self) -> bool {
         for (identity, session) in self.sessions.iter().enumerate() {
             if session.dead_reason().is_some() {
                 continue;
@@ -23,25 +22,10 @@ impl Executor {
                 .send_attempts(&control, identity, Credential::Normal, "(target check)")
                 .await;
             if exchange.is_success() {
-                answered += 1;
-            } else {
-                last = format!(
-                    "{} {} answered {}",
-                    control.method,
-                    control.path_and_query(),
-                    exchange
-                        .status
-                        .map(|s| s.to_string())
-                        .or(exchange.error)
-                        .unwrap_or_default()
-                );
+                return true;
             }
         }
-        if answered > 0 {
-            Ok(answered)
-        } else {
-            Err(last)
-        }
+        false
     }
 }
 

@@ -72,6 +72,14 @@ pub struct Executor {
 /// Off-origin redirects kept for the report (the rest are counted).
 pub(crate) const OFFSITE_REDIRECTS_KEPT: usize = 20;
 
+/// Seconds since the Unix epoch (0 if the clock is before it): token lifetimes and the
+/// scan's timestamps use this one clock.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl Executor {
     pub fn new(
         engagement: &Engagement,

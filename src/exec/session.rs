@@ -32,6 +32,15 @@ impl Session {
     pub(super) fn dead_reason(&self) -> Option<String> {
         self.dead.read().ok().and_then(|d| d.clone())
     }
+
+    /// Puts a new credential in place and bumps the epoch, so probes that saw the old one
+    /// fail know it was already renewed.
+    pub(super) fn install(&self, live: Live) {
+        if let Ok(mut l) = self.live.write() {
+            *l = live;
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// An identity that lost its login during the run (or failed its control before it).
@@ -216,10 +225,7 @@ impl Executor {
             };
             let _guard = session.relogin.lock().await;
             let live = self.renew(session).await.map_err(|e| e.to_string())?;
-            if let Ok(mut l) = session.live.write() {
-                *l = live;
-            }
-            session.epoch.fetch_add(1, Ordering::AcqRel);
+            session.install(live);
         }
         match answer {
             Some(status) if (200..300).contains(&status) => Ok(()),
@@ -298,10 +304,7 @@ impl Executor {
             .login(&session.identity)
             .await
             .map_err(|e| e.to_string())?;
-        if let Ok(mut l) = session.live.write() {
-            *l = live;
-        }
-        session.epoch.fetch_add(1, Ordering::AcqRel);
+        session.install(live);
         Ok(())
     }
 
@@ -331,10 +334,7 @@ impl Executor {
             return;
         }
         if let Ok(live) = self.renew(session).await {
-            if let Ok(mut l) = session.live.write() {
-                *l = live;
-            }
-            session.epoch.fetch_add(1, Ordering::AcqRel);
+            session.install(live);
             self.refreshes.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -425,10 +425,7 @@ impl Executor {
         }
         match self.renew(session).await {
             Ok(live) => {
-                if let Ok(mut l) = session.live.write() {
-                    *l = live;
-                }
-                session.epoch.fetch_add(1, Ordering::AcqRel);
+                session.install(live);
                 self.relogins.fetch_add(1, Ordering::Relaxed);
                 SessionCheck::Renewed
             }
@@ -438,10 +435,7 @@ impl Executor {
                     match self.reprovision(identity).await {
                         Ok(()) => {
                             if let Ok(live) = self.renew(session).await {
-                                if let Ok(mut l) = session.live.write() {
-                                    *l = live;
-                                }
-                                session.epoch.fetch_add(1, Ordering::AcqRel);
+                                session.install(live);
                                 self.relogins.fetch_add(1, Ordering::Relaxed);
                                 self.record_loss(identity, &reason, true);
                                 return SessionCheck::Renewed;

@@ -233,6 +233,22 @@ pub struct PostureOptions {
 }
 
 /// How bad a severity is: 0 for `high`, 2 for `low`.
+/// A request of a posture check's own: a method, a path and maybe a JSON body (no query
+/// or headers; the executor adds the credential).
+pub(crate) fn bare_request(
+    method: crate::spec::Method,
+    path: String,
+    json: Option<serde_json::Value>,
+) -> crate::request::RequestSpec {
+    crate::request::RequestSpec {
+        method,
+        path,
+        query: Vec::new(),
+        headers: Vec::new(),
+        json,
+    }
+}
+
 fn rank(severity: &str) -> Option<u8> {
     match severity {
         "high" => Some(0),

@@ -209,13 +209,7 @@ async fn login_burst(
     let Some(anonymous) = identities.iter().position(Identity::is_anonymous) else {
         return;
     };
-    let request = RequestSpec {
-        method: Method::Post,
-        path: burst.path.clone(),
-        query: Vec::new(),
-        headers: Vec::new(),
-        json: Some(burst.json.clone()),
-    };
+    let request = super::bare_request(Method::Post, burst.path.clone(), Some(burst.json.clone()));
     // The first login alone: a wrong body would burn the whole burst on successes.
     let Some(first) = self::burst(
         executor,
@@ -289,13 +283,7 @@ async fn operation_bursts(
         };
         let Some(who) = who else { continue };
         let name = identities[who].name.as_str();
-        let request = RequestSpec {
-            method,
-            path,
-            query: Vec::new(),
-            headers: Vec::new(),
-            json: item.json.clone(),
-        };
+        let request = super::bare_request(method, path, item.json.clone());
         let credential = match identities[who].is_anonymous() {
             true => Credential::Omitted,
             false => Credential::Normal,
@@ -421,13 +409,7 @@ async fn logout(
     book: &mut PostureBook,
     sent: &mut usize,
 ) {
-    let request = RequestSpec {
-        method,
-        path,
-        query: Vec::new(),
-        headers: Vec::new(),
-        json: None,
-    };
+    let request = super::bare_request(method, path, None);
     for read in per_identity(reads.iter(), identities, 3) {
         if !reads_now(executor, read, sent).await {
             continue;
@@ -624,13 +606,7 @@ async fn routes(
         .into_iter()
         .collect();
     callers.extend(narrowest(policy, api, identities));
-    let get = |path: &str| RequestSpec {
-        method: Method::Get,
-        path: path.to_string(),
-        query: Vec::new(),
-        headers: Vec::new(),
-        json: None,
-    };
+    let get = |path: &str| super::bare_request(Method::Get, path.to_string(), None);
     for who in callers {
         let absent = get(&format!("/rolegrid-absent-{:08x}", rand::random::<u32>()));
         let unknown = executor.send_aside(&absent, who, Credential::Normal).await;

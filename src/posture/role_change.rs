@@ -21,13 +21,7 @@ pub fn telling_read(api: &Api, policy: &Policy, high: &str, low: &str) -> Option
             policy.access(*n, high).is_some_and(|a| a != Access::Deny)
                 && policy.access(*n, low) == Some(Access::Deny)
         })
-        .map(|(_, o)| RequestSpec {
-            method: Method::Get,
-            path: o.path.clone(),
-            query: Vec::new(),
-            headers: Vec::new(),
-            json: None,
-        })
+        .map(|(_, o)| super::bare_request(Method::Get, o.path.clone(), None))
 }
 
 /// Whether two path templates have the same shape: as many segments, each the same text
@@ -90,13 +84,7 @@ pub fn request_for(
             subject.name
         ));
     }
-    Ok(RequestSpec {
-        method,
-        path,
-        query: Vec::new(),
-        headers: Vec::new(),
-        json,
-    })
+    Ok(super::bare_request(method, path, json))
 }
 
 /// Runs the check; why it could not judge (a step refused, no answer) and a role that

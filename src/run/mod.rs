@@ -302,9 +302,6 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
 fn unix_now(seed: Option<u64>) -> u64 {
     match seed {
         Some(_) => 0,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        None => crate::exec::unix_now(),
     }
 }

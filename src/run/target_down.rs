@@ -37,10 +37,7 @@ impl Watchdog {
             return None;
         }
         if self.consecutive == 0 {
-            self.first_failure_unix = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+            self.first_failure_unix = crate::exec::unix_now();
         }
         self.consecutive += 1;
         if self.consecutive < FAILURES_BEFORE_CHECK {
@@ -48,7 +45,7 @@ impl Watchdog {
         }
         for wait in CHECK_WAITS {
             tokio::time::sleep(wait).await;
-            if executor.controls_answer().await.is_ok() {
+            if executor.any_control_answers().await {
                 self.consecutive = 0;
                 self.recovered += 1;
                 return None;
