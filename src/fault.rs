@@ -128,6 +128,39 @@ pub fn guard(judgement: Judgement, exchange: &Exchange) -> Judgement {
     }
 }
 
+/// The owner's read-back is the evidence of a write: one that was a fault (lost sessions
+/// aside, which are evidence of their own) decides nothing, whatever the write answered.
+/// The judgement, and the read-back's fault when it overruled it.
+pub fn guard_read_back<'a>(
+    judgement: Judgement,
+    read_backs: impl IntoIterator<Item = &'a Exchange>,
+) -> (Judgement, Option<FaultKind>) {
+    let fault = read_backs
+        .into_iter()
+        .find_map(classify)
+        .filter(|kind| *kind != FaultKind::SessionLost);
+    match fault {
+        Some(kind)
+            if !matches!(
+                judgement.verdict,
+                Verdict::Inconclusive | Verdict::ServerError
+            ) =>
+        {
+            let overruled = Judgement::new(
+                Verdict::Inconclusive,
+                format!(
+                    "the owner's read-back met a fault ({}), so the write's effect is unknown; was {}: {}",
+                    kind.as_str(),
+                    judgement.verdict.as_str(),
+                    judgement.reason
+                ),
+            );
+            (overruled, Some(kind))
+        }
+        _ => (judgement, None),
+    }
+}
+
 /// The report's `faults` section: per kind, how often it was met by probes, which probes,
 /// how many were retried away, and the verdicts of the probes whose judged answer it was.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -312,6 +345,27 @@ mod tests {
             error: Some(error.into()),
             ..Exchange::default()
         }
+    }
+
+    #[test]
+    fn a_faulted_read_back_leaves_a_write_undecided_but_a_lost_session_does_not() {
+        let violation = || Judgement::new(Verdict::Violation, "the owner's read-back shows it");
+        let fine = answer(200, "application/json", b"{\"a\":1}");
+        let (j, fault) = guard_read_back(violation(), [&fine, &failed("timed out: x")]);
+        assert_eq!(
+            (j.verdict, fault),
+            (Verdict::Inconclusive, Some(FaultKind::Timeout))
+        );
+        assert!(
+            j.reason.contains("was violation: the owner's"),
+            "{}",
+            j.reason
+        );
+        let lost = failed("session of `alice` is dead: gone");
+        let (j, fault) = guard_read_back(violation(), [&fine, &lost]);
+        assert_eq!((j.verdict, fault), (Verdict::Violation, None));
+        let (j, fault) = guard_read_back(violation(), [&fine, &fine]);
+        assert_eq!((j.verdict, fault), (Verdict::Violation, None));
     }
 
     #[test]

@@ -291,34 +291,12 @@ impl<'a> Shared<'a> {
                 }
             }
         }
-        let mut judgement = crate::fault::guard(judgement, &exchange);
-        // The owner's read-back is the evidence of a write: one that was a fault (twice)
-        // decides nothing, whatever the write answered.
+        let judgement = crate::fault::guard(judgement, &exchange);
         // (An owner's session lost right after the write is evidence: see
         // `owner_lost_by_write` above.)
-        let read_back_fault = [&before, &after]
-            .into_iter()
-            .flatten()
-            .find_map(crate::fault::classify)
-            .filter(|kind| *kind != crate::fault::FaultKind::SessionLost);
-        if let (Some(kind), false) = (
-            read_back_fault,
-            matches!(
-                judgement.verdict,
-                Verdict::Inconclusive | Verdict::ServerError
-            ),
-        ) {
-            judgement = Judgement::new(
-                Verdict::Inconclusive,
-                format!(
-                    "the owner's read-back met a fault ({}), so the write's effect is unknown; was {}: {}",
-                    kind.as_str(),
-                    judgement.verdict.as_str(),
-                    judgement.reason
-                ),
-            );
-            exchange.faults.push(kind);
-        }
+        let (judgement, read_back_fault) =
+            crate::fault::guard_read_back(judgement, [&before, &after].into_iter().flatten());
+        exchange.faults.extend(read_back_fault);
         ProbeResult {
             url: self.executor.url_for(&probe.request),
             probe,
