@@ -211,31 +211,19 @@ mod tests {
         url::Url::parse("http://127.0.0.1:9/").expect("url")
     }
 
+    /// The next page after a first page of 5 items whose answer carries `link`.
+    fn next_by_link(link: &str) -> Option<RequestSpec> {
+        next_page(&api(), 0, &req(&[]), None, Some(link), 5, &base())
+    }
+
     #[test]
     fn link_header_wins_and_stays_on_origin() {
-        let a = api();
-        let next = next_page(
-            &a,
-            0,
-            &req(&[]),
-            None,
-            Some("<http://127.0.0.1:9/items?page=2>; rel=\"next\""),
-            5,
-            &base(),
-        );
+        let next = next_by_link("<http://127.0.0.1:9/items?page=2>; rel=\"next\"");
         assert_eq!(
             next.map(|r| r.query),
             Some(vec![("page".into(), "2".into())])
         );
-        let away = next_page(
-            &a,
-            0,
-            &req(&[]),
-            None,
-            Some("<http://evil.test/items?page=2>; rel=\"next\""),
-            5,
-            &base(),
-        );
+        let away = next_by_link("<http://evil.test/items?page=2>; rel=\"next\"");
         assert!(away.is_none());
     }
 

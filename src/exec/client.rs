@@ -67,37 +67,45 @@ pub fn build(engagement: &Engagement) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
+/// TLS failures told apart by words of the error chain (any of them; `a&b` needs both),
+/// and what to change for each, first match wins.
+const TLS_HINTS: &[(&[&str], &str)] = &[
+    (
+        &["certificaterequired", "certificate required", "handshakefailure&alert"],
+        "the server asks for a client certificate (mutual TLS): set `tls.client_cert` and `tls.client_key` in the engagement to PEM files the server's CA signed",
+    ),
+    (
+        &["notvalidforname", "not valid for name"],
+        "the target's certificate does not name the host in `target`: use the host name the certificate was issued for",
+    ),
+    (
+        &["expired&certificate"],
+        "the target's certificate has expired (or this machine's clock is wrong)",
+    ),
+    (
+        &[
+            "unknownissuer",
+            "unknown issuer",
+            "invalid peer certificate",
+            "badsignature",
+            "self-signed",
+            "self signed",
+        ],
+        "the target's certificate is not signed by a trusted CA: set `tls.ca_cert` in the engagement to the PEM of the CA that signed it (for a proxy such as Burp or ZAP, its CA); `tls.insecure_skip_verify: true` skips the check, for throw-away test deployments only",
+    ),
+];
+
 /// What to change when a request failed on TLS, read from the error chain's text.
 pub fn tls_hint(error_text: &str) -> Option<&'static str> {
     let t = error_text.to_ascii_lowercase();
-    if t.contains("certificaterequired")
-        || t.contains("certificate required")
-        || (t.contains("handshakefailure") && t.contains("alert"))
-    {
-        return Some(
-            "the server asks for a client certificate (mutual TLS): set `tls.client_cert` and `tls.client_key` in the engagement to PEM files the server's CA signed",
-        );
-    }
-    if t.contains("notvalidforname") || t.contains("not valid for name") {
-        return Some(
-            "the target's certificate does not name the host in `target`: use the host name the certificate was issued for",
-        );
-    }
-    if t.contains("expired") && t.contains("certificate") {
-        return Some("the target's certificate has expired (or this machine's clock is wrong)");
-    }
-    if t.contains("unknownissuer")
-        || t.contains("unknown issuer")
-        || t.contains("invalid peer certificate")
-        || t.contains("badsignature")
-        || t.contains("self-signed")
-        || t.contains("self signed")
-    {
-        return Some(
-            "the target's certificate is not signed by a trusted CA: set `tls.ca_cert` in the engagement to the PEM of the CA that signed it (for a proxy such as Burp or ZAP, its CA); `tls.insecure_skip_verify: true` skips the check, for throw-away test deployments only",
-        );
-    }
-    None
+    TLS_HINTS
+        .iter()
+        .find(|(markers, _)| {
+            markers
+                .iter()
+                .any(|marker| marker.split('&').all(|word| t.contains(word)))
+        })
+        .map(|(_, hint)| *hint)
 }
 
 /// Spaces requests evenly to stay under a requests-per-second ceiling.

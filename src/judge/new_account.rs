@@ -169,29 +169,32 @@ mod tests {
         )
     }
 
+    /// The verdict on a sign-up of `sent()` whose new account, as a `user`, showed
+    /// `self_read` and answered the `denied_reads`.
+    fn judged_after_login(
+        answer_judgement: Judgement,
+        self_read: Option<&Exchange>,
+        denied_reads: Vec<(&str, &Exchange, &Exchange)>,
+    ) -> Judgement {
+        let proof = AccountProof::LoggedIn {
+            self_read,
+            denied_reads,
+            role: "user",
+        };
+        judge_new_account(&sent(), answer_judgement, proof)
+    }
+
     #[test]
     fn the_self_read_or_a_denied_read_proves_the_privilege() {
         let me = answer(200, json!({"username": "rg", "admin": true}));
-        let j = judge_new_account(
-            &sent(),
-            said_nothing(),
-            AccountProof::LoggedIn {
-                self_read: Some(&me),
-                denied_reads: vec![],
-                role: "user",
-            },
-        );
+        let j = judged_after_login(said_nothing(), Some(&me), vec![]);
         assert_eq!(j.verdict, Verdict::Violation, "{}", j.reason);
 
         let (new, old) = (answer(200, json!([])), answer(403, json!({})));
-        let j = judge_new_account(
-            &sent(),
+        let j = judged_after_login(
             said_nothing(),
-            AccountProof::LoggedIn {
-                self_read: None,
-                denied_reads: vec![("GET /users/v1/_debug", &new, &old)],
-                role: "user",
-            },
+            None,
+            vec![("GET /users/v1/_debug", &new, &old)],
         );
         assert_eq!(j.verdict, Verdict::Violation, "{}", j.reason);
         assert!(j.reason.contains("GET /users/v1/_debug (200 for it, 403"));
@@ -202,27 +205,11 @@ mod tests {
     ) {
         let echoed = Judgement::new(Verdict::Violation, "answered 201 with `admin` = true");
         let me = answer(200, json!({"username": "rg", "admin": false}));
-        let j = judge_new_account(
-            &sent(),
-            echoed,
-            AccountProof::LoggedIn {
-                self_read: Some(&me),
-                denied_reads: vec![],
-                role: "user",
-            },
-        );
+        let j = judged_after_login(echoed, Some(&me), vec![]);
         assert_eq!(j.verdict, Verdict::Enforced, "{}", j.reason);
 
         let (new, old) = (answer(200, json!([])), answer(200, json!([])));
-        let j = judge_new_account(
-            &sent(),
-            said_nothing(),
-            AccountProof::LoggedIn {
-                self_read: None,
-                denied_reads: vec![("GET /reports", &new, &old)],
-                role: "user",
-            },
-        );
+        let j = judged_after_login(said_nothing(), None, vec![("GET /reports", &new, &old)]);
         assert_eq!(j.verdict, Verdict::Enforced, "{}", j.reason);
         let (before, after) = (answer(403, json!({})), answer(200, json!([])));
         let j = judge_gained_privilege(said_nothing(), &[("GET /admin", &before, &after)], "user");

@@ -242,21 +242,33 @@ fn targetable(api: &Api, corpus: &ObjectCorpus, op: usize, actor: usize, index: 
     }
 }
 
-/// Every probe for one operation sent by one actor: a small batch, whatever the plan's size.
-fn probes_of(input: &PlanInput<'_>, op: usize, actor: usize) -> Vec<Probe> {
+/// One attack's planner: adds the probes for one operation sent by one actor (none when
+/// the attack does not apply).
+type Planner = fn(&PlanInput<'_>, usize, usize, &mut Vec<Probe>);
+
+/// The planners of the main passes, in the order their probes are sent.
+const PLANNERS: [Planner; 12] = [
+    id_swap::plan,
+    existence_leak::plan,
+    list_leak::plan,
+    escalation::plan,
+    no_auth::plan,
+    bad_auth::plan,
+    param_pollution::plan,
+    method_override::plan,
+    verb_swap::plan,
+    tenant_swap::plan,
+    self_service::plan,
+    malformed::plan,
+];
+
+/// The probes `planners` make for one operation sent by one actor: a small batch, whatever
+/// the plan's size.
+fn batch(input: &PlanInput<'_>, op: usize, actor: usize, planners: &[Planner]) -> Vec<Probe> {
     let mut probes = Vec::new();
-    id_swap::plan(input, op, actor, &mut probes);
-    existence_leak::plan(input, op, actor, &mut probes);
-    list_leak::plan(input, op, actor, &mut probes);
-    escalation::plan(input, op, actor, &mut probes);
-    no_auth::plan(input, op, actor, &mut probes);
-    bad_auth::plan(input, op, actor, &mut probes);
-    param_pollution::plan(input, op, actor, &mut probes);
-    method_override::plan(input, op, actor, &mut probes);
-    verb_swap::plan(input, op, actor, &mut probes);
-    tenant_swap::plan(input, op, actor, &mut probes);
-    self_service::plan(input, op, actor, &mut probes);
-    malformed::plan(input, op, actor, &mut probes);
+    for planner in planners {
+        planner(input, op, actor, &mut probes);
+    }
     probes
 }
 
@@ -284,12 +296,9 @@ fn pass<'a>(input: &'a PlanInput<'a>, which: Pass) -> impl Iterator<Item = Probe
     (0..input.api.operations.len())
         .filter(move |&op| which.takes(&input.api.operations[op]))
         .flat_map(move |op| {
-            (0..input.identities.len()).flat_map(move |actor| probes_of(input, op, actor))
+            (0..input.identities.len()).flat_map(move |actor| batch(input, op, actor, &PLANNERS))
         })
 }
-
-/// One attack's planner: the probes for one operation sent by one actor.
-type Planner = fn(&PlanInput<'_>, usize, usize, &mut Vec<Probe>);
 
 /// Every operation × actor batch of one planner: the late passes below.
 fn planner_pass<'a>(
@@ -297,11 +306,7 @@ fn planner_pass<'a>(
     planner: Planner,
 ) -> impl Iterator<Item = Probe> + 'a {
     (0..input.api.operations.len()).flat_map(move |op| {
-        (0..input.identities.len()).flat_map(move |actor| {
-            let mut probes = Vec::new();
-            planner(input, op, actor, &mut probes);
-            probes
-        })
+        (0..input.identities.len()).flat_map(move |actor| batch(input, op, actor, &[planner]))
     })
 }
 

@@ -643,38 +643,23 @@ mod tests {
 
     use crate::posture::test_answer as answer;
 
+    /// A 200 whose CORS headers allow `origin`, with or without credentials.
+    fn cors_answer(origin: &str, credentials: bool) -> Exchange {
+        let mut headers = vec![("access-control-allow-origin", origin)];
+        if credentials {
+            headers.push(("access-control-allow-credentials", "true"));
+        }
+        answer(200, "{}", &headers)
+    }
+
     #[test]
     fn cors_grants_to_a_forged_origin_are_weaknesses() {
-        let reflected = answer(
-            200,
-            "{}",
-            &[
-                ("access-control-allow-origin", FORGED_ORIGIN),
-                ("access-control-allow-credentials", "true"),
-            ],
-        );
+        let reflected = cors_answer(FORGED_ORIGIN, true);
         assert!(cors_grant(&reflected).is_some_and(|g| g.contains("allows credentials")));
-        let star = answer(
-            200,
-            "{}",
-            &[
-                ("access-control-allow-origin", "*"),
-                ("access-control-allow-credentials", "true"),
-            ],
-        );
-        assert!(cors_grant(&star).is_some());
+        assert!(cors_grant(&cors_answer("*", true)).is_some());
         // A public `*` without credentials, or a fixed origin, grants the forger nothing.
-        let public = answer(200, "{}", &[("access-control-allow-origin", "*")]);
-        assert!(cors_grant(&public).is_none());
-        let fixed = answer(
-            200,
-            "{}",
-            &[
-                ("access-control-allow-origin", "https://portal.example"),
-                ("access-control-allow-credentials", "true"),
-            ],
-        );
-        assert!(cors_grant(&fixed).is_none());
+        assert!(cors_grant(&cors_answer("*", false)).is_none());
+        assert!(cors_grant(&cors_answer("https://portal.example", true)).is_none());
         assert!(cors_grant(&answer(200, "{}", &[])).is_none());
     }
 
