@@ -41,20 +41,14 @@ impl Live {
 pub(super) enum Attach {
     #[default]
     None,
-    Header {
+    /// One value where the API reads it: a header token, a session cookie, a query key.
+    One {
+        at: KeyLocation,
         name: String,
         value: Secret,
     },
     /// Several fixed headers, sent together ([`Auth::Headers`]).
     Headers(Vec<(String, Secret)>),
-    Cookie {
-        name: String,
-        value: Secret,
-    },
-    Query {
-        name: String,
-        value: Secret,
-    },
 }
 
 /// What a request carries for its credential.
@@ -82,17 +76,27 @@ impl Parts {
 }
 
 impl Attach {
+    pub fn header(name: &str, value: Secret) -> Self {
+        Attach::One {
+            at: KeyLocation::Header,
+            name: name.to_string(),
+            value,
+        }
+    }
+
     pub fn into_parts(self) -> Parts {
         let mut parts = Parts::default();
         match self {
             Attach::None => {}
-            Attach::Header { name, value } => parts.headers.push((name, value)),
             Attach::Headers(headers) => parts.headers.extend(headers),
-            Attach::Cookie { name, value } => parts.headers.push((
-                "cookie".into(),
-                Secret::new(format!("{name}={}", value.expose())),
-            )),
-            Attach::Query { name, value } => parts.query.push((name, value)),
+            Attach::One { at, name, value } => match at {
+                KeyLocation::Header => parts.headers.push((name, value)),
+                KeyLocation::Cookie => parts.headers.push((
+                    "cookie".into(),
+                    Secret::new(format!("{name}={}", value.expose())),
+                )),
+                KeyLocation::Query => parts.query.push((name, value)),
+            },
         }
         parts
     }
@@ -118,12 +122,10 @@ impl Authenticator<'_> {
     ) -> Result<Live, String> {
         let live = match &identity.auth {
             Auth::None => Live::default(),
-            Auth::Header { name, value } => Live::attach(Attach::Header {
-                name: name.clone(),
-                value: value.clone(),
-            }),
+            Auth::Header { name, value } => Live::attach(Attach::header(name, value.clone())),
             Auth::Headers(headers) => Live::attach(Attach::Headers(headers.clone())),
-            Auth::Cookie { name, value } => Live::attach(Attach::Cookie {
+            Auth::Cookie { name, value } => Live::attach(Attach::One {
+                at: KeyLocation::Cookie,
                 name: name.clone(),
                 value: value.clone(),
             }),
@@ -132,23 +134,20 @@ impl Authenticator<'_> {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(&pair);
                 self.redactor.register(&pair);
                 self.redactor.register(&encoded);
-                Live::attach(Attach::Header {
-                    name: "Authorization".into(),
-                    value: Secret::new(format!("Basic {encoded}")),
-                })
+                Live::attach(Attach::header(
+                    "Authorization",
+                    Secret::new(format!("Basic {encoded}")),
+                ))
             }
             Auth::ApiKey {
                 location,
                 name,
                 value,
-            } => {
-                let (name, value) = (name.clone(), value.clone());
-                Live::attach(match location {
-                    KeyLocation::Header => Attach::Header { name, value },
-                    KeyLocation::Cookie => Attach::Cookie { name, value },
-                    KeyLocation::Query => Attach::Query { name, value },
-                })
-            }
+            } => Live::attach(Attach::One {
+                at: *location,
+                name: name.clone(),
+                value: value.clone(),
+            }),
             Auth::Login(flow) => self.login(flow).await?,
             Auth::OAuth2(flow) => {
                 let refresh = previous.and_then(|p| p.refresh_token.clone());
@@ -274,17 +273,15 @@ impl Authenticator<'_> {
             SessionUse::Header { name, template } => {
                 let value = fill(template, &captured);
                 self.register(&value);
-                Attach::Header {
-                    name: name.clone(),
-                    value: Secret::new(value),
-                }
+                Attach::header(name, Secret::new(value))
             }
             SessionUse::Cookie { name } => {
                 let value = jar
                     .get(name)
                     .cloned()
                     .ok_or_else(|| format!("the login set no cookie `{name}`"))?;
-                Attach::Cookie {
+                Attach::One {
+                    at: KeyLocation::Cookie,
                     name: name.clone(),
                     value,
                 }
@@ -401,10 +398,7 @@ impl Authenticator<'_> {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|secs| sent_at + renew_after(Duration::from_secs_f64(secs.min(1e9))));
         Ok(Live {
-            credential: Attach::Header {
-                name: "Authorization".into(),
-                value: Secret::new(value),
-            },
+            credential: Attach::header("Authorization", Secret::new(value)),
             csrf: None,
             // A refresh grant may leave the refresh token out: the old one stays good.
             refresh_token: text("refresh_token")
@@ -516,14 +510,16 @@ mod tests {
 
     #[test]
     fn query_keys_and_cookies_become_parts() {
-        let parts = Attach::Query {
+        let parts = Attach::One {
+            at: KeyLocation::Query,
             name: "api_key".into(),
             value: Secret::new("k-123456"),
         }
         .into_parts();
         assert!(parts.headers.is_empty());
         assert_eq!(parts.query.len(), 1);
-        let parts = Attach::Cookie {
+        let parts = Attach::One {
+            at: KeyLocation::Cookie,
             name: "sid".into(),
             value: Secret::new("v"),
         }
@@ -624,7 +620,12 @@ mod tests {
             redactor.scrub(refresh.expose()),
             crate::engagement::REDACTED
         );
-        let Attach::Header { value, .. } = &first.credential else {
+        let Attach::One {
+            at: KeyLocation::Header,
+            value,
+            ..
+        } = &first.credential
+        else {
             panic!("bearer header expected")
         };
         assert_eq!(redactor.scrub(value.expose()), crate::engagement::REDACTED);
@@ -668,7 +669,12 @@ mod tests {
             .obtain(&engagement.identities[0], None)
             .await
             .expect("login");
-        let Attach::Cookie { name, value } = &live.credential else {
+        let Attach::One {
+            at: KeyLocation::Cookie,
+            name,
+            value,
+        } = &live.credential
+        else {
             panic!("cookie expected")
         };
         assert_eq!(name, "portal_session");

@@ -6,7 +6,7 @@ use super::auth::{Attach, Live, Parts};
 use super::forge;
 use super::session::Session;
 use super::Executor;
-use crate::engagement::{Identity, Secret};
+use crate::engagement::{Identity, KeyLocation, Secret};
 use crate::request::{ClaimSwap, Credential, Forgery, TokenFacts};
 
 impl Executor {
@@ -129,22 +129,25 @@ impl Executor {
                                 .into(),
                         )
                     }
-                    Attach::Header { name, value } => {
+                    Attach::One {
+                        at: at @ KeyLocation::Header,
+                        name,
+                        value,
+                    } => {
+                        // The scheme (`Bearer `) stays; only the token is forged.
                         let (prefix, token) = match value.expose().split_once(' ') {
                             Some((scheme, token)) => (format!("{scheme} "), token.to_string()),
                             None => (String::new(), value.expose().to_string()),
                         };
                         let forged = forge_value(&Secret::new(token))?;
-                        Attach::Header {
+                        Attach::One {
+                            at,
                             name,
                             value: Secret::new(format!("{prefix}{}", forged.expose())),
                         }
                     }
-                    Attach::Cookie { name, value } => Attach::Cookie {
-                        name,
-                        value: forge_value(&value)?,
-                    },
-                    Attach::Query { name, value } => Attach::Query {
+                    Attach::One { at, name, value } => Attach::One {
+                        at,
                         name,
                         value: forge_value(&value)?,
                     },
@@ -182,11 +185,15 @@ const ROLE_CLAIMS: &[&str] = &["role", "roles"];
 fn live_token(live: &Live) -> Option<Secret> {
     match &live.credential {
         Attach::None | Attach::Headers(_) => None,
-        Attach::Header { value, .. } => Some(match value.expose().split_once(' ') {
+        Attach::One {
+            at: KeyLocation::Header,
+            value,
+            ..
+        } => Some(match value.expose().split_once(' ') {
             Some((_, token)) => Secret::new(token.to_string()),
             None => value.clone(),
         }),
-        Attach::Cookie { value, .. } | Attach::Query { value, .. } => Some(value.clone()),
+        Attach::One { value, .. } => Some(value.clone()),
     }
 }
 
