@@ -54,14 +54,11 @@ pub fn judge_new_account(
         .filter(|(k, v)| shown.as_ref().and_then(|o| o.get(k)) == Some(v))
         .map(|(k, v)| format!("`{k}` = {v}"))
         .collect();
-    if !honoured.is_empty() {
-        return Judgement::new(
-            Verdict::Violation,
-            format!(
-                "the new account logged in and its own self-read shows privileged field(s) set: {}",
-                honoured.join(", ")
-            ),
-        );
+    if let Some(j) = violation_naming(
+        "the new account logged in and its own self-read shows privileged field(s) set",
+        &honoured,
+    ) {
+        return j;
     }
     let gained: Vec<String> = denied_reads
         .iter()
@@ -76,14 +73,11 @@ pub fn judge_new_account(
             )
         })
         .collect();
-    if !gained.is_empty() {
-        return Judgement::new(
-            Verdict::Violation,
-            format!(
-                "the new account logged in and reads what role `{role}` is denied: {}",
-                gained.join(", ")
-            ),
-        );
+    if let Some(j) = violation_naming(
+        &format!("the new account logged in and reads what role `{role}` is denied"),
+        &gained,
+    ) {
+        return j;
     }
     // Logged in and shows no privilege: the self-read outranks an echoing answer.
     let refused = denied_reads
@@ -133,16 +127,21 @@ pub fn judge_gained_privilege(
             )
         })
         .collect();
-    if opened.is_empty() {
-        return judgement;
-    }
-    Judgement::new(
-        Verdict::Violation,
-        format!(
-            "after the update the caller reads what role `{role}` is denied: {}",
-            opened.join(", ")
-        ),
+    violation_naming(
+        &format!("after the update the caller reads what role `{role}` is denied"),
+        &opened,
     )
+    .unwrap_or(judgement)
+}
+
+/// A violation that names each piece of `evidence` after `finding`; none without evidence.
+fn violation_naming(finding: &str, evidence: &[String]) -> Option<Judgement> {
+    (!evidence.is_empty()).then(|| {
+        Judgement::new(
+            Verdict::Violation,
+            format!("{finding}: {}", evidence.join(", ")),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -489,17 +489,6 @@ async fn cors(
         request
             .headers
             .push(("Origin".into(), FORGED_ORIGIN.into()));
-        let answer = executor
-            .send_aside(&request, read.identity, Credential::Normal)
-            .await;
-        *sent += 1;
-        if let Some(grant) = cors_grant(&answer) {
-            let why = format!(
-                "an authenticated read with `Origin: {FORGED_ORIGIN}` answered {}: it {grant} (allow a fixed list of origins)",
-                answer.status.unwrap_or(0)
-            );
-            book.note(Spot::new(Check::Cors, why), &read.operation, &url, name);
-        }
         // Browsers send the preflight without credentials.
         let preflight = RequestSpec {
             method: Method::Options,
@@ -518,18 +507,37 @@ async fn cors(
             ],
             json: None,
         };
-        let answer = executor
-            .send_aside(&preflight, read.identity, Credential::Omitted)
-            .await;
-        *sent += 1;
-        if let Some(grant) = cors_grant(&answer) {
-            let why = format!(
-                "the preflight (OPTIONS with `Origin: {FORGED_ORIGIN}`) answered {}: it {grant}",
-                answer.status.unwrap_or(0)
-            );
-            let path = read.operation.split_once(' ').map_or("", |(_, p)| p);
-            let operation = format!("OPTIONS {path}");
-            book.note(Spot::new(Check::Cors, why), &operation, &url, "anonymous");
+        let path = read.operation.split_once(' ').map_or("", |(_, p)| p);
+        let asks = [
+            (
+                request,
+                Credential::Normal,
+                format!("an authenticated read with `Origin: {FORGED_ORIGIN}`"),
+                " (allow a fixed list of origins)",
+                read.operation.clone(),
+                name,
+            ),
+            (
+                preflight,
+                Credential::Omitted,
+                format!("the preflight (OPTIONS with `Origin: {FORGED_ORIGIN}`)"),
+                "",
+                format!("OPTIONS {path}"),
+                "anonymous",
+            ),
+        ];
+        for (request, credential, what, advice, operation, who) in asks {
+            let answer = executor
+                .send_aside(&request, read.identity, credential)
+                .await;
+            *sent += 1;
+            if let Some(grant) = cors_grant(&answer) {
+                let why = format!(
+                    "{what} answered {}: it {grant}{advice}",
+                    answer.status.unwrap_or(0)
+                );
+                book.note(Spot::new(Check::Cors, why), &operation, &url, who);
+            }
         }
     }
 }
