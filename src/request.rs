@@ -221,6 +221,22 @@ pub fn sample_value(api: &Api, schema: &Value) -> Option<Value> {
 /// A JSON body for a write from the request schema: each string property carries
 /// `marker`, so the owner's read-back can tell whether the write landed.
 pub fn sample_body(api: &Api, schema: &Value, marker: &str) -> Value {
+    sample_object(api, schema, marker, MAX_BODY_DEPTH)
+}
+
+/// How deep bodies nest objects (`{"data": {"attributes": {…}}}` is two): a schema that
+/// refers to itself stops here.
+pub const MAX_BODY_DEPTH: usize = 4;
+
+/// Whether a schema is an object with properties of its own to fill.
+pub fn has_properties(schema: &Value) -> bool {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| !p.is_empty())
+}
+
+fn sample_object(api: &Api, schema: &Value, marker: &str, depth: usize) -> Value {
     let schema = api.resolve(schema);
     let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
         return Value::Object(Default::default());
@@ -234,8 +250,14 @@ pub fn sample_body(api: &Api, schema: &Value, marker: &str) -> Value {
         let is_plain_string = prop.get("type").and_then(|t| t.as_str()) == Some("string")
             && prop.get("enum").is_none()
             && prop.get("format").is_none();
+        let nested = depth > 0
+            && has_properties(prop)
+            && prop.get("example").is_none()
+            && prop.get("default").is_none();
         let value = if is_plain_string {
             Value::String(marker.to_string())
+        } else if nested {
+            sample_object(api, prop, marker, depth - 1)
         } else {
             match sample_value(api, prop) {
                 Some(v) => v,
@@ -255,16 +277,25 @@ pub fn build_request(
     id_param: Option<(&Parameter, &Value)>,
     marker: &str,
 ) -> Option<RequestSpec> {
+    build_request_with(api, op_index, id_param.as_slice(), marker)
+}
+
+/// [`build_request`] with several parameters given (a parent's ID in the path as well
+/// as the object's: `/orgs/{org}/projects/{project_id}`).
+pub fn build_request_with(
+    api: &Api,
+    op_index: usize,
+    given: &[(&Parameter, &Value)],
+    marker: &str,
+) -> Option<RequestSpec> {
     let op = &api.operations[op_index];
     let mut path = op.path.clone();
     let mut query = Vec::new();
     for param in &op.parameters {
-        let chosen = match id_param {
-            Some((p, id)) if p.name == param.name && p.location == param.location => {
-                Some(value_text(id))
-            }
-            _ => None,
-        };
+        let chosen = given
+            .iter()
+            .find(|(p, _)| p.name == param.name && p.location == param.location)
+            .map(|(_, value)| value_text(value));
         match param.location {
             ParamLocation::Path => {
                 let text = chosen.or_else(|| sample_param(api, param))?;

@@ -42,6 +42,34 @@ pub struct CanaryPlan {
     pub over_cap: usize,
 }
 
+/// The request that creates `order`'s canary, its body not yet filled: a parent the
+/// path names (`POST /orgs/{org}/projects`) is one of the creator's own (an object it
+/// owns, else one of its tenant's), else sampled. `None` when the path cannot be filled.
+pub fn create_request(
+    api: &Api,
+    order: &CanaryOrder,
+    corpus: &super::ObjectCorpus,
+    identities: &[Identity],
+) -> Option<crate::request::RequestSpec> {
+    let creator = &identities[order.creator];
+    let parents: Vec<(&crate::spec::Parameter, &Value)> = api.operations[order.create_op]
+        .path_params()
+        .filter_map(|param| {
+            let resource = param.id_resource.as_deref()?;
+            let own = corpus
+                .of_resource(resource)
+                .find(|(_, o)| o.owner == order.creator);
+            let tenant = || {
+                corpus
+                    .of_resource(resource)
+                    .find(|(_, o)| o.tenant.is_some() && o.tenant == creator.tenant)
+            };
+            own.or_else(tenant).map(|(_, o)| (param, &o.id))
+        })
+        .collect();
+    crate::request::build_request_with(api, order.create_op, &parents, "")
+}
+
 /// The create operation of `resource`: what the resource model found (a POST or PUT on
 /// its collection path, or an operation whose body is its item schema), else a POST on
 /// the path its listings use, or on the path in front of the ID segment of an operation
@@ -189,6 +217,13 @@ const WRAPPERS: [&str; 4] = ["data", "item", "result", "object"];
 /// `label` for plain strings (so the canary is recognisable as rolegrid's and unique),
 /// else its example, default, first enum member or a value of its type.
 pub fn body(api: &Api, schema: &Value, label: &str) -> Value {
+    nested_body(api, schema, label, crate::request::MAX_BODY_DEPTH)
+}
+
+/// [`body`] for an object `depth` levels from the deepest allowed. A nested object
+/// (`{"data": {"attributes": {…}}}`) is filled the same way when it is required or has
+/// required properties of its own.
+fn nested_body(api: &Api, schema: &Value, label: &str, depth: usize) -> Value {
     let schema = api.resolve(schema);
     let required: Vec<&str> = schema
         .get("required")
@@ -207,7 +242,16 @@ pub fn body(api: &Api, schema: &Value, label: &str) -> Value {
         let documented = ["example", "examples", "default", "enum"]
             .iter()
             .any(|k| prop.get(*k).is_some());
-        if !required.contains(&name.as_str()) && !documented {
+        let nested = depth > 0 && !documented && crate::request::has_properties(prop);
+        let needs_filling = prop
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty());
+        if !required.contains(&name.as_str()) && !documented && !(nested && needs_filling) {
+            continue;
+        }
+        if nested {
+            body.insert(name.clone(), nested_body(api, prop, label, depth - 1));
             continue;
         }
         let plain_string = prop.get("type").and_then(Value::as_str) == Some("string")

@@ -72,6 +72,10 @@ pub fn facts_of(body: &Value) -> BTreeMap<String, Value> {
         top.values().filter_map(Value::as_object).collect();
     if let [only] = objects.as_slice() {
         scalars(only, &mut out);
+        // JSON:API: `{"data": {"id": …, "attributes": {"org": …}}}`.
+        if let Some(attributes) = only.get("attributes").and_then(Value::as_object) {
+            scalars(attributes, &mut out);
+        }
     }
     out
 }

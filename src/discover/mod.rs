@@ -11,8 +11,8 @@ pub use paging::{next_page, MAX_PAGES};
 
 use crate::engagement::Identity;
 use crate::matrix::{Access, Policy};
-use crate::request::{build_request, RequestSpec};
-use crate::spec::Api;
+use crate::request::{build_request_with, RequestSpec};
+use crate::spec::{Api, Parameter};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -172,11 +172,27 @@ impl ObjectCorpus {
     }
 }
 
-/// Every collection operation, for every identity whose role may call it.
+/// Most parent objects whose children one identity lists, per collection read.
+pub const MAX_PARENTS: usize = 3;
+
+/// How many times discovery goes one level deeper (`/orgs/{org}/projects`, then
+/// `/projects/{project_id}/tasks`, …).
+pub const MAX_DEPTH: usize = 3;
+
+/// Per identity index: for each resource a path parameter names, the IDs that identity
+/// may put there: objects its own listings returned, or its own context (the tenant or
+/// organisation an attribute or its `tenant` names).
+pub type ParentValues = Vec<BTreeMap<String, Vec<Value>>>;
+
+/// Every collection read each identity is allowed to make. A read under a parent
+/// (`/orgs/{org_slug}/projects`) is made once per parent the identity knows, up to
+/// [`MAX_PARENTS`]; while a parent that something lists is not known yet, the read waits
+/// for a later round; a parent nothing lists gets a sampled value, as other parameters do.
 pub fn discovery_requests(
     api: &Api,
     policy: &Policy,
     identities: &[Identity],
+    parents: &ParentValues,
 ) -> Vec<DiscoveryRequest> {
     let mut out = Vec::new();
     for (resource, ops) in &api.collections {
@@ -194,19 +210,171 @@ pub fn discovery_requests(
                 if !allowed {
                     continue;
                 }
-                if let Some(request) = build_request(api, op, None, "") {
-                    out.push(DiscoveryRequest {
-                        op,
-                        identity: i,
-                        resource: resource.clone(),
-                        request,
-                        shape: ItemShape::of(api, resource, op),
-                    });
+                let Some(fillings) = parent_fillings(api, op, parents.get(i)) else {
+                    continue;
+                };
+                for given in fillings {
+                    if let Some(request) = build_request_with(api, op, &given, "") {
+                        out.push(DiscoveryRequest {
+                            op,
+                            identity: i,
+                            resource: resource.clone(),
+                            request,
+                            shape: ItemShape::of(api, resource, op),
+                        });
+                    }
                 }
             }
         }
     }
     out
+}
+
+/// The ways to fill `op`'s parent path parameters with what one identity knows: one
+/// list of (parameter, value) per request (a single empty one when there are none);
+/// `None` while a parent that some listing produces is not known yet.
+fn parent_fillings<'a>(
+    api: &'a Api,
+    op: usize,
+    known: Option<&'a BTreeMap<String, Vec<Value>>>,
+) -> Option<Vec<Vec<(&'a Parameter, &'a Value)>>> {
+    let mut columns: Vec<(&Parameter, &[Value])> = Vec::new();
+    for param in api.operations[op].path_params() {
+        let Some(resource) = param.id_resource.as_deref() else {
+            continue;
+        };
+        match known
+            .and_then(|k| k.get(resource))
+            .filter(|v| !v.is_empty())
+        {
+            Some(values) => columns.push((param, values)),
+            None if api.collections.contains_key(resource) => return None,
+            None => {}
+        }
+    }
+    let rows = columns
+        .iter()
+        .map(|(_, values)| values.len())
+        .max()
+        .unwrap_or(1)
+        .min(MAX_PARENTS);
+    Some(
+        (0..rows)
+            .map(|row| {
+                columns
+                    .iter()
+                    .map(|(param, values)| (*param, &values[row.min(values.len() - 1)]))
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// Each identity's own context for parents nothing lists: a path parameter naming an
+/// organisation, tenant, account or workspace (`/orgs/{org_slug}/projects`) takes the
+/// identity's attribute of that name (declared, or learned from its self-read: `org`,
+/// `org_slug`, `org_id`), else its `tenant` when the resource is tenant-like.
+pub fn context_values(api: &Api, identities: &[Identity]) -> ParentValues {
+    let mut out: ParentValues = vec![BTreeMap::new(); identities.len()];
+    let mut params: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for op in &api.operations {
+        for param in op.path_params() {
+            if let Some(resource) = param.id_resource.as_deref() {
+                if !api.collections.contains_key(resource) {
+                    params.entry(resource).or_default().push(&param.name);
+                }
+            }
+        }
+    }
+    for (resource, names) in params {
+        let single = crate::spec::singular(resource);
+        let mut wanted: Vec<String> = names.iter().map(|n| squashed(n)).collect();
+        for suffix in ["", "id", "slug", "key", "name", "uuid"] {
+            wanted.push(squashed(&format!("{single}{suffix}")));
+        }
+        let tenant_like = TENANT_WORDS.contains(&squashed(&single).as_str());
+        for (i, identity) in identities.iter().enumerate() {
+            if identity.is_anonymous() {
+                continue;
+            }
+            let attribute = wanted.iter().find_map(|w| {
+                identity
+                    .attributes
+                    .iter()
+                    .find(|(k, v)| squashed(k) == *w && (v.is_string() || v.is_number()))
+                    .map(|(_, v)| v.clone())
+            });
+            let value = attribute.or_else(|| {
+                tenant_like
+                    .then(|| identity.tenant.clone().map(Value::String))
+                    .flatten()
+            });
+            if let Some(value) = value {
+                out[i].insert(resource.to_string(), vec![value]);
+            }
+        }
+    }
+    out
+}
+
+/// Singular resource words that name a tenant-like container an identity belongs to.
+const TENANT_WORDS: [&str; 11] = [
+    "tenant",
+    "org",
+    "organization",
+    "organisation",
+    "account",
+    "workspace",
+    "team",
+    "company",
+    "realm",
+    "subscription",
+    "customer",
+];
+
+/// A name without case or separators: `org_slug`, `orgSlug` and `org-slug` are alike.
+fn squashed(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The context values as objects for the plan (an organisation a path names can be
+/// swapped like any object): each distinct value once, owned by the first identity
+/// whose context it is.
+pub fn context_objects(context: &ParentValues) -> Vec<(String, Value, usize)> {
+    let mut out: Vec<(String, Value, usize)> = Vec::new();
+    for (i, resources) in context.iter().enumerate() {
+        for (resource, values) in resources {
+            for value in values {
+                if !out.iter().any(|(r, v, _)| r == resource && v == value) {
+                    out.push((resource.clone(), value.clone(), i));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Adds the IDs each identity's listings returned to its parent values.
+pub fn learn_parents(
+    parents: &mut ParentValues,
+    answers: &[(DiscoveryRequest, Option<Value>)],
+    harvest_paths: &BTreeMap<String, String>,
+) {
+    for (request, body) in answers {
+        let (Some(body), Some(known)) = (body, parents.get_mut(request.identity)) else {
+            continue;
+        };
+        let path = harvest_paths.get(&request.resource).map(String::as_str);
+        let values = known.entry(request.resource.clone()).or_default();
+        for (id, _) in items_of(body, path, &request.shape) {
+            if !values.contains(&id) {
+                values.push(id);
+            }
+        }
+    }
 }
 
 /// Keys under which APIs commonly wrap the array of a collection response.
@@ -249,7 +417,7 @@ pub fn items_of(
             .into_iter()
             .filter_map(|item| {
                 let obj = item.as_object()?;
-                Some((id_of(obj)?, obj.clone()))
+                Some((id_of(obj)?, with_attributes(obj)))
             })
             .collect()
     };
@@ -292,6 +460,19 @@ pub fn items_of(
         Some(array) => from_items(array.iter().collect()),
         None => Vec::new(),
     }
+}
+
+/// An item's fields, with those of its JSON:API `attributes` member beside its own
+/// (`{"id": …, "type": …, "attributes": {"created_by": …}}`): the owner and tenant
+/// fields live there. Its own fields win.
+fn with_attributes(item: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let mut fields = item.clone();
+    if let Some(attributes) = item.get("attributes").and_then(Value::as_object) {
+        for (k, v) in attributes {
+            fields.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    fields
 }
 
 /// An object's tenant: its owner's, else what a tenant field of the object says.

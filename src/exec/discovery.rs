@@ -10,7 +10,9 @@ use crate::spec::Api;
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
 
-/// Each page read, with its JSON body when the answer was a 2xx JSON document.
+/// Each page read, with its JSON body when the answer was a 2xx JSON document. Reads
+/// under a parent (`/orgs/{org}/projects`, `/projects/{id}/tasks`) go one level deeper
+/// each round, with the parents the previous rounds listed, up to [`discover::MAX_DEPTH`].
 pub async fn fetch_collections(
     executor: &Executor,
     api: &Api,
@@ -19,7 +21,33 @@ pub async fn fetch_collections(
     harvest_paths: &BTreeMap<String, String>,
     concurrency: usize,
 ) -> Vec<(DiscoveryRequest, Option<serde_json::Value>)> {
-    let requests = discover::discovery_requests(api, policy, identities);
+    let mut parents = discover::context_values(api, identities);
+    let mut sent = std::collections::HashSet::new();
+    let mut answers = Vec::new();
+    for _ in 0..=discover::MAX_DEPTH {
+        let requests: Vec<DiscoveryRequest> =
+            discover::discovery_requests(api, policy, identities, &parents)
+                .into_iter()
+                .filter(|d| sent.insert((d.op, d.identity, d.request.path_and_query())))
+                .collect();
+        if requests.is_empty() {
+            break;
+        }
+        let round = fetch_pages(executor, api, harvest_paths, requests, concurrency).await;
+        discover::learn_parents(&mut parents, &round, harvest_paths);
+        answers.extend(round);
+    }
+    answers
+}
+
+/// Each of `requests` read page by page, bounded by [`discover::MAX_PAGES`].
+async fn fetch_pages(
+    executor: &Executor,
+    api: &Api,
+    harvest_paths: &BTreeMap<String, String>,
+    requests: Vec<DiscoveryRequest>,
+    concurrency: usize,
+) -> Vec<(DiscoveryRequest, Option<serde_json::Value>)> {
     let executor_ref = executor;
     let pages: Vec<Vec<(DiscoveryRequest, Option<serde_json::Value>)>> =
         futures_util::stream::iter(requests)

@@ -114,6 +114,14 @@ pub fn judge(
     let Some(status) = exchange.status else {
         return Judgement::new(Verdict::Inconclusive, "no answer");
     };
+    // 501 Not Implemented is how some servers refuse a method they do not route (where
+    // others say 405): a refusal, not a crash.
+    if status == 501 && !probe.expect_granted {
+        return Judgement::new(
+            Verdict::Enforced,
+            "answered 501 Not Implemented: the server does not take this request",
+        );
+    }
     if status >= 500 {
         return Judgement::new(Verdict::ServerError, format!("answered {status}"));
     }
@@ -716,6 +724,11 @@ mod tests {
         assert_eq!(
             verdict(&[], &p, &html(502, "x"), &owner),
             Verdict::ServerError
+        );
+        // 501 is a method the server does not route: refused, not crashed.
+        assert_eq!(
+            verdict(&[], &p, &html(501, "Unsupported method"), &owner),
+            Verdict::Enforced
         );
         let mut allowed = probe(Attack::IdSwap);
         allowed.expect_granted = true;

@@ -225,6 +225,18 @@ impl<'a> PlanInput<'a> {
     }
 }
 
+/// Whether `op` creates an object in a collection under a parent: a POST or PUT on the
+/// path a listing reads (`POST /orgs/{org}/projects` beside `GET /orgs/{org}/projects`).
+fn creates_child(api: &Api, op: usize) -> bool {
+    let operation = &api.operations[op];
+    matches!(operation.method, Method::Post | Method::Put)
+        && operation.path_params().next().is_some()
+        && api.collections.values().flatten().any(|&listing| {
+            let reads = &api.operations[listing];
+            reads.method == Method::Get && reads.path == operation.path
+        })
+}
+
 /// Whether a probe of `op` sent by `actor` may aim at object `index`. Reads aim at
 /// discovered objects only. Writes aim only at canaries rolegrid created: a delete at those
 /// reserved for (this delete, this caller), every other write at the unreserved ones.
@@ -236,6 +248,9 @@ fn targetable(api: &Api, corpus: &ObjectCorpus, op: usize, actor: usize, index: 
         return tag.is_none();
     }
     match tag {
+        // A create under a parent (`POST /orgs/{org}/projects`) adds a child and leaves
+        // the parent as it was: any parent may be named.
+        None if creates_child(api, op) => true,
         None => method != Method::Delete && corpus.discovered_writable(index),
         Some(tag) if method == Method::Delete => tag.reserved == Some((op, actor)),
         Some(tag) => tag.reserved.is_none(),

@@ -90,7 +90,19 @@ pub(super) async fn discover(
             }
         }
     }
-    let ownership = ownership(engagement, owner_values, owner_names);
+    let mut ownership = ownership(engagement, owner_values, owner_names);
+    // The organisations (tenants, accounts) path parameters name and nothing lists: each
+    // identity's own, as objects a probe can swap like any other.
+    let context = discover::context_values(&input.api, identities);
+    for (resource, id, owner) in discover::context_objects(&context) {
+        if !ownership
+            .seeds
+            .iter()
+            .any(|(r, v, _)| *r == resource && *v == id)
+        {
+            ownership.seeds.push((resource, id, owner));
+        }
+    }
     let corpus = discover::harvest(
         &input.policy,
         identities,

@@ -84,7 +84,13 @@ pub fn dry_plan(
         operations: api.operations.len(),
         identities: identities.iter().map(|i| i.name.clone()).collect(),
         logins: identities.iter().map(|i| i.auth.login_requests()).sum(),
-        discovery_requests: discover::discovery_requests(api, policy, &identities).len(),
+        discovery_requests: discover::discovery_requests(
+            api,
+            policy,
+            &identities,
+            &discover::context_values(api, &identities),
+        )
+        .len(),
         seed_objects: corpus.objects.len(),
         per_attack,
         per_operation: api
