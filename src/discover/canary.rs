@@ -44,13 +44,14 @@ pub struct CanaryPlan {
 
 /// The request that creates `order`'s canary, its body not yet filled: a parent the
 /// path names (`POST /orgs/{org}/projects`) is one of the creator's own (an object it
-/// owns, else one of its tenant's), else sampled. `None` when the path cannot be filled.
+/// owns, else one of its tenant's), else sampled; with the parents it named. `None` when
+/// the path cannot be filled.
 pub fn create_request(
     api: &Api,
     order: &CanaryOrder,
     corpus: &super::ObjectCorpus,
     identities: &[Identity],
-) -> Option<crate::request::RequestSpec> {
+) -> Option<(crate::request::RequestSpec, super::Parents)> {
     let creator = &identities[order.creator];
     let parents: Vec<(&crate::spec::Parameter, &Value)> = api.operations[order.create_op]
         .path_params()
@@ -67,7 +68,8 @@ pub fn create_request(
             own.or_else(tenant).map(|(_, o)| (param, &o.id))
         })
         .collect();
-    crate::request::build_request_with(api, order.create_op, &parents, "")
+    let request = crate::request::build_request_with(api, order.create_op, &parents, "")?;
+    Some((request, super::parents_of(&parents)))
 }
 
 /// The create operation of `resource`: what the resource model found (a POST or PUT on
@@ -247,7 +249,8 @@ fn nested_body(api: &Api, schema: &Value, label: &str, depth: usize) -> Value {
             .get("required")
             .and_then(Value::as_array)
             .is_some_and(|r| !r.is_empty());
-        if !required.contains(&name.as_str()) && !documented && !(nested && needs_filling) {
+        let wanted = required.contains(&name.as_str()) || documented || (nested && needs_filling);
+        if !wanted {
             continue;
         }
         if nested {

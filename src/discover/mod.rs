@@ -25,6 +25,8 @@ pub struct DiscoveryRequest {
     pub request: RequestSpec,
     /// Where the answer holds the items and which fields identify them.
     pub shape: ItemShape,
+    /// The parents the read's path names (`/orgs/{org}/projects`): its items live there.
+    pub parents: Parents,
 }
 
 /// Where a producer's answer holds its items, from the resource model.
@@ -62,7 +64,14 @@ pub struct Object {
     /// The object as its owner's listing showed it: used to recognise it in other bodies.
     #[serde(skip)]
     pub fields: serde_json::Map<String, Value>,
+    /// The parents it lives under, `(resource, id)`: the org of `/orgs/{org}/projects`
+    /// that listed it. Requests naming it put them in their other path parameters.
+    #[serde(skip)]
+    pub parents: Parents,
 }
+
+/// `(resource, id)` of the parents a path names before the object itself.
+pub type Parents = Vec<(String, Value)>;
 
 impl Object {
     pub fn id_text(&self) -> String {
@@ -221,6 +230,7 @@ pub fn discovery_requests(
                             resource: resource.clone(),
                             request,
                             shape: ItemShape::of(api, resource, op),
+                            parents: parents_of(&given),
                         });
                     }
                 }
@@ -268,6 +278,14 @@ fn parent_fillings<'a>(
             })
             .collect(),
     )
+}
+
+/// The `(resource, id)` of the ID parameters in `given`.
+pub fn parents_of(given: &[(&Parameter, &Value)]) -> Parents {
+    given
+        .iter()
+        .filter_map(|(param, value)| Some((param.id_resource.clone()?, (*value).clone())))
+        .collect()
 }
 
 /// Each identity's own context for parents nothing lists: a path parameter naming an
@@ -555,6 +573,7 @@ pub fn harvest(
         listers: Vec<usize>,
         id: Value,
         fields: serde_json::Map<String, Value>,
+        parents: Parents,
     }
     let mut seen: BTreeMap<(String, String), Seen> = BTreeMap::new();
     for (request, body) in answers {
@@ -581,6 +600,7 @@ pub fn harvest(
                             listers: vec![request.identity],
                             id,
                             fields,
+                            parents: request.parents.clone(),
                         },
                     );
                 }
@@ -597,6 +617,7 @@ pub fn harvest(
                 listers: vec![*owner],
                 id: id.clone(),
                 fields: serde_json::Map::new(),
+                parents: Vec::new(),
             },
         );
     }
@@ -633,12 +654,16 @@ pub fn harvest(
                 continue;
             }
         };
-        objects.push(owned_object(identities, resource, s.id, owner, s.fields));
+        objects.push(owned_object(
+            identities, resource, owner, s.id, s.fields, s.parents,
+        ));
     }
     let mut ambiguous = Vec::new();
     for (resource, s) in pending {
         match referenced_owner(&objects, &resource, &s.fields, &s.id) {
-            Some(owner) => objects.push(owned_object(identities, resource, s.id, owner, s.fields)),
+            Some(owner) => objects.push(owned_object(
+                identities, resource, owner, s.id, s.fields, s.parents,
+            )),
             None => {
                 let names: Vec<&str> = s
                     .listers
@@ -818,9 +843,10 @@ fn is_reference_field(field: &str) -> bool {
 fn owned_object(
     identities: &[Identity],
     resource: String,
-    id: Value,
     owner: usize,
+    id: Value,
     fields: serde_json::Map<String, Value>,
+    parents: Parents,
 ) -> Object {
     let tenant = tenant_of(&identities[owner], &fields);
     Object {
@@ -829,6 +855,7 @@ fn owned_object(
         owner,
         tenant,
         fields,
+        parents,
     }
 }
 
@@ -935,6 +962,103 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A spec, the matrix `csv` over it and its roles, as a scan loads them.
+    fn loaded(spec: &str, csv: &str) -> (Api, Policy) {
+        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+        let roles: Vec<String> = csv
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .skip(1)
+            .map(str::to_string)
+            .collect();
+        let policy =
+            Policy::parse(csv, std::path::Path::new("m.csv"), &api, &roles, false).expect("matrix");
+        (api, policy)
+    }
+
+    fn who(name: &str, role: &str, tenant: Option<&str>) -> Identity {
+        Identity {
+            name: name.into(),
+            tenant: tenant.map(str::to_string),
+            role: role.into(),
+            attributes: Default::default(),
+            auth: crate::engagement::Auth::Header {
+                name: "Authorization".into(),
+                value: crate::engagement::Secret::new("x"),
+            },
+        }
+    }
+
+    #[test]
+    fn reads_under_parents_start_from_each_identity_context_then_go_one_level_deeper() {
+        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orgs/{org_slug}/projects:\n    get:\n      parameters: [{name: org_slug, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {data: {type: array, items: {type: object, properties: {id: {type: string}}}}}}}}}}\n  /projects/{project_id}/tasks:\n    get:\n      parameters: [{name: project_id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {data: {type: array, items: {type: object, properties: {id: {type: string}}}}}}}}}}\n  /tasks/{task_id}:\n    get:\n      parameters: [{name: task_id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n";
+        let (api, policy) = loaded(
+            spec,
+            "operation,member\nGET /orgs/{org_slug}/projects,tenant\nGET /projects/{project_id}/tasks,tenant\nGET /tasks/{task_id},tenant\n",
+        );
+        let mut identities = vec![
+            who("ann", "member", Some("acme")),
+            who("zoe", "member", Some("zenith")),
+        ];
+        // A learned attribute named like the parameter wins over the tenant.
+        identities[1]
+            .attributes
+            .insert("org".into(), json!("zenith-labs"));
+        let mut parents = context_values(&api, &identities);
+        assert_eq!(
+            context_objects(&parents),
+            vec![
+                ("orgs".to_string(), json!("acme"), 0),
+                ("orgs".to_string(), json!("zenith-labs"), 1)
+            ]
+        );
+        // Round one: the org listings only; the task listings wait for a project.
+        let first = discovery_requests(&api, &policy, &identities, &parents);
+        let paths: Vec<&str> = first.iter().map(|d| d.request.path.as_str()).collect();
+        assert_eq!(paths, ["/orgs/acme/projects", "/orgs/zenith-labs/projects"]);
+        let answers = vec![(
+            first[0].clone(),
+            Some(json!({"data": [{"id": "p1"}, {"id": "p2"}]})),
+        )];
+        learn_parents(&mut parents, &answers, &BTreeMap::new());
+        let second = discovery_requests(&api, &policy, &identities, &parents);
+        let tasks: Vec<(&str, usize, &Parents)> = second
+            .iter()
+            .filter(|d| d.resource == "tasks")
+            .map(|d| (d.request.path.as_str(), d.identity, &d.parents))
+            .collect();
+        assert_eq!(
+            tasks,
+            [
+                (
+                    "/projects/p1/tasks",
+                    0,
+                    &vec![("projects".to_string(), json!("p1"))]
+                ),
+                (
+                    "/projects/p2/tasks",
+                    0,
+                    &vec![("projects".to_string(), json!("p2"))]
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn json_api_items_carry_their_attributes() {
+        let body = json!({"data": [{"type": "notes", "id": "n1", "attributes": {"author": "u7", "id": "shadowed"}}]});
+        let shape = ItemShape {
+            items_path: None,
+            id_fields: vec!["id".into()],
+        };
+        let items = items_of(&body, None, &shape);
+        assert_eq!(items[0].0, json!("n1"));
+        assert_eq!(items[0].1.get("author"), Some(&json!("u7")));
+        assert_eq!(items[0].1.get("id"), Some(&json!("n1")));
+    }
+
     #[test]
     fn finds_items_at_top_level_or_under_a_wrapper() {
         let top = json!([{"id": 1, "a": "x"}, {"id": 2}]);
@@ -1033,28 +1157,8 @@ mod tests {
 
     #[test]
     fn owner_fields_name_the_owner_even_in_an_admin_only_listing() {
-        use crate::engagement::{Auth, Secret};
         let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orders:\n    get:\n      responses: {'200': {description: ok}}\n";
-        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
-        let roles: Vec<String> = vec!["user".into(), "admin".into()];
-        let policy = Policy::parse(
-            "operation,user,admin\nGET /orders,own,allow\n",
-            std::path::Path::new("m.csv"),
-            &api,
-            &roles,
-            false,
-        )
-        .expect("matrix");
-        let who = |name: &str, role: &str, tenant: Option<&str>| Identity {
-            name: name.into(),
-            tenant: tenant.map(str::to_string),
-            role: role.into(),
-            attributes: Default::default(),
-            auth: Auth::Header {
-                name: "Authorization".into(),
-                value: Secret::new("x"),
-            },
-        };
+        let (api, policy) = loaded(spec, "operation,user,admin\nGET /orders,own,allow\n");
         let identities = vec![
             who("ann", "user", Some("t1")),
             who("ben", "user", Some("t2")),
@@ -1066,6 +1170,7 @@ mod tests {
             resource: "orders".into(),
             request: crate::request::build_request(&api, 0, None, "").expect("request"),
             shape: ItemShape::of(&api, "orders", 0),
+            parents: Vec::new(),
         };
         let body = json!({"items": [{"id": 10, "owner_id": 1}, {"id": 20, "owner_id": "b@x"}, {"id": 30, "owner_id": 99}]});
         let ownership = Ownership {

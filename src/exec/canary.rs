@@ -77,7 +77,8 @@ pub async fn create_all(
     let mut refused: Vec<(String, String)> = Vec::new();
     for (n, order) in plan.orders.iter().enumerate() {
         let op = &api.operations[order.create_op];
-        let Some(mut request) = canary::create_request(api, order, corpus, identities) else {
+        let Some((mut request, parents)) = canary::create_request(api, order, corpus, identities)
+        else {
             refused.push((
                 order.resource.clone(),
                 "its path could not be filled".into(),
@@ -140,6 +141,7 @@ pub async fn create_all(
                 owner: order.creator,
                 tenant,
                 fields,
+                parents,
             },
             order.tag,
         );

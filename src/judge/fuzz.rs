@@ -60,6 +60,7 @@ proptest! {
             tenant: Some("acme".into()),
             fields: serde_json::from_str(r#"{"id": 1, "owner_id": "alice", "text": "x"}"#)
                 .unwrap_or_default(),
+            parents: Vec::new(),
         };
         let json = exchange.json();
         let _ = leak::body_contains(&exchange.body, json.as_ref(), &object);

@@ -103,6 +103,7 @@ mod tests {
             owner: 1,
             tenant: Some("globex".into()),
             fields: fields.as_object().cloned().unwrap_or_default(),
+            parents: Vec::new(),
         }
     }
 
@@ -129,6 +130,7 @@ mod tests {
             owner: 1,
             tenant: None,
             fields: fields.as_object().cloned().unwrap_or_default(),
+            parents: Vec::new(),
         };
         let leaked = json!({"build_errors": [{"build_error_id": 31, "message": "linker failed"}]});
         assert!(json_contains(&leaked, &object));

@@ -285,6 +285,19 @@ fn variants(
             }
         }
     }
+    // `/projects/MINE/notes/{victim's note}`: a server that checks the parent in the
+    // path but not that the object lives under it.
+    if let (Target::Param(_), Some(own)) = (target, own) {
+        if !victim.parents.is_empty() && own.parents != victim.parents {
+            if let Some((request, _)) = request_with_id(input, op, Some(&victim.id), &own.parents) {
+                out.push(Swap {
+                    request,
+                    write: None,
+                    detail: format!("{base}, under the actor's own parent"),
+                });
+            }
+        }
+    }
     for encoding in Encoding::ALL {
         let request = match target {
             Target::Param(param) => param_variant(input, op, param, encoding, &text, plain),
@@ -348,7 +361,7 @@ fn param_variant(
             Some(request)
         }
         (_, Encoding::PercentEncoded) => {
-            let (mut request, _) = request_with_id(input, op, Some(&json!(SENTINEL)))?;
+            let (mut request, _) = request_with_id(input, op, Some(&json!(SENTINEL)), &[])?;
             let raw = percent_all(text);
             if param.location == ParamLocation::Path {
                 request.path = request.path.replace(SENTINEL, &raw);
@@ -363,7 +376,7 @@ fn param_variant(
         }
         (_, Encoding::LeadingZeros | Encoding::CaseChanged) => {
             let encoded = encoded_text(encoding, text)?;
-            let (mut request, _) = request_with_id(input, op, Some(&json!(SENTINEL)))?;
+            let (mut request, _) = request_with_id(input, op, Some(&json!(SENTINEL)), &[])?;
             if param.location == ParamLocation::Path {
                 request.path = request.path.replace(SENTINEL, &encode_segment(&encoded));
             } else {

@@ -500,7 +500,8 @@ fn request_for(
     op: usize,
     object: Option<&Object>,
 ) -> Option<(RequestSpec, Option<WriteCheck>)> {
-    let (mut request, write) = request_with_id(input, op, object.map(|o| &o.id))?;
+    let parents = object.map_or(&[][..], |o| &o.parents[..]);
+    let (mut request, write) = request_with_id(input, op, object.map(|o| &o.id), parents)?;
     if let (Some(body), Some(object)) = (request.json.as_mut(), object) {
         // A write naming the owner's own object with someone else's user ID would be
         // refused for that reason, not for the access rule under test.
@@ -515,18 +516,31 @@ fn request_for(
     Some((request, write))
 }
 
-/// [`request_for`] with `id` (any value, an encoded one too) in the ID parameter.
+/// [`request_for`] with `id` (any value, an encoded one too) in the ID parameter, and the
+/// object's `parents` in the path parameters that name them.
 fn request_with_id(
     input: &PlanInput<'_>,
     op: usize,
     id: Option<&serde_json::Value>,
+    parents: &[(String, serde_json::Value)],
 ) -> Option<(RequestSpec, Option<WriteCheck>)> {
-    let id = match (input.id_param(op), id) {
-        (Some((param, _)), Some(id)) => Some((param, id)),
+    let id_param = input.id_param(op).map(|(param, _)| param);
+    let mut given = match (id_param, id) {
+        (Some(param), Some(id)) => vec![(param, id)],
         (Some(_), None) => return None,
-        (None, _) => None,
+        (None, _) => Vec::new(),
     };
-    let mut request = crate::request::build_request(input.api, op, id, PLACEHOLDER_MARKER)?;
+    for param in input.api.operations[op].path_params() {
+        let parent = param
+            .id_resource
+            .as_deref()
+            .and_then(|resource| parents.iter().find(|(r, _)| r == resource).map(|(_, v)| v));
+        if let (Some(value), false) = (parent, id_param.is_some_and(|p| std::ptr::eq(p, param))) {
+            given.push((param, value));
+        }
+    }
+    let mut request =
+        crate::request::build_request_with(input.api, op, &given, PLACEHOLDER_MARKER)?;
     if let Some(body) = request.json.as_mut() {
         crate::discover::use_seen_values(body, PLACEHOLDER_MARKER, &input.corpus.field_values, 1);
     }

@@ -36,6 +36,7 @@ fn object(resource: &str, id: serde_json::Value, owner: usize, tenant: Option<&s
         owner,
         tenant: tenant.map(str::to_string),
         fields: Default::default(),
+        parents: Vec::new(),
     }
 }
 

@@ -57,6 +57,7 @@ impl Leftovers {
                 owner: probe.actor,
                 tenant: None,
                 fields,
+                parents: Vec::new(),
             },
             CanaryTag { reserved: None },
         );

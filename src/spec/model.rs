@@ -211,13 +211,23 @@ impl Operation {
             .filter(|p| p.location == ParamLocation::Path)
     }
 
-    /// The first path or query parameter that carries an object ID, and its resource:
-    /// the object this operation names.
+    /// The parameter that carries the ID of the object this operation names, and its
+    /// resource: the path's last ID parameter (`{note_id}` in
+    /// `/projects/{project_id}/notes/{note_id}`; the ones before it name parents), else
+    /// the first query parameter that carries one.
     pub fn id_param(&self) -> Option<(&Parameter, &str)> {
-        self.parameters.iter().find_map(|p| {
-            let resource = p.id_resource.as_deref()?;
-            matches!(p.location, ParamLocation::Path | ParamLocation::Query)
-                .then_some((p, resource))
+        fn with_resource(p: &Parameter) -> Option<(&Parameter, &str)> {
+            Some((p, p.id_resource.as_deref()?))
+        }
+        let last_in_path = self
+            .path_params()
+            .filter_map(with_resource)
+            .max_by_key(|(p, _)| self.path.find(&format!("{{{}}}", p.name)));
+        last_in_path.or_else(|| {
+            self.parameters
+                .iter()
+                .filter(|p| p.location == ParamLocation::Query)
+                .find_map(with_resource)
         })
     }
 
