@@ -148,6 +148,7 @@ fn main() {
                     owner: 2 * t,
                     tenant: Some(format!("t{t}")),
                     fields: Default::default(),
+                    parents: Vec::new(),
                 });
             }
         }
