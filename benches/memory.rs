@@ -65,6 +65,7 @@ fn run_plan(tenants: usize, limit: usize) -> usize {
                     owner: t,
                     tenant: Some(format!("tenant{t}")),
                     fields: Default::default(),
+                    parents: Vec::new(),
                 });
             }
         }
