@@ -4,7 +4,6 @@ use super::model::*;
 use crate::discover::ObjectCorpus;
 use crate::engagement::{Auth, Identity, KeyLocation, SessionUse};
 use crate::exchange::Exchange;
-use crate::exec::canary::CanaryLedger;
 use crate::exec::LatencySummary;
 use crate::judge::{Judgement, Verdict};
 use crate::matrix::Policy;
@@ -961,43 +960,6 @@ fn matrix_cells(input: &BuildInput<'_>) -> Vec<MatrixCell> {
         }
     }
     cells
-}
-
-/// The report's `canaries` section from the scan's ledger; `cap` is the engagement's
-/// `max_canaries`.
-pub fn canary_section(ledger: CanaryLedger, cap: usize) -> CanarySection {
-    let failed = ledger.failed.into_iter();
-    let left = ledger.left.into_iter();
-    let uncovered = ledger.uncovered.into_iter();
-    CanarySection {
-        created: ledger.created,
-        deleted: ledger.deleted,
-        deleted_by_probes: ledger.deleted_by_probes,
-        cap,
-        over_cap: ledger.over_cap,
-        failed: failed
-            .map(|f| CanaryFailed {
-                resource: f.resource,
-                creator: f.creator,
-                reason: f.reason,
-            })
-            .collect(),
-        left: left
-            .map(|l| CanaryLeft {
-                resource: l.resource,
-                id: l.id,
-                owner: l.owner,
-                reason: l.reason,
-            })
-            .collect(),
-        uncovered: uncovered
-            .map(|u| UncoveredCell {
-                operation: u.operation,
-                role: u.role,
-                reason: u.reason,
-            })
-            .collect(),
-    }
 }
 
 #[cfg(test)]

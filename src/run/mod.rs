@@ -242,8 +242,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             redactor: &redactor,
         });
         report.identities_lost = identities_lost;
-        report.canaries =
-            canaries.map(|ledger| report::canary_section(ledger.clone(), engagement.max_canaries));
+        report.canaries = canaries.cloned();
         report.stopped = stopped;
         report
     };
