@@ -171,7 +171,7 @@ pub fn to_html(report: &Report) -> String {
             esc(&i.name),
             esc(&i.role),
             esc(i.tenant.as_deref().unwrap_or("-")),
-            esc(i.auth)
+            esc(&i.auth)
         );
     }
     h.push_str("</table>\n");

@@ -4,6 +4,7 @@
 //! `--baseline`, `merge`), so every type here deserialises too.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// The `canaries` section is the scan's own ledger, kept where the canaries are created
 /// and deleted; its rows serve `probe_objects` too.
@@ -113,35 +114,14 @@ pub struct RunInfo {
     pub identities: Vec<IdentityInfo>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdentityInfo {
     pub name: String,
     pub role: String,
     pub tenant: Option<String>,
-    pub auth: &'static str,
-}
-
-/// [`IdentityInfo`] as read back: its `auth` kind is one of a small fixed set, and a
-/// report names a handful of identities, so an unknown kind's text is kept for the
-/// process's life (a few bytes) rather than the type losing its `&'static str`.
-#[derive(Deserialize)]
-struct IdentityInfoRead {
-    name: String,
-    role: String,
-    tenant: Option<String>,
-    auth: String,
-}
-
-impl<'de> Deserialize<'de> for IdentityInfo {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let r = IdentityInfoRead::deserialize(d)?;
-        Ok(IdentityInfo {
-            name: r.name,
-            role: r.role,
-            tenant: r.tenant,
-            auth: Box::leak(r.auth.into_boxed_str()),
-        })
-    }
+    /// The auth kind (`bearer`, `login`…): borrowed from the engagement in a scan, owned
+    /// when a report is read back.
+    pub auth: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -223,7 +223,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
                         name: i.name.clone(),
                         role: i.role.clone(),
                         tenant: i.tenant.clone(),
-                        auth: i.auth.kind(),
+                        auth: i.auth.kind().into(),
                     })
                     .collect(),
             },
