@@ -1,7 +1,7 @@
 //! Canary objects (I/O part): creating the canaries `discover::canary::plan` asks for,
 //! one request at a time as their creators, and deleting the survivors at the end of a
 //! scan (complete or interrupted) through the spec's delete operation, as their owners.
-//! What became of them is kept in a [`CanaryLedger`]; the report turns it into its section.
+//! What became of them is kept in a [`CanaryLedger`], which is also the report's section.
 
 use super::Executor;
 use crate::discover::canary::{self, CanaryPlan};
@@ -10,40 +10,46 @@ use crate::engagement::Identity;
 use crate::matrix::{Access, Policy};
 use crate::request::{build_request, Credential};
 use crate::spec::Api;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// The whole cleanup gives up after this long; what is left is reported, not retried.
 pub const CLEANUP_BUDGET: Duration = Duration::from_secs(60);
 
-/// What became of the canaries, for the report.
-#[derive(Debug, Clone, Default)]
+/// What became of the canaries: filled in by creation and cleanup, and written as it is
+/// as report.json's `canaries` section (and read back by `rolegrid report` and `merge`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CanaryLedger {
     pub created: usize,
     /// Deleted by their owner (or an identity the matrix allows) during cleanup.
     pub deleted: usize,
     /// Already gone at cleanup: a probe deleted them (a finding, not a cleanup failure).
     pub deleted_by_probes: usize,
-    /// Canaries the engagement's `max_canaries` cap kept from being created.
+    /// The engagement's `max_canaries`, and how many canaries it kept from being created.
+    pub cap: usize,
     pub over_cap: usize,
     /// Creates the target refused or answered without a usable ID.
     pub failed: Vec<CanaryFailure>,
+    /// Canaries still on the target after the cleanup.
     pub left: Vec<CanaryLeft>,
     /// Write and delete cells left unattacked for want of a canary, with the reason.
     pub uncovered: Vec<UncoveredCell>,
-    /// Requests sent to create and delete canaries.
+    /// Requests sent to create and delete canaries: the run adds them to `stats.requests`,
+    /// so the section does not repeat them (nor read them back).
+    #[serde(skip)]
     pub requests: usize,
 }
 
 /// A canary create the target refused or answered without a usable ID.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CanaryFailure {
     pub resource: String,
     pub creator: String,
     pub reason: String,
 }
 
-/// A canary still on the target after the cleanup.
-#[derive(Debug, Clone)]
+/// A canary (or an object a probe created) still on the target after the cleanup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CanaryLeft {
     pub resource: String,
     pub id: String,
@@ -52,7 +58,7 @@ pub struct CanaryLeft {
 }
 
 /// A write or delete cell left unattacked for want of a canary.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UncoveredCell {
     pub operation: String,
     pub role: String,

@@ -4,7 +4,6 @@ use super::model::*;
 use crate::discover::ObjectCorpus;
 use crate::engagement::{Auth, Identity, KeyLocation, SessionUse};
 use crate::exchange::Exchange;
-use crate::exec::canary::CanaryLedger;
 use crate::exec::LatencySummary;
 use crate::judge::{Judgement, Verdict};
 use crate::matrix::Policy;
@@ -963,43 +962,6 @@ fn matrix_cells(input: &BuildInput<'_>) -> Vec<MatrixCell> {
     cells
 }
 
-/// The report's `canaries` section from the scan's ledger; `cap` is the engagement's
-/// `max_canaries`.
-pub fn canary_section(ledger: CanaryLedger, cap: usize) -> CanarySection {
-    let failed = ledger.failed.into_iter();
-    let left = ledger.left.into_iter();
-    let uncovered = ledger.uncovered.into_iter();
-    CanarySection {
-        created: ledger.created,
-        deleted: ledger.deleted,
-        deleted_by_probes: ledger.deleted_by_probes,
-        cap,
-        over_cap: ledger.over_cap,
-        failed: failed
-            .map(|f| CanaryFailed {
-                resource: f.resource,
-                creator: f.creator,
-                reason: f.reason,
-            })
-            .collect(),
-        left: left
-            .map(|l| CanaryLeft {
-                resource: l.resource,
-                id: l.id,
-                owner: l.owner,
-                reason: l.reason,
-            })
-            .collect(),
-        uncovered: uncovered
-            .map(|u| UncoveredCell {
-                operation: u.operation,
-                role: u.role,
-                reason: u.reason,
-            })
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1243,43 +1205,42 @@ mod tests {
 
     #[test]
     fn severity_and_owasp() {
-        let v = Verdict::Violation;
-        assert_eq!(
-            severity(v, Attack::IdSwap, "cross-tenant", true),
-            Severity::Critical
-        );
-        assert_eq!(
-            severity(v, Attack::IdSwap, "cross-tenant", false),
-            Severity::High
-        );
-        assert_eq!(
-            severity(v, Attack::ListLeak, "same-tenant", false),
-            Severity::Medium
-        );
-        assert_eq!(
-            severity(v, Attack::Escalation, "none", false),
-            Severity::Medium
-        );
-        assert_eq!(
-            severity(v, Attack::MassAssignment, "own", true),
-            Severity::High
-        );
-        assert_eq!(
-            severity(Verdict::Suspicious, Attack::IdSwap, "cross-tenant", false),
-            Severity::Low
-        );
-        assert_eq!(
-            severity(Verdict::ServerError, Attack::Malformed, "own", true),
-            Severity::Low
-        );
-        assert_eq!(owasp(v, Attack::MassAssignment), "API3:2023 BOPLA");
-        assert_eq!(owasp(v, Attack::MethodOverride), "API5:2023 BFLA");
-        assert_eq!(owasp(v, Attack::BadAuth), "API2:2023 Broken Authentication");
-        assert_eq!(owasp(v, Attack::ParamPollution), "API1:2023 BOLA");
-        assert_eq!(
-            owasp(Verdict::ServerError, Attack::Malformed),
-            "API8:2023 Security Misconfiguration"
-        );
+        use Attack::{BadAuth, Escalation, IdSwap, ListLeak, Malformed, MassAssignment};
+        use Attack::{MethodOverride, ParamPollution};
+        use Severity::{Critical, High, Low, Medium};
+        use Verdict::{ServerError, Suspicious, Violation};
+        // (verdict, attack, relation, is a write) → severity.
+        let cases = [
+            (Violation, IdSwap, "cross-tenant", true, Critical),
+            (Violation, IdSwap, "cross-tenant", false, High),
+            (Violation, ListLeak, "same-tenant", false, Medium),
+            (Violation, Escalation, "none", false, Medium),
+            (Violation, MassAssignment, "own", true, High),
+            (Suspicious, IdSwap, "cross-tenant", false, Low),
+            (ServerError, Malformed, "own", true, Low),
+        ];
+        for (verdict, attack, relation, is_write, expected) in cases {
+            assert_eq!(
+                severity(verdict, attack, relation, is_write),
+                expected,
+                "{verdict:?} {attack} {relation} write={is_write}"
+            );
+        }
+        // (verdict, attack) → OWASP API Top 10 category.
+        let categories = [
+            (Violation, MassAssignment, "API3:2023 BOPLA"),
+            (Violation, MethodOverride, "API5:2023 BFLA"),
+            (Violation, BadAuth, "API2:2023 Broken Authentication"),
+            (Violation, ParamPollution, "API1:2023 BOLA"),
+            (
+                ServerError,
+                Malformed,
+                "API8:2023 Security Misconfiguration",
+            ),
+        ];
+        for (verdict, attack, expected) in categories {
+            assert_eq!(owasp(verdict, attack), expected, "{verdict:?} {attack}");
+        }
     }
 
     #[test]

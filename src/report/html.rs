@@ -43,6 +43,20 @@ details{margin:.4em 0 .8em}summary{cursor:pointer}
 .legend span{display:inline-block;padding:2px 8px;margin-right:6px;border:1px solid #ccd}
 ";
 
+/// A bulleted list of `items` (each made markup by `item`, which escapes what it takes
+/// from the report) under `heading`; nothing at all when there are no items.
+fn list<T>(h: &mut String, heading: &str, items: &[T], item: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        return;
+    }
+    h.push_str(heading);
+    h.push_str("<ul>");
+    for i in items {
+        let _ = write!(h, "<li>{}</li>", item(i));
+    }
+    h.push_str("</ul>\n");
+}
+
 fn severity_badge(s: Severity) -> String {
     format!("<span class=\"sev {s}\">{s}</span>", s = s.as_str())
 }
@@ -88,21 +102,16 @@ pub fn to_html(report: &Report) -> String {
     if let Some(b) = &report.baseline {
         let _ = writeln!(h, "<p id=\"baseline\">Against the baseline <code>{}</code>: {} new, {} still open, {} fixed.</p>",
             esc(&b.file), b.new.len(), b.still_open.len(), b.fixed.len());
-        if !b.fixed.is_empty() {
-            h.push_str("<ul>");
-            for f in &b.fixed {
-                let _ = write!(
-                    h,
-                    "<li>fixed: <code>{}</code> {} {} <code>{}</code> ({})</li>",
-                    esc(&f.id),
-                    severity_badge(f.severity),
-                    esc(&f.attack),
-                    esc(&f.operation),
-                    esc(&f.location)
-                );
-            }
-            h.push_str("</ul>\n");
-        }
+        list(&mut h, "", &b.fixed, |f| {
+            format!(
+                "fixed: <code>{}</code> {} {} <code>{}</code> ({})",
+                esc(&f.id),
+                severity_badge(f.severity),
+                esc(&f.attack),
+                esc(&f.operation),
+                esc(&f.location)
+            )
+        });
     }
 
     // Findings.
@@ -162,17 +171,11 @@ pub fn to_html(report: &Report) -> String {
             esc(&i.name),
             esc(&i.role),
             esc(i.tenant.as_deref().unwrap_or("-")),
-            esc(i.auth)
+            esc(&i.auth)
         );
     }
     h.push_str("</table>\n");
-    if !report.warnings.is_empty() {
-        h.push_str("<h3>Warnings</h3><ul>");
-        for w in &report.warnings {
-            let _ = write!(h, "<li>{}</li>", esc(w));
-        }
-        h.push_str("</ul>\n");
-    }
+    list(&mut h, "<h3>Warnings</h3>", &report.warnings, |w| esc(w));
     h.push_str("</body></html>\n");
     h
 }
@@ -199,18 +202,12 @@ fn finding_section(h: &mut String, f: &Finding) {
             .map(|b| format!(" · baseline: {}", esc(b)))
             .unwrap_or_default()
     );
-    if !f.variables.is_empty() {
-        h.push_str("<p>Set these before running a reproduction:</p><ul>");
-        for v in &f.variables {
-            let _ = write!(
-                h,
-                "<li><code>${}</code>: {}</li>",
-                esc(&v.name),
-                esc(&v.how)
-            );
-        }
-        h.push_str("</ul>\n");
-    }
+    list(
+        h,
+        "<p>Set these before running a reproduction:</p>",
+        &f.variables,
+        |v| format!("<code>${}</code>: {}", esc(&v.name), esc(&v.how)),
+    );
     for i in &f.instances {
         let victim = i
             .victim

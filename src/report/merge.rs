@@ -236,13 +236,12 @@ fn merge_latency(reports: &[Report]) -> Latency {
     }
 }
 
-fn merge_canaries(reports: &[Report]) -> Option<CanarySection> {
-    let sections: Vec<&CanarySection> =
-        reports.iter().filter_map(|r| r.canaries.as_ref()).collect();
+fn merge_canaries(reports: &[Report]) -> Option<CanaryLedger> {
+    let sections: Vec<&CanaryLedger> = reports.iter().filter_map(|r| r.canaries.as_ref()).collect();
     let first = sections.first()?;
-    let mut c = CanarySection {
+    let mut c = CanaryLedger {
         cap: first.cap,
-        ..CanarySection::default()
+        ..CanaryLedger::default()
     };
     for s in sections {
         c.created += s.created;

@@ -14,8 +14,7 @@ mod sarif;
 
 pub use baseline::{compare, failing, parse_report, read_report, FailOn};
 pub use build::{
-    build, canary_section, curl_command, finding_id, location, repro_variables, Aggregate,
-    BuildInput, ProbeResult,
+    build, curl_command, finding_id, location, repro_variables, Aggregate, BuildInput, ProbeResult,
 };
 pub use coverage::{cell_coverage, Coverage, CoverageFacts};
 pub use csv_out::{findings_csv, latency_csv};

@@ -4,6 +4,11 @@
 //! `--baseline`, `merge`), so every type here deserialises too.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// The `canaries` section is the scan's own ledger, kept where the canaries are created
+/// and deleted; its rows serve `probe_objects` too.
+pub use crate::exec::canary::{CanaryFailure, CanaryLedger, CanaryLeft, UncoveredCell};
 
 /// 2.0: findings grouped by root cause (operation, attack, location) with instances,
 /// `RG-` IDs, finding counts per severity, cell server errors, baseline states.
@@ -23,7 +28,7 @@ pub struct Report {
     pub identities_lost: Vec<LostIdentity>,
     /// The canary objects of a scan with mutations; absent when mutations are off.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub canaries: Option<CanarySection>,
+    pub canaries: Option<CanaryLedger>,
     /// Objects probes created on the target (not canaries) and what became of them;
     /// absent when no probe created any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,47 +90,6 @@ pub struct LostIdentity {
     pub enforced_after_loss: usize,
 }
 
-/// What became of the objects rolegrid created so writes and deletes had targets.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct CanarySection {
-    pub created: usize,
-    /// Deleted by the cleanup at the end of the run.
-    pub deleted: usize,
-    /// Already gone at cleanup: a probe deleted them (that probe's finding says so).
-    pub deleted_by_probes: usize,
-    /// The engagement's `max_canaries`, and how many canaries it kept from being created.
-    pub cap: usize,
-    pub over_cap: usize,
-    /// Creates that failed: `{resource, creator, reason}`.
-    pub failed: Vec<CanaryFailed>,
-    /// Canaries still on the target: `{resource, id, owner, reason}`.
-    pub left: Vec<CanaryLeft>,
-    /// Write/delete cells not attacked for want of a canary: `{operation, role, reason}`.
-    pub uncovered: Vec<UncoveredCell>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CanaryFailed {
-    pub resource: String,
-    pub creator: String,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CanaryLeft {
-    pub resource: String,
-    pub id: String,
-    pub owner: String,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UncoveredCell {
-    pub operation: String,
-    pub role: String,
-    pub reason: String,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
@@ -150,35 +114,14 @@ pub struct RunInfo {
     pub identities: Vec<IdentityInfo>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdentityInfo {
     pub name: String,
     pub role: String,
     pub tenant: Option<String>,
-    pub auth: &'static str,
-}
-
-/// [`IdentityInfo`] as read back: its `auth` kind is one of a small fixed set, and a
-/// report names a handful of identities, so an unknown kind's text is kept for the
-/// process's life (a few bytes) rather than the type losing its `&'static str`.
-#[derive(Deserialize)]
-struct IdentityInfoRead {
-    name: String,
-    role: String,
-    tenant: Option<String>,
-    auth: String,
-}
-
-impl<'de> Deserialize<'de> for IdentityInfo {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let r = IdentityInfoRead::deserialize(d)?;
-        Ok(IdentityInfo {
-            name: r.name,
-            role: r.role,
-            tenant: r.tenant,
-            auth: Box::leak(r.auth.into_boxed_str()),
-        })
-    }
+    /// The auth kind (`bearer`, `login`…): borrowed from the engagement in a scan, owned
+    /// when a report is read back.
+    pub auth: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

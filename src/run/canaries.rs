@@ -39,7 +39,10 @@ pub(super) async fn create(
             engagement.max_canaries, orders.over_cap
         ));
     }
-    let mut ledger = CanaryLedger::default();
+    let mut ledger = CanaryLedger {
+        cap: engagement.max_canaries,
+        ..CanaryLedger::default()
+    };
     tokio::select! {
         _ = canary::create_all(
             executor,

@@ -13,7 +13,7 @@ use crate::exchange::Exchange;
 use crate::exec::canary::CanaryLedger;
 use crate::exec::Executor;
 use crate::plan::Probe;
-use crate::report::{CanaryLeft, ProbeObjects};
+use crate::report::ProbeObjects;
 use crate::spec::Api;
 
 /// Objects created by probes, kept as canaries of their own corpus so that the canary
@@ -104,16 +104,7 @@ impl Leftovers {
             created: self.created,
             deleted: ledger.deleted,
             already_gone: ledger.deleted_by_probes,
-            left: ledger
-                .left
-                .iter()
-                .map(|l| CanaryLeft {
-                    resource: l.resource.clone(),
-                    id: l.id.clone(),
-                    owner: l.owner.clone(),
-                    reason: l.reason.clone(),
-                })
-                .collect(),
+            left: ledger.left.clone(),
         })
     }
 }

@@ -223,7 +223,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
                         name: i.name.clone(),
                         role: i.role.clone(),
                         tenant: i.tenant.clone(),
-                        auth: i.auth.kind(),
+                        auth: i.auth.kind().into(),
                     })
                     .collect(),
             },
@@ -242,8 +242,7 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
             redactor: &redactor,
         });
         report.identities_lost = identities_lost;
-        report.canaries =
-            canaries.map(|ledger| report::canary_section(ledger.clone(), engagement.max_canaries));
+        report.canaries = canaries.cloned();
         report.stopped = stopped;
         report
     };
