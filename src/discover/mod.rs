@@ -12,6 +12,7 @@ pub use paging::{next_page, MAX_PAGES};
 use crate::engagement::Identity;
 use crate::matrix::{Access, Policy};
 use crate::request::{build_request_with, RequestSpec};
+use crate::spec::squashed;
 use crate::spec::{Api, Parameter};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -310,7 +311,7 @@ pub fn context_values(api: &Api, identities: &[Identity]) -> ParentValues {
         for suffix in ["", "id", "slug", "key", "name", "uuid"] {
             wanted.push(squashed(&format!("{single}{suffix}")));
         }
-        let tenant_like = TENANT_WORDS.contains(&squashed(&single).as_str());
+        let tenant_like = crate::spec::is_tenant_like(resource);
         for (i, identity) in identities.iter().enumerate() {
             if identity.is_anonymous() {
                 continue;
@@ -333,29 +334,6 @@ pub fn context_values(api: &Api, identities: &[Identity]) -> ParentValues {
         }
     }
     out
-}
-
-/// Singular resource words that name a tenant-like container an identity belongs to.
-const TENANT_WORDS: [&str; 11] = [
-    "tenant",
-    "org",
-    "organization",
-    "organisation",
-    "account",
-    "workspace",
-    "team",
-    "company",
-    "realm",
-    "subscription",
-    "customer",
-];
-
-/// A name without case or separators: `org_slug`, `orgSlug` and `org-slug` are alike.
-fn squashed(name: &str) -> String {
-    name.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
 }
 
 /// The context values as objects for the plan (an organisation a path names can be

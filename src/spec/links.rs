@@ -240,7 +240,47 @@ pub fn resources(operations: &[Operation], doc: &Value) -> BTreeMap<String, Reso
     out
 }
 
-/// Sets [`Resource::linked`]: a fixed point over the producers' path parameters.
+/// Singular resource words that name a tenant-like container an identity belongs to:
+/// a path parameter of one (`/orgs/{org_slug}/projects`) that nothing lists takes each
+/// identity's own (see `discover::context_values`).
+const TENANT_WORDS: [&str; 11] = [
+    "tenant",
+    "org",
+    "organization",
+    "organisation",
+    "account",
+    "workspace",
+    "team",
+    "company",
+    "realm",
+    "subscription",
+    "customer",
+];
+
+/// A name without case or separators: `org_slug`, `orgSlug` and `org-slug` are alike.
+pub fn squashed(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Whether `resource` names a tenant-like container (organisations, accounts, teams).
+pub fn is_tenant_like(resource: &str) -> bool {
+    TENANT_WORDS.contains(&squashed(&singular(resource)).as_str())
+}
+
+/// Whether a path's parent `resource` is filled from each identity's own context: a
+/// tenant-like resource nothing produces.
+pub fn from_context(resources: &BTreeMap<String, Resource>, resource: &str) -> bool {
+    is_tenant_like(resource)
+        && resources
+            .get(resource)
+            .is_none_or(|r| r.producers.is_empty())
+}
+
+/// Sets [`Resource::linked`]: a fixed point over the producers' path parameters. A
+/// parent filled from the identity's own context ([`from_context`]) counts as linked.
 fn mark_linked(resources: &mut BTreeMap<String, Resource>, operations: &[Operation]) {
     loop {
         let newly: Vec<String> = resources
@@ -254,7 +294,8 @@ fn mark_linked(resources: &mut BTreeMap<String, Resource>, operations: &[Operati
                             None => true,
                             Some(parent) => {
                                 parent != name.as_str()
-                                    && resources.get(parent).is_some_and(|pr| pr.linked)
+                                    && (resources.get(parent).is_some_and(|pr| pr.linked)
+                                        || from_context(resources, parent))
                             }
                         })
                 })

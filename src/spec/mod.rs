@@ -26,7 +26,9 @@ mod summary;
 mod walk;
 
 pub use error::SpecError;
-pub use links::{id_field_candidates, singular, Producer, Resource, GENERIC_ID_FIELDS};
+pub use links::{
+    id_field_candidates, is_tenant_like, singular, squashed, Producer, Resource, GENERIC_ID_FIELDS,
+};
 pub use model::*;
 pub use refs::EXTERNAL_KEY;
 pub use summary::{operation_summaries, security_text, Capability, OperationSummary};

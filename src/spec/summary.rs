@@ -85,6 +85,9 @@ pub fn source_text(api: &Api, resource: &str) -> String {
         return "no source: the resource is not modelled".to_string();
     };
     let Some(best) = r.producers.first() else {
+        if super::links::is_tenant_like(resource) {
+            return "each identity's own: its attribute named like the parameter (declared, or from its self-read), else its `tenant`".to_string();
+        }
         return format!(
             "no source: no operation lists, shows or creates {resource} (give `objects:` or `harvest:`)"
         );
@@ -113,7 +116,9 @@ pub fn security_text(security: &Security) -> String {
 fn capability(api: &Api, op: &Operation) -> Capability {
     let mut missing: Vec<&str> = Vec::new();
     for resource in op.id_resources() {
-        if !api.collections.contains_key(resource) && !missing.contains(&resource) {
+        let known = api.collections.contains_key(resource)
+            || super::links::from_context(&api.resources, resource);
+        if !known && !missing.contains(&resource) {
             missing.push(resource);
         }
     }
