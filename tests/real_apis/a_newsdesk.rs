@@ -70,10 +70,9 @@ type Call = common::Call<AppState>;
 fn seed() -> Data {
     let mut users = BTreeMap::new();
     let password = |name: &str| {
-        USERS
-            .iter()
-            .find(|u| u.0 == name)
-            .map_or(String::new(), |u| u.1.to_string())
+        common::password_of(USERS, name)
+            .unwrap_or_default()
+            .to_string()
     };
     users.insert(
         "alice".to_string(),

@@ -2,7 +2,7 @@
 //! claims and its secure twin refuses, so a scan that misses a flaw is the scanner's miss,
 //! not the fixture's.
 
-use super::common::{PlantedFlaws, Server};
+use super::common::{password_of, PlantedFlaws, Server};
 use super::{a_newsdesk, b_marketplace, c_ci_teams};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -49,21 +49,12 @@ async fn sign_in_each<const N: usize>(
     })
 }
 
-/// The password a fixture's `USERS` gives `user`.
-fn password<'a>(users: &[(&str, &'a str, &str)], user: &str) -> &'a str {
-    users
-        .iter()
-        .find(|u| u.0 == user)
-        .map(|u| u.1)
-        .unwrap_or_else(|| panic!("no user {user} in the fixture"))
-}
-
 #[tokio::test]
 async fn newsdesk_flaws_and_twins() {
     in_both_modes(
         a_newsdesk::spawn,
         async |http: &Client, base: &str, flawed: bool| {
-            let alice_password = password(a_newsdesk::USERS, "alice");
+            let alice_password = password_of(a_newsdesk::USERS, "alice").expect("alice's password");
             let alice = |path: &str| {
                 http.get(format!("{base}{path}"))
                     .basic_auth("alice", Some(alice_password))

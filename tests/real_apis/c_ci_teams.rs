@@ -78,11 +78,10 @@ type Shared = Arc<AppState>;
 type Call = common::Call<AppState>;
 
 fn seed() -> Data {
+    // bram is no scan identity, so not in USERS.
     let password = |email: &str| {
-        USERS
-            .iter()
-            .find(|u| u.0 == email)
-            .map_or("bram-cache-0", |u| u.1)
+        common::password_of(USERS, email)
+            .unwrap_or("bram-cache-0")
             .to_string()
     };
     let user = |email: &str, name: &str, team: u64, role: &str| User {

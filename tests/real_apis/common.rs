@@ -61,6 +61,11 @@ pub async fn serve(app: Router) -> Server {
     }
 }
 
+/// The password a fixture's `USERS` (user, password, env variable) gives `user`, if any.
+pub fn password_of<'a>(users: &[(&str, &'a str, &str)], user: &str) -> Option<&'a str> {
+    users.iter().find(|u| u.0 == user).map(|u| u.1)
+}
+
 /// A fixture server's state: its planted flaws, the session tokens it hands out, and its
 /// data behind one lock.
 pub struct Fixture<F, D> {
