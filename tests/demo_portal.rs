@@ -727,51 +727,45 @@ async fn export_no_auth() -> TestResult {
 #[tokio::test]
 async fn ticket_write_bola() -> TestResult {
     let change = json!({"subject": "Cancel every service now", "status": "closed"});
-    let portal = Portal::flawed().await?;
-    let alice = portal.token(ALICE).await?;
-    let bob = portal.token(BOB).await?;
-    let before = portal.read_as("/tickets/501", &alice).await?;
-    let reply = portal
-        .patch_as("/tickets/501", &bob, change.clone())
-        .await?;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let after = portal.read_as("/tickets/501", &alice).await?;
-    assert_eq!(after["subject"], "Cancel every service now");
-    assert_eq!(after["status"], "closed");
-    assert_ne!(after["updated_at"], before["updated_at"]);
-    portal.demo.shutdown().await;
-
-    let portal = Portal::secure().await?;
-    let alice = portal.token(ALICE).await?;
-    let bob = portal.token(BOB).await?;
-    let before = portal.read_as("/tickets/501", &alice).await?;
-    let reply = portal
-        .patch_as("/tickets/501", &bob, change.clone())
-        .await?;
-    assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert_eq!(reply.json(), json!({"error": "forbidden"}));
-    let after = portal.read_as("/tickets/501", &alice).await?;
-    assert_eq!(after, before);
-    // The owner may update; bad bodies and missing tickets are refused.
-    let own = portal
-        .patch_as("/tickets/501", &alice, json!({"status": "closed"}))
-        .await?;
-    assert_eq!(own.status, StatusCode::OK);
-    assert_eq!(own.json()["status"], "closed");
-    let bad = portal
-        .patch_as("/tickets/501", &alice, json!({"status": "maybe"}))
-        .await?;
-    assert!(
-        bad.status.is_client_error() && bad.status != StatusCode::FORBIDDEN,
-        "{}",
-        bad.status
-    );
-    let missing = portal
-        .patch_as("/tickets/9999", &alice, json!({"status": "open"}))
-        .await?;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    portal.demo.shutdown().await;
-    Ok(())
+    in_both_modes(Portal::mode, async |portal: &Portal, flawed: bool| {
+        let alice = portal.token(ALICE).await?;
+        let bob = portal.token(BOB).await?;
+        let before = portal.read_as("/tickets/501", &alice).await?;
+        let reply = portal
+            .patch_as("/tickets/501", &bob, change.clone())
+            .await?;
+        let after = portal.read_as("/tickets/501", &alice).await?;
+        if flawed {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            assert_eq!(after["subject"], "Cancel every service now");
+            assert_eq!(after["status"], "closed");
+            assert_ne!(after["updated_at"], before["updated_at"]);
+            return Ok(());
+        }
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(reply.json(), json!({"error": "forbidden"}));
+        assert_eq!(after, before);
+        // The owner may update; bad bodies and missing tickets are refused.
+        let own = portal
+            .patch_as("/tickets/501", &alice, json!({"status": "closed"}))
+            .await?;
+        assert_eq!(own.status, StatusCode::OK);
+        assert_eq!(own.json()["status"], "closed");
+        let bad = portal
+            .patch_as("/tickets/501", &alice, json!({"status": "maybe"}))
+            .await?;
+        assert!(
+            bad.status.is_client_error() && bad.status != StatusCode::FORBIDDEN,
+            "{}",
+            bad.status
+        );
+        let missing = portal
+            .patch_as("/tickets/9999", &alice, json!({"status": "open"}))
+            .await?;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test]

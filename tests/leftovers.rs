@@ -6,7 +6,7 @@
 mod common;
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -89,9 +89,14 @@ async fn create(State(store): State<Store>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-/// `GET` or `DELETE` of one note: only its owner may.
-async fn one_note(store: &Store, headers: &HeaderMap, id: u64, delete: bool) -> Response {
-    let Some(who) = caller(headers) else {
+/// `GET` or `DELETE` of one note (the route's method says which): only its owner may.
+async fn one_note(
+    method: Method,
+    State(store): State<Store>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<u64>,
+) -> Response {
+    let Some(who) = caller(&headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let Ok(mut notes) = store.lock() else {
@@ -103,27 +108,11 @@ async fn one_note(store: &Store, headers: &HeaderMap, id: u64, delete: bool) -> 
     if notes[i].1 != who {
         return StatusCode::FORBIDDEN.into_response();
     }
-    if delete {
+    if method == Method::DELETE {
         notes.remove(i);
         return StatusCode::NO_CONTENT.into_response();
     }
     Json(note(id, &who)).into_response()
-}
-
-async fn one(
-    State(store): State<Store>,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<u64>,
-) -> Response {
-    one_note(&store, &headers, id, false).await
-}
-
-async fn remove(
-    State(store): State<Store>,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<u64>,
-) -> Response {
-    one_note(&store, &headers, id, true).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +120,7 @@ async fn objects_created_by_probes_are_deleted_at_the_end() {
     let store: Store = Arc::new(Mutex::new(vec![(1, "ed".into()), (2, "vi".into())]));
     let app = Router::new()
         .route("/notes", get(list).post(create))
-        .route("/notes/{note_id}", get(one).delete(remove))
+        .route("/notes/{note_id}", get(one_note).delete(one_note))
         .with_state(store.clone());
     let target = common::serve(app).await;
     let (dir, engagement) = common::write_engagement(

@@ -7,33 +7,19 @@ use rolegrid::demo::DemoOptions;
 use rolegrid::demo_scan;
 use rolegrid::engagement::Redactor;
 use rolegrid::report::{self, Report};
-use rolegrid::scan::{ScanInput, Shard};
+use rolegrid::scan::Shard;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Scans a fresh portal (every default flaw on) with `shard`; the report.json path.
-async fn scan(shard: Option<Shard>, dir: &Path) -> PathBuf {
+/// Scans a fresh portal (every default flaw on) with `shard`; the scan, whose folder holds
+/// its report.json.
+async fn scan(shard: Option<Shard>) -> common::Scanned {
     let (server, passwords) = common::portal(|o: DemoOptions| o).await;
     let (engagement, api, policy) =
         demo_scan::demo_inputs(&server.base_url(), &passwords).expect("demo inputs");
-    let name = shard.map_or("all".to_string(), |s| format!("shard{}", s.index));
-    let out = dir.join(name);
-    rolegrid::scan::scan(
-        ScanInput {
-            engagement,
-            api,
-            policy,
-            output_dir: out.clone(),
-            progress: None,
-            seed: Some(5),
-            shard,
-        },
-        Redactor::new(),
-    )
-    .await
-    .expect("scan completes");
+    let scanned = common::scan_shard(engagement, api, policy, 5, shard, Redactor::new()).await;
     server.shutdown().await;
-    out.join("report.json")
+    scanned
 }
 
 /// What must be equal finding for finding: everything but the evidence's exact bytes.
@@ -75,12 +61,16 @@ fn cells(r: &Report) -> Vec<(String, String, usize, usize, String)> {
 
 #[tokio::test]
 async fn merged_shards_equal_the_unsharded_run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let whole = report::read_report(&scan(None, dir.path()).await).expect("whole");
-    let mut paths = Vec::new();
+    let whole =
+        report::read_report(&scan(None).await.dir.path().join("report.json")).expect("whole");
+    let mut scans = Vec::new();
     for index in 1..=3 {
-        paths.push(scan(Some(Shard { index, count: 3 }), dir.path()).await);
+        scans.push(scan(Some(Shard { index, count: 3 })).await);
     }
+    let paths: Vec<PathBuf> = scans
+        .iter()
+        .map(|s| s.dir.path().join("report.json"))
+        .collect();
     let shards: Vec<Report> = paths
         .iter()
         .map(|p| report::read_report(p).expect("shard report"))
@@ -138,6 +128,7 @@ async fn merged_shards_equal_the_unsharded_run() {
         .is_some_and(|e| e.contains("not a shard report")));
 
     // The binary does the same, with the scan's exit code (violations found).
+    let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("merged");
     let run = common::rolegrid()
         .arg("merge")

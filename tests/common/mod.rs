@@ -10,7 +10,7 @@ use rolegrid::demo::{self, DemoOptions, RunningDemo, FLAWS};
 use rolegrid::engagement::{Engagement, EnvSource, Identity, Redactor};
 use rolegrid::exec::Executor;
 use rolegrid::matrix::Policy;
-use rolegrid::scan::{ScanInput, ScanOutcome};
+use rolegrid::scan::{ScanInput, ScanOutcome, Shard};
 use rolegrid::spec::Api;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -125,6 +125,18 @@ pub async fn scan(
     seed: u64,
     redactor: Redactor,
 ) -> Scanned {
+    scan_shard(engagement, api, policy, seed, None, redactor).await
+}
+
+/// [`scan`], sending only the probes of `shard` when one is given (`--shard i/N`).
+pub async fn scan_shard(
+    engagement: Engagement,
+    api: Api,
+    policy: Policy,
+    seed: u64,
+    shard: Option<Shard>,
+    redactor: Redactor,
+) -> Scanned {
     let dir = tempfile::tempdir().expect("tempdir");
     let outcome = rolegrid::scan::scan(
         ScanInput {
@@ -134,7 +146,7 @@ pub async fn scan(
             output_dir: dir.path().to_path_buf(),
             progress: None,
             seed: Some(seed),
-            shard: None,
+            shard,
         },
         redactor,
     )

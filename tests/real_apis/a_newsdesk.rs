@@ -25,14 +25,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 planted_flaws! {
-    /// `GET /articles/v1/{article_title}` serves any account's article by title (BOLA).
-    article_read_bola,
-    /// `GET /accounts/v2/{account_name}` serves any account by name (BOLA).
-    account_read_bola,
-    /// `GET /accounts/v2` lists every account to customers, not only their own (list leak).
-    accounts_list_leak,
-    /// `POST /users/v1/register` honours `"admin": true` (mass assignment at sign-up).
-    register_admin_flag,
+    /// `GET /articles/v1/{article_title}` serves any account's article by title (BOLA):
+    /// a customer reads another account's article by its title (a natural key behind a
+    /// version segment), an object read across tenants.
+    article_read_bola => ("GET /articles/v1/{article_title}", "id-swap"),
+    /// `GET /accounts/v2/{account_name}` serves any account by name (BOLA): a customer
+    /// reads another account by its name.
+    account_read_bola => ("GET /accounts/v2/{account_name}", "id-swap"),
+    /// `GET /accounts/v2` lists every account to customers, not only their own (list leak):
+    /// the `{"accounts": [...]}` list a customer gets answers other tenants.
+    accounts_list_leak => ("GET /accounts/v2", "list-leak"),
+    /// `POST /users/v1/register` honours `"admin": true` (mass assignment at sign-up). Its
+    /// answer says only "success"; the new account, signed in with Basic auth, reads the
+    /// admin-only audit trail that a customer is refused.
+    register_admin_flag => ("POST /users/v1/register", "mass-assignment"),
 }
 
 /// Passwords the test hands to the engagement (`${NEWSDESK_*_PASSWORD}`).
@@ -64,10 +70,9 @@ type Call = common::Call<AppState>;
 fn seed() -> Data {
     let mut users = BTreeMap::new();
     let password = |name: &str| {
-        USERS
-            .iter()
-            .find(|u| u.0 == name)
-            .map_or(String::new(), |u| u.1.to_string())
+        common::password_of(USERS, name)
+            .unwrap_or_default()
+            .to_string()
     };
     users.insert(
         "alice".to_string(),

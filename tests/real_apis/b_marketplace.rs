@@ -24,16 +24,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 planted_flaws! {
-    /// `GET /products/{product_id}` serves any seller's product (BOLA).
-    product_read_bola,
+    /// `GET /products/{product_id}` serves any seller's product (BOLA): a seller reads
+    /// another seller's product by `product_id`, learned from bare-array lists and from
+    /// `PUT /products` creates.
+    product_read_bola => ("GET /products/{product_id}", "id-swap"),
     /// `DELETE /products/{product_id}` checks the session, not the role: sellers delete
-    /// products (function-level: only managers may).
-    product_delete_by_seller,
+    /// products (function-level: only managers may). The matrix denies sellers the delete,
+    /// so a seller's delete of a canary product (created with `PUT /products`) succeeds and
+    /// its owner's read-back gets 404.
+    product_delete_by_seller => ("DELETE /products/{product_id}", "escalation"),
     /// `PUT /profile` updates the user its body names, not the caller (subject in the body).
-    profile_subject_in_body,
+    /// It has no ID parameter: a seller's update naming another user changes that user's
+    /// email, which the victim's own `GET /profile` read-back shows, a swap of the subject.
+    profile_subject_in_body => ("PUT /profile", "id-swap"),
     /// `PUT /users/{username}/role` checks the session, not the role: any seller sets
-    /// anyone's role.
-    role_change_by_seller,
+    /// anyone's role. With a real role value (`"Manager"`, `"Seller"`: the only ones the API
+    /// accepts, seen in `GET /users`; anything else is a 400 naming the field) a seller
+    /// changes the role of a canary user (created by the manager with `PUT /users`).
+    role_change_by_seller => ("PUT /users/{username}/role", "escalation"),
 }
 
 /// (username, password, env variable) of the scan's identities.

@@ -2,6 +2,7 @@
 //! claims and its secure twin refuses, so a scan that misses a flaw is the scanner's miss,
 //! not the fixture's.
 
+use super::common::{password_of, PlantedFlaws, Server};
 use super::{a_newsdesk, b_marketplace, c_ci_teams};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -20,237 +21,273 @@ async fn status_and_json(request: reqwest::RequestBuilder) -> (StatusCode, Value
     (status, body)
 }
 
-#[tokio::test]
-async fn newsdesk_flaws_and_twins() {
+/// Runs `check` (a client, the base URL, whether flawed) on the fixture `spawn` serves with
+/// every flaw planted, then on its secure twin, stopping each server after.
+async fn in_both_modes<F: PlantedFlaws, Served: std::future::Future<Output = Server>>(
+    spawn: impl Fn(F) -> Served,
+    check: impl AsyncFn(&Client, &str, bool),
+) {
     for flawed in [true, false] {
-        let server = a_newsdesk::spawn(a_newsdesk::Flaws::all_or_none(flawed)).await;
-        let base = &server.base_url;
-        let http = client();
-        let alice = |path: &str| {
-            http.get(format!("{base}{path}"))
-                .basic_auth("alice", Some("alice-horizon-7"))
-        };
-        let (status, _) = status_and_json(http.get(format!("{base}/articles/v1"))).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (status, list) = status_and_json(alice("/articles/v1")).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(list["Articles"].as_array().map(Vec::len), Some(2));
-        let (status, own) =
-            status_and_json(alice("/articles/v1/Harbour%20Expansion%20Plans")).await;
-        assert_eq!(
-            (status, &own["account"]),
-            (StatusCode::OK, &json!("north-trading"))
-        );
-        // Another account's article, and one that exists nowhere.
-        let (other, _) = status_and_json(alice("/articles/v1/Rail%20Strike%20Impact")).await;
-        let (missing, _) = status_and_json(alice("/articles/v1/No%20Such%20Title")).await;
-        assert_eq!(missing, StatusCode::NOT_FOUND);
-        assert_eq!(other.is_success(), flawed, "article_read_bola");
-        let (other, _) = status_and_json(alice("/accounts/v2/south-freight")).await;
-        assert_eq!(other.is_success(), flawed, "account_read_bola");
-        let (_, accounts) = status_and_json(alice("/accounts/v2")).await;
-        let count = accounts["accounts"].as_array().map_or(0, Vec::len);
-        assert_eq!(count, if flawed { 2 } else { 1 }, "accounts_list_leak");
-        // The sign-up answers only "success"; what the account became shows once it signs in.
-        let (status, answer) = status_and_json(
-            http.post(format!("{base}/users/v1/register"))
-                .json(&json!({"username": "erin", "password": "erin-pass-4", "admin": true})),
-        )
-        .await;
-        assert_eq!(
-            (status, &answer["status"]),
-            (StatusCode::CREATED, &json!("success"))
-        );
-        assert!(answer.get("admin").is_none());
-        let (customer, _) = status_and_json(alice("/admin/v1/audit")).await;
-        assert_eq!(customer, StatusCode::FORBIDDEN);
-        let (erin, _) = status_and_json(
-            http.get(format!("{base}/admin/v1/audit"))
-                .basic_auth("erin", Some("erin-pass-4")),
-        )
-        .await;
-        assert_eq!(erin.is_success(), flawed, "register_admin_flag");
+        let server = spawn(F::all_or_none(flawed)).await;
+        check(&client(), &server.base_url, flawed).await;
         server.stop().await;
     }
 }
 
-async fn market_login(http: &Client, base: &str, user: &str, password: &str) -> String {
-    let response = http
-        .post(format!("{base}/login"))
-        .form(&[("username", user), ("password", password)])
-        .send()
-        .await
-        .expect("login answers");
-    assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a sid cookie");
-    cookie.to_string()
+/// What `login` (user, password) answers for each of a fixture's scan identities (its
+/// `USERS`, in their order): the passwords stay written once, in the fixture.
+async fn sign_in_each<const N: usize>(
+    users: &[(&str, &str, &str)],
+    login: impl AsyncFn(&str, &str) -> String,
+) -> [String; N] {
+    let mut signed = Vec::new();
+    for (user, password, _) in users {
+        signed.push(login(user, password).await);
+    }
+    signed.try_into().unwrap_or_else(|all: Vec<String>| {
+        panic!("the fixture has {} users, the test names {N}", all.len())
+    })
+}
+
+#[tokio::test]
+async fn newsdesk_flaws_and_twins() {
+    in_both_modes(
+        a_newsdesk::spawn,
+        async |http: &Client, base: &str, flawed: bool| {
+            let alice_password = password_of(a_newsdesk::USERS, "alice").expect("alice's password");
+            let alice = |path: &str| {
+                http.get(format!("{base}{path}"))
+                    .basic_auth("alice", Some(alice_password))
+            };
+            let (status, _) = status_and_json(http.get(format!("{base}/articles/v1"))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            let (status, list) = status_and_json(alice("/articles/v1")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(list["Articles"].as_array().map(Vec::len), Some(2));
+            let (status, own) =
+                status_and_json(alice("/articles/v1/Harbour%20Expansion%20Plans")).await;
+            assert_eq!(
+                (status, &own["account"]),
+                (StatusCode::OK, &json!("north-trading"))
+            );
+            // Another account's article, and one that exists nowhere.
+            let (other, _) = status_and_json(alice("/articles/v1/Rail%20Strike%20Impact")).await;
+            let (missing, _) = status_and_json(alice("/articles/v1/No%20Such%20Title")).await;
+            assert_eq!(missing, StatusCode::NOT_FOUND);
+            assert_eq!(other.is_success(), flawed, "article_read_bola");
+            let (other, _) = status_and_json(alice("/accounts/v2/south-freight")).await;
+            assert_eq!(other.is_success(), flawed, "account_read_bola");
+            let (_, accounts) = status_and_json(alice("/accounts/v2")).await;
+            let count = accounts["accounts"].as_array().map_or(0, Vec::len);
+            assert_eq!(count, if flawed { 2 } else { 1 }, "accounts_list_leak");
+            // The sign-up answers only "success"; what the account became shows once it signs in.
+            let (status, answer) = status_and_json(
+                http.post(format!("{base}/users/v1/register"))
+                    .json(&json!({"username": "erin", "password": "erin-pass-4", "admin": true})),
+            )
+            .await;
+            assert_eq!(
+                (status, &answer["status"]),
+                (StatusCode::CREATED, &json!("success"))
+            );
+            assert!(answer.get("admin").is_none());
+            let (customer, _) = status_and_json(alice("/admin/v1/audit")).await;
+            assert_eq!(customer, StatusCode::FORBIDDEN);
+            let (erin, _) = status_and_json(
+                http.get(format!("{base}/admin/v1/audit"))
+                    .basic_auth("erin", Some("erin-pass-4")),
+            )
+            .await;
+            assert_eq!(erin.is_success(), flawed, "register_admin_flag");
+        },
+    )
+    .await;
+}
+
+/// The `sid` session cookie of each of the marketplace's scan identities (its `USERS`, in
+/// order), from its form login.
+async fn market_sessions<const N: usize>(http: &Client, base: &str) -> [String; N] {
+    sign_in_each(b_marketplace::USERS, async |user, password| {
+        let response = http
+            .post(format!("{base}/login"))
+            .form(&[("username", user), ("password", password)])
+            .send()
+            .await
+            .expect("login answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a sid cookie");
+        cookie.to_string()
+    })
+    .await
 }
 
 #[tokio::test]
 async fn marketplace_flaws_and_twins() {
-    for flawed in [true, false] {
-        let server = b_marketplace::spawn(b_marketplace::Flaws::all_or_none(flawed)).await;
-        let base = server.base_url.clone();
-        let http = client();
-        let alice = market_login(&http, &base, "alice", "alice-tandem-41").await;
-        let bob = market_login(&http, &base, "bob", "bob-quartz-88").await;
-        let mia = market_login(&http, &base, "mia", "mia-lantern-15").await;
-        let call = |method: reqwest::Method, path: &str, cookie: &str| {
-            http.request(method, format!("{base}{path}"))
-                .header("cookie", cookie.to_string())
-        };
-        use reqwest::Method as M;
-        let (status, _) = status_and_json(http.get(format!("{base}/products"))).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (_, own) = status_and_json(call(M::GET, "/products", &alice)).await;
-        assert_eq!(own.as_array().map(Vec::len), Some(2));
-        let (other, _) = status_and_json(call(M::GET, "/products/P-2001", &alice)).await;
-        assert_eq!(other.is_success(), flawed, "product_read_bola");
-        // Creates are PUT on the collection.
-        let (status, created) = status_and_json(
-            call(M::PUT, "/products", &bob)
-                .json(&json!({"name": "Wool scarf", "price_cents": 1800})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED);
-        let id = created["product_id"]
-            .as_str()
-            .expect("product_id")
-            .to_string();
-        let (status, _) =
-            status_and_json(call(M::DELETE, &format!("/products/{id}"), &alice)).await;
-        assert_eq!(status.is_success(), flawed, "product_delete_by_seller");
-        // The subject of a profile update is its body's username.
-        let (status, _) = status_and_json(
-            call(M::PUT, "/profile", &alice)
-                .json(&json!({"username": "bob", "email": "taken@evil.example"})),
-        )
-        .await;
-        assert_eq!(status.is_success(), flawed, "profile_subject_in_body");
-        let (_, profile) = status_and_json(call(M::GET, "/profile", &bob)).await;
-        assert_eq!(profile["email"] == "taken@evil.example", flawed);
-        // Roles are free strings; only real ones are accepted.
-        let (status, user) = status_and_json(
-            call(M::PUT, "/users", &mia).json(&json!({
-                "username": "sam", "password": "sam-pass-1", "email": "sam@market.example", "role": "Seller"
-            })),
-        )
-        .await;
-        assert_eq!(
-            (status, &user["role"]),
-            (StatusCode::CREATED, &json!("Seller"))
-        );
-        let (status, body) =
-            status_and_json(call(M::PUT, "/users/sam/role", &mia).json(&json!({"role": "Boss"})))
-                .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(body["error"].as_str().is_some_and(|e| e.contains("`role`")));
-        let (status, _) = status_and_json(
-            call(M::PUT, "/users/sam/role", &alice).json(&json!({"role": "Manager"})),
-        )
-        .await;
-        assert_eq!(status.is_success(), flawed, "role_change_by_seller");
-        let (_, sam) = status_and_json(call(M::GET, "/users/sam", &mia)).await;
-        assert_eq!(sam["role"] == "Manager", flawed);
-        server.stop().await;
-    }
-}
-
-async fn ci_token(http: &Client, base: &str, email: &str, password: &str) -> String {
-    let (status, body) = status_and_json(
-        http.post(format!("{base}/api/auth/token"))
-            .json(&json!({"email": email, "password": password})),
+    in_both_modes(
+        b_marketplace::spawn,
+        async |http: &Client, base: &str, flawed: bool| {
+            let [alice, bob, mia] = market_sessions(http, base).await;
+            let call = |method: reqwest::Method, path: &str, cookie: &str| {
+                http.request(method, format!("{base}{path}"))
+                    .header("cookie", cookie.to_string())
+            };
+            use reqwest::Method as M;
+            let (status, _) = status_and_json(http.get(format!("{base}/products"))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            let (_, own) = status_and_json(call(M::GET, "/products", &alice)).await;
+            assert_eq!(own.as_array().map(Vec::len), Some(2));
+            let (other, _) = status_and_json(call(M::GET, "/products/P-2001", &alice)).await;
+            assert_eq!(other.is_success(), flawed, "product_read_bola");
+            // Creates are PUT on the collection.
+            let (status, created) = status_and_json(
+                call(M::PUT, "/products", &bob)
+                    .json(&json!({"name": "Wool scarf", "price_cents": 1800})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED);
+            let id = created["product_id"]
+                .as_str()
+                .expect("product_id")
+                .to_string();
+            let (status, _) =
+                status_and_json(call(M::DELETE, &format!("/products/{id}"), &alice)).await;
+            assert_eq!(status.is_success(), flawed, "product_delete_by_seller");
+            // The subject of a profile update is its body's username.
+            let (status, _) = status_and_json(
+                call(M::PUT, "/profile", &alice)
+                    .json(&json!({"username": "bob", "email": "taken@evil.example"})),
+            )
+            .await;
+            assert_eq!(status.is_success(), flawed, "profile_subject_in_body");
+            let (_, profile) = status_and_json(call(M::GET, "/profile", &bob)).await;
+            assert_eq!(profile["email"] == "taken@evil.example", flawed);
+            // Roles are free strings; only real ones are accepted.
+            let (status, user) = status_and_json(
+                call(M::PUT, "/users", &mia).json(&json!({
+                    "username": "sam", "password": "sam-pass-1", "email": "sam@market.example", "role": "Seller"
+                })),
+            )
+            .await;
+            assert_eq!(
+                (status, &user["role"]),
+                (StatusCode::CREATED, &json!("Seller"))
+            );
+            let (status, body) =
+                status_and_json(call(M::PUT, "/users/sam/role", &mia).json(&json!({"role": "Boss"})))
+                    .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(body["error"].as_str().is_some_and(|e| e.contains("`role`")));
+            let (status, _) = status_and_json(
+                call(M::PUT, "/users/sam/role", &alice).json(&json!({"role": "Manager"})),
+            )
+            .await;
+            assert_eq!(status.is_success(), flawed, "role_change_by_seller");
+            let (_, sam) = status_and_json(call(M::GET, "/users/sam", &mia)).await;
+            assert_eq!(sam["role"] == "Manager", flawed);
+        },
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
+}
+
+/// The bearer token of each of the CI service's scan identities (its `USERS`, in order),
+/// from its JSON login.
+async fn ci_tokens<const N: usize>(http: &Client, base: &str) -> [String; N] {
+    sign_in_each(c_ci_teams::USERS, async |email, password| {
+        let (status, body) = status_and_json(
+            http.post(format!("{base}/api/auth/token"))
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    })
+    .await
 }
 
 #[tokio::test]
 async fn ci_teams_flaws_and_twins() {
-    for flawed in [true, false] {
-        let server = c_ci_teams::spawn(c_ci_teams::Flaws::all_or_none(flawed)).await;
-        let base = server.base_url.clone();
-        let http = client();
-        let alice = ci_token(&http, &base, "alice@ci.example", "alice-pipeline-2").await;
-        let bob = ci_token(&http, &base, "bob@ci.example", "bob-runner-5").await;
-        let get = |path: &str, token: &str| http.get(format!("{base}{path}")).bearer_auth(token);
-        let (status, _) = status_and_json(http.get(format!("{base}/api/jobs"))).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        // Pages of two, with the total.
-        let (_, jobs) = status_and_json(get("/api/jobs", &alice)).await;
-        assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(2));
-        assert_eq!(jobs["total_entries"], 3);
-        let (_, rest) = status_and_json(get("/api/jobs?offset=2&limit=2", &alice)).await;
-        assert_eq!(rest["jobs"][0]["job_id"], 503);
-        let (other, _) = status_and_json(get("/api/jobs/601", &alice)).await;
-        assert_eq!(other.is_success(), flawed, "job_read_bola");
-        let (missing, _) = status_and_json(get("/api/jobs/999999", &alice)).await;
-        assert_eq!(missing, StatusCode::NOT_FOUND);
-        let (_, errors) = status_and_json(get("/api/build_errors", &bob)).await;
-        assert_eq!(
-            errors["total_entries"],
-            if flawed { 3 } else { 1 },
-            "build_errors_list_leak"
-        );
-        let (status, _) = status_and_json(get("/api/build_errors/9001", &bob)).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, me) = status_and_json(
-            http.patch(format!("{base}/api/me"))
-                .bearer_auth(&alice)
-                .json(&json!({"display_name": "Alice L.", "is_admin": true, "role": "owner"})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(me["display_name"], "Alice L.");
-        assert_eq!(me["is_admin"] == true, flawed, "me_mass_assignment");
-        let (status, user) = status_and_json(
-            http.post(format!("{base}/api/users/register")).json(&json!({
-                "email": "eve@ci.example", "password": "eve-secret-9", "display_name": "Eve", "admin": true
-            })),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED);
-        assert_eq!(user["is_admin"] == true, flawed, "register_admin_flag");
-        // A job write must repeat the job's own job_id and team_id; red's job 501 by blue's bob.
-        let put = |job: u64, body: Value, token: &str| {
-            http.put(format!("{base}/api/jobs/{job}"))
-                .bearer_auth(token)
-                .json(&body)
-        };
-        let (status, _) = status_and_json(put(
-            501,
-            json!({"job_id": 1, "team_id": 10, "pipeline": "x"}),
-            &alice,
-        ))
-        .await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "job_id must match"
-        );
-        let (own, _) = status_and_json(put(
-            501,
-            json!({"job_id": 501, "team_id": 10, "pipeline": "nightly"}),
-            &alice,
-        ))
-        .await;
-        assert_eq!(own, StatusCode::OK);
-        let (other, _) = status_and_json(put(
-            501,
-            json!({"job_id": 501, "team_id": 10, "pipeline": "hijacked"}),
-            &bob,
-        ))
-        .await;
-        assert_eq!(other.is_success(), flawed, "job_write_bola");
-        server.stop().await;
-    }
+    in_both_modes(
+        c_ci_teams::spawn,
+        async |http: &Client, base: &str, flawed: bool| {
+            let [alice, _olga, bob] = ci_tokens(http, base).await;
+            let get = |path: &str, token: &str| http.get(format!("{base}{path}")).bearer_auth(token);
+            let (status, _) = status_and_json(http.get(format!("{base}/api/jobs"))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            // Pages of two, with the total.
+            let (_, jobs) = status_and_json(get("/api/jobs", &alice)).await;
+            assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(2));
+            assert_eq!(jobs["total_entries"], 3);
+            let (_, rest) = status_and_json(get("/api/jobs?offset=2&limit=2", &alice)).await;
+            assert_eq!(rest["jobs"][0]["job_id"], 503);
+            let (other, _) = status_and_json(get("/api/jobs/601", &alice)).await;
+            assert_eq!(other.is_success(), flawed, "job_read_bola");
+            let (missing, _) = status_and_json(get("/api/jobs/999999", &alice)).await;
+            assert_eq!(missing, StatusCode::NOT_FOUND);
+            let (_, errors) = status_and_json(get("/api/build_errors", &bob)).await;
+            assert_eq!(
+                errors["total_entries"],
+                if flawed { 3 } else { 1 },
+                "build_errors_list_leak"
+            );
+            let (status, _) = status_and_json(get("/api/build_errors/9001", &bob)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            let (status, me) = status_and_json(
+                http.patch(format!("{base}/api/me"))
+                    .bearer_auth(&alice)
+                    .json(&json!({"display_name": "Alice L.", "is_admin": true, "role": "owner"})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(me["display_name"], "Alice L.");
+            assert_eq!(me["is_admin"] == true, flawed, "me_mass_assignment");
+            let (status, user) = status_and_json(
+                http.post(format!("{base}/api/users/register")).json(&json!({
+                    "email": "eve@ci.example", "password": "eve-secret-9", "display_name": "Eve", "admin": true
+                })),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED);
+            assert_eq!(user["is_admin"] == true, flawed, "register_admin_flag");
+            // A job write must repeat the job's own job_id and team_id; red's job 501 by blue's bob.
+            let put = |job: u64, body: Value, token: &str| {
+                http.put(format!("{base}/api/jobs/{job}"))
+                    .bearer_auth(token)
+                    .json(&body)
+            };
+            let (status, _) = status_and_json(put(
+                501,
+                json!({"job_id": 1, "team_id": 10, "pipeline": "x"}),
+                &alice,
+            ))
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "job_id must match"
+            );
+            let (own, _) = status_and_json(put(
+                501,
+                json!({"job_id": 501, "team_id": 10, "pipeline": "nightly"}),
+                &alice,
+            ))
+            .await;
+            assert_eq!(own, StatusCode::OK);
+            let (other, _) = status_and_json(put(
+                501,
+                json!({"job_id": 501, "team_id": 10, "pipeline": "hijacked"}),
+                &bob,
+            ))
+            .await;
+            assert_eq!(other.is_success(), flawed, "job_write_bola");
+        },
+    )
+    .await;
 }

@@ -24,17 +24,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 planted_flaws! {
-    /// `GET /api/jobs/{job_id}` serves any team's job (BOLA).
-    job_read_bola,
-    /// `GET /api/build_errors` lists every team's build errors, not only the caller's team's.
-    build_errors_list_leak,
-    /// `PATCH /api/me` stores `role` and `is_admin` from the body (mass assignment).
-    me_mass_assignment,
-    /// `POST /api/users/register` honours `is_admin` (or `admin`) in the body.
-    register_admin_flag,
+    /// `GET /api/jobs/{job_id}` serves any team's job (BOLA): a member reads another team's
+    /// job by `job_id`, learned from the other team's paged `{"jobs": [...],
+    /// "total_entries": n}` list.
+    job_read_bola => ("GET /api/jobs/{job_id}", "id-swap"),
+    /// `GET /api/build_errors` lists every team's build errors, not only the caller's team's
+    /// (blue's bob sees red's `build_error_id`s on the first page).
+    build_errors_list_leak => ("GET /api/build_errors", "list-leak"),
+    /// `PATCH /api/me` stores `role` and `is_admin` from the body (mass assignment): a
+    /// self-update with no ID, whose caller's `GET /api/me` read-back shows the privileged
+    /// field changed.
+    me_mass_assignment => ("PATCH /api/me", "mass-assignment"),
+    /// `POST /api/users/register` honours `is_admin` (or `admin`) in the body: the created
+    /// user (the 201 answer) is an admin.
+    register_admin_flag => ("POST /api/users/register", "mass-assignment"),
     /// `PUT /api/jobs/{job_id}` changes any team's job (BOLA on a write whose body must
-    /// repeat the job's own `job_id` and `team_id`).
-    job_write_bola,
+    /// repeat the job's own `job_id` and `team_id`, else 422): blue's bob renames red's
+    /// job, the probe taking both from the job itself.
+    job_write_bola => ("PUT /api/jobs/{job_id}", "id-swap"),
 }
 
 /// (email, password, env variable) of the scan's identities.
@@ -71,11 +78,10 @@ type Shared = Arc<AppState>;
 type Call = common::Call<AppState>;
 
 fn seed() -> Data {
+    // bram is no scan identity, so not in USERS.
     let password = |email: &str| {
-        USERS
-            .iter()
-            .find(|u| u.0 == email)
-            .map_or("bram-cache-0", |u| u.1)
+        common::password_of(USERS, email)
+            .unwrap_or("bram-cache-0")
             .to_string()
     };
     let user = |email: &str, name: &str, team: u64, role: &str| User {

@@ -61,6 +61,11 @@ pub async fn serve(app: Router) -> Server {
     }
 }
 
+/// The password a fixture's `USERS` (user, password, env variable) gives `user`, if any.
+pub fn password_of<'a>(users: &[(&str, &'a str, &str)], user: &str) -> Option<&'a str> {
+    users.iter().find(|u| u.0 == user).map(|u| u.1)
+}
+
 /// A fixture server's state: its planted flaws, the session tokens it hands out, and its
 /// data behind one lock.
 pub struct Fixture<F, D> {
@@ -149,38 +154,59 @@ impl Tokens {
     }
 }
 
-/// Declares a fixture's `Flaws`: one `bool` a planted flaw (off is its secure twin), with
-/// `all()`, `none()`, `all_or_none(flawed)` and `only(name)`. One macro, so a flaw added to a fixture is at once
-/// reachable by its name from the per-flaw tests (a hand-written `only` could forget it).
+/// A fixture's planted flaws, as [`planted_flaws!`] declares them: the servings the tests
+/// compare (every flaw, the secure twin, one flaw alone) and the finding each flaw must give.
+pub trait PlantedFlaws: Sized {
+    /// (flaw, operation, attack): each flaw's name (its field) and the (operation, attack)
+    /// a scan must report it as.
+    const PLANTED: &'static [(&'static str, &'static str, &'static str)];
+
+    /// Every flaw on.
+    fn all() -> Self;
+
+    /// Every flaw off: the secure twin.
+    fn none() -> Self;
+
+    /// Only the flaw named (a field name), every other one off.
+    fn only(name: &str) -> Self;
+
+    /// Every flaw when `flawed`, else the secure twin.
+    fn all_or_none(flawed: bool) -> Self {
+        if flawed {
+            Self::all()
+        } else {
+            Self::none()
+        }
+    }
+}
+
+/// Declares a fixture's `Flaws`: one `bool` a planted flaw (off is its secure twin), each
+/// with the (operation, attack) finding a scan must report it as, and their
+/// [`PlantedFlaws`]. One macro, so a flaw added to a fixture is at once reachable by its
+/// name from the per-flaw tests (a hand-written `only` could forget it) and expected from
+/// every scan (a separate list of expected findings could miss it).
 macro_rules! planted_flaws {
-    ($($(#[doc = $doc:literal])* $name:ident,)+) => {
+    ($($(#[doc = $doc:literal])* $name:ident => ($operation:literal, $attack:literal),)+) => {
         /// The planted flaws; each off is its secure twin.
         #[derive(Debug, Clone, Copy, Default)]
         pub struct Flaws {
             $($(#[doc = $doc])* pub $name: bool,)+
         }
 
-        impl Flaws {
-            pub fn all() -> Self {
+        impl $crate::common::PlantedFlaws for Flaws {
+            const PLANTED: &'static [(&'static str, &'static str, &'static str)] =
+                &[$((stringify!($name), $operation, $attack),)+];
+
+            fn all() -> Self {
                 Flaws { $($name: true,)+ }
             }
 
-            pub fn none() -> Self {
+            fn none() -> Self {
                 Flaws::default()
             }
 
-            /// Every flaw when `flawed`, else the secure twin.
-            pub fn all_or_none(flawed: bool) -> Self {
-                if flawed {
-                    Flaws::all()
-                } else {
-                    Flaws::none()
-                }
-            }
-
-            /// Only the flaw named (a field name), every other one off.
-            pub fn only(name: &str) -> Self {
-                let mut flaws = Flaws::none();
+            fn only(name: &str) -> Self {
+                let mut flaws = Flaws::default();
                 match name {
                     $(stringify!($name) => flaws.$name = true,)+
                     other => panic!("no flaw `{other}` in this fixture"),

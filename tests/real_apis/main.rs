@@ -22,6 +22,7 @@ mod common;
 #[path = "../common/mod.rs"]
 mod shared;
 
+use common::PlantedFlaws;
 use rolegrid::engagement::{Engagement, EnvSource, Redactor};
 use rolegrid::inputs::Inputs;
 use serde_json::Value;
@@ -73,8 +74,8 @@ fn pairs(report: &Value, verdicts: &[&str]) -> Pairs {
         .collect()
 }
 
-/// A planted flaw: its name (the `Flaws` field), and the (operation, attack) it must be
-/// reported as.
+/// The planted flaws of a fixture ([`PlantedFlaws::PLANTED`]): each one's name (the `Flaws`
+/// field), and the (operation, attack) it must be reported as.
 type Planted = &'static [(&'static str, &'static str, &'static str)];
 
 /// Planted flaws the engine does not find yet, each with what it lacks: the tests then
@@ -102,12 +103,25 @@ fn expected(list: Planted) -> Pairs {
         .collect()
 }
 
-/// The string at JSON `pointer` in `value`, or `absent`.
-fn text<'a>(value: &'a Value, pointer: &str, absent: &'a str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or(absent)
+/// `template` with each `{/json/pointer}` in it replaced by what `value` holds there: a
+/// string as it is, any other value as JSON, `-` when absent.
+fn fill(template: &str, value: &Value) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once("{/") {
+        let Some((path, tail)) = after.split_once('}') else {
+            break;
+        };
+        out.push_str(before);
+        match value.pointer(&format!("/{path}")) {
+            Some(Value::String(text)) => out.push_str(text),
+            None | Some(Value::Null) => out.push('-'),
+            Some(other) => out.push_str(&other.to_string()),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What a reader needs when a set differs: every finding, the warnings, and the matrix
@@ -115,15 +129,10 @@ fn text<'a>(value: &'a Value, pointer: &str, absent: &'a str) -> &'a str {
 fn explain(name: &str, report: &Value) -> String {
     let mut out = format!("--- {name}: findings\n");
     for f in report["findings"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "  {} {} {} actor={} victim={} status={} reason={}\n",
-            text(f, "/verdict", "?"),
-            text(f, "/operation", "?"),
-            text(f, "/attack", "?"),
-            text(f, "/actor/identity", "?"),
-            text(f, "/victim/identity", "-"),
-            f["status"],
-            text(f, "/evidence/reason", "")
+        out.push_str(&fill(
+            "  {/verdict} {/operation} {/attack} actor={/actor/identity} \
+             victim={/victim/identity} status={/status} reason={/evidence/reason}\n",
+            f,
         ));
     }
     out.push_str(&format!("--- {name}: warnings\n"));
@@ -133,13 +142,9 @@ fn explain(name: &str, report: &Value) -> String {
     out.push_str(&format!("--- {name}: cells not tested\n"));
     for cell in report["matrix"].as_array().into_iter().flatten() {
         if cell["coverage"] != "tested" {
-            out.push_str(&format!(
-                "  {} [{}] {} {}: {}\n",
-                text(cell, "/operation", "?"),
-                text(cell, "/role", "?"),
-                text(cell, "/access", "?"),
-                text(cell, "/coverage", "?"),
-                text(cell, "/reason", "")
+            out.push_str(&fill(
+                "  {/operation} [{/role}] {/access} {/coverage}: {/reason}\n",
+                cell,
             ));
         }
     }
@@ -245,98 +250,14 @@ impl Fixture {
     }
 }
 
-/// Fixture A's planted flaws and the findings they must give.
-const NEWSDESK_FLAWS: Planted = &[
-    // article_read_bola: a customer reads another account's article by its title (a
-    // natural key behind a version segment): an object read across tenants.
-    (
-        "article_read_bola",
-        "GET /articles/v1/{article_title}",
-        "id-swap",
-    ),
-    // account_read_bola: a customer reads another account by its name.
-    (
-        "account_read_bola",
-        "GET /accounts/v2/{account_name}",
-        "id-swap",
-    ),
-    // accounts_list_leak: the `{"accounts": [...]}` list a customer gets holds every
-    // account, not only its own (tenant-scoped collection answering other tenants).
-    ("accounts_list_leak", "GET /accounts/v2", "list-leak"),
-    // register_admin_flag: the sign-up honours `"admin": true`. Its answer says only
-    // "success"; the new account, signed in with Basic auth, reads the admin-only audit
-    // trail that a customer is refused.
-    (
-        "register_admin_flag",
-        "POST /users/v1/register",
-        "mass-assignment",
-    ),
-];
-
-/// Fixture B's planted flaws and the findings they must give.
-const MARKETPLACE_FLAWS: Planted = &[
-    // product_read_bola: a seller reads another seller's product by `product_id`; the
-    // products are learned from bare-array lists and from `PUT /products` creates.
-    ("product_read_bola", "GET /products/{product_id}", "id-swap"),
-    // product_delete_by_seller: the matrix denies sellers the delete; the API checks only
-    // the session, so a seller's delete of a canary product (created with `PUT
-    // /products`) succeeds and its owner's read-back gets 404: function level.
-    (
-        "product_delete_by_seller",
-        "DELETE /products/{product_id}",
-        "escalation",
-    ),
-    // profile_subject_in_body: `PUT /profile` has no ID parameter; the subject is the
-    // body's `username`. A seller's update naming another user changes that user's email,
-    // which the victim's own `GET /profile` read-back shows: a swap of the body subject.
-    ("profile_subject_in_body", "PUT /profile", "id-swap"),
-    // role_change_by_seller: the matrix denies sellers `PUT /users/{username}/role`; with
-    // a real role value (`"Manager"`, `"Seller"`: the only ones the API accepts, seen in
-    // `GET /users`; anything else is a 400 naming the field) a seller changes the role
-    // of a canary user (created by the manager with `PUT /users`): function level.
-    (
-        "role_change_by_seller",
-        "PUT /users/{username}/role",
-        "escalation",
-    ),
-];
-
-/// Fixture C's planted flaws and the findings they must give.
-const CI_FLAWS: Planted = &[
-    // job_read_bola: a member reads another team's job by `job_id` (the ID learned from
-    // the other team's paged `{"jobs": [...], "total_entries": n}` list): cross-tenant read.
-    ("job_read_bola", "GET /api/jobs/{job_id}", "id-swap"),
-    // job_write_bola: blue's bob renames red's job. The body must repeat the job's own
-    // `job_id` and `team_id` (else 422), so the probe takes them from the job itself.
-    ("job_write_bola", "PUT /api/jobs/{job_id}", "id-swap"),
-    // build_errors_list_leak: the tenant-scoped `{"build_errors": [...]}` list answers
-    // another team's `build_error_id`s (blue's bob sees red's errors on the first page).
-    (
-        "build_errors_list_leak",
-        "GET /api/build_errors",
-        "list-leak",
-    ),
-    // me_mass_assignment: `PATCH /api/me` (a self-update with no ID) stores `is_admin:
-    // true` / `role` sent beside `display_name`; the caller's `GET /api/me` read-back
-    // shows the privileged field changed.
-    ("me_mass_assignment", "PATCH /api/me", "mass-assignment"),
-    // register_admin_flag: the sign-up stores `is_admin: true` (or `admin: true`) from
-    // its body; the created user (the 201 answer) is an admin.
-    (
-        "register_admin_flag",
-        "POST /api/users/register",
-        "mass-assignment",
-    ),
-];
-
 /// The three scans of a fixture, under the test names given: every flaw found, the secure
 /// twin clean, and each flaw alone found alone.
 macro_rules! fixture_tests {
-    ($fixture:ident = $module:ident, $label:literal, $planted:ident: $every:ident, $clean:ident, $alone:ident) => {
+    ($fixture:ident = $module:ident, $label:literal: $every:ident, $clean:ident, $alone:ident) => {
         const $fixture: Fixture = Fixture {
             dir: stringify!($module),
             label: $label,
-            planted: $planted,
+            planted: $module::Flaws::PLANTED,
             users: $module::USERS,
         };
 
@@ -362,17 +283,17 @@ macro_rules! fixture_tests {
     };
 }
 
-fixture_tests!(NEWSDESK = a_newsdesk, "newsdesk", NEWSDESK_FLAWS:
+fixture_tests!(NEWSDESK = a_newsdesk, "newsdesk":
     newsdesk_every_planted_flaw_is_found,
     newsdesk_secure_twin_is_clean,
     newsdesk_each_flaw_alone_is_found_alone
 );
-fixture_tests!(MARKETPLACE = b_marketplace, "marketplace", MARKETPLACE_FLAWS:
+fixture_tests!(MARKETPLACE = b_marketplace, "marketplace":
     marketplace_every_planted_flaw_is_found,
     marketplace_secure_twin_is_clean,
     marketplace_each_flaw_alone_is_found_alone
 );
-fixture_tests!(CI = c_ci_teams, "ci teams", CI_FLAWS:
+fixture_tests!(CI = c_ci_teams, "ci teams":
     ci_teams_every_planted_flaw_is_found,
     ci_teams_secure_twin_is_clean,
     ci_teams_each_flaw_alone_is_found_alone
