@@ -1,4 +1,4 @@
-//! Real APIs, not only ours: three fixture APIs in house styles unlike the demo portal's,
+//! Real APIs, not only ours: four fixture APIs in house styles unlike the demo portal's,
 //! each with planted flaws and their secure twins, scanned with an engagement that gives
 //! only the URL, the logins and the matrix (no `harvest`, no `objects`, no `attributes`).
 //!
@@ -9,6 +9,9 @@
 //! - C, `c_ci_teams`: `<resource>_id` fields, `offset`/`limit` with `total_entries`, teams
 //!   whose lists must be filtered, a bearer token from a JSON login, a self-update and a
 //!   sign-up that must ignore privileged fields.
+//! - D, `d_trackr`: JSON:API documents (`attributes` hold the owner and organisation),
+//!   organisations in the path that nothing lists, UUIDs, notes nested under projects, a
+//!   token in `X-Auth-Token` from a nested JSON login.
 //!
 //! Each scan with every flaw on must find exactly the planted (operation, attack) pairs;
 //! each scan of the secure twin must find no violation and nothing suspicious.
@@ -18,6 +21,7 @@ mod b_marketplace;
 mod behaviour;
 mod c_ci_teams;
 mod common;
+mod d_trackr;
 /// The helpers every end-to-end test shares (this folder's `common` is the fixtures').
 #[path = "../common/mod.rs"]
 mod shared;
@@ -297,4 +301,9 @@ fixture_tests!(CI = c_ci_teams, "ci teams":
     ci_teams_every_planted_flaw_is_found,
     ci_teams_secure_twin_is_clean,
     ci_teams_each_flaw_alone_is_found_alone
+);
+fixture_tests!(TRACKR = d_trackr, "trackr":
+    trackr_every_planted_flaw_is_found,
+    trackr_secure_twin_is_clean,
+    trackr_each_flaw_alone_is_found_alone
 );
