@@ -337,8 +337,9 @@ mod tests {
 
     #[test]
     fn bodies_fill_nested_objects_and_stop_at_a_schema_that_refers_to_itself() {
-        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\ncomponents:\n  schemas:\n    Node: {type: object, properties: {label: {type: string}, child: {$ref: '#/components/schemas/Node'}}}\n";
-        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+        let api = crate::spec::test_api(
+            "paths: {}\ncomponents:\n  schemas:\n    Node: {type: object, properties: {label: {type: string}, child: {$ref: '#/components/schemas/Node'}}}\n",
+        );
         let json_api = serde_json::json!({"type": "object", "properties": {"data": {"type": "object", "properties": {"type": {"type": "string", "enum": ["projects"]}, "attributes": {"type": "object", "properties": {"name": {"type": "string"}}}}}}});
         assert_eq!(
             sample_body(&api, &json_api, "MARK"),

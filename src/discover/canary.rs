@@ -417,8 +417,7 @@ mod tests {
 
     #[test]
     fn body_takes_labels_examples_and_defaults() {
-        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n";
-        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+        let api = crate::spec::test_api("paths: {}\n");
         let schema = json!({
             "type": "object", "required": ["subject", "email"],
             "properties": {

@@ -940,9 +940,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A spec, the matrix `csv` over it and its roles, as a scan loads them.
-    fn loaded(spec: &str, csv: &str) -> (Api, Policy) {
-        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+    /// A spec (its `paths` and after), the matrix `csv` over it and its roles, as a scan
+    /// loads them.
+    fn loaded(paths: &str, csv: &str) -> (Api, Policy) {
+        let api = crate::spec::test_api(paths);
         let roles: Vec<String> = csv
             .lines()
             .next()
@@ -971,7 +972,7 @@ mod tests {
 
     #[test]
     fn reads_under_parents_start_from_each_identity_context_then_go_one_level_deeper() {
-        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orgs/{org_slug}/projects:\n    get:\n      parameters: [{name: org_slug, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {data: {type: array, items: {type: object, properties: {id: {type: string}}}}}}}}}}\n  /projects/{project_id}/tasks:\n    get:\n      parameters: [{name: project_id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {data: {type: array, items: {type: object, properties: {id: {type: string}}}}}}}}}}\n  /tasks/{task_id}:\n    get:\n      parameters: [{name: task_id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n";
+        let spec = "paths:\n  /orgs/{org_slug}/projects:\n    get:\n      parameters: [{name: org_slug, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {data: {type: array, items: {type: object, properties: {id: {type: string}}}}}}}}}}\n  /projects/{project_id}/tasks:\n    get:\n      parameters: [{name: project_id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok, content: {application/json: {schema: {type: object, properties: {data: {type: array, items: {type: object, properties: {id: {type: string}}}}}}}}}}\n  /tasks/{task_id}:\n    get:\n      parameters: [{name: task_id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n";
         let (api, policy) = loaded(
             spec,
             "operation,member\nGET /orgs/{org_slug}/projects,tenant\nGET /projects/{project_id}/tasks,tenant\nGET /tasks/{task_id},tenant\n",
@@ -1057,8 +1058,9 @@ mod tests {
 
     #[test]
     fn hints_that_match_nothing_are_named_with_their_line() {
-        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orders:\n    get:\n      responses: {'200': {description: ok}}\n  /orders/{orderId}:\n    get:\n      parameters: [{name: orderId, in: path, required: true, schema: {type: integer}}]\n      responses: {'200': {description: ok}}\n";
-        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+        let api = crate::spec::test_api(
+            "paths:\n  /orders:\n    get:\n      responses: {'200': {description: ok}}\n  /orders/{orderId}:\n    get:\n      parameters: [{name: orderId, in: path, required: true, schema: {type: integer}}]\n      responses: {'200': {description: ok}}\n",
+        );
         let dir = tempfile_dir();
         let source = dir.join("engagement.yaml");
         std::fs::write(
@@ -1135,7 +1137,7 @@ mod tests {
 
     #[test]
     fn owner_fields_name_the_owner_even_in_an_admin_only_listing() {
-        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /orders:\n    get:\n      responses: {'200': {description: ok}}\n";
+        let spec = "paths:\n  /orders:\n    get:\n      responses: {'200': {description: ok}}\n";
         let (api, policy) = loaded(spec, "operation,user,admin\nGET /orders,own,allow\n");
         let identities = vec![
             who("ann", "user", Some("t1")),

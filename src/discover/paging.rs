@@ -200,11 +200,7 @@ mod tests {
     }
 
     fn api() -> Api {
-        crate::spec::load_str(
-            "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /items:\n    get:\n      parameters:\n        - {name: page, in: query, schema: {type: integer}}\n        - {name: per_page, in: query, schema: {type: integer}}\n      responses: {'200': {description: ok}}\n",
-            std::path::Path::new("t.yaml"),
-        )
-        .expect("spec")
+        crate::spec::test_api("paths:\n  /items:\n    get:\n      parameters:\n        - {name: page, in: query, schema: {type: integer}}\n        - {name: per_page, in: query, schema: {type: integer}}\n      responses: {'200': {description: ok}}\n")
     }
 
     fn base() -> url::Url {

@@ -89,8 +89,7 @@ mod tests {
 
     #[test]
     fn the_demo_draft_is_close_to_the_declared_matrix_and_parses() {
-        let api = crate::spec::load_str(crate::demo_scan::DEMO_SPEC, Path::new("demo.yaml"))
-            .expect("spec");
+        let api = crate::spec::demo_api();
         let roles: Vec<String> = ["anonymous", "client", "staff", "admin"]
             .iter()
             .map(|s| s.to_string())

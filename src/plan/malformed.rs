@@ -311,14 +311,7 @@ fn next_candidate(api: &Api, case: &MalformedCase, outcomes: &[bool]) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn demo_api() -> Api {
-        crate::spec::load_str(
-            crate::demo_scan::DEMO_SPEC,
-            std::path::Path::new("specs/demo-portal.yaml"),
-        )
-        .expect("demo spec loads")
-    }
+    use crate::spec::demo_api;
 
     fn notes_case(api: &Api, index: usize) -> MalformedCase {
         let op = api

@@ -116,8 +116,9 @@ mod tests {
 
     #[test]
     fn a_blamed_role_takes_a_value_seen_in_the_answers() {
-        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /users/{name}/role:\n    put:\n      parameters: [{name: name, in: path, required: true, schema: {type: string}}]\n      requestBody: {content: {application/json: {schema: {type: object, properties: {role: {type: string}, note: {type: string}}}}}}\n      responses: {'200': {description: ok}}\n";
-        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+        let api = crate::spec::test_api(
+            "paths:\n  /users/{name}/role:\n    put:\n      parameters: [{name: name, in: path, required: true, schema: {type: string}}]\n      requestBody: {content: {application/json: {schema: {type: object, properties: {role: {type: string}, note: {type: string}}}}}}\n      responses: {'200': {description: ok}}\n",
+        );
         let request = RequestSpec {
             method: Method::Put,
             path: "/users/bob/role".into(),

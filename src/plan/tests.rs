@@ -48,11 +48,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let api = crate::spec::load_str(
-        crate::demo_scan::DEMO_SPEC,
-        Path::new("specs/demo-portal.yaml"),
-    )
-    .expect("demo spec loads");
+    let api = crate::spec::demo_api();
     let identities = vec![
         identity("alice", Some("acme"), "client", false),
         identity("bob", Some("globex"), "client", true),

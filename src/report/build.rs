@@ -1034,11 +1034,7 @@ mod tests {
     }
 
     fn build_of(results: Vec<ProbeResult>) -> Report {
-        let api = crate::spec::load_str(
-            crate::demo_scan::DEMO_SPEC,
-            std::path::Path::new("demo.yaml"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let api = crate::spec::demo_api();
         let mut bob = alice();
         bob.name = "bob".into();
         bob.tenant = Some("globex".into());
@@ -1087,11 +1083,7 @@ mod tests {
 
     #[test]
     fn findings_group_by_root_cause() {
-        let api = crate::spec::load_str(
-            crate::demo_scan::DEMO_SPEC,
-            std::path::Path::new("demo.yaml"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let api = crate::spec::demo_api();
         let v = Verdict::Violation;
         let n = Credential::Normal;
         let ok = (200, "{}", v);

@@ -460,8 +460,9 @@ mod tests {
 
     #[test]
     fn the_object_an_operation_names_is_its_last_path_id_the_ones_before_are_parents() {
-        let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /projects/{project_id}/notes/{note_id}:\n    parameters:\n      - {name: note_id, in: path, required: true, schema: {type: integer}}\n      - {name: project_id, in: path, required: true, schema: {type: string}}\n    get:\n      responses: {'200': {description: ok}}\n";
-        let api = crate::spec::load_str(spec, std::path::Path::new("t.yaml")).expect("spec");
+        let api = crate::spec::test_api(
+            "paths:\n  /projects/{project_id}/notes/{note_id}:\n    parameters:\n      - {name: note_id, in: path, required: true, schema: {type: integer}}\n      - {name: project_id, in: path, required: true, schema: {type: string}}\n    get:\n      responses: {'200': {description: ok}}\n",
+        );
         let (param, resource) = api.operations[0].id_param().expect("an ID parameter");
         assert_eq!((param.name.as_str(), resource), ("note_id", "notes"));
     }

@@ -45,6 +45,24 @@ pub fn load(path: &Path) -> Result<Api, SpecError> {
     load_str(&text, path)
 }
 
+/// A description for unit tests: `after_info` follows the `openapi` and `info` lines
+/// every test would otherwise repeat.
+#[cfg(test)]
+pub fn test_api(after_info: &str) -> Api {
+    let text = format!("openapi: 3.0.3\ninfo: {{title: t, version: '1'}}\n{after_info}");
+    load_str(&text, Path::new("t.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The demo portal's description, for unit tests.
+#[cfg(test)]
+pub fn demo_api() -> Api {
+    load_str(
+        crate::demo_scan::DEMO_SPEC,
+        Path::new("specs/demo-portal.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Loads a description from text; `origin` names it in messages and anchors relative refs.
 pub fn load_str(text: &str, origin: &Path) -> Result<Api, SpecError> {
     let mut doc = read::parse_text(text, origin)?;
