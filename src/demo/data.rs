@@ -87,14 +87,55 @@ pub(crate) struct RoleAudit {
     pub role_changed_by: Option<u64>,
 }
 
+/// A record found by its numeric id (users, invoices, tickets).
+pub(crate) trait Numbered {
+    fn id(&self) -> u64;
+}
+
+/// A record that belongs to a tenant and an owner: what the visibility rule judges.
+pub(crate) trait Owned {
+    fn tenant(&self) -> &str;
+    fn owner(&self) -> u64;
+}
+
+// The traits only read fields every record names alike; a macro says so once.
+macro_rules! record_traits {
+    (numbered: $($numbered:ty),*; owned: $($owned:ty),*) => {
+        $(impl Numbered for $numbered {
+            fn id(&self) -> u64 {
+                self.id
+            }
+        })*
+        $(impl Owned for $owned {
+            fn tenant(&self) -> &str {
+                &self.tenant_id
+            }
+            fn owner(&self) -> u64 {
+                self.owner_id
+            }
+        })*
+    };
+}
+
+record_traits!(numbered: User, Invoice, Ticket; owned: Invoice, Ticket, FileMeta);
+
 /// The secure visibility rule: clients see what they own, staff see their tenant, admins
 /// see everything. Roles are read from the live user record so a role change bites at once.
-pub(crate) fn visible(caller: &User, tenant_id: &str, owner_id: u64) -> bool {
+pub(crate) fn visible(caller: &User, record: &(impl Owned + ?Sized)) -> bool {
     match caller.role.as_str() {
         "admin" => true,
-        "staff" => caller.tenant_id.as_deref() == Some(tenant_id),
-        _ => caller.id == owner_id,
+        "staff" => caller.tenant_id.as_deref() == Some(record.tenant()),
+        _ => caller.id == record.owner(),
     }
+}
+
+/// Copies of the records the caller may see: what every list route shows securely.
+pub(crate) fn visible_records<T: Owned + Clone>(caller: &User, records: &[T]) -> Vec<T> {
+    records
+        .iter()
+        .filter(|r| visible(caller, *r))
+        .cloned()
+        .collect()
 }
 
 pub(crate) fn unix_now() -> u64 {
