@@ -19,7 +19,9 @@ use serde_json::json;
 
 use super::data::{now_rfc3339, Store, User};
 use super::jwt;
-use super::server::{find, list, Admin, ApiError, ApiResult, AppState, Caller, PathId, Shared};
+use super::server::{
+    find, list, Admin, ApiError, ApiResult, AppState, Caller, JsonBody, PathId, Shared,
+};
 
 /// Tokens remembered per principal, so a password change can revoke them; older ones
 /// fall out (a demo never issues this many to one user between two changes).
@@ -233,9 +235,8 @@ pub(crate) struct OwnPasswordBody {
 pub(crate) async fn change_own_password(
     State(state): State<Shared>,
     Caller(caller): Caller,
-    body: Result<Json<OwnPasswordBody>, JsonRejection>,
+    JsonBody(body): JsonBody<OwnPasswordBody>,
 ) -> ApiResult {
-    let Json(body) = body?;
     if !state
         .accounts
         .password_ok(&caller.email, &body.current_password, &state.secret)

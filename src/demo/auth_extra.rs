@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -23,8 +23,8 @@ use serde_json::json;
 use super::data::{unix_now, User};
 use super::jwt;
 use super::server::{
-    authenticate, open_session, presented, user_by_id, ApiError, ApiResult, AppState, Presented,
-    Shared, SESSION_COOKIE,
+    authenticate, open_session, presented, user_by_id, ApiError, ApiResult, AppState, JsonBody,
+    Presented, Shared, SESSION_COOKIE,
 };
 
 /// The cookie that carries a form session's CSRF token (readable by page scripts).
@@ -212,9 +212,8 @@ pub(crate) struct RefreshBody {
 /// new refresh token (the old one stops working).
 pub(crate) async fn refresh(
     State(state): State<Shared>,
-    body: Result<Json<RefreshBody>, JsonRejection>,
+    JsonBody(body): JsonBody<RefreshBody>,
 ) -> ApiResult {
-    let Json(body) = body?;
     let user = redeem_refresh(&state, &body.refresh_token, WEB_CLIENT)
         .and_then(|id| user_by_id(&state, id))
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid refresh token"))?;

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put, MethodRouter};
+use axum::routing::{any, delete, get, patch, post, put, MethodRouter};
 use axum::{Json, Router};
 use rand::Rng;
 use serde::Deserialize;
@@ -158,6 +158,13 @@ impl From<QueryRejection> for ApiError {
 
 pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 
+/// A JSON body whose rejection is answered in the portal's error shape, for handlers
+/// that read the body before anything else; the others take `Result<Json<T>, _>` and
+/// judge it in their own order.
+#[derive(FromRequest)]
+#[from_request(via(Json), rejection(ApiError))]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
 /// What the request presented as credentials, before any checking.
 pub(crate) enum Presented<'a> {
     Nothing,
@@ -263,9 +270,9 @@ impl FromRequestParts<Shared> for Caller {
     }
 }
 
-/// A platform admin, for the admin routes with no planted flaw, whose role check comes
-/// first: 401 without valid credentials, then 403 for any other role.
-pub(crate) struct Admin(pub(crate) User);
+/// Proof that the caller is a platform admin, for the admin routes with no planted flaw,
+/// whose role check comes first: 401 without valid credentials, then 403 for any other role.
+pub(crate) struct Admin;
 
 impl FromRequestParts<Shared> for Admin {
     type Rejection = ApiError;
@@ -275,7 +282,7 @@ impl FromRequestParts<Shared> for Admin {
         if user.role != "admin" {
             return Err(ApiError::forbidden());
         }
-        Ok(Admin(user))
+        Ok(Admin)
     }
 }
 
@@ -345,11 +352,7 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(
-    State(state): State<Shared>,
-    body: Result<Json<LoginBody>, JsonRejection>,
-) -> ApiResult {
-    let Json(body) = body?;
+async fn login(State(state): State<Shared>, JsonBody(body): JsonBody<LoginBody>) -> ApiResult {
     let Some(user) = auth_extra::user_by_password(&state, &body.email, &body.password) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -572,9 +575,8 @@ const MAX_STATEMENT_INVOICES: usize = 50;
 async fn create_statement(
     State(state): State<Shared>,
     Caller(caller): Caller,
-    body: Result<Json<StatementRequest>, JsonRejection>,
+    JsonBody(body): JsonBody<StatementRequest>,
 ) -> ApiResult {
-    let Json(body) = body?;
     if body.invoice_ids.is_empty() || body.invoice_ids.len() > MAX_STATEMENT_INVOICES {
         return Err(ApiError::unprocessable(
             "invoice_ids must name 1 to 50 invoices",
@@ -729,9 +731,8 @@ struct TicketCreate {
 async fn create_ticket(
     State(state): State<Shared>,
     Caller(caller): Caller,
-    body: Result<Json<TicketCreate>, JsonRejection>,
+    JsonBody(body): JsonBody<TicketCreate>,
 ) -> ApiResult {
-    let Json(body) = body?;
     let subject = valid_subject(&body.subject)?;
     let mut store = state.store();
     let ticket = Ticket {
@@ -1129,24 +1130,39 @@ struct RoleBody {
     role: Role,
 }
 
-/// No flaw on the PUT route in any mode: the role check (`Admin`) comes first.
-async fn set_user_role(
+/// The role route: `PUT` for admins (no flaw in any mode), and every other method, so
+/// that neither flaw adds a route to `ROUTES`: both ride on the documented PUT path, and
+/// the admin check is wired on PUT only. FLAW role-change-method-override: a legacy shim
+/// forwards `POST` + `X-HTTP-Method-Override: PUT` to the role change, skipping the admin
+/// check. Securely, the override is not honoured and the method is not allowed.
+async fn role_route(
     State(state): State<Shared>,
-    Admin(caller): Admin,
-    PathId(id): PathId,
+    method: Method,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Json<RoleBody>, JsonRejection>,
 ) -> ApiResult {
-    change_role(&state, &caller, id, body)
-}
-
-/// The role change itself, shared by the PUT route and the method-override shim; the
-/// admin check belongs to the caller of this function.
-fn change_role(
-    state: &AppState,
-    caller: &User,
-    id: u64,
-    body: Result<Json<RoleBody>, JsonRejection>,
-) -> ApiResult {
+    let override_put = headers
+        .get("x-http-method-override")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("PUT"));
+    let overridden =
+        state.flaw("role-change-method-override") && method == Method::POST && override_put;
+    // FLAW role-change-verb-swap: the framework also routes the undocumented PATCH to the
+    // role change, and the admin check, wired on the PUT route only, never runs.
+    // Securely, PATCH is not allowed.
+    let swapped = state.flaw("role-change-verb-swap") && method == Method::PATCH;
+    if method != Method::PUT && !overridden && !swapped {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ));
+    }
+    let caller = authenticate(&state, &headers)?;
+    if method == Method::PUT && caller.role != "admin" {
+        return Err(ApiError::forbidden());
+    }
+    let id = path_id(path)?;
     let mut store = state.store();
     let user = find_mut(&mut store.users, id)?;
     let Json(body) = body?;
@@ -1156,39 +1172,6 @@ fn change_role(
     audit.role_changes += 1;
     audit.role_changed_by = Some(caller.id);
     Ok(Json(user).into_response())
-}
-
-/// Any other method on the role route (so neither flaw adds a route to `ROUTES`: both
-/// ride on the documented PUT path). FLAW role-change-method-override: a legacy shim
-/// forwards `POST` + `X-HTTP-Method-Override: PUT` to the role change, and the admin
-/// check, wired on the PUT route only, never runs. Securely, the override is not
-/// honoured and the method is not allowed.
-async fn role_route_other_methods(
-    State(state): State<Shared>,
-    method: axum::http::Method,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-    body: Result<Json<RoleBody>, JsonRejection>,
-) -> ApiResult {
-    let override_put = headers
-        .get("x-http-method-override")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("PUT"));
-    let overridden = state.flaw("role-change-method-override")
-        && method == axum::http::Method::POST
-        && override_put;
-    // FLAW role-change-verb-swap: the framework also routes the undocumented PATCH to the
-    // role change, and the admin check, wired on the PUT route only, never runs.
-    // Securely, PATCH is not allowed.
-    let swapped = state.flaw("role-change-verb-swap") && method == axum::http::Method::PATCH;
-    if overridden || swapped {
-        let caller = authenticate(&state, &headers)?;
-        return change_role(&state, &caller, path_id(path)?, body);
-    }
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed",
-    ))
 }
 
 /// What the audit view shows a non-admin, whichever user it names.
@@ -1207,9 +1190,8 @@ struct UserCreate {
 async fn create_user(
     State(state): State<Shared>,
     _: Admin,
-    body: Result<Json<UserCreate>, JsonRejection>,
+    JsonBody(body): JsonBody<UserCreate>,
 ) -> ApiResult {
-    let Json(body) = body?;
     let (email, name) = (body.email.trim(), body.name.trim());
     if !email.contains('@') || email.len() > 200 || name.is_empty() || name.len() > 200 {
         return Err(ApiError::unprocessable(
@@ -1308,9 +1290,7 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("POST", "/admin/users") => post(create_user),
         ("GET", "/admin/users/{userId}") => get(get_user),
         ("DELETE", "/admin/users/{userId}") => delete(delete_user),
-        ("PUT", "/admin/users/{userId}/role") => {
-            put(set_user_role).fallback(role_route_other_methods)
-        }
+        ("PUT", "/admin/users/{userId}/role") => any(role_route),
         ("POST", "/auth/session") => post(auth_extra::session_login),
         ("POST", "/auth/refresh") => post(auth_extra::refresh),
         ("POST", "/auth/logout") => post(auth_extra::logout),
