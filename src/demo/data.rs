@@ -1,5 +1,6 @@
 //! The demo portal's records (invoices, tickets, files, users), their seed values, the
-//! visibility rule, and the clock formatting the records use.
+//! visibility rule with the traits it reads records through, and the clock formatting the
+//! records use.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -402,6 +403,33 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_772_366_400), "2026-03-01T12:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn visible_records_follow_the_role() {
+        let seed = Store::seed();
+        let ticket = |tenant: &str, owner_id: u64| Ticket {
+            tenant_id: tenant.into(),
+            owner_id,
+            ..seed.tickets[0].clone()
+        };
+        let records = [ticket("acme", 1), ticket("acme", 3), ticket("globex", 2)];
+        let seen = |role: &str| -> Vec<(String, u64)> {
+            let caller = User {
+                role: role.into(),
+                tenant_id: Some("acme".into()),
+                ..seed.users[0].clone()
+            };
+            let shown = visible_records(&caller, &records);
+            shown
+                .into_iter()
+                .map(|t| (t.tenant_id, t.owner_id))
+                .collect()
+        };
+        let acme = |owner: u64| ("acme".to_string(), owner);
+        assert_eq!(seen("client"), [acme(1)]);
+        assert_eq!(seen("staff"), [acme(1), acme(3)]);
+        assert_eq!(seen("admin").len(), records.len());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The demo portal's HTTP layer: shared state, authentication (bearer JWT or session
 //! cookie), one handler per route, the planted flaws, and the router built from `ROUTES`.
+//! The steps handlers share are here once: the `Caller`, `Admin`, `PathId` and `JsonBody`
+//! extractors, `find`/`position` (a record or 404) and `tenant_check` (the check a planted
+//! flaw skips).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
