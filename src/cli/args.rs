@@ -118,6 +118,20 @@ pub struct ScanArgs {
     /// Override the engagement's concurrency.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    #[command(flatten)]
+    pub run: RunFlags,
+    /// Send only slice i of N of the plan (a CI matrix job); join the reports with
+    /// `rolegrid merge`. Every job logs in, discovers and creates canaries itself.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<rolegrid::scan::Shard>,
+    #[command(flatten)]
+    pub report: super::report::ReportFlags,
+}
+
+/// How a scan runs, the same for `scan` and `demo`: its request rate, its seed and its
+/// progress bar.
+#[derive(Debug, Args)]
+pub struct RunFlags {
     /// Cap the whole run at this many requests per second.
     #[arg(long, value_name = "PER_SECOND")]
     pub rate_limit: Option<f64>,
@@ -127,15 +141,11 @@ pub struct ScanArgs {
     /// Never draw the progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// Send only slice i of N of the plan (a CI matrix job); join the reports with
-    /// `rolegrid merge`. Every job logs in, discovers and creates canaries itself.
-    #[arg(long, value_name = "i/N")]
-    pub shard: Option<rolegrid::scan::Shard>,
-    #[command(flatten)]
-    pub report: super::report::ReportFlags,
 }
 
 #[derive(Debug, Args)]
+// The demo's run is its scan of the portal: its help says so.
+#[command(mut_arg("rate_limit", |arg| arg.help("Cap the demo scan at this many requests per second")))]
 pub struct DemoArgs {
     /// Output folder for the demo scan's reports.
     #[arg(short, long, value_name = "DIR", default_value = "reports/demo")]
@@ -161,15 +171,8 @@ pub struct DemoArgs {
     /// Lifetime of the portal's tokens and session cookies, in seconds.
     #[arg(long, value_name = "SECS")]
     pub token_ttl_secs: Option<u64>,
-    /// Cap the demo scan at this many requests per second.
-    #[arg(long, value_name = "PER_SECOND")]
-    pub rate_limit: Option<f64>,
-    /// Fix write markers and clock fields so two runs give the same report.
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    /// Never draw the progress bar.
-    #[arg(long)]
-    pub no_progress: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
     /// Delay a route by a lognormal: `METHOD /path=MEDIAN:P95` (ms) or `*=MEDIAN:P95`; repeatable.
     #[arg(long = "latency", value_name = "ROUTE=MEDIAN:P95")]
     pub latency: Vec<String>,

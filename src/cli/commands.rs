@@ -229,7 +229,7 @@ fn scan_error_code(e: &ScanError) -> u8 {
 fn overrides(args: &ScanArgs) -> Overrides {
     Overrides {
         concurrency: args.concurrency,
-        rate_limit: args.rate_limit,
+        rate_limit: args.run.rate_limit,
         p95_target_ms: args.p95_target_ms,
         ..reach_overrides(&args.reach)
     }
@@ -269,8 +269,8 @@ async fn scan_command(args: ScanArgs) -> u8 {
         api: inputs.api,
         policy: inputs.policy,
         output_dir: output_dir.clone(),
-        progress: super::progress::terminal_bar(args.no_progress),
-        seed: args.seed,
+        progress: super::progress::terminal_bar(args.run.no_progress),
+        seed: args.run.seed,
         shard: args.shard,
     };
     match scan::scan(input, redactor.clone()).await {
@@ -399,18 +399,18 @@ fn demo_options(
         options.token_ttl = std::time::Duration::from_secs(secs);
     }
     // Checked before the portal starts, by the check the engagement's key goes through.
-    if let Some(rate) = args.rate_limit {
+    if let Some(rate) = args.run.rate_limit {
         rolegrid::engagement::check_rate(rate).map_err(|m| format!("--rate-limit: {m}"))?;
     }
     for text in &args.latency {
         let (route, model) = rolegrid::demo::LatencyModel::parse_flag(text)?;
         options.latency.insert(route, model);
     }
-    options.latency_seed = args.seed;
+    options.latency_seed = args.run.seed;
     if args.chaos {
         // The demo engagement's timeout_ms: a stall outlasts it by a second.
         let timeout = std::time::Duration::from_millis(10_000);
-        options.chaos = Some(demo::ChaosOptions::new(args.seed.unwrap_or(0), timeout));
+        options.chaos = Some(demo::ChaosOptions::new(args.run.seed.unwrap_or(0), timeout));
     }
     Ok(options)
 }
@@ -456,9 +456,9 @@ async fn demo_command(args: DemoArgs) -> u8 {
         base_url: server.base_url(),
         passwords,
         output_dir: args.output.clone(),
-        progress: super::progress::terminal_bar(args.no_progress),
-        seed: args.seed,
-        rate_limit: args.rate_limit,
+        progress: super::progress::terminal_bar(args.run.no_progress),
+        seed: args.run.seed,
+        rate_limit: args.run.rate_limit,
     };
     let outcome = demo_scan::run(scan, redactor.clone()).await;
     server.shutdown().await;

@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
@@ -19,7 +19,9 @@ use serde_json::json;
 
 use super::data::{now_rfc3339, Store, User};
 use super::jwt;
-use super::server::{authenticate, ApiError, ApiResult, AppState, Shared};
+use super::server::{
+    find, list, Admin, ApiError, ApiResult, AppState, Caller, JsonBody, PathId, Shared,
+};
 
 /// Tokens remembered per principal, so a password change can revoke them; older ones
 /// fall out (a demo never issues this many to one user between two changes).
@@ -164,13 +166,15 @@ fn manages(caller: &User, user: &User) -> bool {
     }
 }
 
-fn path_user(state: &AppState, path: Result<Path<String>, PathRejection>) -> ApiResult<User> {
-    let id = path
-        .ok()
-        .and_then(|Path(raw)| raw.parse::<u64>().ok())
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not found"))?;
-    let user = state.store().users.iter().find(|u| u.id == id).cloned();
-    user.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not found"))
+/// User `id` if the caller manages it. Securely another's account is "not found", like
+/// a missing one; `unchecked` (a planted flaw) skips the check.
+fn managed_user(state: &AppState, caller: &User, id: u64, unchecked: bool) -> ApiResult<User> {
+    let user = find(&state.store().users, id)?.clone();
+    if unchecked || manages(caller, &user) {
+        Ok(user)
+    } else {
+        Err(ApiError::not_found())
+    }
 }
 
 fn account_json(state: &AppState, user: &User) -> serde_json::Value {
@@ -193,8 +197,10 @@ fn account_json(state: &AppState, user: &User) -> serde_json::Value {
 
 /// `GET /accounts`: the sign-in accounts the caller manages (its own; staff: its
 /// tenant's; admins: all).
-pub(crate) async fn list_accounts(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
+pub(crate) async fn list_accounts(
+    State(state): State<Shared>,
+    Caller(caller): Caller,
+) -> ApiResult {
     let users: Vec<User> = state
         .store()
         .users
@@ -202,23 +208,19 @@ pub(crate) async fn list_accounts(State(state): State<Shared>, headers: HeaderMa
         .filter(|u| manages(&caller, u))
         .cloned()
         .collect();
-    let items: Vec<_> = users.iter().map(|u| account_json(&state, u)).collect();
-    let total = items.len();
-    Ok(Json(json!({ "items": items, "total": total })).into_response())
+    Ok(list(
+        users.iter().map(|u| account_json(&state, u)).collect(),
+    ))
 }
 
 /// `GET /accounts/{accountId}`: one account with its password audit (own, tenant staff,
 /// admin; others get "not found").
 pub(crate) async fn get_account(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let user = path_user(&state, path)?;
-    if !manages(&caller, &user) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not found"));
-    }
+    let user = managed_user(&state, &caller, id, false)?;
     Ok(Json(account_json(&state, &user)).into_response())
 }
 
@@ -232,11 +234,9 @@ pub(crate) struct OwnPasswordBody {
 /// it holds ends (no flaw in any mode).
 pub(crate) async fn change_own_password(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Result<Json<OwnPasswordBody>, JsonRejection>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<OwnPasswordBody>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let Json(body) = body?;
     if !state
         .accounts
         .password_ok(&caller.email, &body.current_password, &state.secret)
@@ -261,15 +261,12 @@ pub(crate) struct ResetPasswordBody {
 /// manage is "not found".
 pub(crate) async fn reset_password(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
     body: Result<Json<ResetPasswordBody>, JsonRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let user = path_user(&state, path)?;
-    if !state.options.has("password-reset-bola") && !manages(&caller, &user) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not found"));
-    }
+    let bola = state.options.has("password-reset-bola");
+    let user = managed_user(&state, &caller, id, bola)?;
     let Json(body) = body?;
     set_password(&state, &user, caller.id, &body.new_password)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -294,11 +291,7 @@ fn may_reset(state: &AppState, caller: &User) -> bool {
 }
 
 /// `GET /admin/reset`: when the portal was last reset, by whom and why (admins only).
-pub(crate) async fn reset_status(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    if caller.role != "admin" {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"));
-    }
+pub(crate) async fn reset_status(State(state): State<Shared>, _: Admin) -> ApiResult {
     let audit = reset_audit(&state.accounts.lock());
     Ok(Json(audit).into_response())
 }
@@ -307,12 +300,11 @@ pub(crate) async fn reset_status(State(state): State<Shared>, headers: HeaderMap
 /// every session. Admins only; FLAW admin-reset-bfla lets staff do it too.
 pub(crate) async fn reset_portal(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    Caller(caller): Caller,
     body: Result<Json<ResetBody>, JsonRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
     if !may_reset(&state, &caller) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"));
+        return Err(ApiError::forbidden());
     }
     let Json(body) = body?;
     let reason = body.reason.trim();

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -23,8 +23,8 @@ use serde_json::json;
 use super::data::{unix_now, User};
 use super::jwt;
 use super::server::{
-    authenticate, presented, ApiError, ApiResult, AppState, Presented, Session, Shared,
-    SESSION_COOKIE,
+    authenticate, open_session, presented, user_by_id, ApiError, ApiResult, AppState, JsonBody,
+    Presented, Shared, SESSION_COOKIE,
 };
 
 /// The cookie that carries a form session's CSRF token (readable by page scripts).
@@ -88,7 +88,8 @@ impl AuthState {
     }
 }
 
-fn random_token() -> String {
+/// 32 random bytes, URL-safe: session ids, CSRF and refresh tokens.
+pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::thread_rng().gen::<[u8; 32]>())
 }
 
@@ -103,22 +104,12 @@ pub(crate) fn service_user(id: u64) -> Option<User> {
     })
 }
 
-fn principal(state: &AppState, id: u64) -> Option<User> {
-    state
-        .store()
-        .users
-        .iter()
-        .find(|u| u.id == id)
-        .cloned()
-        .or_else(|| service_user(id))
-}
-
 fn password_ok(state: &AppState, key: &str, given: &str) -> bool {
     state.accounts.password_ok(key, given, &state.secret)
 }
 
 /// A user by email and password (case-insensitive email), as every sign-in checks it.
-fn user_by_password(state: &AppState, email: &str, password: &str) -> Option<User> {
+pub(crate) fn user_by_password(state: &AppState, email: &str, password: &str) -> Option<User> {
     let user = state
         .store()
         .users
@@ -181,7 +172,7 @@ fn redeem_refresh(state: &AppState, token: &str, client: &str) -> Option<u64> {
 }
 
 /// A bearer JWT for `user`, valid for the portal's token TTL.
-fn access_token(state: &AppState, user: &User) -> String {
+pub(crate) fn access_token(state: &AppState, user: &User) -> String {
     let iat = unix_now();
     let token = jwt::sign(
         &jwt::Claims {
@@ -221,11 +212,10 @@ pub(crate) struct RefreshBody {
 /// new refresh token (the old one stops working).
 pub(crate) async fn refresh(
     State(state): State<Shared>,
-    body: Result<Json<RefreshBody>, JsonRejection>,
+    JsonBody(body): JsonBody<RefreshBody>,
 ) -> ApiResult {
-    let Json(body) = body?;
     let user = redeem_refresh(&state, &body.refresh_token, WEB_CLIENT)
-        .and_then(|id| principal(&state, id))
+        .and_then(|id| user_by_id(&state, id))
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid refresh token"))?;
     let token = access_token(&state, &user);
     let refresh_token = issue_refresh(&state, user.id, WEB_CLIENT);
@@ -278,24 +268,8 @@ pub(crate) async fn session_login(
     let Form(form) = form.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let user = user_by_password(&state, &form.email, &form.password)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid credentials"))?;
-    let session_id = random_token();
     let csrf = random_token();
-    let ttl = state.options.token_ttl;
-    {
-        let now = Instant::now();
-        let mut sessions = state.sessions();
-        sessions.retain(|_, session| session.expires > now);
-        sessions.insert(
-            session_id.clone(),
-            Session {
-                user_id: user.id,
-                expires: now
-                    .checked_add(ttl)
-                    .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400)),
-                csrf: Some(csrf.clone()),
-            },
-        );
-    }
+    let session_id = open_session(&state, user.id, Some(csrf.clone()));
     let cookie = |text: String| {
         HeaderValue::from_str(&text)
             .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "session error"))
@@ -423,7 +397,7 @@ pub(crate) async fn oauth_token(
             .refresh_token
             .as_deref()
             .and_then(|t| redeem_refresh(&state, t, &client))
-            .and_then(|id| principal(&state, id))
+            .and_then(|id| user_by_id(&state, id))
             .ok_or_else(|| {
                 oauth_error(
                     StatusCode::BAD_REQUEST,

@@ -1,5 +1,6 @@
 //! The demo portal's records (invoices, tickets, files, users), their seed values, the
-//! visibility rule, and the clock formatting the records use.
+//! visibility rule with the traits it reads records through, and the clock formatting the
+//! records use.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -87,14 +88,55 @@ pub(crate) struct RoleAudit {
     pub role_changed_by: Option<u64>,
 }
 
+/// A record found by its numeric id (users, invoices, tickets).
+pub(crate) trait Numbered {
+    fn id(&self) -> u64;
+}
+
+/// A record that belongs to a tenant and an owner: what the visibility rule judges.
+pub(crate) trait Owned {
+    fn tenant(&self) -> &str;
+    fn owner(&self) -> u64;
+}
+
+// The traits only read fields every record names alike; a macro says so once.
+macro_rules! record_traits {
+    (numbered: $($numbered:ty),*; owned: $($owned:ty),*) => {
+        $(impl Numbered for $numbered {
+            fn id(&self) -> u64 {
+                self.id
+            }
+        })*
+        $(impl Owned for $owned {
+            fn tenant(&self) -> &str {
+                &self.tenant_id
+            }
+            fn owner(&self) -> u64 {
+                self.owner_id
+            }
+        })*
+    };
+}
+
+record_traits!(numbered: User, Invoice, Ticket; owned: Invoice, Ticket, FileMeta);
+
 /// The secure visibility rule: clients see what they own, staff see their tenant, admins
 /// see everything. Roles are read from the live user record so a role change bites at once.
-pub(crate) fn visible(caller: &User, tenant_id: &str, owner_id: u64) -> bool {
+pub(crate) fn visible(caller: &User, record: &(impl Owned + ?Sized)) -> bool {
     match caller.role.as_str() {
         "admin" => true,
-        "staff" => caller.tenant_id.as_deref() == Some(tenant_id),
-        _ => caller.id == owner_id,
+        "staff" => caller.tenant_id.as_deref() == Some(record.tenant()),
+        _ => caller.id == record.owner(),
     }
+}
+
+/// Copies of the records the caller may see: what every list route shows securely.
+pub(crate) fn visible_records<T: Owned + Clone>(caller: &User, records: &[T]) -> Vec<T> {
+    records
+        .iter()
+        .filter(|r| visible(caller, *r))
+        .cloned()
+        .collect()
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -361,6 +403,33 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_772_366_400), "2026-03-01T12:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn visible_records_follow_the_role() {
+        let seed = Store::seed();
+        let ticket = |tenant: &str, owner_id: u64| Ticket {
+            tenant_id: tenant.into(),
+            owner_id,
+            ..seed.tickets[0].clone()
+        };
+        let records = [ticket("acme", 1), ticket("acme", 3), ticket("globex", 2)];
+        let seen = |role: &str| -> Vec<(String, u64)> {
+            let caller = User {
+                role: role.into(),
+                tenant_id: Some("acme".into()),
+                ..seed.users[0].clone()
+            };
+            let shown = visible_records(&caller, &records);
+            shown
+                .into_iter()
+                .map(|t| (t.tenant_id, t.owner_id))
+                .collect()
+        };
+        let acme = |owner: u64| ("acme".to_string(), owner);
+        assert_eq!(seen("client"), [acme(1)]);
+        assert_eq!(seen("staff"), [acme(1), acme(3)]);
+        assert_eq!(seen("admin").len(), records.len());
     }
 
     #[test]

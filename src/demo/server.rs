@@ -1,5 +1,8 @@
 //! The demo portal's HTTP layer: shared state, authentication (bearer JWT or session
 //! cookie), one handler per route, the planted flaws, and the router built from `ROUTES`.
+//! The steps handlers share are here once: the `Caller`, `Admin`, `PathId` and `JsonBody`
+//! extractors, `find`/`position` (a record or 404) and `tenant_check` (the check a planted
+//! flaw skips).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -7,19 +10,20 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put, MethodRouter};
+use axum::routing::{any, delete, get, patch, post, put, MethodRouter};
 use axum::{Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::data::{now_rfc3339, unix_now, visible, Note, Store, Ticket, User};
+use super::data::{
+    now_rfc3339, unix_now, visible, visible_records, Note, Numbered, Owned, Store, Ticket, User,
+};
 use super::{accounts, auth_extra, jwt, DemoOptions, ROUTES};
 
 pub(crate) type Shared = Arc<AppState>;
@@ -118,10 +122,10 @@ impl ApiError {
     fn unauthenticated() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "authentication required")
     }
-    fn forbidden() -> Self {
+    pub(crate) fn forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden")
     }
-    fn not_found() -> Self {
+    pub(crate) fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not found")
     }
     fn unprocessable(message: &'static str) -> Self {
@@ -156,6 +160,13 @@ impl From<QueryRejection> for ApiError {
 }
 
 pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
+
+/// A JSON body whose rejection is answered in the portal's error shape, for handlers
+/// that read the body before anything else; the others take `Result<Json<T>, _>` and
+/// judge it in their own order.
+#[derive(FromRequest)]
+#[from_request(via(Json), rejection(ApiError))]
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 /// What the request presented as credentials, before any checking.
 pub(crate) enum Presented<'a> {
@@ -193,7 +204,8 @@ pub(crate) fn presented(headers: &HeaderMap) -> Presented<'_> {
     auth_extra::cookie(headers, SESSION_COOKIE).map_or(Presented::Nothing, Presented::Session)
 }
 
-fn user_by_id(state: &AppState, id: u64) -> Option<User> {
+/// A user or a service by id, as credentials name it.
+pub(crate) fn user_by_id(state: &AppState, id: u64) -> Option<User> {
     let user = state.store().users.iter().find(|u| u.id == id).cloned();
     user.or_else(|| auth_extra::service_user(id))
 }
@@ -249,7 +261,88 @@ fn path_id(path: Result<Path<String>, PathRejection>) -> ApiResult<u64> {
         .ok_or_else(ApiError::not_found)
 }
 
-fn list<T: serde::Serialize>(items: Vec<T>) -> Response {
+/// The caller, authenticated as [`authenticate`] does, for handlers that take it as an
+/// extractor: it runs before the handler body, so a 401 still comes before anything else.
+pub(crate) struct Caller(pub(crate) User);
+
+impl FromRequestParts<Shared> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
+        authenticate(state, &parts.headers).map(Caller)
+    }
+}
+
+/// Proof that the caller is a platform admin, for the admin routes with no planted flaw,
+/// whose role check comes first: 401 without valid credentials, then 403 for any other role.
+pub(crate) struct Admin;
+
+impl FromRequestParts<Shared> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
+        let user = authenticate(state, &parts.headers)?;
+        if user.role != "admin" {
+            return Err(ApiError::forbidden());
+        }
+        Ok(Admin)
+    }
+}
+
+/// The record id of the route's path, parsed as [`path_id`] does. Handlers take it after
+/// `Caller` or `Admin`, so a bad id is judged only once the caller is.
+pub(crate) struct PathId(pub(crate) u64);
+
+impl FromRequestParts<Shared> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
+        path_id(Path::from_request_parts(parts, state).await).map(PathId)
+    }
+}
+
+/// Record `id` of `records`, or "not found".
+pub(crate) fn find<T: Numbered>(records: &[T], id: u64) -> ApiResult<&T> {
+    records
+        .iter()
+        .find(|r| r.id() == id)
+        .ok_or_else(ApiError::not_found)
+}
+
+fn find_mut<T: Numbered>(records: &mut [T], id: u64) -> ApiResult<&mut T> {
+    records
+        .iter_mut()
+        .find(|r| r.id() == id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Where record `id` stands in `records`, for routes that remove it or must let go of
+/// the borrow; "not found" when it is missing.
+fn position<T: Numbered>(records: &[T], id: u64) -> ApiResult<usize> {
+    records
+        .iter()
+        .position(|r| r.id() == id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The tenant check of a route whose planted flaw `flaw` skips it. Securely a record the
+/// caller may not see is refused with `denial`: "not found" on most routes, like a
+/// missing record, so that nobody learns which ids exist.
+fn tenant_check(
+    state: &AppState,
+    flaw: &str,
+    caller: &User,
+    record: &impl Owned,
+    denial: fn() -> ApiError,
+) -> ApiResult<()> {
+    if state.flaw(flaw) || visible(caller, record) {
+        Ok(())
+    } else {
+        Err(denial())
+    }
+}
+
+pub(crate) fn list<T: serde::Serialize>(items: Vec<T>) -> Response {
     let total = items.len();
     Json(json!({ "items": items, "total": total })).into_response()
 }
@@ -262,58 +355,15 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(
-    State(state): State<Shared>,
-    body: Result<Json<LoginBody>, JsonRejection>,
-) -> ApiResult {
-    let Json(body) = body?;
-    let user = state
-        .store()
-        .users
-        .iter()
-        .find(|u| u.email.eq_ignore_ascii_case(body.email.trim()))
-        .cloned();
-    let authenticated = user.filter(|user| {
-        state
-            .accounts
-            .password_ok(&user.email, &body.password, &state.secret)
-    });
-    let Some(user) = authenticated else {
+async fn login(State(state): State<Shared>, JsonBody(body): JsonBody<LoginBody>) -> ApiResult {
+    let Some(user) = auth_extra::user_by_password(&state, &body.email, &body.password) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid credentials",
         ));
     };
-
-    let ttl = state.options.token_ttl;
-    let iat = unix_now();
-    let claims = jwt::Claims {
-        sub: user.id.to_string(),
-        email: user.email.clone(),
-        role: user.role.clone(),
-        tenant: user.tenant_id.clone(),
-        iat,
-        exp: jwt::expiry(iat, ttl),
-    };
-    let token = jwt::sign(&claims, &state.jwt_key);
-    state.accounts.issued(user.id, &token);
-
-    let session_id = URL_SAFE_NO_PAD.encode(rand::thread_rng().gen::<[u8; 32]>());
-    {
-        let now = Instant::now();
-        let mut sessions = state.sessions();
-        // Expired sessions are swept on login so a long scan cannot grow the map forever.
-        sessions.retain(|_, session| session.expires > now);
-        sessions.insert(
-            session_id.clone(),
-            Session {
-                user_id: user.id,
-                // A TTL too large for the clock means "never expires" rather than a panic.
-                expires: now.checked_add(ttl).unwrap_or(now + FAR_FUTURE),
-                csrf: None,
-            },
-        );
-    }
+    let token = auth_extra::access_token(&state, &user);
+    let session_id = open_session(&state, user.id, None);
     let cookie = format!("{SESSION_COOKIE}={session_id}; HttpOnly; Path=/; SameSite=Lax");
     let cookie = HeaderValue::from_str(&cookie)
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "session error"))?;
@@ -321,11 +371,33 @@ async fn login(
     let body = json!({
         "token": token,
         "token_type": "Bearer",
-        "expires_in": ttl.as_secs(),
+        "expires_in": state.options.token_ttl.as_secs(),
         "refresh_token": refresh_token,
         "user": user,
     });
     Ok(([(header::SET_COOKIE, cookie)], [token_header], Json(body)).into_response())
+}
+
+/// Opens a cookie session for `user_id` that lasts the portal's token TTL and returns its
+/// id; `csrf` is set for form sessions, whose unsafe requests must repeat it.
+pub(crate) fn open_session(state: &AppState, user_id: u64, csrf: Option<String>) -> String {
+    let session_id = auth_extra::random_token();
+    let now = Instant::now();
+    let mut sessions = state.sessions();
+    // Expired sessions are swept on sign-in so a long scan cannot grow the map forever.
+    sessions.retain(|_, session| session.expires > now);
+    sessions.insert(
+        session_id.clone(),
+        Session {
+            user_id,
+            // A TTL too large for the clock means "never expires" rather than a panic.
+            expires: now
+                .checked_add(state.options.token_ttl)
+                .unwrap_or(now + FAR_FUTURE),
+            csrf,
+        },
+    );
+    session_id
 }
 
 async fn me(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
@@ -364,37 +436,47 @@ fn me_page(user: &User) -> Response {
 /// spans pages and a scanner must follow the `Link: <…>; rel="next"` header.
 const INVOICE_PAGE: usize = 2;
 
+/// The `page` and `limit` of `GET /invoices`, checked before any invoice is read.
+struct Paging {
+    page: usize,
+    limit: usize,
+}
+
+impl FromRequestParts<Shared> for Paging {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(ApiError::from)?;
+        let number = |name: &str, default: usize, max: usize| -> ApiResult<usize> {
+            match query.get(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            format!("`{name}` must be an integer from 1 to {max}"),
+                        )
+                    }),
+            }
+        };
+        Ok(Paging {
+            page: number("page", 1, 1_000_000)?,
+            limit: number("limit", INVOICE_PAGE, 100)?,
+        })
+    }
+}
+
 async fn list_invoices(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Caller(caller): Caller,
+    Paging { page, limit }: Paging,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let Query(query) = query?;
-    let number = |name: &str, default: usize, max: usize| -> ApiResult<usize> {
-        match query.get(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("`{name}` must be an integer from 1 to {max}"),
-                    )
-                }),
-        }
-    };
-    let page = number("page", 1, 1_000_000)?;
-    let limit = number("limit", INVOICE_PAGE, 100)?;
-    let visible_items: Vec<_> = state
-        .store()
-        .invoices
-        .iter()
-        .filter(|i| visible(&caller, &i.tenant_id, i.owner_id))
-        .cloned()
-        .collect();
+    let visible_items = visible_records(&caller, &state.store().invoices);
     let total = visible_items.len();
     let items: Vec<_> = visible_items
         .into_iter()
@@ -413,21 +495,19 @@ async fn list_invoices(
 
 async fn get_invoice(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let id = path_id(path)?;
     let store = state.store();
-    let invoice = store
-        .invoices
-        .iter()
-        .find(|i| i.id == id)
-        .ok_or_else(ApiError::not_found)?;
+    let invoice = find(&store.invoices, id)?;
     // FLAW invoice-read-bola skips the check; securely, a foreign invoice is "not found".
-    if !state.flaw("invoice-read-bola") && !visible(&caller, &invoice.tenant_id, invoice.owner_id) {
-        return Err(ApiError::not_found());
-    }
+    tenant_check(
+        &state,
+        "invoice-read-bola",
+        &caller,
+        invoice,
+        ApiError::not_found,
+    )?;
     Ok(Json(invoice).into_response())
 }
 
@@ -450,10 +530,9 @@ fn invoice_summary(invoice: &super::data::Invoice) -> serde_json::Value {
 /// judges the invoice the lookup found, whatever the spelling.
 async fn invoice_receipt(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    Caller(caller): Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
     let Ok(Path(raw)) = path else {
         return Err(ApiError::not_found());
     };
@@ -461,19 +540,19 @@ async fn invoice_receipt(
     let bypass = state.flaw("id-encoding-bypass");
     if bypass {
         let by_text = store.invoices.iter().find(|i| i.id.to_string() == raw);
-        if by_text.is_some_and(|i| !visible(&caller, &i.tenant_id, i.owner_id)) {
+        if by_text.is_some_and(|i| !visible(&caller, i)) {
             return Err(ApiError::not_found());
         }
     }
     let id = raw.parse::<u64>().map_err(|_| ApiError::not_found())?;
-    let invoice = store
-        .invoices
-        .iter()
-        .find(|i| i.id == id)
-        .ok_or_else(ApiError::not_found)?;
-    if !bypass && !visible(&caller, &invoice.tenant_id, invoice.owner_id) {
-        return Err(ApiError::not_found());
-    }
+    let invoice = find(&store.invoices, id)?;
+    tenant_check(
+        &state,
+        "id-encoding-bypass",
+        &caller,
+        invoice,
+        ApiError::not_found,
+    )?;
     Ok(Json(json!({
         "receipt": {
             "number": format!("R-{}", invoice.number),
@@ -498,11 +577,9 @@ const MAX_STATEMENT_INVOICES: usize = 50;
 /// only existence is checked, so any invoice id in the body is rendered.
 async fn create_statement(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Result<Json<StatementRequest>, JsonRejection>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<StatementRequest>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let Json(body) = body?;
     if body.invoice_ids.is_empty() || body.invoice_ids.len() > MAX_STATEMENT_INVOICES {
         return Err(ApiError::unprocessable(
             "invoice_ids must name 1 to 50 invoices",
@@ -512,14 +589,14 @@ async fn create_statement(
     let mut invoices = Vec::new();
     let mut total_cents: u64 = 0;
     for id in &body.invoice_ids {
-        let invoice = store
-            .invoices
-            .iter()
-            .find(|i| i.id == *id)
-            .ok_or_else(ApiError::not_found)?;
-        if !state.flaw("body-id-bola") && !visible(&caller, &invoice.tenant_id, invoice.owner_id) {
-            return Err(ApiError::not_found());
-        }
+        let invoice = find(&store.invoices, *id)?;
+        tenant_check(
+            &state,
+            "body-id-bola",
+            &caller,
+            invoice,
+            ApiError::not_found,
+        )?;
         total_cents = total_cents.saturating_add(invoice.amount_cents);
         invoices.push(invoice_summary(invoice));
     }
@@ -534,38 +611,26 @@ async fn create_statement(
 
 // ---------------------------------------------------------------- tickets
 
-async fn list_tickets(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let items: Vec<_> = state
-        .store()
-        .tickets
-        .iter()
-        .filter(|t| visible(&caller, &t.tenant_id, t.owner_id))
-        .cloned()
-        .collect();
-    Ok(list(items))
+async fn list_tickets(State(state): State<Shared>, Caller(caller): Caller) -> ApiResult {
+    Ok(list(visible_records(&caller, &state.store().tickets)))
 }
 
 async fn get_ticket(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let id = path_id(path)?;
+    // FLAW ticket-existence-leak: 403 for another's ticket, 404 for a missing one, so
+    // anyone learns which ticket ids exist. Securely, both are "not found".
+    let leak = state.flaw("ticket-existence-leak");
     let store = state.store();
-    let ticket = store
-        .tickets
-        .iter()
-        .find(|t| t.id == id)
-        .ok_or_else(ApiError::not_found)?;
-    if !visible(&caller, &ticket.tenant_id, ticket.owner_id) {
-        // FLAW ticket-existence-leak: 403 for another's ticket, 404 for a missing one, so
-        // anyone learns which ticket ids exist. Securely, both are "not found".
-        if state.flaw("ticket-existence-leak") {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "not your ticket"));
-        }
-        return Err(ApiError::not_found());
+    let ticket = find(&store.tickets, id)?;
+    if !visible(&caller, ticket) {
+        return Err(if leak {
+            ApiError::new(StatusCode::FORBIDDEN, "not your ticket")
+        } else {
+            ApiError::not_found()
+        });
     }
     Ok(Json(ticket).into_response())
 }
@@ -612,23 +677,21 @@ fn bind_privileged_ticket_fields(state: &AppState, ticket: &mut Ticket, patch: &
 
 async fn update_ticket(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
     body: Result<Json<TicketPatch>, JsonRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let id = path_id(path)?;
     let mut store = state.store();
-    let ticket = store
-        .tickets
-        .iter_mut()
-        .find(|t| t.id == id)
-        .ok_or_else(ApiError::not_found)?;
+    let ticket = find_mut(&mut store.tickets, id)?;
     // Checked before the body so a foreign caller learns nothing from validation errors.
     // FLAW ticket-write-bola skips it.
-    if !state.flaw("ticket-write-bola") && !visible(&caller, &ticket.tenant_id, ticket.owner_id) {
-        return Err(ApiError::forbidden());
-    }
+    tenant_check(
+        &state,
+        "ticket-write-bola",
+        &caller,
+        ticket,
+        ApiError::forbidden,
+    )?;
     let Json(patch) = body?;
     if patch.subject.is_none() && patch.status.is_none() {
         return Err(ApiError::unprocessable("provide subject and/or status"));
@@ -670,11 +733,9 @@ struct TicketCreate {
 /// under "platform"). Fields outside `TicketCreate` are ignored in every mode.
 async fn create_ticket(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Result<Json<TicketCreate>, JsonRejection>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<TicketCreate>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let Json(body) = body?;
     let subject = valid_subject(&body.subject)?;
     let mut store = state.store();
     let ticket = Ticket {
@@ -712,19 +773,19 @@ fn created(location: String, record: impl serde::Serialize) -> Response {
 /// it did not exist. FLAW ticket-delete-bola skips the visibility check.
 async fn delete_ticket(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let id = path_id(path)?;
     let mut store = state.store();
-    let Some(index) = store.tickets.iter().position(|t| t.id == id) else {
-        return Err(ApiError::not_found());
-    };
+    let index = position(&store.tickets, id)?;
     let ticket = &store.tickets[index];
-    if !state.flaw("ticket-delete-bola") && !visible(&caller, &ticket.tenant_id, ticket.owner_id) {
-        return Err(ApiError::not_found());
-    }
+    tenant_check(
+        &state,
+        "ticket-delete-bola",
+        &caller,
+        ticket,
+        ApiError::not_found,
+    )?;
     store.tickets.remove(index);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -759,16 +820,12 @@ fn note_body(state: &AppState, raw: serde_json::Value) -> ApiResult<NoteBody> {
 
 async fn add_ticket_note(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    Caller(caller): Caller,
+    PathId(id): PathId,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let id = path_id(path)?;
     let mut store = state.store();
-    let Some(index) = store.tickets.iter().position(|t| t.id == id) else {
-        return Err(ApiError::not_found());
-    };
+    let index = position(&store.tickets, id)?;
     let Json(raw) = body?;
     let body = note_body(&state, raw)?;
     let text = body.text.trim();
@@ -784,8 +841,7 @@ async fn add_ticket_note(
     };
     store.next_note_id += 1;
 
-    let target = &store.tickets[index];
-    if visible(&caller, &target.tenant_id, target.owner_id) {
+    if visible(&caller, &store.tickets[index]) {
         let ticket = &mut store.tickets[index];
         ticket.notes.push(note.clone());
         ticket.updated_at = now;
@@ -814,16 +870,9 @@ async fn add_ticket_note(
 
 // ---------------------------------------------------------------- files
 
-async fn list_files(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    let items: Vec<_> = state
-        .store()
-        .files
-        .iter()
-        .filter(|f| visible(&caller, &f.meta.tenant_id, f.meta.owner_id))
-        .map(|f| f.meta.clone())
-        .collect();
-    Ok(list(items))
+async fn list_files(State(state): State<Shared>, Caller(caller): Caller) -> ApiResult {
+    let metas: Vec<_> = state.store().files.iter().map(|f| f.meta.clone()).collect();
+    Ok(list(visible_records(&caller, &metas)))
 }
 
 /// Which `file_id` is authorized and which is served. Securely they are one: a repeated
@@ -851,10 +900,9 @@ fn file_ids<'q>(state: &AppState, query: &'q [(String, String)]) -> ApiResult<(&
 
 async fn download_file(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    Caller(caller): Caller,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
     let Query(query) = query?;
     let (checked_id, served_id) = file_ids(&state, &query)?;
     let store = state.store();
@@ -868,11 +916,14 @@ async fn download_file(
     let checked = find(checked_id)?;
     // FLAW file-download-bola skips the check. Securely, another's file is "not found",
     // like a missing one: a 403 would tell which file ids exist.
-    if !state.flaw("file-download-bola")
-        && !visible(&caller, &checked.meta.tenant_id, checked.meta.owner_id)
-    {
-        return Err(ApiError::not_found());
-    }
+    let meta = &checked.meta;
+    tenant_check(
+        &state,
+        "file-download-bola",
+        &caller,
+        meta,
+        ApiError::not_found,
+    )?;
     let file = find(served_id)?;
     let disposition =
         HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file.meta.name))
@@ -894,10 +945,9 @@ async fn download_file(
 
 async fn search(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    Caller(caller): Caller,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
     let Query(query) = query?;
     let q = query
         .get("q")
@@ -911,12 +961,12 @@ async fn search(
     let needle = q.to_lowercase();
     // FLAW search-list-leak: every record is a candidate, whoever owns it.
     let leak = state.flaw("search-list-leak");
-    let shown = |tenant: &str, owner: u64| leak || visible(&caller, tenant, owner);
+    let shown = |record: &dyn Owned| leak || visible(&caller, record);
     let store = state.store();
     let invoices = store
         .invoices
         .iter()
-        .filter(|i| shown(&i.tenant_id, i.owner_id))
+        .filter(|i| shown(*i))
         .filter(|i| {
             i.description.to_lowercase().contains(&needle)
                 || i.number.to_lowercase().contains(&needle)
@@ -933,7 +983,7 @@ async fn search(
     let tickets = store
         .tickets
         .iter()
-        .filter(|t| shown(&t.tenant_id, t.owner_id))
+        .filter(|t| shown(*t))
         .filter(|t| t.subject.to_lowercase().contains(&needle))
         .map(|t| {
             json!({
@@ -968,11 +1018,12 @@ async fn export_invoices(State(state): State<Shared>, headers: HeaderMap) -> Api
         };
     let mut csv =
         String::from("id,number,tenant_id,owner_id,customer,amount_cents,currency,status\n");
-    for i in state.store().invoices.iter().filter(|i| {
-        caller
-            .as_ref()
-            .is_none_or(|c| visible(c, &i.tenant_id, i.owner_id))
-    }) {
+    for i in state
+        .store()
+        .invoices
+        .iter()
+        .filter(|i| caller.as_ref().is_none_or(|c| visible(c, *i)))
+    {
         csv.push_str(&format!(
             "{},{},{},{},{},{},{},{}\n",
             i.id,
@@ -1006,8 +1057,11 @@ const TENANT_HEADER: &str = "x-tenant-id";
 /// Totals of one tenant. The tenant is the caller's own unless `X-Tenant-Id` names
 /// another, which only platform admins may do. FLAW tenant-header-swap: the header picks
 /// the tenant without being checked against the caller's; securely, a mismatch is 403.
-async fn report_summary(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
+async fn report_summary(
+    State(state): State<Shared>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> ApiResult {
     let asked = headers
         .get(TENANT_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -1047,8 +1101,7 @@ async fn report_summary(State(state): State<Shared>, headers: HeaderMap) -> ApiR
 
 // ---------------------------------------------------------------- admin
 
-async fn list_users(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
+async fn list_users(State(state): State<Shared>, Caller(caller): Caller) -> ApiResult {
     // FLAW admin-users-bfla: the role check is missing.
     if !state.flaw("admin-users-bfla") && caller.role != "admin" {
         return Err(ApiError::forbidden());
@@ -1080,52 +1133,14 @@ struct RoleBody {
     role: Role,
 }
 
-async fn set_user_role(
+/// The role route: `PUT` for admins (no flaw in any mode), and every other method, so
+/// that neither flaw adds a route to `ROUTES`: both ride on the documented PUT path, and
+/// the admin check is wired on PUT only. FLAW role-change-method-override: a legacy shim
+/// forwards `POST` + `X-HTTP-Method-Override: PUT` to the role change, skipping the admin
+/// check. Securely, the override is not honoured and the method is not allowed.
+async fn role_route(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-    body: Result<Json<RoleBody>, JsonRejection>,
-) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    // No flaw on the PUT route in any mode: the role check comes first.
-    if caller.role != "admin" {
-        return Err(ApiError::forbidden());
-    }
-    change_role(&state, &caller, path, body)
-}
-
-/// The role change itself, shared by the PUT route and the method-override shim; the
-/// admin check belongs to the caller of this function.
-fn change_role(
-    state: &AppState,
-    caller: &User,
-    path: Result<Path<String>, PathRejection>,
-    body: Result<Json<RoleBody>, JsonRejection>,
-) -> ApiResult {
-    let id = path_id(path)?;
-    let mut store = state.store();
-    let user = store
-        .users
-        .iter_mut()
-        .find(|u| u.id == id)
-        .ok_or_else(ApiError::not_found)?;
-    let Json(body) = body?;
-    user.role = body.role.as_str().to_string();
-    let user = user.clone();
-    let audit = store.role_audit.entry(id).or_default();
-    audit.role_changes += 1;
-    audit.role_changed_by = Some(caller.id);
-    Ok(Json(user).into_response())
-}
-
-/// Any other method on the role route (so neither flaw adds a route to `ROUTES`: both
-/// ride on the documented PUT path). FLAW role-change-method-override: a legacy shim
-/// forwards `POST` + `X-HTTP-Method-Override: PUT` to the role change, and the admin
-/// check, wired on the PUT route only, never runs. Securely, the override is not
-/// honoured and the method is not allowed.
-async fn role_route_other_methods(
-    State(state): State<Shared>,
-    method: axum::http::Method,
+    method: Method,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<RoleBody>, JsonRejection>,
@@ -1134,24 +1149,32 @@ async fn role_route_other_methods(
         .get("x-http-method-override")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("PUT"));
-    if state.flaw("role-change-method-override")
-        && method == axum::http::Method::POST
-        && override_put
-    {
-        let caller = authenticate(&state, &headers)?;
-        return change_role(&state, &caller, path, body);
-    }
+    let overridden =
+        state.flaw("role-change-method-override") && method == Method::POST && override_put;
     // FLAW role-change-verb-swap: the framework also routes the undocumented PATCH to the
     // role change, and the admin check, wired on the PUT route only, never runs.
     // Securely, PATCH is not allowed.
-    if state.flaw("role-change-verb-swap") && method == axum::http::Method::PATCH {
-        let caller = authenticate(&state, &headers)?;
-        return change_role(&state, &caller, path, body);
+    let swapped = state.flaw("role-change-verb-swap") && method == Method::PATCH;
+    if method != Method::PUT && !overridden && !swapped {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ));
     }
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed",
-    ))
+    let caller = authenticate(&state, &headers)?;
+    if method == Method::PUT && caller.role != "admin" {
+        return Err(ApiError::forbidden());
+    }
+    let id = path_id(path)?;
+    let mut store = state.store();
+    let user = find_mut(&mut store.users, id)?;
+    let Json(body) = body?;
+    user.role = body.role.as_str().to_string();
+    let user = user.clone();
+    let audit = store.role_audit.entry(id).or_default();
+    audit.role_changes += 1;
+    audit.role_changed_by = Some(caller.id);
+    Ok(Json(user).into_response())
 }
 
 /// What the audit view shows a non-admin, whichever user it names.
@@ -1169,14 +1192,9 @@ struct UserCreate {
 /// never sign in: the route exists so a scanner has users of its own to write to.
 async fn create_user(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Result<Json<UserCreate>, JsonRejection>,
+    _: Admin,
+    JsonBody(body): JsonBody<UserCreate>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    if caller.role != "admin" {
-        return Err(ApiError::forbidden());
-    }
-    let Json(body) = body?;
     let (email, name) = (body.email.trim(), body.name.trim());
     if !email.contains('@') || email.len() > 200 || name.is_empty() || name.len() > 200 {
         return Err(ApiError::unprocessable(
@@ -1198,16 +1216,7 @@ async fn create_user(
 
 /// Deletes a user (admins only, no flaw in any mode). Seeded users cannot be deleted:
 /// the portal's logins depend on them.
-async fn delete_user(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
-    if caller.role != "admin" {
-        return Err(ApiError::forbidden());
-    }
-    let id = path_id(path)?;
+async fn delete_user(State(state): State<Shared>, _: Admin, PathId(id): PathId) -> ApiResult {
     if super::USERS.iter().any(|u| u.id == id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -1215,9 +1224,7 @@ async fn delete_user(
         ));
     }
     let mut store = state.store();
-    let Some(index) = store.users.iter().position(|u| u.id == id) else {
-        return Err(ApiError::not_found());
-    };
+    let index = position(&store.users, id)?;
     store.users.remove(index);
     store.role_audit.remove(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -1226,10 +1233,9 @@ async fn delete_user(
 /// One user with its role audit trail (admins only, no flaw in any mode).
 async fn get_user(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    Caller(caller): Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers)?;
     if caller.role != "admin" {
         // Secure, but answered 200 with an HTML page: only the engagement's detector rule
         // (specs/demo-engagement.yaml) tells a judge this is a denial.
@@ -1239,13 +1245,10 @@ async fn get_user(
         )
             .into_response());
     }
+    // The id is read after the role check: a non-admin gets the page whatever it names.
     let id = path_id(path)?;
     let store = state.store();
-    let user = store
-        .users
-        .iter()
-        .find(|u| u.id == id)
-        .ok_or_else(ApiError::not_found)?;
+    let user = find(&store.users, id)?;
     let audit = store.role_audit.get(&id).cloned().unwrap_or_default();
     Ok(Json(json!({
         "id": user.id,
@@ -1290,9 +1293,7 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("POST", "/admin/users") => post(create_user),
         ("GET", "/admin/users/{userId}") => get(get_user),
         ("DELETE", "/admin/users/{userId}") => delete(delete_user),
-        ("PUT", "/admin/users/{userId}/role") => {
-            put(set_user_role).fallback(role_route_other_methods)
-        }
+        ("PUT", "/admin/users/{userId}/role") => any(role_route),
         ("POST", "/auth/session") => post(auth_extra::session_login),
         ("POST", "/auth/refresh") => post(auth_extra::refresh),
         ("POST", "/auth/logout") => post(auth_extra::logout),
