@@ -254,56 +254,46 @@ impl Fixture {
     }
 }
 
-/// The three scans of a fixture, under the test names given: every flaw found, the secure
-/// twin clean, and each flaw alone found alone.
+/// The three scans of each fixture, in a test module named after it (`trackr::…`):
+/// every flaw found, the secure twin clean, and each flaw alone found alone.
 macro_rules! fixture_tests {
-    ($fixture:ident = $module:ident, $label:literal: $every:ident, $clean:ident, $alone:ident) => {
-        const $fixture: Fixture = Fixture {
-            dir: stringify!($module),
-            label: $label,
-            planted: $module::Flaws::PLANTED,
-            users: $module::USERS,
-        };
+    ($($name:ident = $module:ident, $label:literal;)+) => {$(
+        mod $name {
+            use super::*;
 
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $every() {
-            let server = $module::spawn($module::Flaws::all()).await;
-            $fixture.finds_every_flaw(server).await;
-        }
+            const FIXTURE: Fixture = Fixture {
+                dir: stringify!($module),
+                label: $label,
+                planted: $module::Flaws::PLANTED,
+                users: $module::USERS,
+            };
 
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $clean() {
-            $fixture
-                .is_clean($module::spawn($module::Flaws::none()).await)
-                .await;
-        }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn every_planted_flaw_is_found() {
+                let server = $module::spawn($module::Flaws::all()).await;
+                FIXTURE.finds_every_flaw(server).await;
+            }
 
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $alone() {
-            $fixture
-                .finds_each_flaw_alone(|flaw| $module::spawn($module::Flaws::only(flaw)))
-                .await;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn secure_twin_is_clean() {
+                FIXTURE
+                    .is_clean($module::spawn($module::Flaws::none()).await)
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn each_flaw_alone_is_found_alone() {
+                FIXTURE
+                    .finds_each_flaw_alone(|flaw| $module::spawn($module::Flaws::only(flaw)))
+                    .await;
+            }
         }
-    };
+    )+};
 }
 
-fixture_tests!(NEWSDESK = a_newsdesk, "newsdesk":
-    newsdesk_every_planted_flaw_is_found,
-    newsdesk_secure_twin_is_clean,
-    newsdesk_each_flaw_alone_is_found_alone
-);
-fixture_tests!(MARKETPLACE = b_marketplace, "marketplace":
-    marketplace_every_planted_flaw_is_found,
-    marketplace_secure_twin_is_clean,
-    marketplace_each_flaw_alone_is_found_alone
-);
-fixture_tests!(CI = c_ci_teams, "ci teams":
-    ci_teams_every_planted_flaw_is_found,
-    ci_teams_secure_twin_is_clean,
-    ci_teams_each_flaw_alone_is_found_alone
-);
-fixture_tests!(TRACKR = d_trackr, "trackr":
-    trackr_every_planted_flaw_is_found,
-    trackr_secure_twin_is_clean,
-    trackr_each_flaw_alone_is_found_alone
-);
+fixture_tests! {
+    newsdesk = a_newsdesk, "newsdesk";
+    marketplace = b_marketplace, "marketplace";
+    ci_teams = c_ci_teams, "ci teams";
+    trackr = d_trackr, "trackr";
+}
