@@ -26,6 +26,18 @@
 //! by several stages and owned by none; so is [`fault`], the kinds of fault an exchange
 //! met (exec records them, the run keeps them from becoming verdicts, report counts them).
 
+/// `Display` for enums that name themselves with `as_str` (an attack, an access level, a
+/// method, a posture check): the name the report, the matrix and the terminal print.
+macro_rules! display_as_str {
+    ($kind:ty) => {
+        impl std::fmt::Display for $kind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod discover;
 pub mod engagement;
 pub mod exec;

@@ -8,7 +8,6 @@ pub use draft::draft;
 
 use crate::spec::Api;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// What a role may do with an operation.
@@ -46,11 +45,7 @@ impl Access {
     }
 }
 
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_str!(Access);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {

@@ -5,7 +5,6 @@
 use super::{MalformedCase, NewAccount};
 use crate::matrix::Access;
 use crate::request::{Credential, RequestSpec};
-use std::fmt;
 
 /// The attack kinds the planner generates (the `attack` table in README's "What it does").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -44,11 +43,7 @@ impl Attack {
     }
 }
 
-impl fmt::Display for Attack {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_str!(Attack);
 
 /// How a write is confirmed: the owner re-reads the object before and after the probe
 /// and looks for the marker the probe wrote.

@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Which family of description a document was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,11 +79,7 @@ impl Method {
     }
 }
 
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_str!(Method);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
