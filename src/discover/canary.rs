@@ -57,15 +57,9 @@ pub fn create_request(
         .path_params()
         .filter_map(|param| {
             let resource = param.id_resource.as_deref()?;
-            let own = corpus
-                .of_resource(resource)
-                .find(|(_, o)| o.owner == order.creator);
-            let tenant = || {
-                corpus
-                    .of_resource(resource)
-                    .find(|(_, o)| o.tenant.is_some() && o.tenant == creator.tenant)
-            };
-            own.or_else(tenant).map(|(_, o)| (param, &o.id))
+            corpus
+                .own_parent(resource, order.creator, creator.tenant.as_deref())
+                .map(|o| (param, &o.id))
         })
         .collect();
     let request = crate::request::build_request_with(api, order.create_op, &parents, "")?;

@@ -170,6 +170,20 @@ impl ObjectCorpus {
         self.canary_gaps.get(resource).map(String::as_str)
     }
 
+    /// The parent of `resource` that `identity` would name for itself: an object it owns,
+    /// else one of its tenant's.
+    pub fn own_parent(
+        &self,
+        resource: &str,
+        identity: usize,
+        tenant: Option<&str>,
+    ) -> Option<&Object> {
+        let objects = || self.of_resource(resource).map(|(_, o)| o);
+        objects()
+            .find(|o| o.owner == identity)
+            .or_else(|| objects().find(|o| tenant.is_some() && o.tenant.as_deref() == tenant))
+    }
+
     pub fn of_resource<'a>(
         &'a self,
         resource: &str,

@@ -194,12 +194,15 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
             let first_of_victim = *count == 0;
             *count += 1;
             // A delete's canary is gone once a flawed target obeys the plain swap, so its
-            // other spellings would only meet a missing object.
+            // other spellings would only meet a missing object; sent under the caller's
+            // own parent, though, it reaches a server the plain swap did not fool.
             let deletes = input.api.operations[op].method == crate::spec::Method::Delete;
-            let variants = if first_of_victim && !deletes {
-                variants(input, op, target, object, own, &plain)
-            } else {
-                Vec::new()
+            let variants = match (first_of_victim, deletes) {
+                (false, _) => Vec::new(),
+                (true, false) => variants(input, op, actor, target, object, own, &plain),
+                (true, true) => under_own_parent(input, op, actor, target, object, &plain)
+                    .into_iter()
+                    .collect(),
             };
             let baseline = input.baseline_for(op, Some(object));
             let plain_request = plain.request.clone();
@@ -264,6 +267,7 @@ fn set_body_property(request: &mut RequestSpec, name: &str, value: Value) -> Opt
 fn variants(
     input: &PlanInput<'_>,
     op: usize,
+    actor: usize,
     target: Target<'_>,
     victim: &Object,
     own: Option<&Object>,
@@ -285,19 +289,9 @@ fn variants(
             }
         }
     }
-    // `/projects/MINE/notes/{victim's note}`: a server that checks the parent in the
-    // path but not that the object lives under it.
-    if let (Target::Param(_), Some(own)) = (target, own) {
-        if !victim.parents.is_empty() && own.parents != victim.parents {
-            if let Some((request, _)) = request_with_id(input, op, Some(&victim.id), &own.parents) {
-                out.push(Swap {
-                    request,
-                    write: None,
-                    detail: format!("{base}, under the actor's own parent"),
-                });
-            }
-        }
-    }
+    out.extend(under_own_parent(
+        input, op, actor, target, victim, plain_swap,
+    ));
     for encoding in Encoding::ALL {
         let request = match target {
             Target::Param(param) => param_variant(input, op, param, encoding, &text, plain),
@@ -338,6 +332,39 @@ fn variants(
         s.write = plain_swap.write.clone();
     }
     out
+}
+
+/// `/projects/MINE/notes/{victim's note}`: for a server that checks the parent in the
+/// path but not that the object lives under it. Confirmed like the plain swap.
+fn under_own_parent(
+    input: &PlanInput<'_>,
+    op: usize,
+    actor: usize,
+    target: Target<'_>,
+    victim: &Object,
+    plain_swap: &Swap,
+) -> Option<Swap> {
+    if !matches!(target, Target::Param(_)) || victim.parents.is_empty() {
+        return None;
+    }
+    let tenant = input.identities[actor].tenant.as_deref();
+    let own: Vec<(String, Value)> = victim
+        .parents
+        .iter()
+        .map(|(resource, _)| {
+            let parent = input.corpus.own_parent(resource, actor, tenant)?;
+            Some((resource.clone(), parent.id.clone()))
+        })
+        .collect::<Option<_>>()?;
+    if own == victim.parents {
+        return None;
+    }
+    let (request, _) = request_with_id(input, op, Some(&victim.id), &own)?;
+    Some(Swap {
+        request,
+        write: plain_swap.write.clone(),
+        detail: format!("{}, under the actor's own parent", target.describe()),
+    })
 }
 
 /// A path or query variant of the plain request.

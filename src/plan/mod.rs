@@ -192,9 +192,41 @@ impl<'a> PlanInput<'a> {
         format!("rolegrid-{}-{probe_id}", self.run_nonce)
     }
 
-    /// The GET that shows the object a write targets: the same path, or its parent.
-    fn readback_for(&self, op: usize, request: &RequestSpec) -> Option<RequestSpec> {
+    /// A GET elsewhere that reads the object `op` names by its ID (`GET /tasks/{task_id}`
+    /// for `DELETE /projects/{project_id}/tasks/{task_id}`), filled with `id` and `parents`.
+    fn item_read(
+        &self,
+        op: usize,
+        id: &serde_json::Value,
+        parents: &[(String, serde_json::Value)],
+    ) -> Option<RequestSpec> {
+        let (_, resource) = self.id_param(op)?;
+        let read = self.api.operations.iter().position(|o| {
+            o.method == Method::Get && o.id_param().is_some_and(|(_, r)| r == resource)
+        })?;
+        let given = naming(self.api, read, Some(id), parents)?;
+        crate::request::build_request_with(self.api, read, &given, "")
+    }
+
+    /// The GET that shows the object a write targets: the same path, else another read of
+    /// the object by its ID, else the same path's parent.
+    fn readback_for(
+        &self,
+        op: usize,
+        request: &RequestSpec,
+        object: Option<(&serde_json::Value, &[(String, serde_json::Value)])>,
+    ) -> Option<RequestSpec> {
         let path = &self.api.operations[op].path;
+        if !self
+            .api
+            .operations
+            .iter()
+            .any(|o| o.method == Method::Get && &o.path == path)
+        {
+            if let Some(read) = object.and_then(|(id, parents)| self.item_read(op, id, parents)) {
+                return Some(read);
+            }
+        }
         let mut candidates = vec![path.clone()];
         if let Some((parent, _)) = path.rsplit_once('/') {
             candidates.push(parent.to_string());
@@ -516,21 +548,21 @@ fn request_for(
     Some((request, write))
 }
 
-/// [`request_for`] with `id` (any value, an encoded one too) in the ID parameter, and the
-/// object's `parents` in the path parameters that name them.
-fn request_with_id(
-    input: &PlanInput<'_>,
+/// `op`'s parameters given values: `id` in its ID parameter, and `parents` in the path
+/// parameters of their resources. `None` when `op` names an object and `id` is none.
+fn naming<'a>(
+    api: &'a Api,
     op: usize,
-    id: Option<&serde_json::Value>,
-    parents: &[(String, serde_json::Value)],
-) -> Option<(RequestSpec, Option<WriteCheck>)> {
-    let id_param = input.id_param(op).map(|(param, _)| param);
+    id: Option<&'a serde_json::Value>,
+    parents: &'a [(String, serde_json::Value)],
+) -> Option<Vec<(&'a Parameter, &'a serde_json::Value)>> {
+    let id_param = api.operations[op].id_param().map(|(param, _)| param);
     let mut given = match (id_param, id) {
         (Some(param), Some(id)) => vec![(param, id)],
         (Some(_), None) => return None,
         (None, _) => Vec::new(),
     };
-    for param in input.api.operations[op].path_params() {
+    for param in api.operations[op].path_params() {
         let parent = param
             .id_resource
             .as_deref()
@@ -539,6 +571,18 @@ fn request_with_id(
             given.push((param, value));
         }
     }
+    Some(given)
+}
+
+/// [`request_for`] with `id` (any value, an encoded one too) in the ID parameter, and the
+/// object's `parents` in the path parameters that name them.
+fn request_with_id(
+    input: &PlanInput<'_>,
+    op: usize,
+    id: Option<&serde_json::Value>,
+    parents: &[(String, serde_json::Value)],
+) -> Option<(RequestSpec, Option<WriteCheck>)> {
+    let given = naming(input.api, op, id, parents)?;
     let mut request =
         crate::request::build_request_with(input.api, op, &given, PLACEHOLDER_MARKER)?;
     if let Some(body) = request.json.as_mut() {
@@ -547,7 +591,7 @@ fn request_with_id(
     let write = if input.api.operations[op].is_read_only() {
         None
     } else {
-        let readback = input.readback_for(op, &request);
+        let readback = input.readback_for(op, &request, id.map(|v| (v, parents)));
         let carries_marker = request
             .json
             .as_ref()

@@ -36,6 +36,10 @@ planted_flaws! {
     /// `POST /v2/orgs/{org_slug}/projects` creates a project in any organisation the path
     /// names, not only the caller's.
     project_create_in_foreign_org => ("POST /v2/orgs/{org_slug}/projects", "id-swap"),
+    /// `DELETE /v2/projects/{project_uuid}/tasks/{task_uuid}` checks the project in the
+    /// path, not that the task belongs to it: the caller's own project with another
+    /// organisation's task UUID deletes that task.
+    task_delete_outside_project => ("DELETE /v2/projects/{project_uuid}/tasks/{task_uuid}", "id-swap"),
 }
 
 /// (login, password, env variable) of the scan's identities.
@@ -160,7 +164,14 @@ pub async fn spawn(flaws: Flaws) -> Server {
                 .patch(update_project)
                 .delete(delete_project),
         )
-        .route("/v2/projects/{project_uuid}/tasks", get(list_tasks))
+        .route(
+            "/v2/projects/{project_uuid}/tasks",
+            get(list_tasks).post(create_task),
+        )
+        .route(
+            "/v2/projects/{project_uuid}/tasks/{task_uuid}",
+            axum::routing::delete(delete_task),
+        )
         .route("/v2/projects/{project_uuid}/notes", get(list_notes))
         .route(
             "/v2/projects/{project_uuid}/notes/{note_id}",
@@ -279,22 +290,31 @@ async fn list_projects(Call { state, who }: Call, Path(org): Path<String>) -> Re
     )
 }
 
-/// The project name an editor's create or update sends (`{"data": {"attributes":
-/// {"name": …}}}`), or the 403 for a viewer and the 422 for a body without one.
-fn edited_name(user: &User, body: &Value) -> Result<String, Box<Response>> {
+/// The attribute `name` an editor's create or update sends (`{"data": {"attributes":
+/// {"name": …}}}`), or the 403 for a viewer and the 422 for a body without it.
+fn edited(user: &User, body: &Value, name: &str) -> Result<String, Box<Response>> {
     if !writes(user) {
         return Err(Box::new(error(StatusCode::FORBIDDEN, "Editors only")));
     }
-    body.pointer("/data/attributes/name")
+    body.pointer(&format!("/data/attributes/{name}"))
         .and_then(Value::as_str)
-        .filter(|name| !name.is_empty())
+        .filter(|value| !value.is_empty())
         .map(str::to_string)
         .ok_or_else(|| {
-            Box::new(error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "data.attributes.name is required",
-            ))
+            let message = format!("data.attributes.{name} is required");
+            Box::new(error(StatusCode::UNPROCESSABLE_ENTITY, &message))
         })
+}
+
+/// The 404 unless the caller's organisation owns `project`, then the 403 unless the
+/// caller may write.
+fn writable(data: &Data, user: &User, project: &str) -> Result<(), Box<Response>> {
+    visible(data, user, project, false)?;
+    if writes(user) {
+        Ok(())
+    } else {
+        Err(Box::new(error(StatusCode::FORBIDDEN, "Editors only")))
+    }
 }
 
 async fn create_project(
@@ -307,7 +327,7 @@ async fn create_project(
     if org != user.org && !foreign_allowed {
         return not_found();
     }
-    let name = match edited_name(&user, &body) {
+    let name = match edited(&user, &body, "name") {
         Ok(name) => name,
         Err(refused) => return *refused,
     };
@@ -349,7 +369,7 @@ async fn update_project(
     if let Err(refused) = visible(&data, &user, &id, false) {
         return *refused;
     }
-    let name = match edited_name(&user, &body) {
+    let name = match edited(&user, &body, "name") {
         Ok(name) => name,
         Err(refused) => return *refused,
     };
@@ -397,6 +417,44 @@ fn children<K>(
         .map(|(key, item)| to_json(key, item))
         .collect();
     document(StatusCode::OK, json!({"data": items}))
+}
+
+async fn create_task(
+    Call { state, who }: Call,
+    Path(project): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let user = signed_in!(who);
+    let mut data = state.data();
+    let title = match writable(&data, &user, &project).and_then(|()| edited(&user, &body, "title"))
+    {
+        Ok(title) => title,
+        Err(refused) => return *refused,
+    };
+    let id = data.uuid(0x7a5c);
+    let task = (project, title, user.uuid.clone());
+    let created = task_json(&id, &task);
+    data.tasks.insert(id, task);
+    document(StatusCode::CREATED, json!({"data": created}))
+}
+
+async fn delete_task(
+    Call { state, who }: Call,
+    Path((project, task)): Path<(String, String)>,
+) -> Response {
+    let user = signed_in!(who);
+    let mut data = state.data();
+    if let Err(refused) = writable(&data, &user, &project) {
+        return *refused;
+    }
+    let outside = state.flaws.task_delete_outside_project;
+    match data.tasks.get(&task) {
+        Some(t) if t.0 == project || outside => {
+            data.tasks.remove(&task);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => not_found(),
+    }
 }
 
 fn task_json(id: &str, task: &(String, String, String)) -> Value {
