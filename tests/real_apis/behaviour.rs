@@ -3,7 +3,7 @@
 //! not the fixture's.
 
 use super::common::{password_of, PlantedFlaws, Server};
-use super::{a_newsdesk, b_marketplace, c_ci_teams};
+use super::{a_newsdesk, b_marketplace, c_ci_teams, d_trackr};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -287,6 +287,94 @@ async fn ci_teams_flaws_and_twins() {
             ))
             .await;
             assert_eq!(other.is_success(), flawed, "job_write_bola");
+        },
+    )
+    .await;
+}
+
+/// The `X-Auth-Token` of each of the tracker's scan identities (its `USERS`, in order),
+/// from its nested JSON login.
+async fn trackr_tokens<const N: usize>(http: &Client, base: &str) -> [String; N] {
+    sign_in_each(d_trackr::USERS, async |login, password| {
+        let (status, body) = status_and_json(
+            http.post(format!("{base}/v2/sessions"))
+                .json(&json!({"user": {"login": login, "password": password}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        body["session"]["token"]
+            .as_str()
+            .expect("session.token")
+            .to_string()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn trackr_flaws_and_twins() {
+    in_both_modes(
+        d_trackr::spawn,
+        async |http: &Client, base: &str, flawed: bool| {
+            let [ann, max, zoe, _root] = trackr_tokens(http, base).await;
+            let call = |method: reqwest::Method, path: &str, token: &str| {
+                http.request(method, format!("{base}{path}"))
+                    .header("X-Auth-Token", token)
+            };
+            let get = |path: &str, token: &str| call(reqwest::Method::GET, path, token);
+            let ids = |list: &Value| -> Vec<String> {
+                list["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|item| item["id"].as_str().map(str::to_string))
+                    .collect()
+            };
+            let (status, _) = status_and_json(http.get(format!("{base}/v2/me"))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            let (_, me) = status_and_json(get("/v2/me", &ann)).await;
+            assert_eq!(me["data"]["attributes"]["org"], "acme");
+            let (_, acme) = status_and_json(get("/v2/orgs/acme/projects", &ann)).await;
+            let (_, zenith) = status_and_json(get("/v2/orgs/zenith/projects", &zoe)).await;
+            let (mine, theirs) = (ids(&acme), ids(&zenith));
+            assert_eq!((mine.len(), theirs.len()), (2, 2));
+            let (status, _) = status_and_json(get("/v2/orgs/zenith/projects", &ann)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            let (other, _) =
+                status_and_json(get(&format!("/v2/projects/{}", theirs[0]), &ann)).await;
+            assert_eq!(other.is_success(), flawed, "project_read_cross_org");
+            // A zenith note read through ann's own project.
+            let (_, notes) =
+                status_and_json(get(&format!("/v2/projects/{}/notes", theirs[0]), &zoe)).await;
+            let note = notes["data"][0]["id"].as_u64().expect("a note id");
+            let through_mine = format!("/v2/projects/{}/notes/{note}", mine[0]);
+            let (other, _) = status_and_json(get(&through_mine, &ann)).await;
+            assert_eq!(other.is_success(), flawed, "note_outside_project");
+            let (status, _) = status_and_json(get("/v2/admin/users", &ann)).await;
+            assert_eq!(status.is_success(), flawed, "admin_users_open");
+            let create = json!({"data": {"type": "projects", "attributes": {"name": "probe"}}});
+            let (status, _) = status_and_json(
+                call(reqwest::Method::POST, "/v2/orgs/zenith/projects", &ann).json(&create),
+            )
+            .await;
+            assert_eq!(status.is_success(), flawed, "project_create_in_foreign_org");
+            // A zenith task deleted through ann's own project.
+            let (_, tasks) =
+                status_and_json(get(&format!("/v2/projects/{}/tasks", theirs[1]), &zoe)).await;
+            let task = tasks["data"][0]["id"]
+                .as_str()
+                .expect("a task id")
+                .to_string();
+            let through_mine = format!("/v2/projects/{}/tasks/{task}", mine[0]);
+            let (status, _) =
+                status_and_json(call(reqwest::Method::DELETE, &through_mine, &ann)).await;
+            assert_eq!(status.is_success(), flawed, "task_delete_outside_project");
+            let (status, _) = status_and_json(call(
+                reqwest::Method::DELETE,
+                &format!("/v2/projects/{}", mine[1]),
+                &max,
+            ))
+            .await;
+            assert_eq!(status.is_success(), flawed, "project_delete_by_viewer");
         },
     )
     .await;
