@@ -66,6 +66,34 @@ pub fn create_request(
     Some((request, super::parents_of(&parents)))
 }
 
+/// Sets the objects a create's body names (`"patient": 12`, `"tag_ids": [3]`) to the
+/// creator's own, as its parents are: a made-up reference is refused, not stored.
+pub fn use_own_references(
+    api: &Api,
+    order: &CanaryOrder,
+    body: &mut Value,
+    corpus: &super::ObjectCorpus,
+    creator: &Identity,
+) {
+    let Value::Object(map) = body else {
+        return;
+    };
+    for reference in &api.operations[order.create_op].body_ids {
+        let own = corpus.own_parent(
+            &reference.resource,
+            order.creator,
+            creator.tenant.as_deref(),
+        );
+        if let (Some(own), Some(slot)) = (own, map.get_mut(&reference.name)) {
+            *slot = if reference.array {
+                Value::Array(vec![own.id.clone()])
+            } else {
+                own.id.clone()
+            };
+        }
+    }
+}
+
 /// The create operation of `resource`: what the resource model found (a POST or PUT on
 /// its collection path, or an operation whose body is its item schema), else a POST on
 /// the path its listings use, or on the path in front of the ID segment of an operation

@@ -108,6 +108,7 @@ pub async fn create_all(
                     && !own_ids.iter().any(|f| f == field);
                 names_other.then(|| creator.attributes.get(field)).flatten()
             });
+            canary::use_own_references(api, order, body, corpus, creator);
         }
         let answer = executor
             .send(&request, order.creator, Credential::Normal, &op.key())

@@ -501,6 +501,14 @@ fn judge_read(
             return victim_object_served(status, object, probe.object);
         }
     }
+    // A filter that found nothing (`{"count": 0, "results": []}`) served nothing, whatever
+    // the legitimate caller's own answer holds.
+    if !probe.expect_granted && body_json.as_ref().is_some_and(is_empty_collection) {
+        return Judgement::new(
+            Verdict::Enforced,
+            format!("answered {status} with an empty list: nothing was served"),
+        );
+    }
     let Some(baseline) = baseline else {
         return Judgement::new(
             Verdict::Suspicious,
@@ -566,6 +574,22 @@ fn judge_read(
         }
     }
     judgement
+}
+
+/// An empty list, bare or wrapped (`[]`, `{"count": 0, "results": []}`): an object with
+/// at least one array, all of them empty, and nothing else but scalars.
+fn is_empty_collection(body: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match body {
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => {
+            let arrays: Vec<&Vec<Value>> = fields.values().filter_map(Value::as_array).collect();
+            !arrays.is_empty()
+                && arrays.iter().all(|a| a.is_empty())
+                && fields.values().all(|v| !v.is_object())
+        }
+        _ => false,
+    }
 }
 
 /// A whole, non-empty body identical to the baseline's: a violation whose reason says
@@ -711,6 +735,22 @@ mod tests {
             body: text.as_bytes().to_vec(),
             ..Exchange::default()
         }
+    }
+
+    #[test]
+    fn an_empty_list_serves_nothing_whatever_the_owner_sees() {
+        let p = probe(Attack::IdSwap);
+        let owner = answer(json!({"count": 1, "results": [{"id": 5, "reason": "checkup"}]}));
+        let filtered = answer(json!({"count": 0, "next": null, "results": []}));
+        assert_eq!(verdict(&[], &p, &filtered, &owner), Verdict::Enforced);
+        assert_eq!(
+            verdict(&[], &p, &answer(json!([])), &owner),
+            Verdict::Enforced
+        );
+        // A list with the owner's items is not empty, and an object holding one is no list.
+        assert_eq!(verdict(&[], &p, &owner, &owner), Verdict::Violation);
+        let nested = answer(json!({"page": {"total": 0}, "results": []}));
+        assert_ne!(verdict(&[], &p, &nested, &owner), Verdict::Enforced);
     }
 
     #[test]

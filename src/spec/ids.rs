@@ -58,22 +58,44 @@ fn literal_segments_tail(path: &str) -> Option<&str> {
 /// `invoiceLineId` can find `/invoice-lines`.
 struct SegmentIndex {
     by_key: HashMap<String, String>,
+    /// Squashed segments followed by a parameter somewhere (`patients` of
+    /// `/patients/{id}`): resources whose objects the spec addresses one by one.
+    addressed: BTreeSet<String>,
 }
 
 impl SegmentIndex {
     fn new(operations: &[Operation]) -> SegmentIndex {
         let mut by_key = HashMap::new();
+        let mut addressed = BTreeSet::new();
         for op in operations {
-            for seg in op.path.split('/') {
-                if seg.is_empty() || seg.contains('{') || is_version(seg) {
+            let segments: Vec<&str> = op.path.split('/').filter(|s| !s.is_empty()).collect();
+            for (i, seg) in segments.iter().enumerate() {
+                if seg.contains('{') || is_version(seg) {
                     continue;
                 }
                 by_key
                     .entry(squash(seg))
                     .or_insert_with(|| seg.to_ascii_lowercase());
+                if segments
+                    .get(i + 1)
+                    .is_some_and(|next| next.starts_with('{'))
+                {
+                    addressed.insert(squash(seg));
+                }
             }
         }
-        SegmentIndex { by_key }
+        SegmentIndex { by_key, addressed }
+    }
+
+    /// The resource a bare reference names (`patient` when `/patients/{id}` exists, as
+    /// Django REST framework names foreign keys): only resources the spec addresses one
+    /// object at a time.
+    fn resource_named(&self, name: &str) -> Option<String> {
+        let plural = squash(&naive_plural(&name_stem(name).join("_")));
+        self.addressed
+            .contains(&plural)
+            .then(|| self.by_key.get(&plural).cloned())
+            .flatten()
     }
 
     /// The resource for a name stem (`["invoice", "line"]`): the spec's own plural segment
@@ -167,7 +189,16 @@ fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option
     }
     let uuid_path = uuid_format && param.location == ParamLocation::Path;
     if !(id_name || uuid_path) {
-        return None;
+        // `?patient=12`: a query filter named by the resource it picks.
+        let integer = param
+            .schema
+            .as_ref()
+            .and_then(|s| s.get("type"))
+            .and_then(|t| t.as_str())
+            == Some("integer");
+        return (param.location == ParamLocation::Query && (integer || uuid_format))
+            .then(|| segments.resource_named(&param.name))
+            .flatten();
     }
     // `X-Invoice-Id` names invoices: the `X-` of custom headers is not part of the stem.
     let bare = match param.location {
@@ -229,6 +260,18 @@ fn body_ids(doc: &Value, schema: &Value, segments: &SegmentIndex) -> Vec<BodyId>
                 _ => {
                     let Some(integer) = kind(prop) else { continue };
                     if !is_id_name(name) {
+                        // `"patient": 12`, a foreign key named by its resource.
+                        let uuid = prop.get("format").and_then(Value::as_str) == Some("uuid");
+                        if let Some(resource) =
+                            segments.resource_named(name).filter(|_| integer || uuid)
+                        {
+                            out.push(BodyId {
+                                name: name.clone(),
+                                resource,
+                                array: false,
+                                integer,
+                            });
+                        }
                         continue;
                     }
                     (name_stem(name), false, integer)
@@ -499,11 +542,20 @@ mod tests {
                 "client_id": {"type": "string"},
                 "meta_id": {"type": "object"},
                 "paid": {"type": "boolean"},
-                "tags": {"type": "array", "items": {"type": "string"}}
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "invoice": {"type": "integer"},
+                "ticket": {"type": "integer"},
+                "title": {"type": "string"}
             }
         });
+        // `/invoices/{id}` addresses invoices one by one; tickets are only listed.
         let segments = SegmentIndex {
-            by_key: [("invoices".to_string(), "invoices".to_string())].into(),
+            by_key: [
+                ("invoices".to_string(), "invoices".to_string()),
+                ("tickets".to_string(), "tickets".to_string()),
+            ]
+            .into(),
+            addressed: ["invoices".to_string()].into(),
         };
         let found: Vec<(String, String, bool, bool)> = body_ids(&doc, &schema, &segments)
             .into_iter()
@@ -514,6 +566,7 @@ mod tests {
             vec![
                 ("invoice_ids".into(), "invoices".into(), true, true),
                 ("ticketId".into(), "tickets".into(), false, false),
+                ("invoice".into(), "invoices".into(), false, true),
                 ("note_id".into(), "notes".into(), false, true),
             ]
         );
