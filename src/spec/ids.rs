@@ -168,12 +168,14 @@ fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option
         return None;
     }
     let id_name = is_id_name(&param.name);
-    let uuid_format = param
-        .schema
-        .as_ref()
-        .and_then(|s| s.get("format"))
-        .and_then(|f| f.as_str())
-        == Some("uuid");
+    let schema_says = |key: &str| {
+        param
+            .schema
+            .as_ref()
+            .and_then(|s| s.get(key))
+            .and_then(|v| v.as_str())
+    };
+    let uuid_format = schema_says("format") == Some("uuid");
 
     if param.location == ParamLocation::Path {
         if let Some(prev) = segment_before(path, &param.name) {
@@ -190,12 +192,7 @@ fn resource_of(param: &Parameter, path: &str, segments: &SegmentIndex) -> Option
     let uuid_path = uuid_format && param.location == ParamLocation::Path;
     if !(id_name || uuid_path) {
         // `?patient=12`: a query filter named by the resource it picks.
-        let integer = param
-            .schema
-            .as_ref()
-            .and_then(|s| s.get("type"))
-            .and_then(|t| t.as_str())
-            == Some("integer");
+        let integer = schema_says("type") == Some("integer");
         return (param.location == ParamLocation::Query && (integer || uuid_format))
             .then(|| segments.resource_named(&param.name))
             .flatten();
