@@ -258,6 +258,8 @@ fn sample_object(api: &Api, schema: &Value, marker: &str, depth: usize) -> Value
             Value::String(marker.to_string())
         } else if nested {
             sample_object(api, prop, marker, depth - 1)
+        } else if let Some(array) = sample_array(api, prop, marker, depth) {
+            array
         } else {
             match sample_value(api, prop) {
                 Some(v) => v,
@@ -267,6 +269,28 @@ fn sample_object(api: &Api, schema: &Value, marker: &str, depth: usize) -> Value
         body.insert(name.clone(), value);
     }
     Value::Object(body)
+}
+
+/// A one-item array for an array schema without an example (`"items": ["rolegrid-…"]`):
+/// a string item carries `text`, an object item is filled like a body. `None` for any
+/// other schema.
+pub fn sample_array(api: &Api, schema: &Value, text: &str, depth: usize) -> Option<Value> {
+    let documented = schema.get("example").is_some() || schema.get("default").is_some();
+    if documented || schema.get("type").and_then(Value::as_str) != Some("array") {
+        return None;
+    }
+    let items = api.resolve(schema.get("items")?);
+    let item = if items.get("type").and_then(Value::as_str) == Some("string")
+        && items.get("enum").is_none()
+        && items.get("format").is_none()
+    {
+        Value::String(text.to_string())
+    } else if depth > 0 && has_properties(items) {
+        sample_object(api, items, text, depth - 1)
+    } else {
+        sample_value(api, items)?
+    };
+    Some(Value::Array(vec![item]))
 }
 
 /// Builds a request for `op` with `id_param` set to `id` and other parameters sampled.
@@ -344,6 +368,11 @@ mod tests {
         assert_eq!(
             sample_body(&api, &json_api, "MARK"),
             serde_json::json!({"data": {"type": "projects", "attributes": {"name": "MARK"}}})
+        );
+        let order = serde_json::json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "string"}}, "lines": {"type": "array", "items": {"type": "object", "properties": {"qty": {"type": "integer"}}}}}});
+        assert_eq!(
+            sample_body(&api, &order, "MARK"),
+            serde_json::json!({"items": ["MARK"], "lines": [{"qty": 1}]})
         );
         let node = serde_json::json!({"$ref": "#/components/schemas/Node"});
         let body = sample_body(&api, &node, "M").to_string();

@@ -295,6 +295,7 @@ fn nested_body(api: &Api, schema: &Value, label: &str, depth: usize) -> Value {
                 .and_then(|a| a.first());
             match example
                 .cloned()
+                .or_else(|| crate::request::sample_array(api, prop, label, depth))
                 .or_else(|| crate::request::sample_value(api, prop))
             {
                 Some(v) => v,
