@@ -255,16 +255,21 @@ pub fn discovery_requests(
     out
 }
 
-/// The ways to fill `op`'s parent path parameters with what one identity knows: one
-/// list of (parameter, value) per request (a single empty one when there are none);
-/// `None` while a parent that some listing produces is not known yet.
+/// The ways to fill `op`'s parent parameters (path, and required query filters) with what
+/// one identity knows: one list of (parameter, value) per request (a single empty one when
+/// there are none); `None` while a parent that some listing produces is not known yet.
 fn parent_fillings<'a>(
     api: &'a Api,
     op: usize,
     known: Option<&'a BTreeMap<String, Vec<Value>>>,
 ) -> Option<Vec<Vec<(&'a Parameter, &'a Value)>>> {
     let mut columns: Vec<(&Parameter, &[Value])> = Vec::new();
-    for param in api.operations[op].path_params() {
+    // Path parents, and required query filters that name one (`?project_id=…`).
+    let parents = api.operations[op].parameters.iter().filter(|p| {
+        p.location == crate::spec::ParamLocation::Path
+            || (p.location == crate::spec::ParamLocation::Query && p.required)
+    });
+    for param in parents {
         let Some(resource) = param.id_resource.as_deref() else {
             continue;
         };
