@@ -3,7 +3,7 @@
 //! not the fixture's.
 
 use super::common::{password_of, PlantedFlaws, Server};
-use super::{a_newsdesk, b_marketplace, c_ci_teams, d_trackr};
+use super::{a_newsdesk, b_marketplace, c_ci_teams, d_trackr, e_clinic};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -375,6 +375,74 @@ async fn trackr_flaws_and_twins() {
             ))
             .await;
             assert_eq!(status.is_success(), flawed, "project_delete_by_viewer");
+        },
+    )
+    .await;
+}
+
+/// The `Token` key of each of the clinic's scan identities (its `USERS`, in order).
+async fn clinic_keys<const N: usize>(http: &Client, base: &str) -> [String; N] {
+    sign_in_each(e_clinic::USERS, async |username, password| {
+        let (status, body) = status_and_json(
+            http.post(format!("{base}/api/auth/login/"))
+                .json(&json!({"username": username, "password": password})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        format!("Token {}", body["key"].as_str().expect("key"))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn clinic_flaws_and_twins() {
+    in_both_modes(
+        e_clinic::spawn,
+        async |http: &Client, base: &str, flawed: bool| {
+            let [ann, nia, _ben] = clinic_keys(http, base).await;
+            let call = |method: reqwest::Method, path: &str, key: &str| {
+                http.request(method, format!("{base}{path}"))
+                    .header("Authorization", key)
+            };
+            let get = |path: &str, key: &str| call(reqwest::Method::GET, path, key);
+            let (status, _) = status_and_json(http.get(format!("{base}/api/patients/"))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            // Pages of two with an absolute `next`.
+            let (_, first) = status_and_json(get("/api/patients/", &ann)).await;
+            assert_eq!(first["count"], 3);
+            assert!(first["next"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("http://") && n.ends_with("?page=2")));
+            // Patient 103 and appointment 503 are south clinic's.
+            let (other, _) = status_and_json(get("/api/patients/103/", &ann)).await;
+            assert_eq!(other.is_success(), flawed, "patient_read_cross_clinic");
+            let (_, listed) = status_and_json(get("/api/appointments/?patient=103", &ann)).await;
+            assert_eq!(
+                listed["count"],
+                if flawed { 1 } else { 0 },
+                "appointments_by_foreign_patient"
+            );
+            let (status, _) =
+                status_and_json(get("/api/appointments/?patient=100&patient=103", &ann)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            let (other, _) = status_and_json(get("/api/appointments/503/", &ann)).await;
+            assert_eq!(other.is_success(), flawed, "appointment_read_cross_clinic");
+            // A prescription for a foreign patient is refused either way.
+            let foreign = json!({"patient": 103, "drug": "aspirin"});
+            let (status, _) = status_and_json(
+                call(reqwest::Method::POST, "/api/prescriptions/", &ann).json(&foreign),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            let own = json!({"patient": 100, "drug": "aspirin"});
+            let (status, created) = status_and_json(
+                call(reqwest::Method::POST, "/api/prescriptions/", &ann).json(&own),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED);
+            let path = format!("/api/prescriptions/{}/", created["id"]);
+            let (status, _) = status_and_json(call(reqwest::Method::DELETE, &path, &nia)).await;
+            assert_eq!(status.is_success(), flawed, "prescription_delete_by_nurse");
         },
     )
     .await;

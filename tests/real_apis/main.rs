@@ -1,4 +1,4 @@
-//! Real APIs, not only ours: four fixture APIs in house styles unlike the demo portal's,
+//! Real APIs, not only ours: five fixture APIs in house styles unlike the demo portal's,
 //! each with planted flaws and their secure twins, scanned with an engagement that gives
 //! only the URL, the logins and the matrix (no `harvest`, no `objects`, no `attributes`).
 //!
@@ -12,6 +12,8 @@
 //! - D, `d_trackr`: JSON:API documents (`attributes` hold the owner and organisation),
 //!   organisations in the path that nothing lists, UUIDs, notes nested under projects, a
 //!   token in `X-Auth-Token` from a nested JSON login.
+//! - E, `e_clinic`: Django REST framework: trailing slashes, `Token` keys, count/next/results
+//!   pages, foreign keys named by their resource (`?patient=12`, `"patient": 12`).
 //!
 //! Each scan with every flaw on must find exactly the planted (operation, attack) pairs;
 //! each scan of the secure twin must find no violation and nothing suspicious.
@@ -22,6 +24,7 @@ mod behaviour;
 mod c_ci_teams;
 mod common;
 mod d_trackr;
+mod e_clinic;
 /// The helpers every end-to-end test shares (this folder's `common` is the fixtures').
 #[path = "../common/mod.rs"]
 mod shared;
@@ -296,4 +299,5 @@ fixture_tests! {
     marketplace = b_marketplace, "marketplace";
     ci_teams = c_ci_teams, "ci teams";
     trackr = d_trackr, "trackr";
+    clinic = e_clinic, "clinic";
 }
