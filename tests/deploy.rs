@@ -398,6 +398,29 @@ async fn check_and_dry_run_send_nothing() {
     );
     says(&dry.stdout, &format!("GET {target}/elsewhere as anonymous"));
 
+    // Two shards plan disjoint slices that add up to the whole plan.
+    let planned = |text: &str| -> usize {
+        let after = text.split("→ ").nth(1).unwrap_or_default();
+        after
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no probe count in: {text}"))
+    };
+    let mut sliced = 0;
+    for shard in ["1/2", "2/2"] {
+        let run = command(
+            &target,
+            &["scan", "--dry-run", "--shard", shard, "-c"],
+            &path,
+        )
+        .await;
+        succeeded(&run);
+        says(&run.stdout, &format!("in shard {shard}"));
+        sliced += planned(&run.stdout);
+    }
+    assert_eq!(sliced, planned(&dry.stdout), "{}", dry.stdout);
+
     // A bad override fails the file's check, before anything is sent.
     let bad = command(&target, &["scan", "--concurrency", "5000", "-c"], &path).await;
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);

@@ -242,7 +242,8 @@ async fn scan_command(args: ScanArgs) -> u8 {
         Err(code) => return code,
     };
     if args.dry_run {
-        return match scan::dry_plan(&inputs.engagement, &inputs.api, &inputs.policy, &redactor) {
+        let (engagement, api, policy) = (&inputs.engagement, &inputs.api, &inputs.policy);
+        return match scan::dry_plan(engagement, api, policy, args.shard, &redactor) {
             Ok(plan) => {
                 print_stdout(&plan.render());
                 exit::CLEAN
@@ -300,7 +301,7 @@ async fn check_command(args: CheckArgs) -> u8 {
     let engagement = &inputs.engagement;
     // Planning resolves what only the spec can (destructive operations) and proves the
     // planner accepts these inputs.
-    let plan = match scan::dry_plan(engagement, &inputs.api, &inputs.policy, &redactor) {
+    let plan = match scan::dry_plan(engagement, &inputs.api, &inputs.policy, None, &redactor) {
         Ok(plan) => plan,
         Err(e) => return fail(exit::BAD_INPUT, redactor.scrub(&e.to_string())),
     };

@@ -25,15 +25,19 @@ pub struct DryPlan {
     pub per_operation: Vec<(String, usize)>,
     /// One line per probe: `#id attack METHOD url as identity (credential)`.
     pub requests: Vec<String>,
+    /// The slice planned (`--shard i/N`); `None` = the whole plan.
+    pub shard: Option<super::Shard>,
 }
 
 /// Plans a scan without sending anything: discovery is skipped, so the object corpus holds
 /// only the engagement's seed objects and token facts are unknown (no forgeries that need
-/// a live token are planned). Request lines are scrubbed by `redactor`.
+/// a live token are planned). With `shard`, only that slice's probes, as a scan with the
+/// same `--shard` sends them. Request lines are scrubbed by `redactor`.
 pub fn dry_plan(
     engagement: &Engagement,
     api: &Api,
     policy: &Policy,
+    shard: Option<super::Shard>,
     redactor: &Redactor,
 ) -> Result<DryPlan, ScanError> {
     engagement.register_secrets(redactor);
@@ -60,7 +64,8 @@ pub fn dry_plan(
     let mut per_attack = std::collections::BTreeMap::new();
     let mut per_op = vec![0usize; api.operations.len()];
     let mut requests = Vec::new();
-    for probe in sendable(&plan_input, &destructive) {
+    let in_shard = |p: &crate::plan::Probe| shard.is_none_or(|s| s.contains(p));
+    for probe in sendable(&plan_input, &destructive).filter(in_shard) {
         *per_attack.entry(probe.attack.to_string()).or_insert(0) += 1;
         if let Some(n) = per_op.get_mut(probe.op) {
             *n += 1;
@@ -100,6 +105,7 @@ pub fn dry_plan(
             .map(|(op, n)| (op.key(), n))
             .collect(),
         requests,
+        shard,
     })
 }
 
@@ -107,8 +113,12 @@ impl DryPlan {
     /// The text `scan --dry-run` prints.
     pub fn render(&self) -> String {
         let total: usize = self.per_attack.values().sum();
+        let slice = self
+            .shard
+            .map(|s| format!(" in shard {s} (operations dealt round robin)"))
+            .unwrap_or_default();
         let mut out = format!(
-            "dry run: nothing was sent\nplan: {} operations × {} identities ({}) → {total} probes\n",
+            "dry run: nothing was sent\nplan: {} operations × {} identities ({}) → {total} probes{slice}\n",
             self.operations,
             self.identities.len(),
             self.identities.join(", ")
