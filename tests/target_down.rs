@@ -2,6 +2,8 @@
 //! after a number of requests (every connection closes, new ones are refused). The scan
 //! must notice, re-check the identities' positive controls, stop, write a partial report
 //! (`stopped.reason: target-down`, when, what did not run) and exit 3, in bounded time.
+//! A target that only pauses (every answer late for a few seconds) must be waited for:
+//! the scan resumes when a control answers again and completes.
 
 mod common;
 
@@ -137,4 +139,54 @@ async fn a_target_that_dies_stops_the_scan_with_a_partial_report_and_exit_3() {
     // triggered the check (and those in flight with it), not the rest of the plan.
     let inconclusive = report["stats"]["inconclusive"].as_u64().unwrap_or(0);
     assert!(inconclusive <= 12, "{inconclusive} inconclusive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_pauses_is_waited_for_and_the_scan_completes() {
+    // From the 40th request on, every answer comes 2 s late (past the 300 ms timeout) for
+    // 9 s: a failing probe (three attempts, and its baseline's) takes about 3 s, so four
+    // at a time give eight failures in a row well inside the pause, the first re-checks
+    // of the controls (after 1 and 2 s) fail too, and the last (after 4 s more) answers.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let paused_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let app = Router::new()
+        .route("/notes", get(list))
+        .route("/notes/{note_id}", get(one))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let (hits, paused_at) = (hits.clone(), paused_at.clone());
+                async move {
+                    let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+                    let since = {
+                        let mut at = paused_at.lock().expect("pause clock");
+                        if n == 40 {
+                            *at = Some(Instant::now());
+                        }
+                        *at
+                    };
+                    if since.is_some_and(|t| t.elapsed() < Duration::from_secs(9)) {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    next.run(req).await
+                }
+            },
+        ));
+    let target = common::serve(app).await;
+    let mut text = String::from("concurrency: 4\ntimeout_ms: 300\nidentities:\n");
+    for name in USERS {
+        text.push_str(&format!(
+            "  - {{name: {name}, tenant: {name}, role: user, attributes: {{user_id: {name}}}, auth: {{bearer: tok-{name}}}}}\n"
+        ));
+    }
+    let (dir, engagement) =
+        common::write_engagement(common::NOTES_SPEC, common::NOTES_MATRIX, &target, &text);
+    let started = Instant::now();
+    let (output, report) = common::scan_binary(&engagement, &dir.path().join("out"), &[]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(report["run"]["complete"], true, "{stdout}");
+    assert!(report.get("stopped").is_none(), "{}", report["stopped"]);
+    common::assert_warns(&report, "stopped answering 1 time(s) and came back");
 }
