@@ -102,17 +102,22 @@ fn serve_until(lives: usize) -> (String, Arc<AtomicUsize>) {
     (format!("http://{addr}"), hits)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_target_that_dies_stops_the_scan_with_a_partial_report_and_exit_3() {
-    let (target, hits) = serve_until(60);
-    let mut text = String::from("concurrency: 2\ntimeout_ms: 2000\nidentities:\n");
+/// An engagement of the notes API at `target`, its four users each their own tenant, with
+/// `options` (YAML lines) before the identities.
+fn notes_engagement(target: &str, options: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let mut text = format!("{options}identities:\n");
     for name in USERS {
         text.push_str(&format!(
             "  - {{name: {name}, tenant: {name}, role: user, attributes: {{user_id: {name}}}, auth: {{bearer: tok-{name}}}}}\n"
         ));
     }
-    let (dir, engagement) =
-        common::write_engagement(common::NOTES_SPEC, common::NOTES_MATRIX, &target, &text);
+    common::write_engagement(common::NOTES_SPEC, common::NOTES_MATRIX, target, &text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_dies_stops_the_scan_with_a_partial_report_and_exit_3() {
+    let (target, hits) = serve_until(60);
+    let (dir, engagement) = notes_engagement(&target, "concurrency: 2\ntimeout_ms: 2000\n");
     let started = Instant::now();
     let (output, report) = common::scan_binary(&engagement, &dir.path().join("out"), &[]).await;
     let took = started.elapsed();
@@ -172,14 +177,7 @@ async fn a_target_that_pauses_is_waited_for_and_the_scan_completes() {
             },
         ));
     let target = common::serve(app).await;
-    let mut text = String::from("concurrency: 4\ntimeout_ms: 300\nidentities:\n");
-    for name in USERS {
-        text.push_str(&format!(
-            "  - {{name: {name}, tenant: {name}, role: user, attributes: {{user_id: {name}}}, auth: {{bearer: tok-{name}}}}}\n"
-        ));
-    }
-    let (dir, engagement) =
-        common::write_engagement(common::NOTES_SPEC, common::NOTES_MATRIX, &target, &text);
+    let (dir, engagement) = notes_engagement(&target, "concurrency: 4\ntimeout_ms: 300\n");
     let started = Instant::now();
     let (output, report) = common::scan_binary(&engagement, &dir.path().join("out"), &[]).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
