@@ -107,12 +107,12 @@ pub fn login_name(identity: &Identity) -> Option<String> {
 }
 
 /// Whether a fact names the identity (and so may appear in owner fields of its objects):
-/// its ID, name, email or login, not its role or its tenant.
+/// its ID (MongoDB's `_id` too), name, email or login, not its role or its tenant.
 pub fn is_identifying(field: &str) -> bool {
     let lower = field.to_ascii_lowercase();
     matches!(
         lower.as_str(),
-        "id" | "uuid" | "username" | "user_name" | "login" | "email" | "name" | "sub"
+        "id" | "_id" | "uuid" | "username" | "user_name" | "login" | "email" | "name" | "sub"
     ) || ((lower.ends_with("_id") || lower.ends_with("id"))
         && (lower.starts_with("user")
             || lower.starts_with("account")

@@ -28,7 +28,17 @@ pub async fn fetch_collections(
         let requests: Vec<DiscoveryRequest> =
             discover::discovery_requests(api, policy, identities, &parents)
                 .into_iter()
-                .filter(|d| sent.insert((d.op, d.identity, d.request.path_and_query())))
+                .filter(|d| {
+                    // One listing can produce several resources (orders, and the users
+                    // their `userId` names): each is read for its own items.
+                    let key = (
+                        d.op,
+                        d.identity,
+                        d.resource.clone(),
+                        d.request.path_and_query(),
+                    );
+                    sent.insert(key)
+                })
                 .collect();
         if requests.is_empty() {
             break;

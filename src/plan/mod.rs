@@ -113,7 +113,7 @@ impl<'a> PlanInput<'a> {
 
     /// Whether a probe of `op` sent by `actor` may aim at object `index` (see [`targetable`]).
     pub fn may_target(&self, op: usize, actor: usize, index: usize) -> bool {
-        targetable(self.api, self.corpus, op, actor, index)
+        targetable(self.api, self.corpus, self.identities, op, actor, index)
     }
 
     /// The objects of `resource` a probe of `op` sent by `actor` may aim at.
@@ -123,10 +123,10 @@ impl<'a> PlanInput<'a> {
         actor: usize,
         resource: &str,
     ) -> impl Iterator<Item = (usize, &'a Object)> + 'a {
-        let (api, corpus) = (self.api, self.corpus);
+        let (api, corpus, identities) = (self.api, self.corpus, self.identities);
         corpus
             .of_resource(resource)
-            .filter(move |(i, _)| targetable(api, corpus, op, actor, *i))
+            .filter(move |(i, _)| targetable(api, corpus, identities, op, actor, *i))
     }
 
     /// The first object of `resource` that `actor` owns and may reach with `op`: its
@@ -257,32 +257,67 @@ impl<'a> PlanInput<'a> {
     }
 }
 
-/// Whether `op` creates an object in a collection under a parent: a POST or PUT on the
-/// path a listing reads (`POST /orgs/{org}/projects` beside `GET /orgs/{org}/projects`).
-fn creates_child(api: &Api, op: usize) -> bool {
+/// Whether `op` creates an object in a collection: a POST or PUT on the path a listing
+/// reads (`POST /orgs/{org}/projects` beside `GET /orgs/{org}/projects`). A listing is
+/// a read the resource model knows answers a list, or that discovery reads; a GET that
+/// shows one thing (`GET /users/{name}/role`) makes its PUT an update, not a create.
+fn creates(api: &Api, op: usize) -> bool {
     let operation = &api.operations[op];
+    let lists = |read: usize| {
+        api.collections.values().flatten().any(|&l| l == read)
+            || api.resources.values().any(|r| {
+                r.producers.iter().any(|p| {
+                    p.op == read && p.items_path.as_deref().is_some_and(|i| i.ends_with("[*]"))
+                })
+            })
+    };
     matches!(operation.method, Method::Post | Method::Put)
-        && operation.path_params().next().is_some()
-        && api.collections.values().flatten().any(|&listing| {
-            let reads = &api.operations[listing];
-            reads.method == Method::Get && reads.path == operation.path
-        })
+        && api
+            .operations
+            .iter()
+            .enumerate()
+            .any(|(read, o)| o.method == Method::Get && o.path == operation.path && lists(read))
+}
+
+/// Whether `object` is the account of one of the run's identities: its ID is one of the
+/// owner's identifying attributes (`_id`, `user_id` from its self-read).
+fn is_identity_account(identities: &[Identity], object: &Object) -> bool {
+    identities.get(object.owner).is_some_and(|owner| {
+        owner
+            .attributes
+            .iter()
+            .any(|(k, v)| *v == object.id && crate::discover::facts::is_identifying(k))
+    })
 }
 
 /// Whether a probe of `op` sent by `actor` may aim at object `index`. Reads aim at
 /// discovered objects only. Writes aim only at canaries rolegrid created: a delete at those
 /// reserved for (this delete, this caller), every other write at the unreserved ones.
 /// Discovered and seed objects are never written to.
-fn targetable(api: &Api, corpus: &ObjectCorpus, op: usize, actor: usize, index: usize) -> bool {
+fn targetable(
+    api: &Api,
+    corpus: &ObjectCorpus,
+    identities: &[Identity],
+    op: usize,
+    actor: usize,
+    index: usize,
+) -> bool {
     let method = api.operations[op].method;
     let tag = corpus.canary(index);
     if api.operations[op].is_read_only() {
         return tag.is_none();
     }
+    let object = &corpus.objects[index];
+    let parent_in_path = api.operations[op]
+        .path_params()
+        .any(|p| p.id_resource.as_deref() == Some(object.resource.as_str()));
     match tag {
         // A create under a parent (`POST /orgs/{org}/projects`) adds a child and leaves
         // the parent as it was: any parent may be named.
-        None if creates_child(api, op) => true,
+        None if creates(api, op) && parent_in_path => true,
+        // A create naming one of the run's own accounts in its body (`"userId": …`) files
+        // a new object in that account's name; the account, the tester's, is unchanged.
+        None if creates(api, op) && is_identity_account(identities, object) => true,
         None => method != Method::Delete && corpus.discovered_writable(index),
         Some(tag) if method == Method::Delete => tag.reserved == Some((op, actor)),
         Some(tag) => tag.reserved.is_none(),

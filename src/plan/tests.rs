@@ -783,3 +783,45 @@ fn writes_name_the_objects_own_references_and_keep_one_marker() {
     crate::discover::use_own_values(&mut only, marker, known);
     assert_eq!(only, json!({"email": marker}));
 }
+
+#[test]
+fn creates_may_name_a_parent_or_another_identity_account_but_no_other_discovered_object() {
+    let api = crate::spec::test_api(
+        "paths:\n  /orgs/{org}/orders:\n    parameters: [{name: org, in: path, required: true, schema: {type: string}}]\n    get:\n      responses: {'200': {description: ok, content: {application/json: {schema: {type: array, items: {type: object, properties: {id: {type: integer}, userId: {type: string}}}}}}}}\n    post:\n      requestBody: {content: {application/json: {schema: {type: object, properties: {userId: {type: string}, account_id: {type: integer}}}}}}\n      responses: {'201': {description: ok}}\n  /users/{id}:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n  /accounts/{account_id}:\n    get:\n      parameters: [{name: account_id, in: path, required: true, schema: {type: integer}}]\n      responses: {'200': {description: ok}}\n",
+    );
+    let roles = ["user".to_string()];
+    let csv = "operation,user\nGET /orgs/{org}/orders,own\nPOST /orgs/{org}/orders,own\nGET /users/{id},own\nGET /accounts/{account_id},own\n";
+    let policy = Policy::parse(csv, Path::new("m.csv"), &api, &roles, false).expect("matrix");
+    let mut ann = identity("ann", Some("acme"), "user", false);
+    ann.attributes.insert("_id".into(), json!("u-ann"));
+    let bob = identity("bob", Some("zenith"), "user", false);
+    let corpus = ObjectCorpus::new(vec![
+        object("orgs", json!("zenith"), 1, Some("zenith")),
+        object("users", json!("u-ann"), 0, Some("acme")),
+        object("accounts", json!(7), 0, Some("acme")),
+    ]);
+    let identities = [ann, bob];
+    let input = PlanInput::new(&api, &policy, &identities, &corpus, "t");
+    let create = op_index_of(&api, "POST /orgs/{org}/orders");
+    // The org in the path is a parent; ann's account is an identity's; account 7 is a
+    // discovered object a create could move money from: never written through.
+    assert!(input.may_target(create, 0, 0));
+    assert!(input.may_target(create, 1, 1));
+    assert!(!input.may_target(create, 1, 2));
+    // A PUT beside a GET that shows one thing is an update: no parent is written through.
+    let api = crate::spec::test_api(
+        "paths:\n  /users/{id}/role:\n    parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n    get:\n      responses: {'200': {description: ok}}\n    put:\n      responses: {'200': {description: ok}}\n",
+    );
+    let csv = "operation,user\nGET /users/{id}/role,own\nPUT /users/{id}/role,own\n";
+    let policy = Policy::parse(csv, Path::new("m.csv"), &api, &roles, false).expect("matrix");
+    let input = PlanInput::new(&api, &policy, &identities, &corpus, "t");
+    let update = op_index_of(&api, "PUT /users/{id}/role");
+    assert!(!input.may_target(update, 1, 1));
+}
+
+fn op_index_of(api: &Api, key: &str) -> usize {
+    api.operations
+        .iter()
+        .position(|o| o.key() == key)
+        .unwrap_or_else(|| panic!("no {key}"))
+}
