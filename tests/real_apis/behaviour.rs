@@ -3,7 +3,7 @@
 //! not the fixture's.
 
 use super::common::{password_of, PlantedFlaws, Server};
-use super::{a_newsdesk, b_marketplace, c_ci_teams, d_trackr, e_clinic};
+use super::{a_newsdesk, b_marketplace, c_ci_teams, d_trackr, e_clinic, f_shop};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -443,6 +443,72 @@ async fn clinic_flaws_and_twins() {
             let path = format!("/api/prescriptions/{}/", created["id"]);
             let (status, _) = status_and_json(call(reqwest::Method::DELETE, &path, &nia)).await;
             assert_eq!(status.is_success(), flawed, "prescription_delete_by_nurse");
+        },
+    )
+    .await;
+}
+
+/// The bearer token of each of the shop's scan identities (its `USERS`, in order).
+async fn shop_tokens<const N: usize>(http: &Client, base: &str) -> [String; N] {
+    sign_in_each(f_shop::USERS, async |email, password| {
+        let (status, body) = status_and_json(
+            http.post(format!("{base}/api/auth/login"))
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        body["data"]["token"]
+            .as_str()
+            .expect("data.token")
+            .to_string()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn shop_flaws_and_twins() {
+    in_both_modes(
+        f_shop::spawn,
+        async |http: &Client, base: &str, flawed: bool| {
+            let [ann, bob, _adm] = shop_tokens(http, base).await;
+            let call = |method: reqwest::Method, path: &str, token: &str| {
+                http.request(method, format!("{base}{path}"))
+                    .bearer_auth(token)
+            };
+            let get = |path: &str, token: &str| call(reqwest::Method::GET, path, token);
+            let (status, _) = status_and_json(http.get(format!("{base}/api/orders"))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            let (_, me) = status_and_json(get("/api/users/me", &bob)).await;
+            let bob_id = me["data"]["_id"].as_str().expect("_id").to_string();
+            let (_, bobs) = status_and_json(get("/api/orders", &bob)).await;
+            let order = bobs["data"][0]["_id"]
+                .as_str()
+                .expect("an order")
+                .to_string();
+            let (other, _) = status_and_json(get(&format!("/api/orders/{order}"), &ann)).await;
+            assert_eq!(other.is_success(), flawed, "order_read_any");
+            let profile = format!("/api/users/{bob_id}/profile");
+            let (other, _) = status_and_json(get(&profile, &ann)).await;
+            assert_eq!(other.is_success(), flawed, "profile_read_any");
+            // An order ann files in bob's name shows in bob's list only when flawed.
+            let body = json!({"items": ["probe"], "userId": bob_id, "address": "for-bob"});
+            let (status, _) =
+                status_and_json(call(reqwest::Method::POST, "/api/orders", &ann).json(&body)).await;
+            assert_eq!(status, StatusCode::CREATED);
+            let (_, bobs) = status_and_json(get("/api/orders", &bob)).await;
+            let filed = bobs["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|o| o["address"] == "for-bob");
+            assert_eq!(filed, flawed, "order_created_for_anyone");
+            let (status, _) = status_and_json(call(
+                reqwest::Method::DELETE,
+                &format!("/api/orders/{order}"),
+                &bob,
+            ))
+            .await;
+            assert_eq!(status.is_success(), flawed, "order_delete_by_user");
         },
     )
     .await;

@@ -1,4 +1,4 @@
-//! Real APIs, not only ours: five fixture APIs in house styles unlike the demo portal's,
+//! Real APIs, not only ours: six fixture APIs in house styles unlike the demo portal's,
 //! each with planted flaws and their secure twins, scanned with an engagement that gives
 //! only the URL, the logins and the matrix (no `harvest`, no `objects`, no `attributes`).
 //!
@@ -14,6 +14,8 @@
 //!   token in `X-Auth-Token` from a nested JSON login.
 //! - E, `e_clinic`: Django REST framework: trailing slashes, `Token` keys, count/next/results
 //!   pages, foreign keys named by their resource (`?patient=12`, `"patient": 12`).
+//! - F, `f_shop`: Express and MongoDB: `{"success", "data"}` wrappers, `_id`s, `userId`
+//!   owners, a required `items` array, creates that name the account they are for.
 //!
 //! Each scan with every flaw on must find exactly the planted (operation, attack) pairs;
 //! each scan of the secure twin must find no violation and nothing suspicious.
@@ -25,6 +27,7 @@ mod c_ci_teams;
 mod common;
 mod d_trackr;
 mod e_clinic;
+mod f_shop;
 /// The helpers every end-to-end test shares (this folder's `common` is the fixtures').
 #[path = "../common/mod.rs"]
 mod shared;
@@ -300,4 +303,5 @@ fixture_tests! {
     ci_teams = c_ci_teams, "ci teams";
     trackr = d_trackr, "trackr";
     clinic = e_clinic, "clinic";
+    shop = f_shop, "shop";
 }
