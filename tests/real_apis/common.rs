@@ -154,6 +154,41 @@ impl Tokens {
     }
 }
 
+/// The signed-in users of a fixture whose users are a list: which user each token names.
+#[derive(Default)]
+pub struct Sessions(std::collections::BTreeMap<String, usize>);
+
+impl Sessions {
+    /// A new token (`prefix` and [`Tokens::next`]) for the user at `index`.
+    pub fn open(&mut self, tokens: &Tokens, prefix: &str, index: usize) -> String {
+        let token = tokens.next(prefix);
+        self.0.insert(token.clone(), index);
+        token
+    }
+
+    /// The user `token` signs in, from `users`.
+    pub fn user<U: Clone>(&self, token: &str, users: &[U]) -> Option<U> {
+        self.0
+            .get(token.trim())
+            .and_then(|&i| users.get(i))
+            .cloned()
+    }
+}
+
+/// The index among `records` of the user `login` names (by `login_of`), when the
+/// fixture's `users` list that login with `password`.
+pub fn check_login<R>(
+    users: &[(&str, &str, &str)],
+    records: &[R],
+    login_of: impl Fn(&R) -> &str,
+    login: Option<&str>,
+    password: Option<&str>,
+) -> Option<usize> {
+    let (login, password) = (login?, password?);
+    users.iter().find(|u| u.0 == login && u.1 == password)?;
+    records.iter().position(|r| login_of(r) == login)
+}
+
 /// A fixture's planted flaws, as [`planted_flaws!`] declares them: the servings the tests
 /// compare (every flaw, the secure twin, one flaw alone) and the finding each flaw must give.
 pub trait PlantedFlaws: Sized {

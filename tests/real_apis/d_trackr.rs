@@ -69,7 +69,7 @@ struct Project {
 
 struct Data {
     users: Vec<User>,
-    tokens: BTreeMap<String, usize>,
+    tokens: common::Sessions,
     projects: BTreeMap<String, Project>,
     /// task UUID → (project UUID, title, assignee UUID)
     tasks: BTreeMap<String, (String, String, String)>,
@@ -106,7 +106,7 @@ type Call = common::Call<AppState>;
 fn seed() -> Data {
     let mut data = Data {
         users: Vec::new(),
-        tokens: BTreeMap::new(),
+        tokens: common::Sessions::default(),
         projects: BTreeMap::new(),
         tasks: BTreeMap::new(),
         notes: BTreeMap::new(),
@@ -235,8 +235,9 @@ impl SignIn for AppState {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(unauthorized)?;
         let data = self.data();
-        let index = *data.tokens.get(token.trim()).ok_or_else(unauthorized)?;
-        data.users.get(index).cloned().ok_or_else(unauthorized)
+        data.tokens
+            .user(token, &data.users)
+            .ok_or_else(unauthorized)
     }
 }
 
@@ -247,19 +248,12 @@ fn writes(user: &User) -> bool {
 async fn sign_in(State(state): State<Shared>, Json(body): Json<Value>) -> Response {
     let login = body.pointer("/user/login").and_then(Value::as_str);
     let password = body.pointer("/user/password").and_then(Value::as_str);
-    let known = USERS
-        .iter()
-        .any(|u| Some(u.0) == login && Some(u.1) == password);
     let mut data = state.data();
-    let index = data
-        .users
-        .iter()
-        .position(|u| Some(u.login.as_str()) == login);
-    let (true, Some(index)) = (known, index) else {
+    let signed = common::check_login(USERS, &data.users, |u| &u.login, login, password);
+    let Some(index) = signed else {
         return error(StatusCode::UNAUTHORIZED, "Invalid login or password");
     };
-    let token = state.tokens.next("trk_");
-    data.tokens.insert(token.clone(), index);
+    let token = data.tokens.open(&state.tokens, "trk_", index);
     let uuid = data.users[index].uuid.clone();
     document(
         StatusCode::CREATED,

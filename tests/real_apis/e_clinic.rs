@@ -47,7 +47,7 @@ struct User {
 
 struct Data {
     users: Vec<User>,
-    tokens: BTreeMap<String, usize>,
+    tokens: common::Sessions,
     /// patient ID → (name, clinic)
     patients: BTreeMap<u64, (String, u64)>,
     /// appointment ID → (patient ID, reason)
@@ -74,7 +74,7 @@ fn seed() -> Data {
             user(4, "nia", 1, "nurse"),
             user(7, "ben", 2, "doctor"),
         ],
-        tokens: BTreeMap::new(),
+        tokens: common::Sessions::default(),
         patients: BTreeMap::new(),
         appointments: BTreeMap::new(),
         prescriptions: BTreeMap::new(),
@@ -138,31 +138,23 @@ impl SignIn for AppState {
             .and_then(|v| v.strip_prefix("Token "))
             .ok_or_else(refused)?;
         let data = self.data();
-        let index = *data.tokens.get(key.trim()).ok_or_else(refused)?;
-        data.users.get(index).cloned().ok_or_else(refused)
+        data.tokens.user(key, &data.users).ok_or_else(refused)
     }
 }
 
 async fn login(State(state): State<Shared>, Json(body): Json<Value>) -> Response {
     let username = body["username"].as_str();
     let password = body["password"].as_str();
-    let known = USERS
-        .iter()
-        .any(|u| Some(u.0) == username && Some(u.1) == password);
     let mut data = state.data();
-    let index = data
-        .users
-        .iter()
-        .position(|u| Some(u.username.as_str()) == username);
-    let (true, Some(index)) = (known, index) else {
+    let signed = common::check_login(USERS, &data.users, |u| &u.username, username, password);
+    let Some(index) = signed else {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"non_field_errors": ["Unable to log in with provided credentials."]})),
         )
             .into_response();
     };
-    let key = state.tokens.next("");
-    data.tokens.insert(key.clone(), index);
+    let key = data.tokens.open(&state.tokens, "", index);
     Json(json!({ "key": key })).into_response()
 }
 

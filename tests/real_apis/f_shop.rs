@@ -46,7 +46,7 @@ struct User {
 
 struct Data {
     users: Vec<User>,
-    tokens: BTreeMap<String, usize>,
+    tokens: common::Sessions,
     /// order `_id` → (userId, items, address)
     orders: BTreeMap<String, (String, Vec<String>, String)>,
     next: u64,
@@ -67,7 +67,7 @@ type Call = common::Call<AppState>;
 fn seed() -> Data {
     let mut data = Data {
         users: Vec::new(),
-        tokens: BTreeMap::new(),
+        tokens: common::Sessions::default(),
         orders: BTreeMap::new(),
         next: 0,
     };
@@ -125,26 +125,18 @@ impl SignIn for AppState {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(refused)?;
         let data = self.data();
-        let index = *data.tokens.get(token.trim()).ok_or_else(refused)?;
-        data.users.get(index).cloned().ok_or_else(refused)
+        data.tokens.user(token, &data.users).ok_or_else(refused)
     }
 }
 
 async fn login(State(state): State<Shared>, Json(body): Json<Value>) -> Response {
     let (email, password) = (body["email"].as_str(), body["password"].as_str());
-    let known = USERS
-        .iter()
-        .any(|u| Some(u.0) == email && Some(u.1) == password);
     let mut data = state.data();
-    let index = data
-        .users
-        .iter()
-        .position(|u| Some(u.email.as_str()) == email);
-    let (true, Some(index)) = (known, index) else {
+    let signed = common::check_login(USERS, &data.users, |u| &u.email, email, password);
+    let Some(index) = signed else {
         return failed(StatusCode::UNAUTHORIZED, "Invalid credentials");
     };
-    let token = state.tokens.next("");
-    data.tokens.insert(token.clone(), index);
+    let token = data.tokens.open(&state.tokens, "", index);
     let user = &data.users[index];
     ok(
         StatusCode::OK,
