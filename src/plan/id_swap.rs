@@ -180,8 +180,19 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
         // The actor's own object, for arrays that carry both IDs.
         let own = input.own_object(op, actor, resource).map(|(_, o)| o);
         let mut per_victim: BTreeMap<usize, usize> = BTreeMap::new();
+        // A create is read back through its listing, which proves where the new object
+        // went only when the victim's listing is its own: one who lists everything (an
+        // admin) would show the actor's new object too.
+        let lists_everything = |owner: usize| {
+            super::listing_of(input.api, op).is_some_and(|listing| {
+                input.access(listing, owner) == Some(crate::matrix::Access::Allow)
+            })
+        };
         for (index, object) in input.objects_for(op, actor, resource) {
-            if input.may_reach(op, actor, object) || object.owner == actor {
+            if input.may_reach(op, actor, object)
+                || object.owner == actor
+                || lists_everything(object.owner)
+            {
                 continue;
             }
             let count = per_victim.entry(object.owner).or_default();

@@ -262,6 +262,11 @@ impl<'a> PlanInput<'a> {
 /// a read the resource model knows answers a list, or that discovery reads; a GET that
 /// shows one thing (`GET /users/{name}/role`) makes its PUT an update, not a create.
 fn creates(api: &Api, op: usize) -> bool {
+    listing_of(api, op).is_some()
+}
+
+/// The listing a create adds to ([`creates`]): the GET on its path.
+pub(super) fn listing_of(api: &Api, op: usize) -> Option<usize> {
     let operation = &api.operations[op];
     let lists = |read: usize| {
         api.collections.values().flatten().any(|&l| l == read)
@@ -271,12 +276,13 @@ fn creates(api: &Api, op: usize) -> bool {
                 })
             })
     };
-    matches!(operation.method, Method::Post | Method::Put)
-        && api
-            .operations
-            .iter()
-            .enumerate()
-            .any(|(read, o)| o.method == Method::Get && o.path == operation.path && lists(read))
+    if !matches!(operation.method, Method::Post | Method::Put) {
+        return None;
+    }
+    api.operations
+        .iter()
+        .enumerate()
+        .position(|(read, o)| o.method == Method::Get && o.path == operation.path && lists(read))
 }
 
 /// Whether `object` is the account of one of the run's identities: its ID is one of the
