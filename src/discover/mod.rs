@@ -1,6 +1,7 @@
-//! Discovery: which collection requests each identity makes, and the objects harvested
-//! from their answers (ID, owner identity, tenant, and the fields that fingerprint it);
-//! the canary objects rolegrid creates itself join the same corpus, tagged (see `canary`).
+//! Discovery: which collection requests each identity makes (under which parents: its own
+//! context, then what its earlier listings returned), and the objects harvested from their
+//! answers (ID, owner identity, tenant, parents, and the fields that fingerprint it); the
+//! canary objects rolegrid creates itself join the same corpus, tagged (see `canary`).
 
 pub mod canary;
 pub mod facts;

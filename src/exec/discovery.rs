@@ -1,5 +1,6 @@
 //! Discovery's requests, sent: every identity reads the collections it may read, paging
-//! through each (bounded, on-origin only). Shared by the scan and the load mode.
+//! through each (bounded, on-origin only), then the collections under the parents those
+//! answers gave, a level at a time. Shared by the scan and the load mode.
 
 use super::Executor;
 use crate::discover::{self, DiscoveryRequest};
