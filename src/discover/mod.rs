@@ -325,9 +325,28 @@ pub fn context_values(api: &Api, identities: &[Identity]) -> ParentValues {
             }
         }
     }
+    // The resource the API's self-read belongs to (`users` of `GET /api/users/me`): an
+    // identity's own `id` is one of its objects. Elsewhere a bare `id` names nothing of it.
+    let own_resources: Vec<String> = facts::self_read_operations(api)
+        .into_iter()
+        .filter_map(|op| {
+            let segments: Vec<&str> = api.operations[op]
+                .path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .collect();
+            segments.len().checked_sub(2).map(|i| squashed(segments[i]))
+        })
+        .collect();
     for (resource, names) in params {
         let single = crate::spec::singular(resource);
-        let mut wanted: Vec<String> = names.iter().map(|n| squashed(n)).collect();
+        let bare = ["id", "uuid", "pk", "key", "slug"];
+        let own = own_resources.contains(&squashed(resource));
+        let mut wanted: Vec<String> = names
+            .iter()
+            .map(|n| squashed(n))
+            .filter(|n| own || !bare.contains(&n.as_str()))
+            .collect();
         for suffix in ["", "id", "slug", "key", "name", "uuid"] {
             wanted.push(squashed(&format!("{single}{suffix}")));
         }
@@ -1043,6 +1062,18 @@ mod tests {
                 )
             ]
         );
+    }
+
+    #[test]
+    fn a_bare_id_is_the_identity_own_only_for_the_resource_its_self_read_belongs_to() {
+        let api = crate::spec::test_api(
+            "paths:\n  /api/users/me:\n    get:\n      responses: {'200': {description: ok}}\n  /api/users/{id}/profile:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n  /api/reports/{id}/pdf:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}}\n",
+        );
+        let mut ann = who("ann", "user", None);
+        ann.attributes.insert("_id".into(), json!("65a1"));
+        let context = context_values(&api, &[ann]);
+        assert_eq!(context[0].get("users"), Some(&vec![json!("65a1")]));
+        assert_eq!(context[0].get("reports"), None);
     }
 
     #[test]
