@@ -172,6 +172,19 @@ pub async fn scan(input: ScanInput, redactor: Redactor) -> Result<ScanOutcome, S
              and judged on what was read (raise `max_body_bytes` to read more)"
         ));
     }
+    let new_accounts = shared
+        .new_accounts
+        .lock()
+        .map(|accounts| accounts.clone())
+        .unwrap_or_default();
+    if !new_accounts.is_empty() {
+        warnings.push(format!(
+            "sign-up probes created {} account(s) that rolegrid does not delete: {} (remove \
+             them, or reset the target)",
+            new_accounts.len(),
+            new_accounts.join(", ")
+        ));
+    }
     if probed.target_recovered > 0 {
         warnings.push(format!(
             "the target stopped answering {} time(s) and came back; the probes sent meanwhile \

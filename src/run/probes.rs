@@ -37,6 +37,8 @@ pub(super) struct Shared<'a> {
     pub detectors: &'a [crate::engagement::Detector],
     baselines: BaselineCache,
     pub requests: AtomicUsize,
+    /// The login names of accounts sign-up probes created, which nothing deletes.
+    pub new_accounts: Mutex<Vec<String>>,
 }
 
 impl<'a> Shared<'a> {
@@ -55,6 +57,7 @@ impl<'a> Shared<'a> {
             detectors,
             baselines: Mutex::new(HashMap::new()),
             requests: AtomicUsize::new(0),
+            new_accounts: Mutex::new(Vec::new()),
         }
     }
 
@@ -314,6 +317,12 @@ impl<'a> Shared<'a> {
         sent: &[(String, serde_json::Value)],
         answer: Judgement,
     ) -> Judgement {
+        // The sign-up answered 2xx: an account exists now, whatever it turns out to be.
+        if let Some(login) = crate::discover::facts::login_name(&account.identity) {
+            if let Ok(mut created) = self.new_accounts.lock() {
+                created.push(login);
+            }
+        }
         let mut requests: Vec<&crate::request::RequestSpec> =
             account.self_read.iter().map(|(_, r)| r).collect();
         requests.extend(account.denied_reads.iter().map(|(_, r)| r));

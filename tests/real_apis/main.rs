@@ -305,3 +305,19 @@ fixture_tests! {
     clinic = e_clinic, "clinic";
     shop = f_shop, "shop";
 }
+
+/// A sign-up leaves an account nothing deletes: the report names it for the reviewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_accounts_left_on_the_target_are_named() {
+    let fixture = Fixture {
+        dir: "c_ci_teams",
+        label: "ci teams",
+        planted: <c_ci_teams::Flaws as PlantedFlaws>::PLANTED,
+        users: c_ci_teams::USERS,
+    };
+    let report = fixture
+        .scan(c_ci_teams::spawn(c_ci_teams::Flaws::none()).await)
+        .await;
+    shared::assert_warns(&report, "sign-up probes created 1 account(s)");
+    shared::assert_warns(&report, "@example.test");
+}
