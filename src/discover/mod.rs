@@ -13,7 +13,7 @@ pub use paging::{next_page, MAX_PAGES};
 use crate::engagement::Identity;
 use crate::matrix::{Access, Policy};
 use crate::request::{build_request_with, RequestSpec};
-use crate::spec::squashed;
+use crate::spec::squash;
 use crate::spec::{Api, Parameter};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -335,20 +335,20 @@ pub fn context_values(api: &Api, identities: &[Identity]) -> ParentValues {
                 .split('/')
                 .filter(|s| !s.is_empty())
                 .collect();
-            segments.len().checked_sub(2).map(|i| squashed(segments[i]))
+            segments.len().checked_sub(2).map(|i| squash(segments[i]))
         })
         .collect();
     for (resource, names) in params {
         let single = crate::spec::singular(resource);
         let bare = ["id", "uuid", "pk", "key", "slug"];
-        let own = own_resources.contains(&squashed(resource));
+        let own = own_resources.contains(&squash(resource));
         let mut wanted: Vec<String> = names
             .iter()
-            .map(|n| squashed(n))
+            .map(|n| squash(n))
             .filter(|n| own || !bare.contains(&n.as_str()))
             .collect();
         for suffix in ["", "id", "slug", "key", "name", "uuid"] {
-            wanted.push(squashed(&format!("{single}{suffix}")));
+            wanted.push(squash(&format!("{single}{suffix}")));
         }
         let tenant_like = crate::spec::is_tenant_like(resource);
         for (i, identity) in identities.iter().enumerate() {
@@ -359,7 +359,7 @@ pub fn context_values(api: &Api, identities: &[Identity]) -> ParentValues {
                 identity
                     .attributes
                     .iter()
-                    .find(|(k, v)| squashed(k) == *w && (v.is_string() || v.is_number()))
+                    .find(|(k, v)| squash(k) == *w && (v.is_string() || v.is_number()))
                     .map(|(_, v)| v.clone())
             });
             let value = attribute.or_else(|| {

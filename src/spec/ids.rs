@@ -113,7 +113,8 @@ impl SegmentIndex {
     }
 }
 
-pub(super) fn squash(text: &str) -> String {
+/// A name without case or separators: `org_slug`, `orgSlug` and `org-slug` are alike.
+pub fn squash(text: &str) -> String {
     text.chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())

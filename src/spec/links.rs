@@ -257,17 +257,9 @@ const TENANT_WORDS: [&str; 11] = [
     "customer",
 ];
 
-/// A name without case or separators: `org_slug`, `orgSlug` and `org-slug` are alike.
-pub fn squashed(name: &str) -> String {
-    name.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
 /// Whether `resource` names a tenant-like container (organisations, accounts, teams).
 pub fn is_tenant_like(resource: &str) -> bool {
-    TENANT_WORDS.contains(&squashed(&singular(resource)).as_str())
+    TENANT_WORDS.contains(&squash(&singular(resource)).as_str())
 }
 
 /// Whether a path's parent `resource` is filled from each identity's own context: a

@@ -26,8 +26,9 @@ mod summary;
 mod walk;
 
 pub use error::SpecError;
+pub use ids::squash;
 pub use links::{
-    id_field_candidates, is_tenant_like, singular, squashed, Producer, Resource, GENERIC_ID_FIELDS,
+    id_field_candidates, is_tenant_like, singular, Producer, Resource, GENERIC_ID_FIELDS,
 };
 pub use model::*;
 pub use refs::EXTERNAL_KEY;
