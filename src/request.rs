@@ -247,49 +247,49 @@ fn sample_object(api: &Api, schema: &Value, marker: &str, depth: usize) -> Value
         if prop.get("readOnly").and_then(|r| r.as_bool()) == Some(true) {
             continue;
         }
-        let is_plain_string = prop.get("type").and_then(|t| t.as_str()) == Some("string")
-            && prop.get("enum").is_none()
-            && prop.get("format").is_none();
-        let nested = depth > 0
-            && has_properties(prop)
-            && prop.get("example").is_none()
-            && prop.get("default").is_none();
-        let value = if is_plain_string {
-            Value::String(marker.to_string())
-        } else if nested {
-            sample_object(api, prop, marker, depth - 1)
-        } else if let Some(array) = sample_array(api, prop, marker, depth) {
-            array
-        } else {
-            match sample_value(api, prop) {
-                Some(v) => v,
-                None => continue,
-            }
-        };
-        body.insert(name.clone(), value);
+        if let Some(value) = sample_field(api, prop, marker, depth) {
+            body.insert(name.clone(), value);
+        }
     }
     Value::Object(body)
 }
 
+/// Whether a schema is free text: a string without an enum or a format, where a marker
+/// or a label can stand.
+pub fn is_plain_string(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("string")
+        && schema.get("enum").is_none()
+        && schema.get("format").is_none()
+}
+
+/// One value of a write body for `schema`: `text` for free text, a nested object or a
+/// one-item array filled the same way (`depth` levels more at most), else a sample.
+fn sample_field(api: &Api, schema: &Value, text: &str, depth: usize) -> Option<Value> {
+    let documented = schema.get("example").is_some() || schema.get("default").is_some();
+    if is_plain_string(schema) {
+        Some(Value::String(text.to_string()))
+    } else if depth > 0 && has_properties(schema) && !documented {
+        Some(sample_object(api, schema, text, depth - 1))
+    } else if let Some(array) = sample_array(api, schema, text, depth) {
+        Some(array)
+    } else {
+        sample_value(api, schema)
+    }
+}
+
 /// A one-item array for an array schema without an example (`"items": ["rolegrid-…"]`):
-/// a string item carries `text`, an object item is filled like a body. `None` for any
-/// other schema.
+/// its item is filled like a body's field. `None` for any other schema.
 pub fn sample_array(api: &Api, schema: &Value, text: &str, depth: usize) -> Option<Value> {
     let documented = schema.get("example").is_some() || schema.get("default").is_some();
     if documented || schema.get("type").and_then(Value::as_str) != Some("array") {
         return None;
     }
     let items = api.resolve(schema.get("items")?);
-    let item = if items.get("type").and_then(Value::as_str) == Some("string")
-        && items.get("enum").is_none()
-        && items.get("format").is_none()
-    {
-        Value::String(text.to_string())
-    } else if depth > 0 && has_properties(items) {
-        sample_object(api, items, text, depth - 1)
-    } else {
-        sample_value(api, items)?
-    };
+    // Arrays of arrays are not built: a schema that nests itself so would never end.
+    if items.get("type").and_then(Value::as_str) == Some("array") {
+        return None;
+    }
+    let item = sample_field(api, items, text, depth)?;
     Some(Value::Array(vec![item]))
 }
 

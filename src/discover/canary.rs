@@ -279,10 +279,7 @@ fn nested_body(api: &Api, schema: &Value, label: &str, depth: usize) -> Value {
             body.insert(name.clone(), nested_body(api, prop, label, depth - 1));
             continue;
         }
-        let plain_string = prop.get("type").and_then(Value::as_str) == Some("string")
-            && prop.get("enum").is_none()
-            && prop.get("format").is_none();
-        let value = if plain_string {
+        let value = if crate::request::is_plain_string(prop) {
             let max = prop
                 .get("maxLength")
                 .and_then(Value::as_u64)
