@@ -183,8 +183,9 @@ pub(super) fn plan(input: &PlanInput<'_>, op: usize, actor: usize, out: &mut Vec
         // A create is read back through its listing, which proves where the new object
         // went only when the victim's listing is its own: one who lists everything (an
         // admin) would show the actor's new object too.
+        let listing = super::listing_of(input.api, op);
         let lists_everything = |owner: usize| {
-            super::listing_of(input.api, op).is_some_and(|listing| {
+            listing.is_some_and(|listing| {
                 input.access(listing, owner) == Some(crate::matrix::Access::Allow)
             })
         };

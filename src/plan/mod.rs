@@ -320,10 +320,11 @@ fn targetable(
     match tag {
         // A create under a parent (`POST /orgs/{org}/projects`) adds a child and leaves
         // the parent as it was: any parent may be named.
-        None if creates(api, op) && parent_in_path => true,
+        // (The cheap test on the object first: `creates` reads the whole description.)
+        None if parent_in_path && creates(api, op) => true,
         // A create naming one of the run's own accounts in its body (`"userId": …`) files
         // a new object in that account's name; the account, the tester's, is unchanged.
-        None if creates(api, op) && is_identity_account(identities, object) => true,
+        None if is_identity_account(identities, object) && creates(api, op) => true,
         None => method != Method::Delete && corpus.discovered_writable(index),
         Some(tag) if method == Method::Delete => tag.reserved == Some((op, actor)),
         Some(tag) => tag.reserved.is_none(),
