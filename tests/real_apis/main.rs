@@ -50,15 +50,7 @@ fn fixture_dir(name: &str) -> PathBuf {
 /// Scans `base_url` with the fixture's engagement, spec and matrix, as `rolegrid scan`
 /// does; `env` holds the `${VAR}` values of the credentials.
 async fn scan_url(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value {
-    let path = fixture_dir(name).join("engagement.yaml");
-    let source = env
-        .iter()
-        .fold(EnvSource::process(), |source, (var, value)| {
-            source.with(var, value)
-        });
-    let mut engagement = Engagement::load(&path, &source).expect("engagement parses");
-    engagement.target = url::Url::parse(base_url).expect("base url");
-    let inputs = Inputs::from_engagement(engagement).expect("the fixture's spec and matrix load");
+    let inputs = load_fixture(name, base_url, env);
     shared::scan(
         inputs.engagement,
         inputs.api,
@@ -68,6 +60,20 @@ async fn scan_url(name: &str, base_url: &str, env: &[(&str, &str)]) -> Value {
     )
     .await
     .report
+}
+
+/// The fixture's engagement (aimed at `base_url`, `env` filling its `${VAR}`s), spec and
+/// matrix, loaded as `rolegrid scan` loads them.
+fn load_fixture(name: &str, base_url: &str, env: &[(&str, &str)]) -> Inputs {
+    let path = fixture_dir(name).join("engagement.yaml");
+    let source = env
+        .iter()
+        .fold(EnvSource::process(), |source, (var, value)| {
+            source.with(var, value)
+        });
+    let mut engagement = Engagement::load(&path, &source).expect("engagement parses");
+    engagement.target = url::Url::parse(base_url).expect("base url");
+    Inputs::from_engagement(engagement).expect("the fixture's spec and matrix load")
 }
 
 /// (operation, attack) of the findings with one of `verdicts`.
@@ -320,4 +326,31 @@ async fn sign_up_accounts_left_on_the_target_are_named() {
         .await;
     shared::assert_warns(&report, "sign-up probes created 1 account(s)");
     shared::assert_warns(&report, "@example.test");
+}
+
+/// One listing can feed two resources (the shop's orders, and the users their `userId`
+/// names): discovery reads it for each, not once for whichever comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_feeds_two_resources_is_read_for_each() {
+    let server = f_shop::spawn(f_shop::Flaws::none()).await;
+    let env: Vec<(&str, &str)> = f_shop::USERS.iter().map(|u| (u.2, u.1)).collect();
+    let inputs = load_fixture("f_shop", &server.base_url, &env);
+    let identities = inputs.engagement.identities.clone();
+    let executor = shared::logged_in(&inputs.engagement, &identities, "", Redactor::new()).await;
+    let answers = rolegrid::exec::discovery::fetch_collections(
+        &executor,
+        &inputs.api,
+        &inputs.policy,
+        &identities,
+        &inputs.engagement.harvest,
+        2,
+    )
+    .await;
+    let read_for: BTreeSet<&str> = answers
+        .iter()
+        .filter(|(read, body)| read.request.path == "/api/orders" && body.is_some())
+        .map(|(read, _)| read.resource.as_str())
+        .collect();
+    assert_eq!(read_for, BTreeSet::from(["orders", "users"]));
+    server.stop().await;
 }
